@@ -1,0 +1,49 @@
+# PostgreSQL Admin — the README's commands. Everything runs from a clean clone with Python 3.10+.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+
+.PHONY: help setup demo demo-big run test lint bench check clean
+
+help:
+	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
+	@echo "make run       serve against DATABASE_URL / PROJECT_DIR from the environment"
+	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
+	@echo "make lint      ruff + mypy"
+	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) manage.py serve --demo --port $(PORT)
+
+demo-big: $(STAMP)
+	$(PY) manage.py serve --demo --big --port $(PORT)
+
+run: $(STAMP)
+	$(PY) manage.py serve --port $(PORT)
+
+check: $(STAMP)
+	$(PY) manage.py serve --check
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pgadmin test-artifacts

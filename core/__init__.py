@@ -1,0 +1,1 @@
+"""Core: the target connection, login and roles, the audit log, layout, health, startup checks."""

@@ -1,0 +1,90 @@
+"""Accounts: the bootstrap admin, one-time login links, and login throttling.
+
+First start creates an admin. With ADMIN_USERNAME/ADMIN_PASSWORD it uses those; otherwise it
+creates ``admin`` without a usable password and prints a one-time login link at every start
+(Jupyter-style). Failed logins are audited; after LOGIN_FAILURE_LIMIT failures for the same
+username from the same IP within LOGIN_LOCKOUT_SECONDS, further attempts are refused until the
+window passes. The count comes from the audit log itself, so it holds across instances that
+share the internal database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from core.models import AuditEntry, LoginToken
+from core.roles import ROLES, set_role
+
+LINK_LIFETIME = timedelta(hours=24)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_bootstrap_admin() -> tuple[Any, bool]:
+    """(admin user, uses_login_link). Creates or updates the bootstrap admin from the env."""
+    user_model = get_user_model()
+    username = settings.ADMIN_USERNAME or "admin"
+    user, created = user_model.objects.get_or_create(username=username, defaults={"is_staff": True})
+    if settings.ADMIN_PASSWORD:
+        if created or not user.check_password(settings.ADMIN_PASSWORD):
+            user.set_password(settings.ADMIN_PASSWORD)
+            user.save()
+        set_role(user, "admin")
+        return user, False
+    if created:
+        user.set_unusable_password()
+        user.save()
+    set_role(user, "admin")
+    return user, not user.has_usable_password()
+
+
+def create_login_link(user: Any) -> str:
+    """A new one-time token for ``user`` (the raw token; only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    LoginToken.objects.create(user=user, token_hash=_hash(token), expires_at=timezone.now() + LINK_LIFETIME)
+    return token
+
+
+def consume_login_link(token: str) -> Any | None:
+    """The user of a valid unused token (marking it used), else None."""
+    if not token or len(token) > 200:
+        return None
+    entry = LoginToken.objects.select_related("user").filter(token_hash=_hash(token)).first()
+    if entry is None or entry.used_at is not None or entry.expires_at < timezone.now() or not entry.user.is_active:
+        return None
+    # Conditional update: two concurrent uses of the same link cannot both succeed.
+    if LoginToken.objects.filter(pk=entry.pk, used_at__isnull=True).update(used_at=timezone.now()) != 1:
+        return None
+    return entry.user
+
+
+def is_locked_out(username: str, ip: str | None) -> bool:
+    """True after too many recent failed logins for this username from this IP."""
+    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    failures = AuditEntry.objects.filter(action="login.failed", username=username[:150], ip=ip,
+                                         created_at__gte=since).count()
+    return failures >= settings.LOGIN_FAILURE_LIMIT
+
+
+def create_user(username: str, role: str, password: str | None = None) -> Any:
+    """Create (or update) a user with a role; used by `manage.py adduser` and the users page."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    user_model = get_user_model()
+    user, _ = user_model.objects.get_or_create(username=username)
+    if password:
+        user.set_password(password)
+    elif not user.has_usable_password():
+        user.set_unusable_password()
+    user.save()
+    set_role(user, role)
+    return user

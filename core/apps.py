@@ -1,0 +1,16 @@
+"""App config of `core`: registers the system checks and creates the role groups."""
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = "PostgreSQL Admin core"
+
+    def ready(self) -> None:
+        from core import checks, signals  # noqa: F401  (register checks and signal handlers)
+        from core.roles import ensure_roles
+
+        post_migrate.connect(ensure_roles, sender=self)

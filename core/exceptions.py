@@ -1,0 +1,125 @@
+"""The small error vocabulary shared by the HTML views and the API.
+
+Every expected failure is an ``AppError`` with a stable ``code``, an HTTP ``status``, a plain
+``message`` and a ``hint`` that says how to fix it. The DRF exception handler renders it as
+``{"error": {"code", "message", "hint"}}``; ``core.middleware.AppErrorMiddleware`` renders the
+same error as a page. Nothing here ever shows a traceback unless ``DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from core.logging import scrub
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """An expected failure with a code, an HTTP status, a message and a hint."""
+
+    code = "error"
+    status = 400
+    default_message = "The request could not be completed."
+    default_hint = ""
+
+    def __init__(self, message: str | None = None, *, hint: str | None = None, code: str | None = None,
+                 status: int | None = None, detail: dict[str, Any] | None = None) -> None:
+        self.message = scrub(message or self.default_message)
+        self.hint = scrub(hint if hint is not None else self.default_hint)
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.detail = detail or {}
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+class BadRequest(AppError):
+    code, status = "bad_request", 400
+
+
+class NotFound(AppError):
+    code, status = "not_found", 404
+    default_message = "Not found."
+
+
+class Forbidden(AppError):
+    code, status = "forbidden", 403
+    default_message = "Your role does not allow this action."
+    default_hint = "Ask an admin to give you the editor or admin role."
+
+
+class ReadOnlyMode(AppError):
+    code, status = "read_only", 403
+    default_message = "The tool runs in read-only mode (READ_ONLY=1): every write is disabled."
+    default_hint = "Restart without READ_ONLY=1 to allow changes."
+
+
+class Conflict(AppError):
+    code, status = "conflict", 409
+
+
+class TargetUnavailable(AppError):
+    code, status = "database_unavailable", 503
+    default_message = "The target PostgreSQL database cannot be reached."
+    default_hint = "Check DATABASE_URL and that the server is running; the page recovers by itself once it answers."
+
+
+class QueryTimeout(AppError):
+    code, status = "statement_timeout", 408
+    default_message = "The query was cancelled by the statement timeout."
+    default_hint = "Narrow the query (filters, an index) or raise STATEMENT_TIMEOUT."
+
+
+class Throttled(AppError):
+    code, status = "throttled", 429
+
+
+def _drf_error(exc: drf_exceptions.APIException) -> tuple[int, dict[str, Any]]:
+    status = exc.status_code
+    code = exc.default_code if isinstance(exc.default_code, str) else "error"
+    hint = ""
+    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        status, code = 401, "not_authenticated"
+        hint = "Log in, or send 'Authorization: Token <key>' (get one with POST /api/auth/token)."
+    elif isinstance(exc, drf_exceptions.PermissionDenied):
+        hint = "Ask an admin for a role that allows this action."
+    elif isinstance(exc, drf_exceptions.ValidationError):
+        code = "invalid"
+        hint = "Fix the fields listed in detail and send the request again."
+        return status, {"code": code, "message": "Some fields are not valid.", "hint": hint,
+                        "detail": exc.detail}
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return status, {"code": code, "message": str(message), "hint": hint}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF exception handler: every error becomes ``{"error": {code, message, hint}}``."""
+    if isinstance(exc, AppError):
+        return Response({"error": exc.as_dict()}, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+    if isinstance(exc, drf_exceptions.APIException):
+        status, body = _drf_error(exc)
+        response = Response({"error": body}, status=status)
+        if status == 401:
+            response["WWW-Authenticate"] = 'Token realm="api"'
+        return response
+    # Unexpected: let DRF's default (None -> Django's 500 handling) apply, but log it scrubbed.
+    return exception_handler(exc, context)

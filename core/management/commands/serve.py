@@ -1,0 +1,120 @@
+"""`manage.py serve`: the one command behind `make demo`, `make run` and the Docker image.
+
+Migrates the internal DB, bootstraps the admin, starts the embedded PostgreSQL when no
+DATABASE_URL is given (and loads the demo project with --demo), prints the startup report,
+then serves the ASGI app with Daphne. Every check is independent: a missing alembic.ini or a
+database that is down is reported with a hint, and the server still starts (the pages show
+the problem and recover once it is fixed).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from core import accounts, target
+from core.project import project_status
+
+MARK = {"ok": "✓", "warning": "!", "error": "✗"}
+
+
+class Command(BaseCommand):
+    help = "Serve PostgreSQL Admin (startup report, then Daphne)."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--port", type=int, default=None, help="port (default PORT or 3000)")
+        parser.add_argument("--host", default=None, help="address to listen on (default HOST or 127.0.0.1)")
+        parser.add_argument("--demo", action="store_true", help="load and use the bundled demo project")
+        parser.add_argument("--big", action="store_true", help="with --demo: 10 million operations")
+        parser.add_argument("--check", action="store_true", help="print the startup report and exit")
+
+    def say(self, line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        host = opts["host"] or settings.HOST
+        port = opts["port"] or settings.PORT
+        self.say(f"PostgreSQL Admin v{settings.VERSION}")
+        if not opts["check"]:
+            self._ensure_port_free(host, port)
+
+        if opts["demo"]:
+            from core.demo import DEMO_DIR
+
+            settings.PROJECT_DIR = DEMO_DIR
+        if not settings.TARGET_DATABASE_URL:
+            from core import embedded
+
+            self.say(f"No DATABASE_URL: starting the embedded PostgreSQL in {settings.DATA_DIR / 'postgres'}")
+            try:
+                url = embedded.start(settings.DATA_DIR, "brokerbot" if opts["demo"] else "postgres")
+            except RuntimeError as exc:
+                self.say(f"✗ {exc}")
+                raise CommandError("cannot start without a database") from None
+            target.set_target_url(url)
+        if opts["demo"]:
+            self._load_demo(big=opts["big"])
+
+        call_command("migrate", interactive=False, verbosity=0)
+        admin, uses_link = accounts.ensure_bootstrap_admin()
+
+        try:
+            where = target.describe(target.target_url())
+        except Exception as exc:  # ImproperlyConfigured with a hint
+            raise CommandError(str(exc)) from None
+        self.say(f"Connecting to PostgreSQL: {where}")
+        for check in project_status(force=True).values():
+            self.say(f"{MARK[check.status]} {check.message}")
+            if check.hint and not check.ok:
+                self.say(f"    → {check.hint}")
+            for err in check.data.get("errors", [])[1:] if check.name == "models" else []:
+                self.say(f"    ✗ {err['module']}: {err['error']} → {err['hint']}")
+        if settings.READ_ONLY:
+            self.say("! Read-only mode (READ_ONLY=1): every write is disabled")
+
+        base = settings.PUBLIC_URL or f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0', '::', 'localhost') else host}:{port}"
+        if uses_link:
+            token = accounts.create_login_link(admin)
+            self.say(f"→ Open {base}/login?token={token}")
+            self.say("    (one-time link for the admin; valid 24 h; a new one is printed at every start)")
+        else:
+            self.say(f"→ Open {base}/login and log in as {admin.get_username()}")
+        if opts["check"]:
+            return
+        self._serve(host, port)
+
+    def _ensure_port_free(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                self.say(f"✗ Cannot listen on {host}:{port}: {exc.strerror}")
+                self.say(f"    → stop the other process on port {port}, or use --port / PORT=…")
+                raise CommandError(f"port {port} unavailable") from None
+
+    def _load_demo(self, big: bool) -> None:
+        from core.demo import load_demo
+
+        self.say("Loading the demo project (examples/brokerbot)" + (" with 10 million operations" if big else ""))
+        result = load_demo(target.target_url().render_as_string(hide_password=False), big=big)
+        if result.get("ok"):
+            self.say(f"✓ Demo data ready: {result.get('clients', '?')} clients, {result.get('operations', '?')} operations")
+        else:
+            self.say(f"✗ Demo data not loaded: {result.get('error')}")
+            if result.get("hint"):
+                self.say(f"    → {result['hint']}")
+
+    def _serve(self, host: str, port: int) -> None:
+        from daphne.cli import CommandLineInterface
+
+        self.say(f"Serving on {host}:{port} (Ctrl+C to stop)")
+        CommandLineInterface().run(["-b", host, "-p", str(port), "--proxy-headers", "pgadmin_site.asgi:application"])

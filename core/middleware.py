@@ -1,0 +1,73 @@
+"""Login everywhere, and errors rendered from the shared vocabulary (never a stack trace page).
+
+``LoginRequiredMiddleware`` is Django's, with two exemptions: ``/api/`` (DRF answers 401 JSON
+itself, ``/api/health`` is public) and static files. ``AppErrorMiddleware`` turns an
+``AppError`` — or an unexpected exception — into the error page or the JSON error body; the
+traceback is shown (folded) only with ``DEBUG=1`` and always logged with secrets masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from sqlalchemy.exc import DBAPIError
+
+from core.exceptions import AppError
+from core.logging import scrub
+from core.target import translate_error
+
+log = logging.getLogger("core.errors")
+
+
+class LoginRequiredMiddleware(DjangoLoginRequired):
+    def process_view(self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any,
+                     view_kwargs: Any) -> HttpResponse | None:
+        if request.path.startswith(("/api/", settings.STATIC_URL)):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def render_error(request: HttpRequest, error: AppError, tb: str = "") -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"error": error.as_dict()}, status=error.status)
+    return render(request, "error.html", {"error": error, "traceback": tb if settings.DEBUG else ""},
+                  status=error.status)
+
+
+class AppErrorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, DBAPIError):
+            translated = translate_error(exc)
+            if isinstance(translated, AppError):
+                exc = translated
+        if isinstance(exc, AppError):
+            return render_error(request, exc)
+        from django.core.exceptions import PermissionDenied
+        from django.http import Http404
+
+        if isinstance(exc, Http404 | PermissionDenied):
+            return None  # Django's own 404/403 handlers (our templates) apply
+        tb = scrub(traceback.format_exc())
+        log.error("Unexpected error on %s %s\n%s", request.method, request.path, tb)
+        error = AppError("Something went wrong on our side; nothing was changed by this request.",
+                         hint="Reload the page. If it happens again, the server log has the details "
+                              "(start with DEBUG=1 to see them here).",
+                         code="internal_error", status=500)
+        return render_error(request, error, tb)

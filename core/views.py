@@ -1,0 +1,139 @@
+"""HTML views of `core`: login (password or one-time link), dashboard, audit log, users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core import accounts, actions, audit
+from core.exceptions import AppError
+from core.models import AuditEntry
+from core.project import project_status
+from core.roles import ROLES, require, role_of
+
+
+def _next_url(request: HttpRequest) -> str:
+    nxt = request.POST.get("next") or request.GET.get("next") or "/"
+    return nxt if url_has_allowed_host_and_scheme(nxt, {request.get_host()}) else "/"
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    token = request.GET.get("token", "")
+    if token:
+        user = accounts.consume_login_link(token)
+        if user is None:
+            audit.record(request, "login.failed", "one-time link", outcome=AuditEntry.Outcome.FAILED,
+                         message="invalid, used or expired login link")
+            messages.error(request, "This login link is invalid, already used or expired. "
+                                    "Restart the server to print a new one, or log in with a password.")
+            return redirect("login")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect(_next_url(request))
+    context: dict[str, Any] = {"next": _next_url(request), "username": ""}
+    status = 200
+    if request.method == "POST":
+        context["username"] = request.POST.get("username", "")
+        try:
+            user = actions.do_authenticate(request, request.POST.get("username", ""), request.POST.get("password", ""))
+        except AppError as exc:
+            context["error"] = exc
+            status = exc.status
+        else:
+            login(request, user)
+            return redirect(context["next"])
+    return render(request, "core/login.html", context, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("login")
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    checks = project_status(force=request.GET.get("refresh") == "1")
+    table_count = None
+    if checks["database"].ok:
+        from sqlalchemy import inspect
+
+        from core import target
+
+        try:
+            with target.connect() as conn:
+                insp = inspect(conn)
+                table_count = sum(len(insp.get_table_names(schema=s)) for s in insp.get_schema_names()
+                                  if s not in ("information_schema",) and not s.startswith("pg_"))
+        except AppError:
+            table_count = None
+    return render(request, "core/dashboard.html", {
+        "checks": checks,
+        "pending": checks["migration"].data.get("pending", []),
+        "current": checks["migration"].data.get("current", []),
+        "table_count": table_count,
+    })
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_log(request: HttpRequest) -> HttpResponse:
+    entries = AuditEntry.objects.all()
+    filters = {k: request.GET.get(k, "").strip() for k in ("user", "action", "outcome", "q", "since", "until")}
+    if filters["user"]:
+        entries = entries.filter(username=filters["user"])
+    if filters["action"]:
+        entries = entries.filter(action__startswith=filters["action"])
+    if filters["outcome"] in AuditEntry.Outcome.values:
+        entries = entries.filter(outcome=filters["outcome"])
+    if filters["q"]:
+        entries = entries.filter(target__icontains=filters["q"])
+    from django.utils.dateparse import parse_date
+
+    if (since := parse_date(filters["since"]) if filters["since"] else None) is not None:
+        entries = entries.filter(created_at__date__gte=since)
+    if (until := parse_date(filters["until"]) if filters["until"] else None) is not None:
+        entries = entries.filter(created_at__date__lte=until)
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    actions_known = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "core/audit.html", {
+        "page": page, "filters": filters, "outcomes": AuditEntry.Outcome.values,
+        "actions_known": sorted(set(actions_known)), "query": query.urlencode(),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def users(request: HttpRequest) -> HttpResponse:
+    require(request.user, "manage_users")
+    if request.method == "POST":
+        try:
+            if request.POST.get("op") == "role":
+                user = actions.do_set_role(request, request.POST.get("username", ""), request.POST.get("role", ""))
+                messages.success(request, f"{user.username} is now {request.POST.get('role')}.")
+            else:
+                user = actions.do_create_user(request, request.POST.get("username", ""), request.POST.get("role", ""),
+                                              request.POST.get("password", ""))
+                messages.success(request, f"User {user.username} created.")
+        except AppError as exc:
+            messages.error(request, f"{exc.message} {exc.hint}")
+        return redirect("users")
+    people = [(u, role_of(u)) for u in get_user_model().objects.order_by("username")]
+    return render(request, "core/users.html", {"people": people, "roles": ROLES,
+                                               "read_only_note": settings.READ_ONLY})
+
+
+def placeholder(request: HttpRequest, feature: str, title: str) -> HttpResponse:
+    """A page a later feature fills; it says so instead of failing."""
+    return render(request, "core/placeholder.html", {"feature": feature, "title": title})

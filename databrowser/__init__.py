@@ -1,0 +1,1 @@
+"""Tables and rows through reflected SQLAlchemy tables: grids, forms, export; the SQL console."""

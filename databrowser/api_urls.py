@@ -1,0 +1,3 @@
+"""API routes of `databrowser` (mounted under /api/)."""
+
+urlpatterns: list = []

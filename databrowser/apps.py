@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DatabrowserConfig(AppConfig):
+    name = "databrowser"
+    verbose_name = "Data browser"

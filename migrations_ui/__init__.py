@@ -1,0 +1,1 @@
+"""Alembic in the browser: revision graph, status, SQL preview, runs, backups, live logs."""

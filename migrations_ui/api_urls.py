@@ -1,0 +1,3 @@
+"""API routes of `migrations_ui` (mounted under /api/)."""
+
+urlpatterns: list = []

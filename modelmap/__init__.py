@@ -1,0 +1,1 @@
+"""SQLAlchemy model discovery, model/relationship introspection and the ER diagram."""

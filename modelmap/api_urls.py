@@ -1,0 +1,3 @@
+"""API routes of `modelmap` (mounted under /api/)."""
+
+urlpatterns: list = []

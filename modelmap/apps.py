@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelmapConfig(AppConfig):
+    name = "modelmap"
+    verbose_name = "Model map"

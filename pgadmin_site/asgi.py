@@ -1,0 +1,35 @@
+"""ASGI application: Django for HTTP, Channels for the authenticated WebSocket routes.
+
+Each app may add a ``routing.py`` with ``websocket_urlpatterns``; they are collected here.
+"""
+
+import importlib
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgadmin_site.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+
+def _websocket_routes() -> list:
+    routes: list = []
+    for app in ("core", "migrations_ui", "databrowser", "modelmap"):
+        try:
+            module = importlib.import_module(f"{app}.routing")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.routing":
+                raise
+            continue
+        routes.extend(module.websocket_urlpatterns)
+    return routes
+
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(_websocket_routes()))),
+})

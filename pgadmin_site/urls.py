@@ -1,0 +1,16 @@
+"""URL map: each app owns its pages (``app.urls``) and its API (``app.api_urls`` under /api/)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+urlpatterns = [
+    path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("core.api_urls")),
+    path("api/", include("migrations_ui.api_urls")),
+    path("api/", include("databrowser.api_urls")),
+    path("api/", include("modelmap.api_urls")),
+    path("", include("core.urls")),
+    path("", include("migrations_ui.urls")),
+    path("", include("databrowser.urls")),
+    path("", include("modelmap.urls")),
+]

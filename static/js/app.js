@@ -1,0 +1,63 @@
+/* Shared comfort for every page: theme toggle, toasts, keyboard shortcuts. Pages work without it. */
+(function () {
+  "use strict";
+  var root = document.documentElement;
+
+  function setTheme(theme) {
+    root.dataset.theme = theme;
+    try { localStorage.setItem("theme", theme); } catch (e) { /* private mode: keep it for this page */ }
+  }
+  function toggleTheme() { setTheme(root.dataset.theme === "light" ? "dark" : "light"); }
+
+  var toggle = document.getElementById("theme-toggle");
+  if (toggle) toggle.addEventListener("click", toggleTheme);
+
+  /* toasts: dismiss on click, fade non-errors after 8 s */
+  document.querySelectorAll(".toast").forEach(function (toast) {
+    toast.querySelector(".toast-close").addEventListener("click", function () { toast.remove(); });
+    if (!toast.classList.contains("toast-error")) setTimeout(function () { toast.remove(); }, 8000);
+  });
+
+  window.pgadminToast = function (message, kind) {
+    var box = document.getElementById("toasts");
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + (kind || "info");
+    toast.setAttribute("role", kind === "error" ? "alert" : "status");
+    var span = document.createElement("span");
+    span.textContent = message;
+    var close = document.createElement("button");
+    close.className = "toast-close"; close.type = "button"; close.textContent = "×";
+    close.setAttribute("aria-label", "Dismiss");
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.append(span, close);
+    box.append(toast);
+  };
+
+  /* shortcuts overlay and "g x" navigation */
+  var overlay = document.getElementById("shortcuts");
+  function openShortcuts() { if (overlay) overlay.hidden = false; }
+  function closeOverlays() { document.querySelectorAll(".overlay").forEach(function (o) { o.hidden = true; }); }
+  document.querySelectorAll("[data-open-shortcuts]").forEach(function (b) { b.addEventListener("click", openShortcuts); });
+  document.querySelectorAll("[data-close-overlay]").forEach(function (b) { b.addEventListener("click", closeOverlays); });
+  if (overlay) overlay.addEventListener("click", function (e) { if (e.target === overlay) closeOverlays(); });
+
+  var nav = { d: "/", m: "/alembic", o: "/models", e: "/er-diagram", t: "/data", s: "/sql", a: "/audit" };
+  var pendingG = false;
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target && e.target.tagName) || "";
+    if (/INPUT|TEXTAREA|SELECT/.test(tag) || (e.target && e.target.isContentEditable)) {
+      if (e.key === "Escape") e.target.blur();
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "Escape") { closeOverlays(); return; }
+    if (pendingG) { pendingG = false; if (nav[e.key]) { location.href = nav[e.key]; } return; }
+    if (e.key === "?") { e.preventDefault(); openShortcuts(); }
+    else if (e.key === "t") { toggleTheme(); }
+    else if (e.key === "g") { pendingG = true; setTimeout(function () { pendingG = false; }, 1200); }
+    else if (e.key === "/") {
+      var box = document.querySelector("[data-search]");
+      if (box) { e.preventDefault(); box.focus(); }
+    }
+  });
+})();

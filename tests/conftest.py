@@ -1,0 +1,157 @@
+"""Shared fixtures: a real PostgreSQL for every test module, the actors, a served instance.
+
+The PostgreSQL server is, in order: ``TEST_DATABASE_URL``; a server answering on
+127.0.0.1:5432; else the embedded one (started in a temporary folder). Each test module gets
+its own freshly created target database (``target_url``), dropped afterwards. The internal DB
+is Django's test database (pytest-django).
+
+Actors: alice the admin, bob the editor, carol the viewer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+PASSWORD = "correct-horse-battery"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """libpq URL of the maintenance database of the test server."""
+    given = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if given:
+        return given.replace("postgresql+psycopg://", "postgresql://")
+    if _answers("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    from core import embedded
+
+    return embedded.start(Path(tempfile.mkdtemp(prefix="pgadmin-embedded-")), "postgres")
+
+
+def _with_db(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, label: str) -> str:
+    """Create a fresh database and return its postgresql+psycopg URL."""
+    name = f"t_{re.sub(r'[^a-z0-9]+', '_', label.lower())[-30:]}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return _with_db(server_url, name).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def target_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty target database for this test module (postgresql+psycopg URL)."""
+    url = create_database(pg_server_url, request.module.__name__.rsplit(".", 1)[-1])
+    yield url
+    from core import target
+
+    target.dispose()
+    drop_database(pg_server_url, url)
+
+
+@pytest.fixture
+def target(target_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Point the tool at this module's target database for one test."""
+    from core import target as core_target
+
+    settings.TARGET_DATABASE_URL = target_url
+    core_target.set_target_url(None)
+    yield target_url
+    core_target.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database with the demo project loaded (one or two revisions behind head)."""
+    from core.demo import load_demo
+
+    url = create_database(pg_server_url, "demo_" + request.module.__name__.rsplit(".", 1)[-1])
+    result = load_demo(url)
+    assert result.get("ok"), result
+    yield url
+    from core import target
+
+    target.dispose()
+    drop_database(pg_server_url, url)
+
+
+def _actor(username: str, role: str):  # type: ignore[no-untyped-def]
+    from core.accounts import create_user
+
+    return create_user(username, role, PASSWORD)
+
+
+@pytest.fixture
+def alice(db):  # type: ignore[no-untyped-def]
+    """alice the admin."""
+    return _actor("alice", "admin")
+
+
+@pytest.fixture
+def bob(db):  # type: ignore[no-untyped-def]
+    """bob the editor."""
+    return _actor("bob", "editor")
+
+
+@pytest.fixture
+def carol(db):  # type: ignore[no-untyped-def]
+    """carol the viewer."""
+    return _actor("carol", "viewer")
+
+
+@pytest.fixture
+def client_as(client):  # type: ignore[no-untyped-def]
+    """``client_as(user)``: Django's test client logged in as that user."""
+
+    def login(user):  # type: ignore[no-untyped-def]
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_as():  # type: ignore[no-untyped-def]
+    """``api_as(user)``: a DRF APIClient authenticated with the user's token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):  # type: ignore[no-untyped-def]
+        api = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return api
+
+    return make

@@ -1,0 +1,91 @@
+"""Run the real entry command (`manage.py serve`, what Docker and `make run` use) in tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Served:
+    """A `manage.py serve` child: its output lines, its login link, its base URL."""
+
+    def __init__(self, env: dict[str, str], args: list[str] | None = None, data_dir: Path | None = None) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pgadmin-serve-"))
+        full_env = {**os.environ, "PGADMIN_DATA_DIR": str(self.data_dir), "PORT": str(self.port),
+                    "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **env}
+        full_env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", *(args or [])], cwd=REPO, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if match := regex.search(line):
+                    return match
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                for line in list(self.lines):
+                    if match := regex.search(line):
+                        return match
+                raise AssertionError(f"serve exited ({self.proc.returncode}) before {pattern!r}:\n{self.output}")
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} within {timeout}s:\n{self.output}")
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        self.wait_for(r"Serving on", timeout)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"port {self.port} never opened:\n{self.output}")
+
+    def login_path(self) -> str:
+        match = self.wait_for(r"→ Open http://localhost:\d+(/login\?token=\S+)")
+        return match.group(1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(timeout=5)

@@ -1,0 +1,20 @@
+"""Test settings: the real settings, read after pointing the data dir at a temporary folder.
+
+pytest-django imports settings before any conftest runs, so the environment the tests need
+(a private data dir, no target leaking in from the shell) is set here, first.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ["PGADMIN_DATA_DIR"] = tempfile.mkdtemp(prefix="pgadmin-test-")
+os.environ["DATABASE_URL"] = ""
+os.environ["PROJECT_DIR"] = str(Path(__file__).resolve().parent.parent / "examples" / "brokerbot")
+for _name in ("READ_ONLY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "SQLALCHEMY_BASE", "ALEMBIC_CONFIG",
+              "PROJECT_PYTHON", "CHANNEL_LAYER_URL", "INTERNAL_DATABASE_URL", "STATEMENT_TIMEOUT"):
+    os.environ.pop(_name, None)
+
+from pgadmin_site.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing in tests only
