@@ -15,10 +15,12 @@ help:
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-dev.txt
+	@# Third-party JavaScript comes from the npm registry (lock file) and is built into static/build/.
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent && npm run --silent build; fi
 	touch $(STAMP)
 
 setup: $(STAMP)

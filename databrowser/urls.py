@@ -1,4 +1,4 @@
-"""Pages of `databrowser` (filled by the data-browser and SQL-console features)."""
+"""Pages of `databrowser` (filled by the data-browser feature)."""
 
 from django.urls import path
 
@@ -6,5 +6,4 @@ from core.views import placeholder
 
 urlpatterns = [
     path("data", placeholder, {"feature": "data", "title": "Data"}, name="data"),
-    path("sql", placeholder, {"feature": "sql", "title": "SQL console"}, name="sql"),
 ]

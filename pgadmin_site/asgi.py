@@ -18,7 +18,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 def _websocket_routes() -> list:
     routes: list = []
-    for app in ("core", "migrations_ui", "databrowser", "modelmap"):
+    for app in ("core", "migrations_ui", "databrowser", "modelmap", "sqlconsole"):
         try:
             module = importlib.import_module(f"{app}.routing")
         except ModuleNotFoundError as exc:

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "migrations_ui",
     "databrowser",
     "modelmap",
+    "sqlconsole",
 ]
 
 MIDDLEWARE = [

@@ -9,8 +9,10 @@ urlpatterns = [
     path("api/", include("migrations_ui.api_urls")),
     path("api/", include("databrowser.api_urls")),
     path("api/", include("modelmap.api_urls")),
+    path("api/", include("sqlconsole.api_urls")),
     path("", include("core.urls")),
     path("", include("migrations_ui.urls")),
     path("", include("databrowser.urls")),
     path("", include("modelmap.urls")),
+    path("", include("sqlconsole.urls")),
 ]

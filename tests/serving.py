@@ -89,3 +89,11 @@ class Served:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._reader.join(timeout=5)
+
+
+def add_user(served: Served, username: str, role: str, password: str) -> None:
+    """Create a user in a served instance's internal DB (through `manage.py adduser`)."""
+    env = {**os.environ, "PGADMIN_DATA_DIR": str(served.data_dir)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run([sys.executable, "manage.py", "adduser", username, "--role", role, "--password", password],
+                   cwd=REPO, env=env, check=True, capture_output=True)

@@ -5,9 +5,13 @@ server: ``python pgadmin_runner.py TASK`` with a JSON payload on stdin. It speak
 on the *real* stdout (``{"event": "result", ...}``); anything the user's code prints goes to
 stderr so it cannot corrupt the protocol. It depends only on the standard library and on the
 SQLAlchemy/Alembic installed next to the user's code, so the user's versions are the ones
-that run their code. This folder holds no other module on purpose: it is ``sys.path[0]``.
+that run their code. This folder is ``sys.path[0]`` of the child: it holds only ``pgadmin_*`` modules.
 
-Tasks: ``probe`` (alembic script directory + model discovery for the startup report).
+Tasks: ``probe`` (alembic script directory + model discovery for the startup report), and
+``area.task`` names served by the sibling modules ``pgadmin_child_<area>.py`` (each exports
+``TASKS = {"task": function(payload) -> result}``; they may call ``emit("log", ...)`` for live
+output). Sibling module names carry the ``pgadmin_child_`` prefix so they cannot shadow the
+user's modules or the standard library.
 """
 
 from __future__ import annotations
@@ -20,39 +24,7 @@ import sys
 import traceback
 from typing import Any
 
-_PROTOCOL = sys.stdout
-sys.stdout = sys.stderr  # user prints must not reach the protocol stream
-
-SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", "site-packages",
-             ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", "tests", "test",
-             "migrations", "alembic", ".pgadmin"}
-
-
-def emit(event: str, **data: Any) -> None:
-    _PROTOCOL.write(json.dumps({"event": event, **data}, default=str) + "\n")
-    _PROTOCOL.flush()
-
-
-def describe_import_error(module: str, exc: BaseException) -> dict[str, Any]:
-    """An import failure as {module, error, hint} in plain words."""
-    error = f"{type(exc).__name__}: {exc}"
-    hint = "Fix the error in your project, or set SQLALCHEMY_BASE=module:Base to import only the models module."
-    if isinstance(exc, ModuleNotFoundError):
-        missing = exc.name or str(exc)
-        error = f"module '{missing}' not found"
-        hint = (f"install your project's requirements into PROJECT_PYTHON ({sys.executable}), "
-                "or set PROJECT_PYTHON to your venv's python")
-    elif isinstance(exc, SyntaxError):
-        error = f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
-        hint = f"fix the syntax error at {exc.filename}:{exc.lineno}"
-    elif isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) and exc.args[0].isupper():
-        error = f"missing environment variable {exc.args[0]!r}"
-        hint = (f"set {exc.args[0]} in the tool's environment: the runner inherits it "
-                "(in docker-compose, add it to the sidecar's environment)")
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""
-    return {"module": module, "error": error, "hint": hint, "where": where}
-
+from pgadmin_child_common import SKIP_DIRS, describe_import_error, emit  # noqa: I001  (takes over stdout first)
 
 # --- models -------------------------------------------------------------------------------
 
@@ -214,16 +186,31 @@ def task_probe(payload: dict[str, Any]) -> dict[str, Any]:
 TASKS = {"probe": task_probe}
 
 
+def resolve_task(name: str) -> Any:
+    """``probe`` is built in; ``area.task`` lives in ``pgadmin_child_<area>.TASKS[task]``."""
+    if name in TASKS:
+        return TASKS[name]
+    area, _, task = name.partition(".")
+    if not area.isidentifier() or not task:
+        return None
+    try:
+        module = importlib.import_module(f"pgadmin_child_{area}")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "TASKS", {}).get(task)
+
+
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else ""
     payload = json.loads(sys.stdin.read() or "{}")
     project_dir = payload.get("project_dir") or os.getcwd()
     sys.path[:0] = [p for p in [project_dir, *payload.get("extra_paths", [])] if p not in sys.path]
-    if task not in TASKS:
+    func = resolve_task(task)
+    if func is None:
         emit("error", error=f"unknown task {task!r}")
         return 2
     try:
-        result = TASKS[task](payload)
+        result = func(payload)
     except BaseException as exc:  # noqa: BLE001 - report, never crash silently
         emit("error", **describe_import_error(task, exc), traceback=traceback.format_exc())
         return 1

@@ -1,0 +1,3 @@
+"""API routes of `sqlconsole` (mounted under /api/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SqlconsoleConfig(AppConfig):
+    name = "sqlconsole"
+    verbose_name = "SQL console"
