@@ -23,7 +23,7 @@ def project_checks(app_configs: Any, **kwargs: Any) -> list[Warning]:
 
         try:
             normalise_url(settings.TARGET_DATABASE_URL)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised
             problems.append(Warning(str(exc), id="pgadmin.W002"))
     if not Path(settings.PROJECT_DIR).is_dir():
         problems.append(Warning(f"PROJECT_DIR={settings.PROJECT_DIR} is not a folder.",

@@ -24,7 +24,7 @@ def tool(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     try:
         where = target.describe(target.target_url()) if target.has_target() else "not configured"
-    except Exception:
+    except Exception:  # noqa: BLE001 - a bad URL must not break every page
         where = "invalid DATABASE_URL"
     return {
         "tool_version": settings.VERSION,

@@ -57,4 +57,4 @@ def start(data_dir: Path, database: str = "postgres") -> str:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    return str(server.get_uri("postgres", database))
+    return str(server.get_uri(database))

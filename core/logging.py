@@ -39,7 +39,7 @@ class MaskSecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a bad format string must not break logging
+        except Exception:  # noqa: BLE001 - a bad format string must not break logging
             return True
         cleaned = scrub(message)
         if cleaned != message or record.args:

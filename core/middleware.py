@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from sqlalchemy.exc import DBAPIError
 
@@ -28,7 +28,7 @@ log = logging.getLogger("core.errors")
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
     def process_view(self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any,
-                     view_kwargs: Any) -> HttpResponse | None:
+                     view_kwargs: Any) -> HttpResponseBase | None:
         if request.path.startswith(("/api/", settings.STATIC_URL)):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)

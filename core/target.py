@@ -65,7 +65,7 @@ def mask_url(url: str | URL) -> str:
         try:
             url = make_url(url)
         except ArgumentError:
-            return scrub(url)
+            return scrub(str(url))
     return url.render_as_string(hide_password=True)
 
 
@@ -150,7 +150,8 @@ def translate_error(exc: DBAPIError) -> Exception:
     sqlstate = getattr(orig, "sqlstate", None) or ""
     if sqlstate == "57014":
         return QueryTimeout()
-    if isinstance(exc, OperationalError) and (not sqlstate or sqlstate.startswith("08") or sqlstate in ("3D000", "28P01", "28000", "57P03")):
+    unreachable = not sqlstate or sqlstate.startswith("08") or sqlstate in ("3D000", "28P01", "28000", "57P03")
+    if isinstance(exc, OperationalError) and unreachable:
         first_line = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else "connection failed"
         return TargetUnavailable(
             f"Cannot connect to PostgreSQL at {describe(target_url())}: {first_line}",

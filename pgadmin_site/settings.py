@@ -42,7 +42,9 @@ def _secret_key() -> str:
     given = env_str("SECRET_KEY")
     if given:
         if len(given) < 32:
-            raise ImproperlyConfigured("SECRET_KEY is shorter than 32 characters. Hint: leave it unset to let the tool generate one.")
+            raise ImproperlyConfigured(
+                "SECRET_KEY is shorter than 32 characters. Hint: leave it unset to let the tool generate one."
+            )
         return given
     key_file = DATA_DIR / "secret_key"
     if key_file.exists():

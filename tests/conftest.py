@@ -215,6 +215,6 @@ def page(browser, request):  # type: ignore[no-untyped-def]
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-120:]
         try:
             tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        except Exception:
-            pass
+        except Exception as exc:  # a failed screenshot must not hide the real failure
+            print(f"screenshot failed: {exc}")
     context.close()

@@ -92,7 +92,8 @@ def _scan(project_dir: str, errors: list[dict[str, Any]]) -> list[tuple[str, Any
         rel = os.path.relpath(root, project_dir)
         parts = [] if rel == "." else rel.split(os.sep)
         # only importable locations: every folder from the root down is a package
-        if parts and not all(os.path.exists(os.path.join(project_dir, *parts[: i + 1], "__init__.py")) for i in range(len(parts))):
+        importable = all(os.path.exists(os.path.join(project_dir, *parts[: i + 1], "__init__.py")) for i in range(len(parts)))
+        if parts and not importable:
             dirs[:] = []
             continue
         for filename in sorted(files):

