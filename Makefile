@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
 .PHONY: help setup demo demo-big run test lint bench check clean
@@ -15,15 +16,21 @@ help:
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
 
-$(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
-	$(PYTHON) -m venv $(VENV)
+# Two stamps: `make demo`/`make run` need only the runtime requirements (a faster first run);
+# `make test`/`make lint` add the dev ones.
+$(STAMP): requirements.txt $(wildcard package-lock.json)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q -r requirements.txt
 	@# Third-party JavaScript comes from the npm registry (lock file) and is built into static/build/.
 	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent && npm run --silent build; fi
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(DEVSTAMP): $(STAMP) requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $(DEVSTAMP)
+
+setup: $(DEVSTAMP)
 
 demo: $(STAMP)
 	$(PY) manage.py serve --demo --port $(PORT)
@@ -37,14 +44,14 @@ run: $(STAMP)
 check: $(STAMP)
 	$(PY) manage.py serve --check
 
-test: $(STAMP)
+test: $(DEVSTAMP)
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap
 
-bench: $(STAMP)
+bench: $(DEVSTAMP)
 	$(PY) bench/run_all.py
 
 clean:

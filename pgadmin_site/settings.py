@@ -84,7 +84,6 @@ PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
 # --- Django -----------------------------------------------------------------------------
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
