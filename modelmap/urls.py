@@ -1,10 +1,10 @@
-"""Pages of `modelmap` (filled by the model-map feature)."""
+"""Pages of `modelmap`: the model cards and the ER diagram."""
 
 from django.urls import path
 
-from core.views import placeholder
+from modelmap import views
 
 urlpatterns = [
-    path("models", placeholder, {"feature": "models", "title": "Models"}, name="models"),
-    path("er-diagram", placeholder, {"feature": "erd", "title": "ER diagram"}, name="er-diagram"),
+    path("models", views.models_page, name="models"),
+    path("er-diagram", views.erd_page, name="er-diagram"),
 ]

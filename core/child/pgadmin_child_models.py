@@ -90,7 +90,21 @@ def _import_all(names: list[str], errors: list[dict[str, Any]]) -> None:
         try:
             importlib.import_module(name)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything, even SystemExit
-            errors.append(describe_import_error(name, exc))
+            errors.append(_describe(name, exc))
+
+
+def _describe(name: str, exc: BaseException) -> dict[str, Any]:
+    """describe_import_error, with ``where`` pointing at the user's own line when there is one."""
+    import traceback
+
+    info = describe_import_error(name, exc)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and "importlib" not in f.filename and f.filename != __file__]
+    if isinstance(exc, SyntaxError):
+        info["where"] = f"{exc.filename}:{exc.lineno}"
+    elif frames:
+        info["where"] = f"{frames[-1].filename}:{frames[-1].lineno}"
+    return info
 
 
 def _all_registries() -> list[Any]:
@@ -126,7 +140,7 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
         try:
             owner = _resolve(spec)
         except BaseException as exc:  # noqa: BLE001
-            errors.append(describe_import_error(spec.partition(":")[0], exc))
+            errors.append(_describe(spec.partition(":")[0], exc))
             return {"found_by": found_by, "base": base, "metadatas": [], "registries": []}
     else:
         env_py = payload.get("env_py") or (env_py_from_ini(payload["alembic_ini"]) if payload.get("alembic_ini") else None)
@@ -136,7 +150,7 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
             try:
                 hit = _from_env_py(env_py)
             except BaseException as exc:  # noqa: BLE001
-                errors.append(describe_import_error(f"{env_py} (target_metadata imports)", exc))
+                errors.append(_describe(f"{env_py} (target_metadata imports)", exc))
                 hit = None
             if hit is not None:
                 owner, base = hit
@@ -149,14 +163,16 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
                       if any(_project_module(m.class_.__module__, project_dir) for m in r.mappers)]
         metadatas = _unique([r.metadata for r in registries])
         # Plain MetaData objects with tables but no mapped class (Core-only projects).
-        for name in list(sys.modules):
+        core_only: list[str] = []
+        for name in sorted(sys.modules):
             if _project_module(name, project_dir):
-                for value in list(vars(sys.modules[name]).values()):
-                    md = _metadata_of(value) if type(value).__name__ == "MetaData" else None
+                for attr, value in list(vars(sys.modules[name]).items()):
+                    md = value if type(value).__name__ == "MetaData" else None
                     if md is not None and md.tables and all(md is not m for m in metadatas):
                         metadatas.append(md)
-        if registries:
-            base = ", ".join(sorted({_registry_label(r, project_dir) for r in registries}))
+                        core_only.append(f"{name}:{attr}")
+        if registries or core_only:
+            base = ", ".join(sorted({_registry_label(r, project_dir) for r in registries}) + core_only)
         return {"found_by": found_by, "base": base, "metadatas": metadatas, "registries": registries}
     metadata = _metadata_of(owner)
     if metadata is None:
@@ -200,6 +216,8 @@ def _registry_label(registry: Any, project_dir: str) -> str:
             if value is registry or (isinstance(value, type) and vars(value).get("registry") is registry):
                 return f"{module_name}:{name}"
     mappers = sorted(registry.mappers, key=lambda m: m.class_.__name__)
+    if any(b.__module__ == "sqlmodel.main" for m in mappers for b in m.class_.__mro__):
+        return "sqlmodel:SQLModel"
     return f"registry ({mappers[0].class_.__module__})" if mappers else "registry"
 
 
@@ -222,12 +240,22 @@ def render_type(sqltype: Any) -> str:
     return text[:-2] if text.endswith("()") else text
 
 
+_DIALECT: list[Any] = []
+
+
+def _dialect() -> Any:
+    """One PostgreSQL dialect for every compile (building one per call costs more than the compile)."""
+    if not _DIALECT:
+        from sqlalchemy.dialects import postgresql
+
+        _DIALECT.append(postgresql.dialect())
+    return _DIALECT[0]
+
+
 def sql_type(sqltype: Any) -> str:
     """The type as PostgreSQL spells it (for comparing with the live database)."""
     try:
-        from sqlalchemy.dialects import postgresql
-
-        return str(sqltype.compile(dialect=postgresql.dialect()))
+        return str(sqltype.compile(dialect=_dialect()))
     except Exception:  # noqa: BLE001 - types without a PostgreSQL rendering
         return render_type(sqltype)
 
@@ -236,9 +264,7 @@ def _sql(clause: Any) -> str:
     if isinstance(clause, str):
         return clause
     try:
-        from sqlalchemy.dialects import postgresql
-
-        return str(clause.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        return str(clause.compile(dialect=_dialect(), compile_kwargs={"literal_binds": True}))
     except Exception:  # noqa: BLE001
         return str(clause)
 
@@ -393,7 +419,7 @@ def describe_relationship(rel: Any) -> dict[str, Any]:
     pairs = [(f"{lc.table.fullname}.{lc.name}", f"{rc.table.fullname}.{rc.name}")
              for lc, rc in rel.local_remote_pairs if hasattr(lc, "table") and hasattr(rc, "table")]
     backref = rel.backref
-    if isinstance(backref, tuple | list):
+    if isinstance(backref, (tuple, list)):
         backref = backref[0]
     ondelete = sorted({fk.ondelete for c in rel.local_columns | set(rel.remote_side)
                        for fk in getattr(c, "foreign_keys", ()) if fk.ondelete})
@@ -432,7 +458,7 @@ def _inheritance(mapper: Any) -> dict[str, Any] | None:
     return {
         "parent": mapper.inherits.class_.__name__ if mapper.inherits is not None else None,
         "kind": kind,
-        "polymorphic_identity": mapper.polymorphic_identity if isinstance(mapper.polymorphic_identity, str | int | None)
+        "polymorphic_identity": mapper.polymorphic_identity if isinstance(mapper.polymorphic_identity, (str, int, type(None)))
         else str(mapper.polymorphic_identity),
         "polymorphic_on": getattr(on, "name", None) if on is not None else None,
         "children": sorted(m.class_.__name__ for m in mapper.self_and_descendants if m.inherits is mapper),
@@ -449,7 +475,8 @@ def describe_mapper(mapper: Any, errors: list[dict[str, Any]]) -> dict[str, Any]
         "doc": (cls.__doc__ or "").strip().split("\n")[0] if cls.__doc__ and cls.__doc__ is not getattr(
             cls.__mro__[1], "__doc__", None) else "",
         "table": table.fullname if hasattr(table, "fullname") else None,
-        "imperative": not any("registry" in vars(b) for b in cls.__mro__[1:]),
+        "sqlmodel": any(b.__module__.startswith("sqlmodel") for b in cls.__mro__[1:]),
+        "imperative": not any("registry" in vars(b) or b.__module__.startswith("sqlmodel") for b in cls.__mro__[1:]),
         "mixins": [b.__name__ for b in cls.__mro__[1:-1]
                    if not _is_mapped(b) and "registry" not in vars(b) and b.__module__ not in ("builtins",)
                    and not b.__module__.startswith(("sqlalchemy", "sqlmodel", "pydantic", "typing"))],
@@ -466,7 +493,8 @@ def describe_mapper(mapper: Any, errors: list[dict[str, Any]]) -> dict[str, Any]
                 model["columns"].append({"attr": prop.key, "name": prop.key, "expression": _sql(column)})
                 continue
             own_table = getattr(column.table, "fullname", None)
-            entry = describe_column(column, unique if column.table is table else set(), indexed if column.table is table else set())
+            own = column.table is table
+            entry = describe_column(column, unique if own else set(), indexed if own else set())
             entry["attr"] = prop.key
             entry["table"] = own_table
             entry["inherited"] = column.table is not table or (

@@ -1,0 +1,49 @@
+"""Pages of the model map: /models (cards, search, drift) and /er-diagram (the SVG diagram)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from modelmap import erd as erdlib
+from modelmap import services
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def models_page(request: HttpRequest) -> HttpResponse:
+    data = services.model_map(force=request.GET.get("refresh") == "1")
+    query = request.GET.get("q", "")
+    tables = {t["id"]: t for t in data["tables"]}
+    cards = []
+    for model in services.search(data["models"], query):
+        words = [model["name"], model["table"] or ""] + [c["name"] for c in model["columns"]] + \
+                [r["name"] for r in model["relationships"]]
+        table = tables.get(model["table"] or "")
+        cards.append({"model": model, "table": table, "search": " ".join(words).lower(),
+                      "data_id": erdlib.data_id(table) if table else None})
+    associations = [t for t in data["tables"] if not t["mapped"]]
+    return render(request, "modelmap/models.html", {
+        "data": data, "cards": cards, "q": query, "associations": associations,
+        "total": len(data["models"]),
+    })
+
+
+def erd_page(request: HttpRequest) -> HttpResponse:
+    source = request.GET.get("source", "")
+    focus = request.GET.get("focus", "").strip()
+    hops = _int(request.GET.get("hops"), 1)
+    columns = request.GET.get("columns", "1") != "0"
+    graph = services.erd(source, focus, hops)
+    svg = erdlib.render_svg(graph, columns)
+    return render(request, "modelmap/erd.html", {
+        "graph": graph, "svg": svg, "source": graph["source"], "focus": graph.get("focus", ""),
+        "hops": hops, "columns": columns, "table_count": len(graph["tables"]),
+        "edge_count": len(graph["relationships"]),
+        "export_query": request.GET.urlencode(),
+    })
