@@ -49,7 +49,7 @@ test: $(DEVSTAMP)
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap
+	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap sqlconsole
 
 bench: $(DEVSTAMP)
 	$(PY) bench/run_all.py
