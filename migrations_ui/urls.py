@@ -1,9 +1,17 @@
-"""Pages of `migrations_ui` (filled by the migrations feature)."""
+"""Pages of `migrations_ui`."""
 
 from django.urls import path
 
-from core.views import placeholder
+from migrations_ui import views
 
 urlpatterns = [
-    path("alembic", placeholder, {"feature": "alembic", "title": "Migrations"}, name="alembic"),
+    path("alembic", views.alembic_index, name="alembic"),
+    path("alembic/revisions/<str:rev>", views.revision_page, name="alembic-revision"),
+    path("alembic/run", views.run_confirm, name="alembic-confirm"),
+    path("alembic/section", views.choose_section, name="alembic-section"),
+    path("alembic/drift", views.drift_page, name="alembic-drift"),
+    path("alembic/backups", views.backups_page, name="alembic-backups"),
+    path("alembic/backups/<str:name>/restore", views.restore_confirm, name="alembic-restore"),
+    path("alembic/runs", views.run_list, name="alembic-runs"),
+    path("alembic/runs/<int:run_id>", views.run_page, name="alembic-run"),
 ]

@@ -120,8 +120,28 @@ def task_history(payload: dict[str, Any]) -> dict[str, Any]:
             "is_branch_point": bool(sc.is_branch_point),
             "is_merge": bool(sc.is_merge_point),
         })
-    return {"ok": True, "script_location": script.dir, "env_py": os.path.join(script.dir, "env.py"),
-            "heads": heads, "bases": bases, "revisions": revisions}
+    env_py = os.path.join(script.dir, "env.py")
+    return {"ok": True, "script_location": script.dir, "env_py": env_py, "heads": heads, "bases": bases,
+            "revisions": revisions, "version_table": _static_version_table(env_py)}
+
+
+def _static_version_table(env_py: str) -> dict[str, str | None]:
+    """``version_table`` / ``version_table_schema`` given as literals to configure() in env.py."""
+    import ast
+
+    found: dict[str, str | None] = {"name": "alembic_version", "schema": None}
+    try:
+        with open(env_py, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError):
+        return found
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "configure":
+            for kw in node.keywords:
+                if kw.arg in ("version_table", "version_table_schema") and isinstance(kw.value, ast.Constant) \
+                        and isinstance(kw.value.value, str):
+                    found["name" if kw.arg == "version_table" else "schema"] = kw.value.value
+    return found
 
 
 # --- offline SQL --------------------------------------------------------------------------
@@ -132,9 +152,9 @@ def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
 
     direction = payload.get("direction", "upgrade")
     start, end = payload.get("start"), payload.get("end") or "heads"
-    if direction not in ("upgrade", "downgrade"):
+    if direction not in ("upgrade", "downgrade", "stamp"):
         return {"ok": False, "error": f"unknown direction {direction!r}", "hint": "", "traceback": ""}
-    rng = f"{start}:{end}" if start else str(end)
+    rng = f"{start}:{end}" if start and direction != "stamp" else str(end)
     buf = io.StringIO()
     try:
         cfg = _config(payload, output_buffer=buf)
@@ -161,7 +181,7 @@ class WrongDatabase(RuntimeError):
     """env.py connected to a database that is not the tool's target."""
 
 
-def _install_connect_guard(expect: dict[str, Any] | None) -> None:
+def _install_connect_guard(expect: dict[str, Any] | None, lock_timeout: str | None = None) -> None:
     """Check every new DB-API connection (any engine env.py builds) against the tool's target."""
     from sqlalchemy import event
     from sqlalchemy.pool import Pool
@@ -173,9 +193,14 @@ def _install_connect_guard(expect: dict[str, Any] | None) -> None:
         try:
             cursor.execute(_IDENTITY_SQL)
             row = tuple(cursor.fetchone())
+            if lock_timeout:
+                cursor.execute(f"SET lock_timeout = '{int(lock_timeout)}ms'")  # an int: nothing to quote
         finally:
             cursor.close()
-        dbapi_connection.rollback()  # leave no transaction open behind SQLAlchemy's back
+        if lock_timeout:
+            dbapi_connection.commit()  # keep the session setting
+        else:
+            dbapi_connection.rollback()  # leave no transaction open behind SQLAlchemy's back
         database, user, started, oid, host, port = row
         where = f"{host or 'local socket'}:{port or ''}/{database} as {user}"
         if row not in seen:
@@ -276,7 +301,7 @@ def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
     _install_statement_log()
     _install_step_timer(steps)
     _install_configure_spy(context_seen)
-    target = str(payload.get("target") or ("heads" if direction == "upgrade" else "-1"))
+    target = str(payload.get("target") or ("-1" if direction == "downgrade" else "heads"))
     out = _LineStream()
     started = time.perf_counter()
     try:
@@ -304,4 +329,89 @@ def task_downgrade(payload: dict[str, Any]) -> dict[str, Any]:
     return _run(payload, "downgrade")
 
 
-TASKS = {"history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade}
+def task_stamp(payload: dict[str, Any]) -> dict[str, Any]:
+    """Set the version table without running migrations (env.py runs, with the same guard)."""
+    return _run(payload, "stamp")
+
+
+# --- dry run --------------------------------------------------------------------------------
+
+class _DryRunDone(Exception):
+    """Raised after the last migration so that env.py's transaction rolls back."""
+
+
+_NO_TRANSACTION = re.compile(r"\b(CONCURRENTLY|VACUUM|ALTER\s+SYSTEM|CREATE\s+DATABASE|DROP\s+DATABASE)\b", re.I)
+
+
+def task_dryrun(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run the migrations online in one transaction that is always rolled back; capture the SQL.
+
+    Statements that cannot run inside a transaction (``CREATE INDEX CONCURRENTLY``...) are listed,
+    not run; ``autocommit_block()`` (which would commit) is turned into a no-op; ``lock_timeout``
+    keeps a dry run from queueing behind the application's locks.
+    """
+    from contextlib import contextmanager
+
+    from alembic import command
+    from alembic.runtime import migration
+    from alembic.runtime.environment import EnvironmentContext
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if payload.get("target_url"):
+        os.environ["DATABASE_URL"] = str(payload["target_url"])
+    statements: list[str] = []
+    skipped: list[str] = []
+    steps: list[dict[str, Any]] = []
+    _install_connect_guard(payload.get("expect"), lock_timeout=str(payload.get("lock_timeout_ms") or 3000))
+    _install_step_timer(steps)
+
+    def before(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> Any:
+        text = statement.strip()
+        if _NO_TRANSACTION.search(text):
+            skipped.append(text)
+            emit("sql", line=f"(not run: cannot run in a transaction) {text}")
+            return "SELECT 1", None
+        statements.append(text[:MAX_SQL_CHARS])
+        return statement, params
+
+    event.listen(Engine, "before_cursor_execute", before, retval=True)
+
+    original_configure = EnvironmentContext.configure
+
+    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["transaction_per_migration"] = False  # one transaction, so that one rollback undoes all
+        kwargs["transactional_ddl"] = True
+        return original_configure(self, *args, **kwargs)
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    original_run = migration.MigrationContext.run_migrations
+
+    def run_then_roll_back(self: Any, **kw: Any) -> None:
+        original_run(self, **kw)
+        raise _DryRunDone()
+
+    migration.MigrationContext.run_migrations = run_then_roll_back  # type: ignore[method-assign]
+
+    @contextmanager
+    def no_autocommit(self: Any) -> Any:
+        emit("info", line="autocommit_block() not entered: a dry run stays in its transaction")
+        yield
+
+    migration.MigrationContext.autocommit_block = no_autocommit  # type: ignore[method-assign]
+    direction = payload.get("direction", "upgrade")
+    target = str(payload.get("target") or ("heads" if direction == "upgrade" else "-1"))
+    try:
+        getattr(command, direction)(_config(payload), target)
+    except _DryRunDone:
+        return {"ok": True, "rolled_back": True, "statements": statements, "skipped": skipped, "steps": steps}
+    except BaseException as exc:  # noqa: BLE001
+        result = _failure(f"dry run of alembic {direction} {target}", exc)
+        return {**result, "rolled_back": True, "statements": statements, "skipped": skipped, "steps": steps}
+    return {"ok": False, "error": "env.py finished without running the migrations (nothing was rolled back?)",
+            "hint": "Check that env.py calls context.run_migrations().", "statements": statements,
+            "skipped": skipped, "steps": steps, "rolled_back": False}
+
+
+TASKS = {"dryrun": task_dryrun, "history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade,
+         "stamp": task_stamp}

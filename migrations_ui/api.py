@@ -1,0 +1,155 @@
+"""REST API of the Alembic feature (DESIGN.md): history, current, revision, runs."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.roles import HasCapability
+from migrations_ui import runs, services
+from migrations_ui.models import Run
+
+
+class MigrationsView(APIView):
+    """GET every revision with applied/pending/current/head flags, the heads and the current revisions."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        return Response(services.history_api(force=request.query_params.get("refresh") == "1"))
+
+
+class CurrentView(APIView):
+    """GET the revisions in the version table."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        return Response({"current": services.current_revisions()})
+
+
+class RevisionView(APIView):
+    """GET one revision: file, upgrade/downgrade SQL (offline mode) and safety findings."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, rev: str) -> Response:
+        detail = services.revision_detail(rev, with_sql=request.query_params.get("sql", "1") != "0")
+        return Response(detail)
+
+
+class RunRequest(serializers.Serializer):
+    target = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    backup = serializers.BooleanField(required=False, default=True)
+
+
+class _StartRun(APIView):
+    permission_classes = [HasCapability.of("run_migrations")]
+    kind = "upgrade"
+
+    @extend_schema(request=RunRequest, responses={202: dict})
+    def post(self, request: Request) -> Response:
+        data = RunRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = runs.start_run(request, self.kind, data.validated_data.get("target", ""),
+                             backup=data.validated_data["backup"])
+        return Response({"run_id": run.pk, "status": run.status, "url": f"/api/alembic/runs/{run.pk}"}, status=202)
+
+
+class UpgradeView(_StartRun):
+    """POST {target: "heads"|rev|"+1", backup: true} -> 202 {run_id}; 409 while another run holds the lock."""
+
+    kind = "upgrade"
+
+
+class DowngradeView(_StartRun):
+    """POST {target: "-1"|rev|"base", backup: true} -> 202 {run_id}; 409 while another run holds the lock."""
+
+    kind = "downgrade"
+
+
+class StampView(_StartRun):
+    """POST {target: "heads"|rev|"base", backup: true} -> 202 {run_id}: set the version table, run nothing."""
+
+    kind = "stamp"
+
+
+class RunsView(APIView):
+    """GET the runs, newest first (?limit=, max 200)."""
+
+    @extend_schema(responses=dict, operation_id="alembic_runs_list")
+    def get(self, request: Request) -> Response:
+        runs.reap_stale()
+        try:
+            limit = max(1, min(200, int(request.query_params.get("limit", 50))))
+        except ValueError:
+            limit = 50
+        return Response({"runs": [runs.run_as_dict(r, with_lines=False) for r in Run.objects.all()[:limit]]})
+
+
+class RunView(APIView):
+    """GET one run: status, log lines, backup, timings, post-run check."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, run_id: int) -> Response:
+        runs.reap_stale()
+        return Response(runs.run_as_dict(get_object_or_404(Run, pk=run_id)))
+
+
+class DriftView(APIView):
+    """GET the differences between the project's models and the database (autogenerate compare)."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        from migrations_ui.drift import compute_drift
+
+        return Response(compute_drift())
+
+
+class BackupsView(APIView):
+    """GET the backups (newest first): name, bytes, created_at, revisions at backup time, run."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        from migrations_ui import backups
+
+        return Response({"backups": [{**b, "created_at": b["created_at"].isoformat()} for b in backups.list_backups()],
+                         "keep": backups.keep_count()})
+
+
+class RestoreRequest(serializers.Serializer):
+    name = serializers.CharField(max_length=300)
+    backup = serializers.BooleanField(required=False, default=True)
+
+
+class RestoreView(APIView):
+    """POST {name, backup: true} -> 202 {run_id}: restore an archive as a locked, streamed run (admin)."""
+
+    permission_classes = [HasCapability.of("run_migrations")]
+
+    @extend_schema(request=RestoreRequest, responses={202: dict})
+    def post(self, request: Request) -> Response:
+        from migrations_ui import backups
+
+        data = RestoreRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = backups.start_restore(request, data.validated_data["name"], backup=data.validated_data["backup"])
+        return Response({"run_id": run.pk, "status": run.status, "url": f"/api/alembic/runs/{run.pk}"}, status=202)
+
+
+class DryRunRequest(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["upgrade", "downgrade"], default="upgrade")
+    target = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class DryRunView(APIView):
+    """POST {kind, target} -> the statements the run would execute (online, always rolled back)."""
+
+    permission_classes = [HasCapability.of("run_migrations")]
+
+    @extend_schema(request=DryRunRequest, responses=dict)
+    def post(self, request: Request) -> Response:
+        data = DryRunRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(runs.dry_run(request, data.validated_data["kind"], data.validated_data.get("target", "")))

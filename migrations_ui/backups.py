@@ -1,0 +1,138 @@
+"""Backups: the list in ``<data dir>/backups``, retention, and restore as a streamed, locked job.
+
+Every run's backup is a ``pg_dump -Fc`` archive named ``<db>-<stamp>-run<id>-<revision>.dump``;
+the list joins each file with its run (who, revision at backup time). A restore is a ``Run`` of
+kind ``restore``: same advisory lock, same live log, optional backup of the current state first,
+then ``pg_restore --clean --if-exists --single-transaction`` with PG* variables (no password on
+a command line), then the version table is re-read. Retention keeps the newest N archives
+(``BACKUP_KEEP``, default 10) and deletes older ones after each successful backup.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core import target
+from core.exceptions import NotFound
+from core.logging import scrub
+from core.roles import require
+from migrations_ui import runs, services
+from migrations_ui.models import Run
+
+DEFAULT_KEEP = 10
+
+
+def keep_count() -> int:
+    try:
+        return max(1, int(os.environ.get("BACKUP_KEEP", DEFAULT_KEEP)))
+    except ValueError:
+        return DEFAULT_KEEP
+
+
+def list_backups() -> list[dict[str, Any]]:
+    """The archives, newest first, with size, time and the run that made them."""
+    folder = runs.backup_dir()
+    by_path = {r.backup_path: r for r in Run.objects.exclude(backup_path="")}
+    out = []
+    for path in sorted(folder.glob("*.dump"), key=lambda p: p.stat().st_mtime, reverse=True):
+        run = by_path.get(str(path))
+        stat = path.stat()
+        out.append({"name": path.name, "path": str(path), "bytes": stat.st_size,
+                    "created_at": datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                    "revisions": run.from_revisions if run else None, "run_id": run.pk if run else None,
+                    "user": run.username if run else None})
+    return out
+
+
+def find_backup(name: str) -> Path:
+    """A backup by file name, only inside the backup folder."""
+    folder = runs.backup_dir().resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file() or path.suffix != ".dump":
+        raise NotFound(f"No backup named {name!r}.", hint="Open the backups list to pick one.")
+    return path
+
+
+def apply_retention(keep: int | None = None) -> list[str]:
+    """Delete all but the newest ``keep`` archives; returns the deleted names."""
+    keep = keep or keep_count()
+    removed = []
+    for item in list_backups()[keep:]:
+        Path(item["path"]).unlink(missing_ok=True)
+        removed.append(item["name"])
+    return removed
+
+
+def client_program(name: str) -> str:
+    """pg_restore / psql next to the pg_dump that made the archives (same version)."""
+    return str(Path(runs.pg_dump_path()).with_name(name))
+
+
+# Settings a newer pg_restore writes that an older server rejects (pg_dump 18 -> PostgreSQL 15/16).
+_NEWER_SETTINGS = {"SET transaction_timeout = 0;": 170000}
+
+
+def _pump(source: Any, sink: Any, server_version: int) -> None:
+    """Copy pg_restore's script into psql, leaving out settings the server does not know."""
+    try:
+        for line in source:
+            needs = _NEWER_SETTINGS.get(line.strip())
+            if needs and server_version < needs:
+                continue
+            sink.write(line)
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            sink.close()
+        except BrokenPipeError:
+            pass
+
+
+def _restore(run: Run, out: runs.RunLog, payload: dict[str, Any]) -> dict[str, Any]:
+    """pg_restore the archive as a script into psql, in one transaction that stops at the first error."""
+    url = target.target_url()
+    path = payload["file"]
+    out.line("info", f"Restoring {Path(path).name} into {target.describe(url)} (pg_restore --clean --if-exists, "
+                     "one transaction)")
+    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url)}
+    version = target.server_info().version_num
+    restore = subprocess.Popen([client_program("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", "-", path],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    psql = subprocess.Popen([client_program("psql"), "--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                             "--no-password", "-d", url.database or ""],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pump = threading.Thread(target=_pump, args=(restore.stdout, psql.stdin, version), daemon=True)
+    pump.start()
+    assert psql.stdout is not None and restore.stderr is not None
+    for line in psql.stdout:
+        if line.strip():
+            out.line("stderr", scrub(line.rstrip()))
+    pump.join()
+    restore_err = restore.stderr.read()
+    codes = (restore.wait(), psql.wait())
+    if restore_err.strip():
+        out.line("stderr", scrub(restore_err.strip())[:4000])
+    if codes != (0, 0):
+        return {"ok": False, "error": f"The restore failed (pg_restore exit {codes[0]}, psql exit {codes[1]}); "
+                                      "its transaction was rolled back.",
+                "hint": "The log above shows the messages."}
+    out.line("info", "Restore done.")
+    return {"ok": True}
+
+
+runs._WORK[Run.Kind.RESTORE] = _restore
+
+
+def start_restore(request: Any, name: str, backup: bool = True, *, user: Any = None) -> Run:
+    """Restore an archive (admin, locked, streamed, audited like a run)."""
+    user = user or request.user
+    require(user, "run_migrations")
+    path = find_backup(name)
+    current = services.current_revisions()
+    return runs.start_job(request, user, Run.Kind.RESTORE, path.name, backup, {"file": str(path)}, current)

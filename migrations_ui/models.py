@@ -1,0 +1,80 @@
+"""The tool's record of migration runs (internal DB): who, when, what, outcome, log, backup."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Run(models.Model):
+    """One upgrade or downgrade started from the UI or the API."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    class Kind(models.TextChoices):
+        UPGRADE = "upgrade", "upgrade"
+        DOWNGRADE = "downgrade", "downgrade"
+        RESTORE = "restore", "restore"
+        STAMP = "stamp", "stamp"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)  # kept if the user is deleted
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    target = models.CharField(max_length=200)  # what was asked: "heads", "+1", "-1", "base", a revision
+    database = models.CharField(max_length=300, blank=True)  # host:port/db of the target at the time
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    from_revisions = models.JSONField(default=list)
+    to_revisions = models.JSONField(null=True, blank=True)  # re-read from the version table afterwards
+    backup_requested = models.BooleanField(default=True)
+    backup_path = models.CharField(max_length=500, blank=True)
+    backup_bytes = models.BigIntegerField(null=True, blank=True)
+    backup_ms = models.FloatField(null=True, blank=True)
+    migrate_ms = models.FloatField(null=True, blank=True)
+    steps = models.JSONField(default=list)  # [{revision, direction, status, duration_ms}]
+    post_check = models.JSONField(null=True, blank=True)  # post-run check of what the run left behind
+    error = models.TextField(blank=True)
+    hint = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.kind} {self.target} {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds() * 1000, 1)
+        return None
+
+
+class RunLine(models.Model):
+    """One line of a run's log, in order (``seq``); ``kind`` says what it is (log, sql, error...)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="lines")
+    seq = models.PositiveIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=20, default="log")
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="runline_run_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} #{self.seq} {self.kind}: {self.text[:60]}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind, "text": self.text}

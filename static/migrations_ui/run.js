@@ -1,0 +1,57 @@
+/* Live log of a migration run: the page already shows the lines so far; this adds new ones. */
+(function () {
+  "use strict";
+  var log = document.getElementById("run-log");
+  if (!log || !window.WebSocket) return;
+  var runId = log.dataset.run;
+  var startedFinished = log.dataset.finished === "1";
+  var lastSeq = 0;
+  log.querySelectorAll("li[data-seq]").forEach(function (li) { lastSeq = Math.max(lastSeq, +li.dataset.seq); });
+  var state = document.getElementById("live-state");
+  var badge = document.getElementById("run-status");
+
+  function time(iso) { try { return new Date(iso).toTimeString().slice(0, 8); } catch (e) { return ""; } }
+  function span(cls, text) { var s = document.createElement("span"); s.className = cls; s.textContent = text; return s; }
+
+  function addLine(line) {
+    if (line.seq <= lastSeq) return; // sent twice around the connect: drop it
+    lastSeq = line.seq;
+    var li = document.createElement("li");
+    li.className = "line line-" + line.kind;
+    li.dataset.seq = line.seq;
+    li.append(span("t", time(line.at)), " ", span("k", line.kind), " ", span("x", line.text));
+    var atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+    log.appendChild(li);
+    if (atBottom) li.scrollIntoView({ block: "end" });
+  }
+
+  function setStatus(run) {
+    badge.textContent = run.status;
+    badge.dataset.status = run.status;
+    badge.className = "status status-" + run.status;
+    if ((run.status === "succeeded" || run.status === "failed") && !startedFinished) {
+      state.textContent = "finished";
+      // the facts (check, steps, error) are rendered by the server: show them once
+      setTimeout(function () { window.location.reload(); }, 400);
+      startedFinished = true;
+      if (window.pgadminToast) window.pgadminToast("Run " + runId + " " + run.status, run.status === "succeeded" ? "success" : "error");
+    }
+  }
+
+  function connect(attempt) {
+    var proto = location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(proto + location.host + "/ws/alembic/runs/" + runId + "/");
+    ws.onopen = function () { if (!startedFinished) state.textContent = "live"; };
+    ws.onmessage = function (ev) {
+      var msg = JSON.parse(ev.data);
+      if (msg.type === "line") addLine(msg.line);
+      else if (msg.type === "status") setStatus(msg.run);
+    };
+    ws.onclose = function () {
+      if (startedFinished) return;
+      state.textContent = "reconnecting…";
+      setTimeout(function () { connect(attempt + 1); }, Math.min(5000, 500 * (attempt + 1)));
+    };
+  }
+  connect(0);
+})();
