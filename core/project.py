@@ -108,12 +108,23 @@ def _target_url_or_none() -> str | None:
         return None
 
 
-def current_revisions() -> list[str] | None:
-    """Revisions in the target's ``alembic_version`` (None when the table does not exist)."""
+def version_table_setting() -> tuple[str, str | None]:
+    """(name, schema) from ALEMBIC_VERSION_TABLE (``[schema.]name``), else Alembic's default."""
+    given = os.environ.get("ALEMBIC_VERSION_TABLE", "").strip()
+    if given:
+        schema, _, name = given.rpartition(".")
+        return name, schema or None
+    return "alembic_version", None
+
+
+def current_revisions(name: str | None = None, schema: str | None = None) -> list[str] | None:
+    """Revisions in the target's version table (None when the table does not exist)."""
+    if name is None:
+        name, schema = version_table_setting()
     with target.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
+        if not inspect(conn).has_table(name, schema=schema):
             return None
-        version = Table("alembic_version", MetaData(), Column("version_num", String(32)))
+        version = Table(name, MetaData(), Column("version_num", String(32)), schema=schema)
         return [row[0] for row in conn.execute(select(version.c.version_num))]
 
 

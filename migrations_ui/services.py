@@ -20,7 +20,7 @@ from django.conf import settings
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, SqlLexer
-from sqlalchemy import Column, MetaData, String, Table, inspect, select, text
+from sqlalchemy import text
 
 from core import project, target
 from core.exceptions import AppError, BadRequest, NotFound
@@ -164,10 +164,8 @@ def git_authors(folder: str) -> dict[str, str]:
 
 def version_table() -> tuple[str, str | None]:
     """(name, schema) of the version table: ALEMBIC_VERSION_TABLE, else what env.py passes to configure()."""
-    given = os.environ.get("ALEMBIC_VERSION_TABLE", "").strip()
-    if given:
-        schema, _, name = given.rpartition(".")
-        return name, schema or None
+    if os.environ.get("ALEMBIC_VERSION_TABLE", "").strip():
+        return project.version_table_setting()
     try:
         found = script_history().get("version_table") or {}
     except AppError:
@@ -178,13 +176,7 @@ def version_table() -> tuple[str, str | None]:
 def current_revisions() -> list[str]:
     """The revisions in the version table (empty when none applied or no table yet)."""
     name, schema = version_table()
-    if (name, schema) == ("alembic_version", None):
-        return project.current_revisions() or []
-    with target.connect() as conn:
-        if not inspect(conn).has_table(name, schema=schema):
-            return []
-        table = Table(name, MetaData(), Column("version_num", String(32)), schema=schema)
-        return [row[0] for row in conn.execute(select(table.c.version_num))]
+    return project.current_revisions(name, schema) or []
 
 
 def applied_set(revisions: dict[str, dict[str, Any]], current: list[str]) -> set[str]:
