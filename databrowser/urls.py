@@ -1,9 +1,19 @@
-"""Pages of `databrowser` (filled by the data-browser feature)."""
+"""Pages of the data browser. ``<tref>`` is ``schema.table`` (see ``databrowser.refs``), ``<pk>``
+the row key values percent-encoded one by one and joined by ``,``."""
 
 from django.urls import path
 
-from core.views import placeholder
+from databrowser import views
 
 urlpatterns = [
-    path("data", placeholder, {"feature": "data", "title": "Data"}, name="data"),
+    path("data", views.table_list, name="data"),
+    path("data/<str:tref>", views.grid, name="data-table"),
+    path("data/<str:tref>/new", views.create_row, name="data-create"),
+    path("data/<str:tref>/delete", views.delete_rows, name="data-delete-rows"),
+    path("data/<str:tref>/export", views.export, name="data-export"),
+    path("data/<str:tref>/lookup", views.lookup, name="data-lookup"),
+    path("data/<str:tref>/row/<str:pk>", views.row_page, name="data-row"),
+    path("data/<str:tref>/row/<str:pk>/edit", views.edit_row, name="data-edit"),
+    path("data/<str:tref>/row/<str:pk>/delete", views.delete_row, name="data-delete"),
+    path("data/<str:tref>/row/<str:pk>/download/<int:position>", views.download, name="data-download"),
 ]

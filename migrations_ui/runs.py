@@ -375,6 +375,10 @@ def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request:
 
 def _finish(run: Run, out: RunLog, result: dict[str, Any]) -> None:
     """Re-read the version table and check what the run left behind."""
+    # The schema may have changed: the data browser must reflect its tables again.
+    from databrowser.reflection import invalidate
+
+    invalidate()
     try:
         after = services.current_revisions()
         left = services.leftovers()

@@ -197,6 +197,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Alembic migrations, models, data and SQL of a PostgreSQL database.",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_COERCE_PATH_PK": False,  # row endpoints are keyed by {pk}, not {id}
 }
 
 # --- Channels ---------------------------------------------------------------------------

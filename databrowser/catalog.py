@@ -1,0 +1,127 @@
+"""Fixed read-only queries on pg_catalog: the table list, sizes, estimates, the FK graph.
+
+These are constant SQL texts whose only inputs are bound parameters (schema and table names
+are compared as values, never spliced into SQL). Everything that reads or writes user tables
+goes through reflected ``Table`` objects in ``databrowser.query`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from databrowser.refs import TableRef
+
+KIND_LABELS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
+WRITABLE_KINDS = {"r", "p"}
+
+_LIST_SQL = text("""
+SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+       CASE WHEN c.relkind = 'p' THEN
+            (SELECT coalesce(sum(greatest(ch.reltuples, 0)), 0)::bigint FROM pg_inherits i
+               JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid)
+            ELSE greatest(c.reltuples, 0)::bigint END AS estimate,
+       c.reltuples < 0 AS never_analyzed,
+       CASE WHEN c.relkind IN ('r', 'm', 'p') THEN pg_total_relation_size(c.oid) END AS size,
+       obj_description(c.oid, 'pg_class') AS comment
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+  AND n.nspname NOT LIKE 'pg\\_temp%'
+ORDER BY n.nspname, c.relname
+""")
+
+_REL_SQL = text("""
+SELECT c.oid, c.relkind,
+       CASE WHEN c.relkind = 'p' THEN
+            (SELECT coalesce(sum(greatest(ch.reltuples, 0)), 0)::bigint FROM pg_inherits i
+               JOIN pg_class ch ON ch.oid = i.inhrelid WHERE i.inhparent = c.oid)
+            ELSE greatest(c.reltuples, 0)::bigint END AS estimate,
+       c.reltuples < 0 AS never_analyzed, c.relpages
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relname = :name AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+""")
+
+# Foreign keys pointing AT a table (reverse FKs) with their ON DELETE action, column lists in order.
+_REFERENCING_SQL = text("""
+SELECT con.conname AS name, n.nspname AS schema, c.relname AS table, con.confdeltype AS on_delete,
+       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord) AS columns,
+       array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord) AS ref_columns
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'f' AND con.conparentid = 0 AND NOT c.relispartition
+  AND con.confrelid = (SELECT rc.oid FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+                       WHERE rn.nspname = :schema AND rc.relname = :name)
+ORDER BY n.nspname, c.relname, con.conname
+""")
+
+_CONSTRAINT_SQL = text("""
+SELECT con.contype,
+       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord) AS columns,
+       pg_get_constraintdef(con.oid) AS definition
+FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relname = :name AND con.conname = :constraint
+""")
+
+_INDEX_COLS_SQL = text("""
+SELECT array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num ORDER BY k.ord)
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE n.nspname = :schema AND ic.relname = :constraint
+""")
+
+_TYPES_SQL = text("""
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid = :oid AND attnum > 0 AND NOT attisdropped
+""")
+
+ON_DELETE = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
+
+@dataclass(frozen=True)
+class ReverseFk:
+    """A foreign key of another table that references ours."""
+
+    name: str
+    ref: TableRef  # the referencing table
+    columns: tuple[str, ...]  # its columns
+    ref_columns: tuple[str, ...]  # our columns they point at
+    on_delete: str  # cascade / set null / set default / restrict / no action
+
+
+def list_relations(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(_LIST_SQL).mappings().all()
+    return [{"schema": r["schema"], "name": r["name"], "kind": KIND_LABELS[r["kind"]],
+             "read_only": r["kind"] not in WRITABLE_KINDS,
+             "estimated_rows": None if r["never_analyzed"] and r["kind"] != "p" else int(r["estimate"]),
+             "size_bytes": r["size"], "comment": r["comment"] or ""} for r in rows]
+
+
+def relation(conn: Connection, ref: TableRef) -> dict[str, Any] | None:
+    row = conn.execute(_REL_SQL, {"schema": ref.schema, "name": ref.name}).mappings().first()
+    return dict(row) if row else None
+
+
+def referencing(conn: Connection, ref: TableRef) -> list[ReverseFk]:
+    rows = conn.execute(_REFERENCING_SQL, {"schema": ref.schema, "name": ref.name}).mappings().all()
+    return [ReverseFk(r["name"], TableRef(r["schema"], r["table"]), tuple(r["columns"]), tuple(r["ref_columns"]),
+                      ON_DELETE.get(r["on_delete"], "no action")) for r in rows]
+
+
+def constraint(conn: Connection, ref: TableRef, name: str) -> dict[str, Any] | None:
+    """Type, columns and definition of a constraint (or a unique index) of a table, by name."""
+    row = conn.execute(_CONSTRAINT_SQL, {"schema": ref.schema, "name": ref.name, "constraint": name}).mappings().first()
+    if row:
+        return dict(row)
+    cols = conn.execute(_INDEX_COLS_SQL, {"schema": ref.schema, "constraint": name}).scalar()
+    return {"contype": "u", "columns": list(cols), "definition": ""} if cols else None
+
+
+def column_types(conn: Connection, oid: int) -> dict[str, str]:
+    """Column name -> the type as PostgreSQL prints it (``numeric(8,2)``, ``"Odd".mood``, ``point``)."""
+    return {name: label for name, label in conn.execute(_TYPES_SQL, {"oid": oid})}

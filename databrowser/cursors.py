@@ -1,0 +1,103 @@
+"""Opaque page cursors: urlsafe base64 of JSON holding the last row's key values.
+
+Values keep their type through tagged JSON (dates, decimals, UUIDs, bytes, arrays, objects);
+the cursor also carries a signature of the table and the order, so a cursor from another sort
+or table is refused. Anything that does not decode cleanly is a 400, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from core.exceptions import BadRequest
+from databrowser.reflection import TableInfo
+
+# --- cursors -------------------------------------------------------------------------------
+
+def _to_json(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return {"f": repr(v)}
+    if isinstance(v, Decimal):
+        return {"n": str(v)}
+    if isinstance(v, dt.datetime):
+        return {"dt": v.isoformat()}
+    if isinstance(v, dt.date):
+        return {"d": v.isoformat()}
+    if isinstance(v, dt.time):
+        return {"t": v.isoformat()}
+    if isinstance(v, dt.timedelta):
+        return {"td": v.total_seconds()}
+    if isinstance(v, uuid.UUID):
+        return {"u": str(v)}
+    if isinstance(v, bytes | memoryview):
+        return {"b": base64.b64encode(bytes(v)).decode()}
+    if isinstance(v, list | tuple):
+        return {"l": [_to_json(x) for x in v]}
+    if isinstance(v, dict):
+        return {"j": v}
+    return {"s": str(v)}
+
+
+def _from_json(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if not isinstance(v, dict) or len(v) != 1:
+        raise ValueError("bad value")
+    (tag, raw), = v.items()
+    if tag == "l":
+        if not isinstance(raw, list):
+            raise ValueError("bad list")
+        return [_from_json(x) for x in raw]
+    if tag == "j":
+        if not isinstance(raw, dict):
+            raise ValueError("bad object")
+        return raw
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        raise ValueError("bad scalar")
+    decoders: dict[str, Callable[[str], Any]] = {
+        "f": float, "n": Decimal, "dt": dt.datetime.fromisoformat, "d": dt.date.fromisoformat,
+        "t": dt.time.fromisoformat, "td": lambda s: dt.timedelta(seconds=float(s)), "u": uuid.UUID,
+        "b": lambda s: base64.b64decode(s, validate=True), "s": str,
+    }
+    if tag not in decoders:
+        raise ValueError("bad tag")
+    return decoders[tag](str(raw))
+
+
+def _signature(info: TableInfo, keys: list[tuple[str, bool]]) -> str:
+    return hashlib.sha256(json.dumps([info.ref.slug, keys]).encode()).hexdigest()[:10]
+
+
+def encode_cursor(info: TableInfo, keys: list[tuple[str, bool]], values: list[Any], direction: str) -> str:
+    payload = {"s": _signature(info, keys), "d": direction, "k": [_to_json(v) for v in values]}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(info: TableInfo, keys: list[tuple[str, bool]], token: str) -> tuple[str, list[Any]]:
+    bad = BadRequest("The page cursor is not valid.", hint="Start again from the first page (drop the cursor parameter).",
+                     code="invalid_cursor")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+        if not isinstance(payload, dict) or payload.get("d") not in ("a", "b"):
+            raise ValueError("shape")
+        values = payload.get("k")
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise ValueError("length")
+        decoded = [_from_json(v) for v in values]
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, ArithmeticError, OverflowError):
+        raise bad from None
+    if payload.get("s") != _signature(info, keys):
+        raise BadRequest("The page cursor belongs to another table or sort order.",
+                         hint="Start again from the first page (drop the cursor parameter).", code="invalid_cursor")
+    return payload["d"], decoded
+

@@ -1,0 +1,132 @@
+"""The grid as a django-tables2 table built from a reflected table and one page of rows.
+
+Columns are keyed positionally (``c0``…) since django-tables2 reads ``.`` and ``__`` in a
+key as a path; headers carry the real names, the type and the sort links. Ordering is ours
+(keyset), so django-tables2's own ordering is off.
+
+The header and the column definitions are django-tables2's; the body's cells are rendered
+by ``body_html`` in one pass, because django-tables2's per-cell machinery (a signature
+inspection and a template node per cell) cost ~50 ms for 100 rows, more than the whole
+query budget of a page (see bench/RESULTS.md). Both use the same ``CellColumn.cell``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import django_tables2 as tables
+from django.urls import reverse
+from django.utils.html import escape, format_html
+from django.utils.http import RFC3986_SUBDELIMS
+from django.utils.safestring import SafeString, mark_safe
+
+from databrowser.formatting import cell_fast
+from databrowser.query import ColumnInfo, Page
+from databrowser.refs import TableRef, encode_pk, format_sort
+
+_PK_MARK = "PKMARK0"
+
+
+@lru_cache(maxsize=512)
+def _row_url_template(slug: str) -> str:
+    return reverse("data-row", args=[slug, _PK_MARK])
+
+
+def row_url_for(ref: TableRef, values: list[Any]) -> str:
+    """reverse("data-row", …) without a resolver walk per row: same quoting as reverse()."""
+    return _row_url_template(ref.slug).replace(_PK_MARK, quote(encode_pk(values), safe=RFC3986_SUBDELIMS + "/~:@"))
+
+
+def row_url(page: Page, row: dict[str, Any]) -> str | None:
+    if not page.info.pk:
+        return None
+    return row_url_for(page.info.ref, [row[n] for n in page.info.pk])
+
+
+def fk_url(col: ColumnInfo, row: dict[str, Any]) -> str | None:
+    """Where an FK value leads: the referenced row's page, or the referenced grid filtered."""
+    fk = col.fk
+    if fk is None or row.get(col.name) is None:
+        return None
+    values = [row.get(c) for c in fk.columns]
+    if any(v is None for v in values):
+        return None
+    if fk.to_pk:
+        return row_url_for(fk.ref, values)
+    query = urlencode({f"f.eq.{rc}": str(v) for rc, v in zip(fk.ref_columns, values, strict=True)})
+    return reverse("data-table", args=[fk.ref.slug]) + "?" + query
+
+
+def sort_header(col: ColumnInfo, page: Page, base_query: list[tuple[str, str]]) -> SafeString:
+    current = dict(page.request.sort)
+    first = page.request.sort[0][0] if page.request.sort else None
+    desc_now = current.get(col.name)
+    # Clicking a column sorts by it ascending; clicking the sorted column flips it.
+    new_desc = (first == col.name and desc_now is False)
+    query = [(k, v) for k, v in base_query if k not in ("sort", "cursor", "page", "last")]
+    query.append(("sort", format_sort([(col.name, new_desc)])))
+    arrow = ""
+    if first == col.name:
+        arrow = " ▼" if desc_now else " ▲"
+    hint = "" if col.name in page.info.indexed else " (no index)"
+    return format_html(
+        '<a href="?{}" class="sort" data-sort="{}" title="Sort by {}{}">{}{}</a><br><small class="muted type">{}{}</small>',
+        urlencode(query), col.name, col.name, hint, col.name, arrow, col.type_label, " · key" if col.is_pk else "")
+
+
+class CellColumn(tables.Column):
+    """One reflected column: the cell knows its type (NULL, JSON, bytea…) and FK link."""
+
+    def __init__(self, col: ColumnInfo, **kw: Any) -> None:
+        self.col = col
+        numeric = col.kind in ("int", "numeric", "float")
+        super().__init__(empty_values=(), orderable=False,
+                         attrs={"td": {"class": "num" if numeric else f"k-{col.kind}"}}, **kw)
+
+    def render(self, value: Any, record: dict[str, Any]) -> SafeString:
+        return mark_safe(self.cell(record["__row"]))  # noqa: S308 - cell_fast escapes
+
+    def cell(self, row: dict[str, Any]) -> str:
+        return cell_fast(row[self.col.name], self.col.kind, fk_url(self.col, row) if self.col.fk else None)
+
+
+class RowLinkColumn(tables.Column):
+    def __init__(self, selectable: bool, **kw: Any) -> None:
+        self.selectable = selectable
+        super().__init__(empty_values=(), orderable=False, attrs={"td": {"class": "rowlink"}}, **kw)
+
+    def render(self, value: Any, record: dict[str, Any]) -> SafeString:
+        return mark_safe(self.cell(record["__url"], record["__pkseg"]))  # noqa: S308 - escaped in cell()
+
+    def cell(self, url: str | None, pk_text: str) -> str:
+        if not url:
+            return ""
+        box = (f'<input type="checkbox" name="pk" value="{escape(pk_text)}" form="bulk-form" aria-label="Select row"> '
+               if self.selectable else "")
+        return f'{box}<a href="{escape(url)}" title="Open this row">open</a>'
+
+
+def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool) -> tables.Table:
+    attrs: dict[str, Any] = {"_row": RowLinkColumn(selectable, verbose_name="")}
+    for col in page.info.columns:
+        attrs[f"c{col.position}"] = CellColumn(col, verbose_name=sort_header(col, page, base_query))
+    meta = type("Meta", (), {"attrs": {"class": "grid-table", "id": "grid"}, "orderable": False,
+                             "template_name": "django_tables2/table.html", "show_footer": False})
+    attrs["Meta"] = meta
+    table_class = type("GridTable", (tables.Table,), attrs)
+    return table_class([])
+
+
+def body_html(table: tables.Table, page: Page) -> SafeString:
+    """The <tbody> rows of a page, cell by cell through the table's own columns."""
+    link_col: RowLinkColumn = table.base_columns["_row"]
+    cols: list[CellColumn] = [table.base_columns[f"c{c.position}"] for c in page.info.columns]
+    classes = [escape(c.attrs["td"]["class"]) for c in cols]
+    out: list[str] = []
+    for row in page.rows:
+        pk_text = encode_pk([row[n] for n in page.info.pk]) if page.info.pk else ""
+        cells = "".join(f'<td class="{cls}">{col.cell(row)}</td>' for col, cls in zip(cols, classes, strict=True))
+        out.append(f'<tr><td class="rowlink">{link_col.cell(row_url(page, row), pk_text)}</td>{cells}</tr>')
+    return mark_safe("".join(out))  # noqa: S308 - every piece is escaped by format_html/escape above

@@ -1,0 +1,263 @@
+"""HTML pages of the data browser: table list, grid, row, create/edit forms, delete, export.
+
+Thin views: parameters in, one call to ``query``/``actions``/``export``, a template out.
+Writes confirm on GET and act on POST (CSRF); roles are checked inside the actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from core.exceptions import BadRequest, Conflict
+from core.roles import can
+from databrowser import actions, forms, models_info, query
+from databrowser.export import export_response
+from databrowser.formatting import full_html, jsonable
+from databrowser.query import TableInfo
+from databrowser.refs import TableRef, decode_pk, encode_pk
+from databrowser.tables import body_html, build_grid, fk_url
+
+OP_LABELS = [("contains", "contains"), ("eq", "="), ("starts", "starts with"), ("gte", "≥"), ("lte", "≤"),
+             ("null", "is null (1) / not null (0)"), ("bool", "is true/false"), ("json", "JSON key=value")]
+
+
+def _info(tref: str) -> TableInfo:
+    return query.get_table(TableRef.parse(tref))
+
+
+def _writable(request: HttpRequest, info: TableInfo) -> bool:
+    return info.writable and can(request.user, "write_rows")
+
+
+@require_GET
+def table_list(request: HttpRequest) -> HttpResponse:
+    rows = query.list_tables()
+    mapped = models_info.mapped_tables()
+    for r in rows:
+        r["models"] = mapped.get((r["schema"], r["name"]), [])
+    q = request.GET.get("q", "").strip().lower()
+    if q:
+        rows = [r for r in rows if q in f"{r['schema']}.{r['name']}".lower()]
+    for r in rows:
+        r["url"] = reverse("data-table", args=[TableRef(r["schema"], r["name"]).slug])
+    return render(request, "databrowser/list.html", {"tables": rows, "q": request.GET.get("q", "")})
+
+
+def _query_without(params: Any, *drop: str) -> str:
+    items = [(k, v) for k in params for v in params.getlist(k) if k not in drop]
+    return urlencode(items)
+
+
+@require_GET
+def grid(request: HttpRequest, tref: str) -> HttpResponse:
+    if request.GET.get("refresh") == "1":  # re-read the table's structure now (after a migration)
+        query.invalidate(TableRef.parse(tref))
+        params = request.GET.copy()
+        params.pop("refresh")
+        return redirect(request.path + ("?" + params.urlencode() if params else ""))
+    info = _info(tref)
+    if "add_col" in request.GET:  # the filter form (works without JS): fold it into f.<op>.<col>
+        params = request.GET.copy()
+        col, op, val = params.pop("add_col")[-1], params.pop("add_op", ["contains"])[-1], params.pop("add_val", [""])[-1]
+        if col and val != "":
+            params.appendlist(f"f.{op}.{col}", val)
+        for k in ("cursor", "page", "last"):
+            params.pop(k, None)
+        return redirect(request.path + "?" + params.urlencode())
+    req = query.parse_request(info, request.GET)
+    page = query.fetch_page(info, req)
+    base = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
+    table = build_grid(page, base, selectable=_writable(request, info))
+    keep = _query_without(request.GET, "cursor", "page", "last", "count")
+    nav: dict[str, str | None] = {"first": "?" + keep if (page.has_prev or page.page_no and page.page_no > 1) else None}
+    if page.mode == "keyset":
+        nav["next"] = "?" + "&".join(filter(None, [keep, urlencode({"cursor": page.next_cursor})])) if page.next_cursor else None
+        nav["prev"] = "?" + "&".join(filter(None, [keep, urlencode({"cursor": page.prev_cursor})])) if page.prev_cursor else None
+    else:
+        n = page.page_no or 1
+        nav["next"] = "?" + "&".join(filter(None, [keep, f"page={n + 1}"])) if page.has_next else None
+        nav["prev"] = "?" + "&".join(filter(None, [keep, f"page={n - 1}"])) if page.has_prev else None
+    nav["last"] = "?" + "&".join(filter(None, [keep, "last=1"])) if page.has_next else None
+    filters = [{"label": f"{f.column} {dict(OP_LABELS)[f.op]} {f.value}",
+                "remove": "?" + urlencode([(k, v) for k in request.GET for v in request.GET.getlist(k)
+                                           if k not in ("cursor", "page", "last")
+                                           and not (k == f"f.{f.op}.{f.column}" and v == f.value)])}
+               for f in req.filters]
+    export_q = _query_without(request.GET, "cursor", "page", "last", "count", "page_size")
+    return render(request, "databrowser/grid.html", {
+        "info": info, "page": page, "table": table, "body": body_html(table, page), "nav": nav, "filters": filters,
+        "ops": OP_LABELS,
+        "page_sizes": query.PAGE_SIZES,
+        "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count"), "count=1"])),
+        "export_csv": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=csv"])),
+        "export_json": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=json"])),
+        "can_write": _writable(request, info), "q": req.q,
+        "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
+                        if k.startswith("f.") or k in ("sort", "page_size")],
+        "size_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
+                      if k not in ("page_size", "cursor", "page", "last")],
+    })
+
+
+def _pk(info: TableInfo, pk: str) -> list[str]:
+    if not info.pk:
+        raise BadRequest(info.read_only_reason, hint="Browse the rows in the grid instead.", code="no_primary_key")
+    return decode_pk(pk, len(info.pk))
+
+
+@require_GET
+def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
+    info = _info(tref)
+    row = query.fetch_row(info, _pk(info, pk))
+    fields = [{"col": c, "html": full_html(row[c.name], c.kind), "link": fk_url(c, row),
+               "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
+                                                          c.position]) if c.kind == "bytea" and row[c.name] else None}
+              for c in info.columns]
+    related = query.related_counts(info, row)
+    for r in related:
+        r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
+            [(f"f.eq.{c}", str(jsonable(v))) for c, v in r["filters"]])
+    seg = encode_pk(actions.pk_of(info, row))
+    return render(request, "databrowser/row.html", {
+        "info": info, "row": row, "fields": fields, "related": related, "can_write": _writable(request, info),
+        "edit_url": reverse("data-edit", args=[info.ref.slug, seg]),
+        "delete_url": reverse("data-delete", args=[info.ref.slug, seg]),
+        "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)),
+    })
+
+
+def _apply_field_errors(form: Any, err: actions.RowInvalid) -> None:
+    by_name = {c.name: key for key, c in form.columns.items()}
+    for name, msg in err.field_errors.items():
+        key = by_name.get(name)
+        form.add_error(key, msg) if key else form.add_error(None, msg)
+
+
+@require_http_methods(["GET", "POST"])
+def create_row(request: HttpRequest, tref: str) -> HttpResponse:
+    info = _info(tref)
+    if request.method == "POST":
+        form = forms.row_form(info, creating=True, data=request.POST, hints=models_info.form_hints(info.ref))
+        if form.is_valid():
+            try:
+                row = actions.do_create_row(request, info, forms.cleaned_values(info, form, creating=True, only_changed=False))
+            except actions.RowInvalid as err:
+                _apply_field_errors(form, err)
+            else:
+                messages.success(request, f"Row ({', '.join(str(v) for v in actions.pk_of(info, row))}) created.")
+                return redirect(reverse("data-row", args=[info.ref.slug, encode_pk(actions.pk_of(info, row))]))
+        status = 400
+    else:
+        if not info.writable:
+            raise BadRequest(info.read_only_reason, code="read_only_relation", status=405)
+        form = forms.row_form(info, creating=True, hints=models_info.form_hints(info.ref))
+        status = 200
+    return render(request, "databrowser/form.html", {"info": info, "form": form, "creating": True,
+                                                       "can_write": _writable(request, info)}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
+    info = _info(tref)
+    pk_values = _pk(info, pk)
+    row = query.fetch_row(info, pk_values)
+    context: dict[str, Any] = {"info": info, "creating": False, "pk_text": ", ".join(pk_values),
+                               "row_url": reverse("data-row", args=[info.ref.slug, encode_pk(pk_values)]),
+                               "can_write": _writable(request, info)}
+    if request.method == "POST":
+        form = forms.row_form(info, creating=False, data=request.POST, row=row)
+        xmin = request.POST.get("__xmin") or None
+        if form.is_valid():
+            values = forms.cleaned_values(info, form, creating=False, only_changed=False)
+            try:
+                actions.do_update_row(request, info, pk_values, values, xmin)
+            except actions.RowInvalid as err:
+                _apply_field_errors(form, err)
+            except Conflict as exc:
+                names = [c.name for c in forms.editable_columns(info, False)]
+                yours = exc.detail.get("yours", {})
+                current = exc.detail.get("current", {})
+                context.update({"conflict": exc, "form": forms.row_form(info, creating=False, row=row),
+                                "xmin": row["__xmin"],
+                                "diff": [{"name": n, "yours": yours.get(n), "current": current.get(n),
+                                          "differs": yours.get(n) != current.get(n)} for n in names]})
+                return render(request, "databrowser/form.html", context, status=409)
+            else:
+                messages.success(request, "Saved.")
+                return redirect(context["row_url"])
+        context.update({"form": form, "xmin": xmin or row["__xmin"]})
+        return render(request, "databrowser/form.html", context, status=400)
+    context.update({"form": forms.row_form(info, creating=False, row=row, hints=models_info.form_hints(info.ref)),
+                    "xmin": row["__xmin"]})
+    return render(request, "databrowser/form.html", context)
+
+
+def _delete_page(request: HttpRequest, info: TableInfo, pks: list[list[str]], action_url: str) -> HttpResponse:
+    preview = actions.cascade_preview(info, pks)
+    for step in preview.steps:
+        step.url = reverse("data-table", args=[step.table.slug])  # type: ignore[attr-defined]
+    return render(request, "databrowser/delete.html", {
+        "info": info, "preview": preview, "pks": [encode_pk(p) for p in pks], "action_url": action_url,
+        "orm_cascades": models_info.orm_cascades(info.ref),
+        "can_write": _writable(request, info), "pk_texts": [", ".join(p) for p in pks[:50]],
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def delete_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
+    info = _info(tref)
+    pk_values = _pk(info, pk)
+    if request.method == "POST":
+        actions.do_delete_rows(request, info, [pk_values])
+        messages.success(request, f"Row ({', '.join(pk_values)}) deleted.")
+        return redirect(reverse("data-table", args=[info.ref.slug]))
+    return _delete_page(request, info, [pk_values], request.path)
+
+
+@require_http_methods(["GET", "POST"])
+def delete_rows(request: HttpRequest, tref: str) -> HttpResponse:
+    info = _info(tref)
+    if not info.pk:
+        raise BadRequest(info.read_only_reason, code="no_primary_key")
+    source = request.POST if request.method == "POST" else request.GET
+    pks = [decode_pk(v, len(info.pk)) for v in source.getlist("pk")]
+    if request.method == "POST":
+        deleted = actions.do_delete_rows(request, info, pks)
+        messages.success(request, f"{len(deleted)} row(s) deleted.")
+        return redirect(reverse("data-table", args=[info.ref.slug]))
+    return _delete_page(request, info, pks, request.path)
+
+
+@require_GET
+def export(request: HttpRequest, tref: str) -> HttpResponseBase:
+    info = _info(tref)
+    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest))
+
+
+@require_GET
+def lookup(request: HttpRequest, tref: str) -> JsonResponse:
+    """FK picker data: rows of the referenced table as {value, label}, searchable, paged."""
+    info = _info(tref)
+    return JsonResponse(query.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
+                                     request.GET.get("q", ""), request.GET.get("cursor") or None))
+
+
+@require_GET
+def download(request: HttpRequest, tref: str, pk: str, position: int) -> HttpResponse:
+    info = _info(tref)
+    cols = [c for c in info.columns if c.position == position and c.kind == "bytea"]
+    if not cols:
+        raise BadRequest("No bytea column at this position.", hint="Use the download link of the row page.")
+    row = query.fetch_row(info, _pk(info, pk))
+    data = bytes(row[cols[0].name] or b"")
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="column{position}.bin"'
+    return response
