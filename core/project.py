@@ -128,16 +128,23 @@ def current_revisions(name: str | None = None, schema: str | None = None) -> lis
         return [row[0] for row in conn.execute(select(version.c.version_num))]
 
 
-def pending_revisions(revisions: dict[str, dict[str, Any]], current: list[str]) -> list[str]:
-    """Revisions not applied: not the current ones nor any of their ancestors."""
+def applied_revisions(parents: dict[str, list[str]], current: list[str]) -> set[str]:
+    """The current revisions and everything they need (``parents``: down revisions + depends_on)."""
     applied: set[str] = set()
-    stack = [r for r in current if r in revisions]
+    stack = [r for r in current if r in parents]
     while stack:
         rev = stack.pop()
         if rev in applied:
             continue
         applied.add(rev)
-        stack.extend(d for d in revisions[rev].get("down", []) if d)
+        stack.extend(p for p in parents[rev] if p in parents)
+    return applied
+
+
+def pending_revisions(revisions: dict[str, dict[str, Any]], current: list[str]) -> list[str]:
+    """Revisions of the probe not applied: not the current ones nor anything they need."""
+    parents = {rev: [d for d in info.get("down", []) if d] for rev, info in revisions.items()}
+    applied = applied_revisions(parents, current)
     return [r for r in revisions if r not in applied]
 
 

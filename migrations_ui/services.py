@@ -181,16 +181,8 @@ def current_revisions() -> list[str]:
 
 def applied_set(revisions: dict[str, dict[str, Any]], current: list[str]) -> set[str]:
     """The current revisions and everything they need: ancestors and ``depends_on``."""
-    applied: set[str] = set()
-    stack = [r for r in current if r in revisions]
-    while stack:
-        rev = stack.pop()
-        if rev in applied:
-            continue
-        applied.add(rev)
-        info = revisions[rev]
-        stack.extend(p for p in [*info["down_revisions"], *info.get("depends_on", [])] if p in revisions)
-    return applied
+    parents = {rev: [*info["down_revisions"], *info.get("depends_on", [])] for rev, info in revisions.items()}
+    return project.applied_revisions(parents, current)
 
 
 def history(force: bool = False) -> dict[str, Any]:
