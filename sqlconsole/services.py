@@ -496,7 +496,8 @@ def run_script(script: str, *, user_id: int, write: bool = False, explain: bool 
             run.timeout(local=False)
         else:
             raw.execute("BEGIN READ ONLY")
-            raw.execute("SET LOCAL idle_in_transaction_session_timeout = '%sms'" % (HOLD_SECONDS * 1000 + 60_000))
+            raw.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+                        (f"{HOLD_SECONDS * 1000 + 60_000}ms",))
         stop = False
         for stmt, result in zip(statements, results, strict=True):
             if stop:
@@ -517,7 +518,7 @@ def run_script(script: str, *, user_id: int, write: bool = False, explain: bool 
                 stop = True
                 continue
             if not write:
-                raw.execute(f"SAVEPOINT s{result.index}")
+                raw.execute(pgsql.SQL("SAVEPOINT {}").format(pgsql.Identifier(f"s{result.index}")))
                 run.timeout(local=True)
             run.notices = result.notices
             started = time.perf_counter()
@@ -529,7 +530,7 @@ def run_script(script: str, *, user_id: int, write: bool = False, explain: bool 
                     result.error["code"], "error")
                 stop = True
                 if not write and raw.info.transaction_status == pq.TransactionStatus.INERROR:
-                    raw.execute(f"ROLLBACK TO SAVEPOINT s{result.index}")
+                    raw.execute(pgsql.SQL("ROLLBACK TO SAVEPOINT {}").format(pgsql.Identifier(f"s{result.index}")))
             finally:
                 result.duration_ms = round((time.perf_counter() - started) * 1000, 2)
             if not write and not stop:
@@ -540,7 +541,7 @@ def run_script(script: str, *, user_id: int, write: bool = False, explain: bool 
                                     "message": "The statement ended the console's read-only transaction.",
                                     "position": stmt.start}
                     continue
-                raw.execute(f"RELEASE SAVEPOINT s{result.index}")
+                raw.execute(pgsql.SQL("RELEASE SAVEPOINT {}").format(pgsql.Identifier(f"s{result.index}")))
             if on_statement is not None:
                 on_statement(result)
         if write and raw.info.transaction_status != pq.TransactionStatus.IDLE:
