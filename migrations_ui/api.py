@@ -97,6 +97,17 @@ class RunView(APIView):
         return Response(runs.run_as_dict(get_object_or_404(Run, pk=run_id)))
 
 
+class CancelView(APIView):
+    """POST -> 202 {run_id, status}: kill the run's child; it ends failed "cancelled by <user>" (admin)."""
+
+    permission_classes = [HasCapability.of("run_migrations")]
+
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request: Request, run_id: int) -> Response:
+        run = runs.cancel_run(request, run_id)
+        return Response({"run_id": run.pk, "status": "cancelling", "url": f"/api/alembic/runs/{run.pk}"}, status=202)
+
+
 class DriftView(APIView):
     """GET the differences between the project's models and the database (autogenerate compare)."""
 

@@ -17,4 +17,5 @@ urlpatterns = [
     path("alembic/restore", api.RestoreView.as_view(), name="api-alembic-restore"),
     path("alembic/runs", api.RunsView.as_view(), name="api-alembic-runs"),
     path("alembic/runs/<int:run_id>", api.RunView.as_view(), name="api-alembic-run"),
+    path("alembic/runs/<int:run_id>/cancel", api.CancelView.as_view(), name="api-alembic-run-cancel"),
 ]

@@ -78,3 +78,29 @@ class RunLine(models.Model):
 
     def as_dict(self) -> dict[str, object]:
         return {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind, "text": self.text}
+
+
+class Preference(models.Model):
+    """A tool setting chosen in the UI that must survive a restart (e.g. the alembic.ini section)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    value = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
+
+    @classmethod
+    def get(cls, key: str, default: str | None = None) -> str | None:
+        """The stored value, or ``default`` (also when the internal DB is not migrated yet)."""
+        from django.db import DatabaseError
+
+        try:
+            row = cls.objects.filter(key=key).values_list("value", flat=True).first()
+        except DatabaseError:
+            return default
+        return default if row is None else row
+
+    @classmethod
+    def put(cls, key: str, value: str) -> None:
+        cls.objects.update_or_create(key=key, defaults={"value": value})

@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -40,7 +42,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from core import audit, embedded, target
-from core.exceptions import BadRequest, Conflict
+from core.exceptions import BadRequest, Conflict, NotFound
 from core.logging import scrub
 from core.roles import require
 from core.runner import RunnerError
@@ -54,6 +56,9 @@ LOCK_KEY = int.from_bytes(hashlib.sha256(b"pgadmin-tool/alembic-run").digest()[:
 RUN_TIMEOUT_S = 6 * 3600
 _RELATIVE = re.compile(r"^[+-]\d{1,4}$")
 _ACTIVE: dict[int, int] = {}  # run id -> child pid, for the runs this process executes
+_CANCELLED: dict[int, str] = {}  # run id -> who asked to cancel it
+_BACKENDS: dict[int, set[int]] = {}  # run id -> PostgreSQL backend pids the child's env.py connected with
+_LOGS: dict[int, RunLog] = {}  # run id -> its log (one writer per run: the line numbers are its own)
 
 
 def group_name(run_id: int) -> str:
@@ -305,6 +310,10 @@ def _child_events(out: RunLog, run: Run) -> Callable[[dict[str, Any]], None]:
         name = event.get("event", "log")
         if name == "pid":
             _ACTIVE[run.pk] = int(event.get("pid") or 0)  # tests and operators can find the child
+            if run.pk in _CANCELLED:  # cancelled while the child was starting
+                _kill_group(_ACTIVE[run.pk])
+        elif name == "backend" and event.get("pid"):
+            _BACKENDS.setdefault(run.pk, set()).add(int(event["pid"]))
         line = event.get("line")
         if line:
             out.line(kinds.get(name, "log"), str(line))
@@ -314,6 +323,8 @@ def _child_events(out: RunLog, run: Run) -> Callable[[dict[str, Any]], None]:
 
 def _migrate(run: Run, out: RunLog, payload: dict[str, Any]) -> dict[str, Any]:
     """The child task alembic.upgrade|downgrade, its events turned into log lines."""
+    if run.pk in _CANCELLED:  # cancelled during the backup: no child at all
+        return {"ok": False, "error": "cancelled before the migrations started"}
     try:
         return services.run_child(run.kind, payload, on_event=_child_events(out, run), timeout=RUN_TIMEOUT_S)
     except RunnerError as exc:
@@ -330,6 +341,7 @@ def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request:
         close_old_connections()
         run = Run.objects.get(pk=run_id)
         out = RunLog(run)
+        _LOGS[run_id] = out
     except Exception:  # the internal DB failed: never keep the lock for a run that cannot start
         release_lock(lock)
         _ACTIVE.pop(run_id, None)
@@ -350,8 +362,15 @@ def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request:
         result = _WORK.get(run.kind, _migrate)(run, out, payload)
         run.migrate_ms = round((time.perf_counter() - started) * 1000, 1)
         run.steps = result.get("steps") or []
+        cancelled_by = _CANCELLED.get(run.pk)
         if result.get("ok"):
             run.status = Run.Status.SUCCEEDED
+        elif cancelled_by:
+            run.status, run.error = Run.Status.FAILED, f"cancelled by {cancelled_by}"
+            run.hint = ("The child process was killed and its database sessions terminated: the migration in "
+                        "progress was rolled back; the version table below is what the database is at.")
+            out.line("error", f"Cancelled by {cancelled_by}: child process killed.")
+            _terminate_backends(run.pk)
         else:
             run.status = Run.Status.FAILED
             run.error, run.hint = str(result.get("error") or "failed"), str(result.get("hint") or "")
@@ -367,6 +386,9 @@ def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request:
         finally:
             release_lock(lock)
             _ACTIVE.pop(run.pk, None)
+            _CANCELLED.pop(run.pk, None)
+            _BACKENDS.pop(run.pk, None)
+            _LOGS.pop(run.pk, None)
             out.line("info", "Lock released.")
             out.status()
             _audit(run, request)
@@ -435,6 +457,57 @@ def run_as_dict(run: Run, with_lines: bool = True) -> dict[str, Any]:
 def child_pid(run_id: int) -> int | None:
     """The pid of the child executing a run in this process (None when not running here)."""
     return _ACTIVE.get(run_id) or None
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child's process group (the runner starts each child as its own group leader)."""
+    try:
+        if pid and os.getpgid(pid) == pid:  # only a group leader we started; never a reused pid's group
+            os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _terminate_backends(run_id: int) -> None:
+    """End the killed child's server sessions now, so its transaction rolls back and frees its locks."""
+    pids = sorted(_BACKENDS.get(run_id, ()))
+    if not pids:
+        return
+    try:
+        with target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(
+                "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.pid = ANY(:pids) "
+                "AND a.datname = current_database() AND a.pid <> pg_backend_pid()"), {"pids": pids})
+    except Exception:  # noqa: BLE001 - the backends end by themselves when they next talk to the dead child
+        log.warning("could not terminate the backends %s of cancelled run %s", pids, run_id)
+
+
+def cancel_run(request: Any, run_id: int, *, user: Any = None) -> Run:
+    """Kill a running run's child (admin; audited); the run thread then ends it failed and unlocks."""
+    user = user or request.user
+    require(user, "run_migrations")
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"Run {run_id} does not exist.")
+    if run.finished:
+        raise Conflict(f"Run {run.pk} has already finished ({run.status}).")
+    if run.kind == Run.Kind.RESTORE:
+        raise Conflict("A restore cannot be cancelled: it would leave the database half restored.",
+                       hint="Wait for it to finish, then restore again or migrate as needed.")
+    if run.pk not in _ACTIVE:
+        raise Conflict(f"Run {run.pk} is not executed by this server process.",
+                       hint="Cancel it on the instance that started it (or restart that instance).")
+    username = user.get_username()
+    _CANCELLED[run.pk] = username
+    pid = _ACTIVE.get(run.pk) or 0
+    out = _LOGS.get(run.pk)
+    if out is not None:
+        out.line("warning", f"Cancel requested by {username}"
+                 + ("." if pid else "; the run stops before its migrations start."))
+    _kill_group(pid)
+    audit.record(request, "alembic.cancel", f"run {run.pk}: {run.kind} {run.target} on {run.database}",
+                 before={"status": run.status, "child_pid": pid or None}, user=user)
+    return run
 
 
 def reap_stale() -> int:

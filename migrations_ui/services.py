@@ -35,11 +35,19 @@ class AlembicUnavailable(AppError):
     default_hint = "Set PROJECT_DIR to your project root or ALEMBIC_CONFIG to its alembic.ini."
 
 
-_chosen_section: str | None = None  # picked in the UI by an admin (this process; ALEMBIC_SECTION is the default)
+SECTION_PREFERENCE = "alembic.section"  # Preference key of the section an admin picked on /alembic
+URL_OPTION_ENV = "ALEMBIC_URL_OPTION"  # an ini option env.py reads its URL from; the child sets it to the target
+
+
+def section_from_env() -> str:
+    return os.environ.get(ALEMBIC_SECTION_ENV, "").strip()
 
 
 def current_section() -> str:
-    return _chosen_section or os.environ.get(ALEMBIC_SECTION_ENV) or "alembic"
+    """ALEMBIC_SECTION when set (the deployment decides), else the admin's pick, else ``alembic``."""
+    from migrations_ui.models import Preference
+
+    return section_from_env() or Preference.get(SECTION_PREFERENCE) or "alembic"
 
 
 def ini_sections() -> list[str]:
@@ -59,17 +67,20 @@ def ini_sections() -> list[str]:
 
 def choose_section(request: Any, name: str) -> str:
     """Switch the ini section the tool uses (admin; audited)."""
-    global _chosen_section
     from core import audit
     from core.roles import require
+    from migrations_ui.models import Preference
 
     require(request.user, "run_migrations")
+    if section_from_env():
+        raise BadRequest(f"The section is fixed by {ALEMBIC_SECTION_ENV}={section_from_env()} in the tool's environment.",
+                         hint=f"Unset {ALEMBIC_SECTION_ENV} to pick the section here.")
     sections = ini_sections()
     if name not in sections:
         raise BadRequest(f"alembic.ini has no section {name!r} with a script_location.",
                          hint=f"Choose one of: {', '.join(sections) or 'none'}.")
     before = current_section()
-    _chosen_section = name
+    Preference.put(SECTION_PREFERENCE, name)  # survives a restart
     audit.record(request, "alembic.section", name, before={"section": before}, after={"section": name})
     return name
 
@@ -84,6 +95,8 @@ def project_payload() -> dict[str, Any]:
         payload["script_location"] = os.environ["ALEMBIC_SCRIPT_LOCATION"]
     else:
         raise AlembicUnavailable("Alembic config not found.", hint=hint)
+    if os.environ.get(URL_OPTION_ENV, "").strip():
+        payload["url_option"] = os.environ[URL_OPTION_ENV].strip()
     x_args = os.environ.get("ALEMBIC_X_ARGS", "")
     if x_args:
         payload["x_args"] = [a for a in x_args.split(",") if a]
@@ -259,6 +272,73 @@ def read_source(module_path: str, script_location: str | None) -> str:
         raise NotFound(f"Cannot read {path.name}: {exc.strerror}.") from None
 
 
+def function_bodies(source: str) -> dict[str, list[str] | None]:
+    """The ``upgrade()`` / ``downgrade()`` bodies of a revision file (parsed with ``ast``, never run).
+
+    Dedented source lines of the top-level function's body, docstring included; None when the
+    file has no such function (or does not parse).
+    """
+    import ast
+    import textwrap
+
+    out: dict[str, list[str] | None] = {"upgrade": None, "downgrade": None}
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return out
+    lines = source.splitlines()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in out and node.body:
+            first, end = node.body[0].lineno, node.end_lineno or node.body[-1].lineno
+            out[node.name] = textwrap.dedent("\n".join(lines[first - 1:end])).splitlines()
+    return out
+
+
+def _unified(old: list[str] | None, new: list[str] | None, name: str, parent: str, rev: str) -> dict[str, Any]:
+    """One function's diff as classified lines (``add``/``del``/``hunk``/``ctx``/``file``)."""
+    import difflib
+
+    diff = list(difflib.unified_diff(old or [], new or [], fromfile=f"{parent}: {name}()",
+                                     tofile=f"{rev}: {name}()", lineterm="", n=3))
+    kinds = []
+    for line in diff:
+        if line.startswith(("---", "+++")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        kinds.append({"kind": kind, "text": line})
+    return {"function": name, "lines": kinds, "identical": not diff, "text": "\n".join(diff),
+            "missing": [who for who, body in ((parent, old), (rev, new)) if body is None]}
+
+
+def revision_diffs(rev: dict[str, Any], h: dict[str, Any], source: str) -> dict[str, Any]:
+    """This revision's upgrade()/downgrade() against each parent's (a merge has several; a base none)."""
+    by_id = {r["revision"]: r for r in h["revisions"]}
+    mine = function_bodies(source)
+    parents = []
+    for parent_id in rev["down_revisions"]:
+        parent = by_id.get(parent_id)
+        if parent is None:
+            parents.append({"parent": parent_id, "error": "not in the project's scripts", "functions": []})
+            continue
+        try:
+            theirs = function_bodies(read_source(parent["module_path"], h.get("script_location")))
+        except AppError as exc:
+            parents.append({"parent": parent_id, "error": exc.message, "functions": []})
+            continue
+        parents.append({"parent": parent_id, "error": None, "functions": [
+            _unified(theirs[name], mine[name], name, parent_id, rev["revision"]) for name in ("upgrade", "downgrade")]})
+    note = ("This is the first revision: it has no parent to compare with." if not parents else
+            f"A merge revision: compared with each of its {len(parents)} parents." if len(parents) > 1 else "")
+    return {"parents": parents, "note": note}
+
+
 def offline_sql(direction: str, start: str | None, end: str) -> dict[str, Any]:
     """``alembic upgrade|downgrade --sql start:end`` from the child; failures come back as data."""
     try:
@@ -292,7 +372,8 @@ def revision_detail(rev_id: str, *, with_sql: bool = True) -> dict[str, Any]:
     rev = find_revision(h, rev_id)
     source = read_source(rev["module_path"], h.get("script_location"))
     detail: dict[str, Any] = {"revision": rev, "source": source, "current": h["current"],
-                              "body_warnings": safety.analyse_revision_source(source)}
+                              "body_warnings": safety.analyse_revision_source(source),
+                              "diff": revision_diffs(rev, h, source)}
     if with_sql:
         ranges = sql_ranges(h, rev)
         with ThreadPoolExecutor(max_workers=2) as pool:  # two children side by side: the page waits for one

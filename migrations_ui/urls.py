@@ -14,4 +14,5 @@ urlpatterns = [
     path("alembic/backups/<str:name>/restore", views.restore_confirm, name="alembic-restore"),
     path("alembic/runs", views.run_list, name="alembic-runs"),
     path("alembic/runs/<int:run_id>", views.run_page, name="alembic-run"),
+    path("alembic/runs/<int:run_id>/cancel", views.run_cancel, name="alembic-run-cancel"),
 ]

@@ -80,7 +80,26 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
     runs.reap_stale()
     run = get_object_or_404(Run, pk=run_id)
-    return render(request, "migrations_ui/run.html", {"run": run, "lines": run.lines.all()})
+    return render(request, "migrations_ui/run.html", {
+        "run": run, "lines": run.lines.all(),
+        "can_cancel": can(request.user, "run_migrations") and not run.finished and run.kind != Run.Kind.RESTORE,
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    """GET: confirm cancelling a running run; POST: kill its child (admin, audited)."""
+    require(request.user, "run_migrations")
+    run = get_object_or_404(Run, pk=run_id)
+    if request.method == "POST":
+        try:
+            runs.cancel_run(request, run.pk)
+        except AppError as exc:
+            if exc.status == 409:
+                return render(request, "error.html", {"error": exc}, status=409)
+            raise
+        return redirect("alembic-run", run_id=run.pk)
+    return render(request, "migrations_ui/cancel.html", {"run": run})
 
 
 def drift_page(request: HttpRequest) -> HttpResponse:

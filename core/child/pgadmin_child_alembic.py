@@ -75,7 +75,13 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
         cfg.set_main_option("script_location", location)
     url = payload.get("target_url")
     if url:
-        cfg.set_main_option("sqlalchemy.url", str(url).replace("%", "%%"))  # configparser interpolation
+        escaped = str(url).replace("%", "%%")  # configparser interpolation
+        cfg.set_main_option("sqlalchemy.url", escaped)
+        # An env.py that reads its URL from its own ini option (config.get_main_option("app_db_url")):
+        # ALEMBIC_URL_OPTION names that option and it gets the target URL too.
+        option = str(payload.get("url_option") or os.environ.get("ALEMBIC_URL_OPTION") or "").strip()
+        if option and option != "sqlalchemy.url":
+            cfg.set_main_option(option, escaped)
     return cfg
 
 
@@ -173,7 +179,7 @@ def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
 _IDENTITY_SQL = (
     "SELECT current_database(), current_user, pg_postmaster_start_time()::text, "
     "(SELECT oid FROM pg_database WHERE datname = current_database())::bigint, "
-    "host(inet_server_addr()), inet_server_port()"
+    "host(inet_server_addr()), inet_server_port(), pg_backend_pid()"
 )
 
 
@@ -192,7 +198,8 @@ def _install_connect_guard(expect: dict[str, Any] | None, lock_timeout: str | No
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(_IDENTITY_SQL)
-            row = tuple(cursor.fetchone())
+            full = tuple(cursor.fetchone())
+            row, backend_pid = full[:6], full[6]
             if lock_timeout:
                 cursor.execute(f"SET lock_timeout = '{int(lock_timeout)}ms'")  # an int: nothing to quote
         finally:
@@ -203,6 +210,7 @@ def _install_connect_guard(expect: dict[str, Any] | None, lock_timeout: str | No
             dbapi_connection.rollback()  # leave no transaction open behind SQLAlchemy's back
         database, user, started, oid, host, port = row
         where = f"{host or 'local socket'}:{port or ''}/{database} as {user}"
+        emit("backend", pid=backend_pid)  # so that a cancelled run can terminate its server backends
         if row not in seen:
             seen.append(row)
             emit("connected", database=database, user=user, server_started=started, db_oid=oid,

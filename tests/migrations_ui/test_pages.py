@@ -73,23 +73,33 @@ def test_unknown_target_is_a_clear_400_or_404(use_project, alice, api_as):
     assert Run.objects.count() == 0
 
 
-def test_an_admin_picks_the_ini_section_in_the_ui(use_project, alice, carol, client_as, api_as):
+def test_an_admin_picks_the_ini_section_in_the_ui(use_project, alice, carol, client_as, api_as, monkeypatch):
     from migrations_ui import services
+    from migrations_ui.models import Preference
 
+    monkeypatch.delenv("ALEMBIC_SECTION", raising=False)
     use_project("sections")
     client = client_as(alice)
     page = client.get("/alembic").content.decode()
     assert 'id="section-form"' in page and '<option value="reporting"' in page
     assert 'data-revision="main1"' in page
-    try:
-        assert client.post("/alembic/section", {"section": "reporting"}).status_code == 302
-        assert 'data-revision="rep1"' in client.get("/alembic").content.decode()
-        assert client.post("/alembic/section", {"section": "nope"}).status_code == 400
-        assert api_as(carol).get("/api/alembic/migrations").json()["revisions"][0]["revision"] == "rep1"
-    finally:
-        services._chosen_section = None
+    assert client.post("/alembic/section", {"section": "reporting"}).status_code == 302
+    assert 'data-revision="rep1"' in client.get("/alembic").content.decode()
+    assert client.post("/alembic/section", {"section": "nope"}).status_code == 400
+    assert api_as(carol).get("/api/alembic/migrations").json()["revisions"][0]["revision"] == "rep1"
+    # the pick lives in the internal DB, not in the process: a restarted server reads it back
+    assert Preference.objects.get(key=services.SECTION_PREFERENCE).value == "reporting"
+    assert not hasattr(services, "_chosen_section")
+    # ALEMBIC_SECTION, when the deployment sets it, wins over the stored pick and locks the picker
+    monkeypatch.setenv("ALEMBIC_SECTION", "alembic")
+    assert api_as(carol).get("/api/alembic/migrations").json()["revisions"][0]["revision"] == "main1"
+    refused = client.post("/alembic/section", {"section": "reporting"})
+    assert refused.status_code == 400 and b"ALEMBIC_SECTION" in refused.content
+    monkeypatch.delenv("ALEMBIC_SECTION")
+    assert services.current_section() == "reporting"
     client.force_login(carol)
     assert client.post("/alembic/section", {"section": "alembic"}).status_code == 403
+    assert Preference.objects.get(key=services.SECTION_PREFERENCE).value == "reporting"
 
 
 def test_stamping_sets_the_version_table_and_runs_nothing(use_project, alice, client_as):

@@ -272,3 +272,40 @@ def test_a_data_migration_is_previewed_with_its_risks_and_keeps_the_data(use_pro
     assert api_run(api, "downgrade", "-1", backup=False)["status"] == "succeeded"
     with psycopg.connect(libpq(url)) as conn:
         assert conn.execute("SELECT sum(euros) FROM prices").fetchone()[0] == sum(i * 3 for i in range(1, 101))
+
+
+def test_env_py_reading_a_custom_ini_option_gets_the_target_through_alembic_url_option(
+        use_project, settings, pg_server_url, alice, api_as, monkeypatch, tmp_path):
+    import shutil
+
+    from tests.migrations_ui.conftest import project_dir
+
+    url = use_project("inioption")
+    elsewhere = create_database(pg_server_url, "appdb")  # what the project's ini points at
+    try:
+        copy = tmp_path / "inioption"
+        shutil.copytree(project_dir("inioption"), copy)
+        ini = copy / "alembic.ini"
+        lines = [f"app_db_url = {elsewhere}" if line.startswith("app_db_url =") else line
+                 for line in ini.read_text().splitlines()]
+        ini.write_text("\n".join(lines) + "\n")
+        settings.PROJECT_DIR, settings.ALEMBIC_CONFIG = copy, str(ini)
+        monkeypatch.delenv("ALEMBIC_URL_OPTION", raising=False)
+        api = api_as(alice)
+        refused = api_run(api, "upgrade", "heads", backup=False)
+        assert refused["status"] == "failed" and refused["steps"] == []
+        assert make_url(elsewhere).database in refused["error"] and make_url(url).database in refused["error"]
+        assert version_table(elsewhere) == [] == version_table(url)
+
+        monkeypatch.setenv("ALEMBIC_URL_OPTION", "app_db_url")  # the child sets [alembic] app_db_url = target
+        run = api_run(api, "upgrade", "heads", backup=False)
+        assert run["status"] == "succeeded", run["error"]
+        assert version_table(url) == ["io1_accounts"] == run["to_revisions"]
+        assert version_table(elsewhere) == []
+        with psycopg.connect(libpq(url)) as conn:
+            assert conn.execute("SELECT to_regclass('accounts')").fetchone()[0] == "accounts"
+    finally:
+        from core import target
+
+        target.dispose()
+        drop_database(pg_server_url, elsewhere)
