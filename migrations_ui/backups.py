@@ -52,10 +52,13 @@ def list_backups() -> list[dict[str, Any]]:
 def find_backup(name: str) -> Path:
     """A backup by file name, only inside the backup folder."""
     folder = runs.backup_dir().resolve()
-    path = (folder / name).resolve()
-    if path.parent != folder or not path.is_file() or path.suffix != ".dump":
-        raise NotFound(f"No backup named {name!r}.", hint="Open the backups list to pick one.")
-    return path
+    # Match against the folder's listing instead of resolving the request's text as a path:
+    # no traversal, and no OS error (e.g. a name too long for the filesystem) can escape.
+    for path in folder.glob("*.dump"):
+        if path.name == name and path.is_file():
+            return path
+    shown = name if len(name) <= 80 else name[:80] + "…"
+    raise NotFound(f"No backup named {shown!r}.", hint="Open the backups list to pick one.")
 
 
 def apply_retention(keep: int | None = None) -> list[str]:

@@ -51,6 +51,9 @@ def test_a_backup_is_restorable_and_brings_rows_and_revision_back(use_project, a
 def test_restore_refuses_names_outside_the_backup_folder(use_project, alice, api_as, bob):
     use_project("linear")
     assert api_as(alice).post("/api/alembic/restore", {"name": "../secret_key"}, format="json").status_code == 404
+    # found by fuzzing the OpenAPI schema: a name longer than the filesystem allows was a 500
+    too_long = api_as(alice).post("/api/alembic/restore", {"name": "0" * 290 + ".dump"}, format="json")
+    assert too_long.status_code == 404 and too_long.json()["error"]["code"] == "not_found"
     assert api_as(bob).post("/api/alembic/restore", {"name": "x.dump"}, format="json").status_code == 403
 
 
