@@ -109,7 +109,8 @@ class RowsView(ReadView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, tref: str) -> Response:
         info = _info(tref)
-        values, errors = forms.values_from_json(info, request.data, creating=True)
+        values, errors = forms.values_from_json(info, request.data, creating=True,
+                                                  model=models_info.form_model(info.ref))
         if errors:
             raise _invalid(errors)
         row = actions.do_create_row(request, info, values)
@@ -131,7 +132,8 @@ class RowView(ReadView):
         version = request.headers.get("If-Match") or None
         if isinstance(body, dict) and "__version" in body:
             version = str(body.pop("__version"))
-        values, errors = forms.values_from_json(info, body, creating=False)
+        values, errors = forms.values_from_json(info, body, creating=False,
+                                                  model=models_info.form_model(info.ref))
         if errors:
             raise _invalid(errors)
         row = actions.do_update_row(request, info, pk_values, values, version.strip('"') if version else None)

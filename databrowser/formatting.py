@@ -12,6 +12,7 @@ import ipaddress
 import json
 import math
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from html import escape as html_escape
 from typing import Any
@@ -21,6 +22,25 @@ from django.utils.safestring import SafeString, mark_safe
 
 GRID_CHARS = 80  # a cell shows this much, the rest on demand
 INLINE_FULL_MAX = 20_000  # longer values are shown on the row page only
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The head of a long value as the grid read it (``query.GRID_CUT``), with the whole value's
+    size in bytes (for JSON: as stored). The row page and the full-value link read it whole."""
+
+    head: str | bytes
+    size: int | None
+
+
+def cut_html(value: Cut, kind: str, full_url: str | None) -> SafeString:
+    size = "long" if value.size is None else f"{value.size:,} bytes" + (" stored" if kind == "json" else "")
+    if isinstance(value.head, bytes):
+        return format_html('<span class="bytea" title="bytea">{} · <code>{}</code>…</span>', size, value.head.hex(" "))
+    link = format_html(' <a href="{}" class="full-value">full value ({})</a>', full_url, size) if full_url else \
+        format_html(' <span class="muted small">({}: open the row)</span>', size)
+    return format_html('<details class="cell-more"><summary><span class="cut">{}…</span></summary><pre>{}…</pre>{}</details>',
+                       value.head[:GRID_CHARS], value.head, link)
 
 
 def jsonable(value: Any) -> Any:
@@ -73,9 +93,12 @@ def _cut(text: str, full: str | None = None) -> SafeString:
                        head, full if full is not None else text)
 
 
-def cell_fast(value: Any, kind: str, link: str | None = None) -> str:
+def cell_fast(value: Any, kind: str, link: str | None = None, full_url: str | None = None) -> str:
     """The grid cell of one value as escaped HTML text; plain numbers, short text and timestamps
-    take a short path (a page has ~1000 cells, format_html costs ~10 µs each)."""
+    take a short path (a page has ~1000 cells, format_html costs ~10 µs each). ``full_url``: where
+    the whole value of a cut one (``Cut``) is read."""
+    if isinstance(value, Cut):
+        return str(cut_html(value, kind, full_url))
     if link is None and kind != "json":
         if isinstance(value, int | Decimal) and not isinstance(value, bool):
             return str(value)
@@ -118,8 +141,17 @@ def cell_html(value: Any, kind: str, link: str | None = None) -> SafeString:
     return _cut(text)
 
 
-def full_html(value: Any, kind: str) -> SafeString:
-    """The whole value (row page)."""
+def _pre(text: str, full_url: str | None) -> SafeString:
+    """A <pre> of the text; past INLINE_FULL_MAX characters the rest is behind the full-value link
+    (a page holding a 10 MB value would stall the browser)."""
+    if len(text) <= INLINE_FULL_MAX or not full_url:
+        return format_html("<pre>{}</pre>", text)
+    return format_html('<pre>{}…</pre><a href="{}" class="full-value">full value ({} characters)</a>',
+                       text[:INLINE_FULL_MAX], full_url, f"{len(text):,}")
+
+
+def full_html(value: Any, kind: str, full_url: str | None = None) -> SafeString:
+    """The whole value (row page); ``full_url`` serves it alone when it is too long to inline."""
     if value is None:
         return mark_safe('<span class="null">NULL</span>')  # noqa: S308
     if isinstance(value, str) and value == "":
@@ -129,10 +161,10 @@ def full_html(value: Any, kind: str) -> SafeString:
         return format_html('<span class="bytea">{} bytes</span><pre>{}{}</pre>', f"{len(data):,}", data[:256].hex(" "),
                            " …" if len(data) > 256 else "")
     if kind == "json" or isinstance(value, dict | list):
-        return format_html("<pre>{}</pre>", json.dumps(jsonable(value), ensure_ascii=False, indent=2))
+        return _pre(json.dumps(jsonable(value), ensure_ascii=False, indent=2), full_url)
     text = as_text(value, kind)
     if "\n" in text or len(text) > GRID_CHARS:
-        return format_html("<pre>{}</pre>", text)
+        return _pre(text, full_url)
     return format_html("{}", text)
 
 

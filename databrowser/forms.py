@@ -16,6 +16,7 @@ from django import forms
 from django.urls import reverse
 
 from databrowser.formatting import as_text
+from databrowser.models_info import ModelColumn
 from databrowser.query import ColumnInfo, TableInfo
 
 INT_RANGES = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
@@ -64,20 +65,40 @@ class JsonListField(forms.CharField):
         return data
 
 
-def field_for(col: ColumnInfo, *, creating: bool, fk_url: str | None) -> forms.Field:
+def _label(col: ColumnInfo, mc: ModelColumn | None) -> str:
+    """An FK column fed by a model relationship is labelled by it: "client (clients.id)"."""
+    if col.fk is None or mc is None or not mc.relationship:
+        return col.name
+    ref = col.fk.ref
+    where = ref.name if ref.schema == "public" else f"{ref.schema}.{ref.name}"
+    return f"{mc.relationship} ({where}.{col.fk.ref_columns[col.fk.columns.index(col.name)]})"
+
+
+def _stricter(db: int | None, model: int | None) -> int | None:
+    """The smaller of the database's and the model's limit (either may be absent)."""
+    return min(x for x in (db, model) if x) if (db or model) else None
+
+
+def field_for(col: ColumnInfo, *, creating: bool, fk_url: str | None, model: ModelColumn | None = None) -> forms.Field:
     required = not col.nullable and not (creating and col.has_default)
     attrs: dict[str, Any] = {"data-kind": col.kind}
     help_text = col.type_label
     if col.has_default and creating:
         help_text += " · empty = database default"
-    kw: dict[str, Any] = {"required": required, "label": col.name, "help_text": help_text}
+    if model is not None and model.hint:
+        help_text += f" · {model.hint}"
+    kw: dict[str, Any] = {"required": required, "label": _label(col, model), "help_text": help_text}
+    max_length = _stricter(col.max_length, model.max_length if model else None)
+    precision, scale = col.precision, col.scale
+    if not precision and model is not None and model.precision:
+        precision, scale = model.precision, model.scale
     field: forms.Field
     if col.kind == "int":
         bound = INT_RANGES.get(col.type_label, 2**63)
         field = forms.IntegerField(min_value=-bound, max_value=bound - 1, **kw)
     elif col.kind == "numeric":
-        if col.precision:
-            field = forms.DecimalField(max_digits=col.precision, decimal_places=col.scale or 0, **kw)
+        if precision:
+            field = forms.DecimalField(max_digits=precision, decimal_places=scale or 0, **kw)
         else:
             field = forms.DecimalField(**kw)
     elif col.kind == "float":
@@ -85,8 +106,10 @@ def field_for(col: ColumnInfo, *, creating: bool, fk_url: str | None) -> forms.F
     elif col.kind == "bool":
         choices = [("", "NULL" if col.nullable else "—")] + [("true", "true"), ("false", "false")]
         field = forms.TypedChoiceField(choices=choices, coerce=lambda v: v == "true", empty_value=None, **kw)
-    elif col.kind == "enum":
-        choices = [("", "NULL" if col.nullable else "—")] + [(v, v) for v in col.enum_values]
+    elif col.kind == "enum" or (col.kind == "text" and model is not None and model.enum_values):
+        # a database enum's labels; a non-native Enum (varchar + CHECK) of the model: its values
+        values = col.enum_values if col.kind == "enum" else model.enum_values  # type: ignore[union-attr]
+        choices = [("", "NULL" if col.nullable else "—")] + [(v, v) for v in values]
         field = forms.ChoiceField(choices=choices, **kw)
     elif col.kind == "date":
         field = forms.DateField(**kw)
@@ -106,8 +129,8 @@ def field_for(col: ColumnInfo, *, creating: bool, fk_url: str | None) -> forms.F
         field = forms.CharField(validators=[_check_hex], **kw)
         attrs["placeholder"] = "\\x0a1b2c"
     else:  # text, interval, inet, tsvector, geometric…: PostgreSQL parses the text
-        widget = forms.Textarea(attrs={"rows": 2}) if col.kind == "text" and not col.max_length else forms.TextInput()
-        field = forms.CharField(max_length=col.max_length, strip=False, widget=widget, **kw)
+        widget = forms.Textarea(attrs={"rows": 2}) if col.kind == "text" and not max_length else forms.TextInput()
+        field = forms.CharField(max_length=max_length, strip=False, widget=widget, **kw)
         field.empty_value = None if col.kind != "text" else ""
     if fk_url:  # a searchable picker: free text (a label search), not a number spinner
         field.widget = forms.TextInput()
@@ -134,19 +157,34 @@ def fk_lookup_url(col: ColumnInfo) -> str | None:
     return base + "?" + urlencode({"column": col.fk.ref_columns[idx]})
 
 
+def _initial_default(col: ColumnInfo, mc: ModelColumn) -> Any:
+    """A scalar Python-side default as the form shows it (booleans as the select's values)."""
+    value = mc.default_value
+    if col.kind == "bool":
+        return "" if value is None else ("true" if value else "false")
+    return "" if value is None else as_text(value, col.kind)
+
+
 def row_form(info: TableInfo, *, creating: bool, data: Any = None, row: dict[str, Any] | None = None,
-             hints: dict[str, str] | None = None) -> forms.Form:
-    """The create/edit form of a table (bound when ``data`` is given); ``hints``: what the model
-    says per column (Python-side defaults the database will not fill, relationship names)."""
+             model: dict[str, ModelColumn] | None = None) -> forms.Form:
+    """The create/edit form of a table (bound when ``data`` is given). ``model``: what the model
+    says per column (``models_info.form_model``): enum class, Python-side defaults (scalars are
+    pre-filled on create, callables named), relationship names as labels, String(n) / Numeric(p, s)."""
     fields: dict[str, forms.Field] = {}
     initial: dict[str, Any] = {}
+    model = model or {}
     for col in editable_columns(info, creating):
         key = f"c{col.position}"
-        fields[key] = field_for(col, creating=creating, fk_url=fk_lookup_url(col))
-        if hints and col.name in hints:
-            fields[key].help_text += f" · {hints[col.name]}"
+        mc = model.get(col.name)
+        fields[key] = field_for(col, creating=creating, fk_url=fk_lookup_url(col), model=mc)
+        fields[key].column_name = col.name  # type: ignore[attr-defined]  # the template's data-column
         if col.kind == "text" and col.nullable:
             fields[key + "__null"] = forms.BooleanField(required=False, label="NULL")
+        if creating and row is None and mc is not None and mc.has_scalar_default:
+            initial[key] = _initial_default(col, mc)
+            if col.kind == "text" and col.nullable:
+                initial[key + "__null"] = mc.default_value is None
+            continue
         if row is not None:
             value = row.get(col.name)
             if col.kind == "json":
@@ -188,7 +226,8 @@ def cleaned_values(info: TableInfo, form: forms.Form, *, creating: bool, only_ch
     return out
 
 
-def values_from_json(info: TableInfo, body: Any, *, creating: bool) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def values_from_json(info: TableInfo, body: Any, *, creating: bool,
+                     model: dict[str, ModelColumn] | None = None) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Clean an API body (column name -> value) with the same fields; returns (values, errors)."""
     if not isinstance(body, dict):
         return {}, {"__all__": ["Send a JSON object keyed by column name."]}
@@ -215,7 +254,7 @@ def values_from_json(info: TableInfo, body: Any, *, creating: bool) -> tuple[dic
             data[key] = json.dumps(value) if isinstance(value, list) else str(value)
         else:
             data[key] = str(value)
-    form = row_form(info, creating=creating, data=data)
+    form = row_form(info, creating=creating, data=data, model=model)
     if not creating:
         # A PUT changes only what it names: drop the fields it did not send.
         for key in list(form.fields):

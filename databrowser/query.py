@@ -27,6 +27,7 @@ from core import target
 from core.exceptions import AppError, BadRequest, NotFound, QueryTimeout
 from databrowser import catalog
 from databrowser.cursors import decode_cursor, encode_cursor
+from databrowser.formatting import Cut
 from databrowser.reflection import ColumnInfo, FkLink, TableInfo, get_table, invalidate, list_tables
 from databrowser.refs import format_sort, parse_sort
 
@@ -37,6 +38,8 @@ PAGE_SIZES = (25, 50, 100, 500, 1000)
 DEFAULT_PAGE_SIZE = 100
 SMALL_TABLE = 10_000  # below this estimate the grid shows an exact count(*)
 BIG_TABLE = 100_000  # above it an unindexed sort gets a "may be slow" hint
+GRID_CUT = 2048  # a grid cell reads at most this many characters of text/JSON (the row page reads all)
+BYTEA_HEAD = 16  # bytes of a bytea the grid shows (hex preview next to the size)
 FILTER_OPS = ("contains", "eq", "starts", "gte", "lte", "null", "bool", "json")
 
 # --- errors from the database that are the request's fault ------------------------------
@@ -256,21 +259,56 @@ class Page:
         return format_sort(self.request.sort)
 
 
-def base_select(info: TableInfo, with_xmin: bool = True) -> sa.Select[Any]:
-    cols: list[Any] = list(info.table.columns)
+def cut_columns(info: TableInfo, keys: list[tuple[str, bool]]) -> list[ColumnInfo]:
+    """The columns whose grid cells read only a head of the value (``GRID_CUT``): text, JSON and
+    bytea that may be long, except the key, sort and FK columns (cursors and links need them whole)."""
+    whole = set(info.pk) | {n for n, _ in keys}
+    return [c for c in info.columns if c.kind in ("text", "json", "bytea") and c.name not in whole and c.fk is None
+            and not (c.kind == "text" and c.max_length and c.max_length <= GRID_CUT)]
+
+
+def _head(col: ColumnInfo, c: sa.ColumnElement[Any]) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    """(the head of a value, its size) as SQL: a 10 MB value costs the grid a few kB, not 10 MB.
+    One character more than GRID_CUT tells a cut value from one of exactly GRID_CUT."""
+    if col.kind == "bytea":
+        return sa.func.substring(c, 1, BYTEA_HEAD), sa.func.octet_length(c)
+    size = sa.func.pg_column_size(c) if col.kind == "json" else sa.func.octet_length(c)
+    return sa.func.left(sa.cast(c, sa.Text), GRID_CUT + 1), size
+
+
+def base_select(info: TableInfo, with_xmin: bool = True, cut: list[ColumnInfo] | None = None) -> sa.Select[Any]:
+    """Every column (the ``cut`` ones as their head, their sizes appended after ``__xmin``)."""
+    heads = {col.name: _head(col, info.table.c[col.name]) for col in cut or []}
+    cols: list[Any] = [heads[c.name][0] if c.name in heads else c for c in info.table.columns]
     if with_xmin and info.has_xmin:
         # raw xmin: a cast would run for every row an OFFSET skips (~1.7x slower deep pages)
         cols.append(sa.column("xmin", _selectable=info.table).label("__xmin"))
+    cols.extend(size for _, size in heads.values())
     return sa.select(*cols)
 
 
-def _rows(result: Any, info: TableInfo) -> list[dict[str, Any]]:
+def _uncut(col: ColumnInfo, head: Any, size: Any) -> Any:
+    """The value of a cut column: whole when it fitted, else a ``Cut`` (head + size)."""
+    if head is None:
+        return None
+    if col.kind == "bytea":
+        data = bytes(head)
+        return data if size is None or size <= len(data) else Cut(data, size)
+    if len(head) <= GRID_CUT:
+        return json.loads(head) if col.kind == "json" else head
+    return Cut(head[:GRID_CUT], size)
+
+
+def _rows(result: Any, info: TableInfo, cut: list[ColumnInfo] | None = None) -> list[dict[str, Any]]:
     names = [c.name for c in info.columns]
+    xmin = 1 if info.has_xmin else 0
     out = []
     for row in result:
         values = dict(zip(names, row[: len(names)], strict=True))
-        if len(row) > len(names):
+        if len(row) > len(names) and xmin:
             values["__xmin"] = str(row[len(names)])
+        for i, col in enumerate(cut or []):
+            values[col.name] = _uncut(col, values[col.name], row[len(names) + xmin + i])
         out.append(values)
     return out
 
@@ -297,7 +335,8 @@ def exact_count(conn: Connection, info: TableInfo, clauses: list[Any]) -> int | 
         raise
 
 
-def fetch_page(info: TableInfo, req: PageRequest) -> Page:
+def fetch_page(info: TableInfo, req: PageRequest, cut: bool = False) -> Page:
+    """One page of rows; with ``cut`` (the HTML grid) long text/JSON/bytea cells hold only their head."""
     clauses = where_clauses(info, req)
     keys, unique = order_keys(info, req.sort)
     sort_hint = ""
@@ -306,7 +345,7 @@ def fetch_page(info: TableInfo, req: PageRequest) -> Page:
                      "and the statement timeout cuts it.")
     try:
         with target.connect() as conn:
-            page = _fetch(conn, info, req, clauses, keys, unique, sort_hint)
+            page = _fetch(conn, info, req, clauses, keys, unique, sort_hint, cut_columns(info, keys) if cut else [])
     except DBAPIError as exc:
         mapped = db_error_to_app(exc)
         if isinstance(mapped, QueryTimeout) and req.sort:
@@ -316,21 +355,22 @@ def fetch_page(info: TableInfo, req: PageRequest) -> Page:
     return page
 
 
-def _page_select(info: TableInfo, where: list[Any], order: list[Any], limit: int, offset: int, late: bool) -> Any:
+def _page_select(info: TableInfo, where: list[Any], order: list[Any], limit: int, offset: int, late: bool,
+                 cut: list[ColumnInfo]) -> Any:
     """The page's statement. With ``late``, the sort/offset runs on the key columns alone and the
     full rows are fetched by key afterwards ("late row lookup"): a sort or a deep offset then
     carries narrow tuples instead of whole rows (2x faster on a 10 M-row unindexed sort)."""
     if not late:
-        return base_select(info).where(*where).order_by(*order).limit(limit).offset(offset or None)
+        return base_select(info, cut=cut).where(*where).order_by(*order).limit(limit).offset(offset or None)
     pk_cols = [info.c(n) for n in info.pk]
     keyset = sa.select(*pk_cols).where(*where).order_by(*order).limit(limit).offset(offset or None).subquery("page_keys")
     on = sa.and_(*[info.c(n) == keyset.c[n] for n in info.pk])
-    return base_select(info).select_from(info.table.join(keyset, on)).order_by(*order)
+    return base_select(info, cut=cut).select_from(info.table.join(keyset, on)).order_by(*order)
 
 
 def _fetch(conn: Connection, info: TableInfo, req: PageRequest, clauses: list[Any], keys: list[tuple[str, bool]],
-           unique: bool, sort_hint: str) -> Page:
-    stmt = base_select(info).where(*clauses)
+           unique: bool, sort_hint: str, cut: list[ColumnInfo]) -> Page:
+    stmt = base_select(info, cut=cut).where(*clauses)
     size = req.page_size
     has_next = has_prev = False
     next_cursor = prev_cursor = None
@@ -343,8 +383,8 @@ def _fetch(conn: Connection, info: TableInfo, req: PageRequest, clauses: list[An
         where = list(clauses)
         if values is not None:
             where.append(keyset_clause(info, [(n, d != (direction == "b")) for n, d in keys], values))
-        q = _page_select(info, where, _order_by(info, keys, reverse), size + 1, 0, late=bool(req.sort))
-        rows = _rows(conn.execute(q), info)
+        q = _page_select(info, where, _order_by(info, keys, reverse), size + 1, 0, late=bool(req.sort), cut=cut)
+        rows = _rows(conn.execute(q), info, cut)
         more = len(rows) > size
         rows = rows[:size]
         if reverse:
@@ -372,10 +412,11 @@ def _fetch(conn: Connection, info: TableInfo, req: PageRequest, clauses: list[An
             page_no = max(1, -(-total // size))
         offset = (page_no - 1) * size
         if info.pk:
-            q = _page_select(info, list(clauses), _order_by(info, keys), size + 1, offset, late=offset > 0 or bool(req.sort))
+            q = _page_select(info, list(clauses), _order_by(info, keys), size + 1, offset,
+                             late=offset > 0 or bool(req.sort), cut=cut)
         else:
             q = q.limit(size + 1).offset(offset)
-        rows = _rows(conn.execute(q), info)
+        rows = _rows(conn.execute(q), info, cut)
         has_next = len(rows) > size
         rows = rows[:size]
         has_prev = page_no > 1

@@ -22,7 +22,7 @@ from django.utils.html import escape, format_html
 from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
-from databrowser.formatting import cell_fast
+from databrowser.formatting import Cut, cell_fast
 from databrowser.query import ColumnInfo, Page
 from databrowser.refs import TableRef, encode_pk, format_sort
 
@@ -88,8 +88,12 @@ class CellColumn(tables.Column):
     def render(self, value: Any, record: dict[str, Any]) -> SafeString:
         return mark_safe(self.cell(record["__row"]))  # noqa: S308 - cell_fast escapes
 
-    def cell(self, row: dict[str, Any]) -> str:
-        return cell_fast(row[self.col.name], self.col.kind, fk_url(self.col, row) if self.col.fk else None)
+    def cell(self, row: dict[str, Any], url: str | None = None) -> str:
+        """``url``: the row's page; a cut value links to its full value under it."""
+        value = row[self.col.name]
+        if isinstance(value, Cut):
+            return cell_fast(value, self.col.kind, full_url=f"{url}/value/{self.col.position}" if url else None)
+        return cell_fast(value, self.col.kind, fk_url(self.col, row) if self.col.fk else None)
 
 
 class RowLinkColumn(tables.Column):
@@ -127,6 +131,7 @@ def body_html(table: tables.Table, page: Page) -> SafeString:
     out: list[str] = []
     for row in page.rows:
         pk_text = encode_pk([row[n] for n in page.info.pk]) if page.info.pk else ""
-        cells = "".join(f'<td class="{cls}">{col.cell(row)}</td>' for col, cls in zip(cols, classes, strict=True))
-        out.append(f'<tr><td class="rowlink">{link_col.cell(row_url(page, row), pk_text)}</td>{cells}</tr>')
+        url = row_url(page, row)
+        cells = "".join(f'<td class="{cls}">{col.cell(row, url)}</td>' for col, cls in zip(cols, classes, strict=True))
+        out.append(f'<tr><td class="rowlink">{link_col.cell(url, pk_text)}</td>{cells}</tr>')
     return mark_safe("".join(out))  # noqa: S308 - every piece is escaped by format_html/escape above

@@ -16,4 +16,5 @@ urlpatterns = [
     path("data/<str:tref>/row/<str:pk>/edit", views.edit_row, name="data-edit"),
     path("data/<str:tref>/row/<str:pk>/delete", views.delete_row, name="data-delete"),
     path("data/<str:tref>/row/<str:pk>/download/<int:position>", views.download, name="data-download"),
+    path("data/<str:tref>/row/<str:pk>/value/<int:position>", views.full_value, name="data-value"),
 ]

@@ -6,6 +6,7 @@ Writes confirm on GET and act on POST (CSRF); roles are checked inside the actio
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +21,7 @@ from core.exceptions import BadRequest, Conflict
 from core.roles import can
 from databrowser import actions, forms, models_info, query
 from databrowser.export import export_response
-from databrowser.formatting import full_html, jsonable
+from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk, encode_pk
 from databrowser.tables import body_html, build_grid, fk_url
@@ -73,7 +74,7 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
             params.pop(k, None)
         return redirect(request.path + "?" + params.urlencode())
     req = query.parse_request(info, request.GET)
-    page = query.fetch_page(info, req)
+    page = query.fetch_page(info, req, cut=True)
     base = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
     table = build_grid(page, base, selectable=_writable(request, info))
     keep = _query_without(request.GET, "cursor", "page", "last", "count")
@@ -117,7 +118,9 @@ def _pk(info: TableInfo, pk: str) -> list[str]:
 def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
     info = _info(tref)
     row = query.fetch_row(info, _pk(info, pk))
-    fields = [{"col": c, "html": full_html(row[c.name], c.kind), "link": fk_url(c, row),
+    seg = encode_pk(actions.pk_of(info, row))
+    fields = [{"col": c, "html": full_html(row[c.name], c.kind, reverse("data-value", args=[info.ref.slug, seg, c.position])),
+               "link": fk_url(c, row),
                "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
                                                           c.position]) if c.kind == "bytea" and row[c.name] else None}
               for c in info.columns]
@@ -125,7 +128,6 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
     for r in related:
         r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
             [(f"f.eq.{c}", str(jsonable(v))) for c, v in r["filters"]])
-    seg = encode_pk(actions.pk_of(info, row))
     return render(request, "databrowser/row.html", {
         "info": info, "row": row, "fields": fields, "related": related, "can_write": _writable(request, info),
         "edit_url": reverse("data-edit", args=[info.ref.slug, seg]),
@@ -145,7 +147,7 @@ def _apply_field_errors(form: Any, err: actions.RowInvalid) -> None:
 def create_row(request: HttpRequest, tref: str) -> HttpResponse:
     info = _info(tref)
     if request.method == "POST":
-        form = forms.row_form(info, creating=True, data=request.POST, hints=models_info.form_hints(info.ref))
+        form = forms.row_form(info, creating=True, data=request.POST, model=models_info.form_model(info.ref))
         if form.is_valid():
             try:
                 row = actions.do_create_row(request, info, forms.cleaned_values(info, form, creating=True, only_changed=False))
@@ -158,7 +160,7 @@ def create_row(request: HttpRequest, tref: str) -> HttpResponse:
     else:
         if not info.writable:
             raise BadRequest(info.read_only_reason, code="read_only_relation", status=405)
-        form = forms.row_form(info, creating=True, hints=models_info.form_hints(info.ref))
+        form = forms.row_form(info, creating=True, model=models_info.form_model(info.ref))
         status = 200
     return render(request, "databrowser/form.html", {"info": info, "form": form, "creating": True,
                                                        "can_write": _writable(request, info)}, status=status)
@@ -173,7 +175,7 @@ def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                                "row_url": reverse("data-row", args=[info.ref.slug, encode_pk(pk_values)]),
                                "can_write": _writable(request, info)}
     if request.method == "POST":
-        form = forms.row_form(info, creating=False, data=request.POST, row=row)
+        form = forms.row_form(info, creating=False, data=request.POST, row=row, model=models_info.form_model(info.ref))
         xmin = request.POST.get("__xmin") or None
         if form.is_valid():
             values = forms.cleaned_values(info, form, creating=False, only_changed=False)
@@ -185,7 +187,8 @@ def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                 names = [c.name for c in forms.editable_columns(info, False)]
                 yours = exc.detail.get("yours", {})
                 current = exc.detail.get("current", {})
-                context.update({"conflict": exc, "form": forms.row_form(info, creating=False, row=row),
+                fresh = forms.row_form(info, creating=False, row=row, model=models_info.form_model(info.ref))
+                context.update({"conflict": exc, "form": fresh,
                                 "xmin": row["__xmin"],
                                 "diff": [{"name": n, "yours": yours.get(n), "current": current.get(n),
                                           "differs": yours.get(n) != current.get(n)} for n in names]})
@@ -195,7 +198,7 @@ def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                 return redirect(context["row_url"])
         context.update({"form": form, "xmin": xmin or row["__xmin"]})
         return render(request, "databrowser/form.html", context, status=400)
-    context.update({"form": forms.row_form(info, creating=False, row=row, hints=models_info.form_hints(info.ref)),
+    context.update({"form": forms.row_form(info, creating=False, row=row, model=models_info.form_model(info.ref)),
                     "xmin": row["__xmin"]})
     return render(request, "databrowser/form.html", context)
 
@@ -248,6 +251,22 @@ def lookup(request: HttpRequest, tref: str) -> JsonResponse:
     info = _info(tref)
     return JsonResponse(query.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
                                      request.GET.get("q", ""), request.GET.get("cursor") or None))
+
+
+@require_GET
+def full_value(request: HttpRequest, tref: str, pk: str, position: int) -> HttpResponse:
+    """The whole value of one cell (the grid shows long ones cut): text as text, JSON as JSON."""
+    info = _info(tref)
+    cols = [c for c in info.columns if c.position == position]
+    if not cols:
+        raise BadRequest(f"{info.ref} has no column at position {position}.", hint="Use the link of the grid or row page.")
+    col = cols[0]
+    if col.kind == "bytea":
+        return download(request, tref, pk, position)
+    value = query.fetch_row(info, _pk(info, pk))[col.name]
+    if col.kind == "json":
+        return HttpResponse(json.dumps(jsonable(value), ensure_ascii=False, indent=2), content_type="application/json")
+    return HttpResponse("" if value is None else as_text(value, col.kind), content_type="text/plain; charset=utf-8")
 
 
 @require_GET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 
 import psycopg
@@ -69,7 +70,7 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     page.locator("#add-row").click()
     page.wait_for_url(re.compile(r"/new$"))
     assert "relationship Operation.client → Client" in page.locator('[data-column="client_id"]').inner_text()
-    client_box = page.get_by_label("client_id")
+    client_box = page.get_by_label("client (clients.id)")
     client_box.click()
     client_box.fill("a")
     option = page.locator('[data-column="client_id"] .fk-menu button[role=option]').first
@@ -77,7 +78,7 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     picked = option.get_attribute("data-value")
     option.click()
     assert client_box.input_value() == picked
-    broker_box = page.get_by_label("broker_id")
+    broker_box = page.get_by_label("broker (brokers.id)")
     broker_box.click()
     page.locator('[data-column="broker_id"] .fk-menu button[role=option]').first.click()
     page.get_by_label("kind").select_option("deposit")
@@ -113,3 +114,45 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     page.locator("#confirm-delete").click()
     page.wait_for_url(re.compile(r"/data/public\.clients$"))
     assert _sql(demo_url, "SELECT count(*) FROM operations WHERE client_id = %s", int(picked)) == [(0,)]
+
+
+def test_export_shows_its_progress_then_hands_over_the_whole_file(served_demo, demo_url, browser):
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    add_user(served_demo, "carol", "viewer", PASSWORD)
+    context = browser.new_context(accept_downloads=True)
+    tab = context.new_page()
+    try:
+        tab.goto(served_demo.base_url + "/login")
+        tab.get_by_label("Username").fill("carol")
+        tab.get_by_label("Password").fill(PASSWORD)
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(served_demo.base_url + "/")
+        tab.goto(served_demo.base_url + "/data/public.operations")
+        total = _sql(demo_url, "SELECT count(*) FROM operations")[0][0]
+        assert tab.locator("#export-csv").get_attribute("data-total") == str(total)
+        assert tab.locator("#export-box").is_hidden()
+        with tab.expect_download() as dl:
+            tab.locator("#export-csv").click()
+        tab.locator('#export-box[data-state="done"]').wait_for()
+        assert tab.locator("#export-progress").evaluate("p => p.value") == 100
+        assert tab.locator("#export-status").inner_text() == f"done: {total:,} rows (100 %)"
+        assert dl.value.suggested_filename == "public.operations.csv"
+        with open(dl.value.path(), encoding="utf-8", newline="") as fh:
+            records = list(csv.reader(fh))
+        assert records[0][:2] == ["id", "client_id"] and len(records) == total + 1
+
+        # a name over two lines, with quotes, is one row all the same
+        _sql(demo_url, "UPDATE clients SET full_name = %s WHERE id = (SELECT min(id) FROM clients)", 'line one\nline "two"')
+        clients = _sql(demo_url, "SELECT count(*) FROM clients")[0][0]
+        tab.goto(served_demo.base_url + "/data/public.clients")
+        with tab.expect_download() as dl:
+            tab.locator("#export-csv").click()
+        tab.locator('#export-box[data-state="done"]').wait_for()
+        assert tab.locator("#export-status").inner_text() == f"done: {clients:,} rows (100 %)"
+        with open(dl.value.path(), encoding="utf-8", newline="") as fh:
+            records = list(csv.reader(fh))
+        assert len(records) == clients + 1 and 'line one\nline "two"' in [r[records[0].index("full_name")] for r in records]
+    finally:
+        context.close()
