@@ -59,8 +59,18 @@ class AppErrorMiddleware:
                 exc = translated
         if isinstance(exc, AppError):
             return render_error(request, exc)
-        from django.core.exceptions import PermissionDenied
+        from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
         from django.http import Http404
+
+        if isinstance(exc, RequestDataTooBig):
+            return render_error(request, AppError(
+                "The request is too large.", code="too_large", status=413,
+                hint=f"Send at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)} MB "
+                     "(DATA_UPLOAD_MAX_MEMORY_SIZE); split a long SQL script into parts."))
+        if isinstance(exc, SuspiciousOperation):
+            log.warning("Refused a suspicious request on %s: %s", request.path, scrub(str(exc)))
+            return render_error(request, AppError("The request was refused as malformed.", code="bad_request",
+                                                  status=400, hint="Check the request's headers and body."))
 
         if isinstance(exc, Http404 | PermissionDenied):
             return None  # Django's own 404/403 handlers (our templates) apply
