@@ -293,6 +293,14 @@ def start_job(request: Any, user: Any, kind: str, target_value: str, backup: boo
         release_lock(lock)
         raise
     _ACTIVE[run.pk] = 0
+    # Open SQL-console snapshots hold AccessShare locks for up to two minutes ("fetch more"):
+    # close them first, or the migration's DDL would sit waiting behind them.
+    from sqlconsole.services import release_all
+
+    released = release_all()
+    if released:
+        RunLine.objects.create(run=run, seq=0, kind="info",
+                               text=f"Closed {released} open SQL console result(s) so that their locks do not block the run.")
     thread = threading.Thread(target=execute_run, args=(run.pk, lock, payload, request), daemon=True,
                               name=f"alembic-run-{run.pk}")
     thread.start()

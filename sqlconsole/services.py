@@ -198,6 +198,16 @@ def release_user(user_id: int) -> None:
         _release_held(handle)
 
 
+def release_all() -> int:
+    """Close every held console snapshot (before a migration: their AccessShare locks would make
+    its DDL wait); returns how many were closed."""
+    with _held_lock:
+        handles = list(_held)
+    for handle in handles:
+        _release_held(handle)
+    return len(handles)
+
+
 def held_count() -> int:
     with _held_lock:
         return len(_held)

@@ -309,3 +309,20 @@ def test_env_py_reading_a_custom_ini_option_gets_the_target_through_alembic_url_
 
         target.dispose()
         drop_database(pg_server_url, elsewhere)
+
+
+def test_open_console_results_do_not_make_a_migration_wait(use_project, alice, api_as):
+    """A SELECT left open in the SQL console (held for "fetch more") must not block the DDL."""
+    from sqlconsole import services as console
+
+    url = use_project("linear")
+    api = api_as(alice)
+    assert api_run(api, "upgrade", "l1_items")["status"] == "succeeded"
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        conn.execute("INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 10050) AS g")
+    held = console.run_script("SELECT * FROM items", user_id=alice.pk)  # more than the cap: kept open
+    assert held.results[0].outcome == "ok" and console.held_count() == 1
+    run = api_run(api, "upgrade", "heads")  # l2 alters the items table the console was reading
+    assert run["status"] == "succeeded", run
+    assert console.held_count() == 0
+    assert any("Closed 1 open SQL console result" in line["text"] for line in run["lines"])
