@@ -22,6 +22,11 @@ def test_newcomer_logs_in_with_the_printed_link_and_sees_pending_migrations(serv
     assert page.locator("[data-card=connection] .big").inner_text() == "Connected"
     assert page.get_by_role("link", name="Review & apply").is_visible()
     assert page.locator("[data-check=models] .mark").inner_text() == "✓"
+    # The models describe head; the database is two revisions behind: the drift card says so.
+    drift = page.locator("[data-card=drift][data-drift-count]")
+    drift.wait_for(timeout=30_000)
+    assert int(drift.get_attribute("data-drift-count")) >= 1
+    assert "note" in page.locator("#drift-detail").inner_text()  # operations.note comes with 0008
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
 
