@@ -14,6 +14,7 @@ Only the standard library and the user's SQLAlchemy are used here.
 
 from __future__ import annotations
 
+import ast
 import configparser
 import importlib
 import os
@@ -48,6 +49,33 @@ def env_py_from_ini(ini: str, section: str = "alembic") -> str | None:
         location = os.path.join(os.path.dirname(os.path.abspath(ini)), location)
     env_py = os.path.join(location, "env.py")
     return env_py if os.path.exists(env_py) else None
+
+
+def _from_env_py(env_py: str) -> tuple[Any, str] | None:
+    """Follow env.py's ``target_metadata = X`` through its imports, without running env.py."""
+    with open(env_py, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), env_py)
+    imports: list[ast.stmt] = []
+    expr: ast.expr | None = None
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom) and not any(
+            (a.name.split(".")[0] in ("alembic", "logging")) for a in node.names
+        ) and not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("alembic", "logging"))):
+            imports.append(node)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "target_metadata" for t in node.targets):
+            expr = node.value
+    if expr is None or (isinstance(expr, ast.Constant) and expr.value is None):
+        return None
+    namespace: dict[str, Any] = {}
+    exec(compile(ast.Module(body=imports, type_ignores=[]), env_py, "exec"), namespace)  # noqa: S102
+    value = eval(compile(ast.Expression(body=expr), env_py, "eval"), namespace)  # noqa: S307
+    if isinstance(value, list | tuple) and value:
+        value = value[0]
+    # Prefer the declarative class that owns this MetaData, for class names.
+    for obj in namespace.values():
+        if isinstance(obj, type) and getattr(obj, "metadata", None) is value and "registry" in vars(obj):
+            return obj, f"{obj.__module__}:{obj.__name__}"
+    return value, ast.unparse(expr)
 
 
 def _importable_modules(project_dir: str, only_package: str | None = None) -> list[str]:
@@ -145,8 +173,6 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
     else:
         env_py = payload.get("env_py") or (env_py_from_ini(payload["alembic_ini"]) if payload.get("alembic_ini") else None)
         if env_py and os.path.exists(env_py):
-            from pgadmin_runner import _from_env_py  # importing the runner has no side effects
-
             try:
                 hit = _from_env_py(env_py)
             except BaseException as exc:  # noqa: BLE001
