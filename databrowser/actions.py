@@ -87,10 +87,7 @@ def _db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values:
     translated = target.translate_error(exc)
     if translated is not exc:
         return translated
-    orig = getattr(exc, "orig", None)
-    state = getattr(orig, "sqlstate", "") or ""
-    diag = getattr(orig, "diag", None)
-    primary = getattr(diag, "message_primary", None) or str(orig or exc).splitlines()[0]
+    state, diag, primary = query.diagnostics(exc)
     detail = getattr(diag, "message_detail", None) or ""
     column = getattr(diag, "column_name", None)
     cname = getattr(diag, "constraint_name", None)
@@ -294,9 +291,8 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]]) -> list[
         with target.connect(read_only=False) as conn:
             deleted = [_as_dict(info, r) for r in conn.execute(info.table.delete().where(where).returning(*_returning(info)))]
     except DBAPIError as exc:
-        orig = getattr(exc, "orig", None)
-        if getattr(orig, "sqlstate", "") == "23503":
-            diag = getattr(orig, "diag", None)
+        state, diag, _primary = query.diagnostics(exc)
+        if state == "23503":
             detail = getattr(diag, "message_detail", "") or ""
             err: Exception = Conflict(f"Cannot delete: other rows still reference it. {detail}".strip(),
                                       hint="Delete or re-point the referencing rows first (the preview lists them).",

@@ -44,15 +44,20 @@ FILTER_OPS = ("contains", "eq", "starts", "gte", "lte", "null", "bool", "json")
 
 # --- errors from the database that are the request's fault ------------------------------
 
+def diagnostics(exc: DBAPIError) -> tuple[str, Any, str]:
+    """(SQLSTATE, the driver's diag object or None, primary message) of a database error."""
+    orig = getattr(exc, "orig", None)
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(orig or exc).splitlines()[0]
+    return getattr(orig, "sqlstate", "") or "", diag, primary
+
+
 def db_error_to_app(exc: DBAPIError) -> Exception:
     """Map data errors (a filter value PostgreSQL cannot read, an unorderable type) to 400s."""
     translated = target.translate_error(exc)
     if translated is not exc:
         return translated
-    orig = getattr(exc, "orig", None)
-    state = getattr(orig, "sqlstate", "") or ""
-    diag = getattr(orig, "diag", None)
-    primary = getattr(diag, "message_primary", None) or str(orig or exc).splitlines()[0]
+    state, _diag, primary = diagnostics(exc)
     if state.startswith("22") or state in ("42883", "42804", "42846", "22P02"):
         return BadRequest(f"PostgreSQL cannot use this value or sort: {primary}",
                           hint="Check the filter values against the column types, and sort only by comparable columns.",
