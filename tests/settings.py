@@ -18,3 +18,9 @@ for _name in ("READ_ONLY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "SQLALCHEMY_BASE"
 from pgadmin_site.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing in tests only
+
+# The internal test DB as a file, like in production: SQLite's in-memory shared cache has no
+# busy timeout, so concurrent writers (e.g. audit entries from ten threads) would fail at once
+# instead of waiting as they do on the real file with OPTIONS["timeout"].
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["PGADMIN_DATA_DIR"], "test-internal.sqlite3")}  # noqa: F405
