@@ -18,11 +18,11 @@ RUN if [ -f package-lock.json ]; then npm ci --no-audit --no-fund && npm run bui
 FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HOST=0.0.0.0 \
-    PORT=3000 \
-    PROJECT_DIR=/app \
+    PGADMIN_HOST=0.0.0.0 \
+    PGADMIN_PORT=3000 \
+    PGADMIN_PROJECT_DIR=/app \
     PGADMIN_DATA_DIR=/data \
-    ALLOWED_HOSTS=localhost,127.0.0.1,[::1],pgadmin
+    PGADMIN_ALLOWED_HOSTS=localhost,127.0.0.1,[::1],pgadmin
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client \
  && rm -rf /var/lib/apt/lists/* \

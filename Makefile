@@ -11,7 +11,7 @@ PORT ?= 3000
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
-	@echo "make run       serve against DATABASE_URL / PROJECT_DIR from the environment"
+	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"

@@ -149,8 +149,8 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgadmin_site.settings")
     from tests.serving import Served
 
-    served = Served({"DATABASE_URL": libpq, "ADMIN_USERNAME": ADMIN, "ADMIN_PASSWORD": PASSWORD,
-                     "STATEMENT_TIMEOUT": "30s", "PROJECT_DIR": str(REPO / "examples" / "brokerbot")})
+    served = Served({"DATABASE_URL": libpq, "PGADMIN_ADMIN_USERNAME": ADMIN, "PGADMIN_ADMIN_PASSWORD": PASSWORD,
+                     "PGADMIN_STATEMENT_TIMEOUT": "30s", "PGADMIN_PROJECT_DIR": str(REPO / "examples" / "brokerbot")})
     rows: list[tuple[str, float, float | None, str]] = []
     try:
         served.wait_ready()

@@ -73,7 +73,7 @@ def main() -> int:
     from tests.modelmap.generate import PER_MODULE, generate
 
     promised = generate(root, args.models, package="bench_app")
-    os.environ["PROJECT_DIR"] = str(root)
+    os.environ["PGADMIN_PROJECT_DIR"] = str(root)
     import django
 
     django.setup()

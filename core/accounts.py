@@ -1,9 +1,9 @@
 """Accounts: the bootstrap admin, one-time login links, and login throttling.
 
-First start creates an admin. With ADMIN_USERNAME/ADMIN_PASSWORD it uses those; otherwise it
+First start creates an admin. With PGADMIN_ADMIN_USERNAME/PGADMIN_ADMIN_PASSWORD it uses those; otherwise it
 creates ``admin`` without a usable password and prints a one-time login link at every start
-(Jupyter-style). Failed logins are audited; after LOGIN_FAILURE_LIMIT failures for the same
-username from the same IP within LOGIN_LOCKOUT_SECONDS, further attempts are refused until the
+(Jupyter-style). Failed logins are audited; after PGADMIN_LOGIN_FAILURE_LIMIT failures for the same
+username from the same IP within PGADMIN_LOGIN_LOCKOUT_SECONDS, further attempts are refused until the
 window passes. The count comes from the audit log itself, so it holds across instances that
 share the internal database.
 """

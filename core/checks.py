@@ -26,11 +26,11 @@ def project_checks(app_configs: Any, **kwargs: Any) -> list[Warning]:
         except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised
             problems.append(Warning(str(exc), id="pgadmin.W002"))
     if not Path(settings.PROJECT_DIR).is_dir():
-        problems.append(Warning(f"PROJECT_DIR={settings.PROJECT_DIR} is not a folder.",
-                                hint="Point PROJECT_DIR at your project's root.", id="pgadmin.W003"))
+        problems.append(Warning(f"PGADMIN_PROJECT_DIR={settings.PROJECT_DIR} is not a folder.",
+                                hint="Point PGADMIN_PROJECT_DIR at your project's root.", id="pgadmin.W003"))
     elif find_alembic_ini()[0] is None:
         problems.append(Warning("No alembic.ini found.", hint=find_alembic_ini()[1], id="pgadmin.W004"))
     if "/" in settings.PROJECT_PYTHON and not Path(settings.PROJECT_PYTHON).exists():
-        problems.append(Warning(f"PROJECT_PYTHON={settings.PROJECT_PYTHON} does not exist.",
+        problems.append(Warning(f"PGADMIN_PROJECT_PYTHON={settings.PROJECT_PYTHON} does not exist.",
                                 hint="Set it to your venv's python.", id="pgadmin.W005"))
     return problems

@@ -3,7 +3,7 @@
 Every expected failure is an ``AppError`` with a stable ``code``, an HTTP ``status``, a plain
 ``message`` and a ``hint`` that says how to fix it. The DRF exception handler renders it as
 ``{"error": {"code", "message", "hint"}}``; ``core.middleware.AppErrorMiddleware`` renders the
-same error as a page. Nothing here ever shows a traceback unless ``DEBUG=1``.
+same error as a page. Nothing here ever shows a traceback unless ``PGADMIN_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class Forbidden(AppError):
 
 class ReadOnlyMode(AppError):
     code, status = "read_only", 403
-    default_message = "The tool runs in read-only mode (READ_ONLY=1): every write is disabled."
-    default_hint = "Restart without READ_ONLY=1 to allow changes."
+    default_message = "The tool runs in read-only mode (PGADMIN_READ_ONLY=1): every write is disabled."
+    default_hint = "Restart without PGADMIN_READ_ONLY=1 to allow changes."
 
 
 class Conflict(AppError):
@@ -82,7 +82,7 @@ class TargetUnavailable(AppError):
 class QueryTimeout(AppError):
     code, status = "statement_timeout", 408
     default_message = "The query was cancelled by the statement timeout."
-    default_hint = "Narrow the query (filters, an index) or raise STATEMENT_TIMEOUT."
+    default_hint = "Narrow the query (filters, an index) or raise PGADMIN_STATEMENT_TIMEOUT."
 
 
 class Throttled(AppError):

@@ -3,7 +3,7 @@
 ``LoginRequiredMiddleware`` is Django's, with two exemptions: ``/api/`` (DRF answers 401 JSON
 itself, ``/api/health`` is public) and static files. ``AppErrorMiddleware`` turns an
 ``AppError`` — or an unexpected exception — into the error page or the JSON error body; the
-traceback is shown (folded) only with ``DEBUG=1`` and always logged with secrets masked.
+traceback is shown (folded) only with ``PGADMIN_DEBUG=1`` and always logged with secrets masked.
 """
 
 from __future__ import annotations
@@ -78,6 +78,6 @@ class AppErrorMiddleware:
         log.error("Unexpected error on %s %s\n%s", request.method, request.path, tb)
         error = AppError("Something went wrong on our side; nothing was changed by this request.",
                          hint="Reload the page. If it happens again, the server log has the details "
-                              "(start with DEBUG=1 to see them here).",
+                              "(start with PGADMIN_DEBUG=1 to see them here).",
                          code="internal_error", status=500)
         return render_error(request, error, tb)

@@ -42,14 +42,14 @@ class Check:
 
 
 def find_alembic_ini() -> tuple[Path | None, str]:
-    """(path, hint): ALEMBIC_CONFIG, else PROJECT_DIR/alembic.ini, else one level down."""
+    """(path, hint): PGADMIN_ALEMBIC_CONFIG, else PGADMIN_PROJECT_DIR/alembic.ini, else one level down."""
     if settings.ALEMBIC_CONFIG:
         path = Path(settings.ALEMBIC_CONFIG)
         if not path.is_absolute():
             path = settings.PROJECT_DIR / path
         if path.is_file():
             return path, ""
-        return None, f"ALEMBIC_CONFIG={settings.ALEMBIC_CONFIG} does not exist; fix the path or unset it."
+        return None, f"PGADMIN_ALEMBIC_CONFIG={settings.ALEMBIC_CONFIG} does not exist; fix the path or unset it."
     project = Path(settings.PROJECT_DIR)
     if (project / "alembic.ini").is_file():
         return project / "alembic.ini", ""
@@ -57,8 +57,8 @@ def find_alembic_ini() -> tuple[Path | None, str]:
         for child in sorted(project.iterdir()):
             if child.is_dir() and child.name not in _SKIP and (child / "alembic.ini").is_file():
                 return child / "alembic.ini", ""
-    return None, (f"No alembic.ini in PROJECT_DIR ({project}) or its subfolders: set PROJECT_DIR to your "
-                  "project root or ALEMBIC_CONFIG to the file. Migrations stay unavailable until then.")
+    return None, (f"No alembic.ini in PGADMIN_PROJECT_DIR ({project}) or its subfolders: set PGADMIN_PROJECT_DIR to your "
+                  "project root or PGADMIN_ALEMBIC_CONFIG to the file. Migrations stay unavailable until then.")
 
 
 def fingerprint(root: Path) -> tuple[int, int]:
@@ -109,8 +109,8 @@ def _target_url_or_none() -> str | None:
 
 
 def version_table_setting() -> tuple[str, str | None]:
-    """(name, schema) from ALEMBIC_VERSION_TABLE (``[schema.]name``), else Alembic's default."""
-    given = os.environ.get("ALEMBIC_VERSION_TABLE", "").strip()
+    """(name, schema) from PGADMIN_ALEMBIC_VERSION_TABLE (``[schema.]name``), else Alembic's default."""
+    given = os.environ.get("PGADMIN_ALEMBIC_VERSION_TABLE", "").strip()
     if given:
         schema, _, name = given.rpartition(".")
         return name, schema or None
@@ -195,7 +195,7 @@ def check_models(probe: dict[str, Any]) -> Check:
                      first["hint"], data)
     if not models.get("count"):
         return Check("models", "warning", "No SQLAlchemy models found",
-                     "Set SQLALCHEMY_BASE=package.module:Base, or make sure env.py sets target_metadata.", data)
+                     "Set PGADMIN_SQLALCHEMY_BASE=package.module:Base, or make sure env.py sets target_metadata.", data)
     return Check("models", "ok", f"SQLAlchemy models loaded: {models['count']} models ({models.get('base')}, "
                  f"found by {models.get('found_by')})", "", data)
 
@@ -221,7 +221,7 @@ def check_migration(probe: dict[str, Any], database: Check) -> Check:
     unknown = [rev for rev in current if revisions and rev not in revisions]
     if unknown:
         return Check("migration", "warning", f"Current migration: {labels}, not found in the project's scripts",
-                     "The database was migrated from other code: check PROJECT_DIR / the branch you run.",
+                     "The database was migrated from other code: check PGADMIN_PROJECT_DIR / the branch you run.",
                      {"current": current, "pending": pending})
     return Check("migration", "ok", f"Current migration: {labels}, {len(pending)} pending", "",
                  {"current": current, "pending": pending})

@@ -1,7 +1,7 @@
 """Roles and capabilities: viewer (read), editor (row writes), admin (migrations, users).
 
 A role is a Django group holding capability permissions. ``require(user, capability)`` is the
-one check every write path calls (views and API alike); it also enforces ``READ_ONLY=1``,
+one check every write path calls (views and API alike); it also enforces ``PGADMIN_READ_ONLY=1``,
 which removes every write to the target whatever the role.
 """
 
@@ -21,7 +21,7 @@ CAPABILITIES = {
     "editor": ["view_target", "write_rows"],
     "admin": ["view_target", "write_rows", "run_migrations", "write_sql", "manage_users"],
 }
-# Capabilities that write to the target database: READ_ONLY=1 refuses them for everyone.
+# Capabilities that write to the target database: PGADMIN_READ_ONLY=1 refuses them for everyone.
 TARGET_WRITES = {"write_rows", "run_migrations", "write_sql"}
 _NEEDED_ROLE = {"view_target": "viewer", "write_rows": "editor", "run_migrations": "admin",
                 "write_sql": "admin", "manage_users": "admin"}
@@ -58,7 +58,7 @@ def set_role(user: Any, role: str) -> None:
 
 
 def can(user: Any, capability: str) -> bool:
-    """True when the user's role grants ``capability`` (and READ_ONLY does not forbid it)."""
+    """True when the user's role grants ``capability`` (and PGADMIN_READ_ONLY does not forbid it)."""
     if capability in TARGET_WRITES and settings.READ_ONLY:
         return False
     return bool(getattr(user, "is_authenticated", False)) and user.has_perm(f"core.{capability}")

@@ -1,7 +1,7 @@
 """Runs the user's code in a child process (the runner principle of DESIGN.md).
 
 The server never imports the user's models or runs their ``env.py``: ``run_task`` starts
-``PROJECT_PYTHON core/child/pgadmin_runner.py TASK`` in ``PROJECT_DIR`` with a JSON payload on
+``PGADMIN_PROJECT_PYTHON core/child/pgadmin_runner.py TASK`` in ``PGADMIN_PROJECT_DIR`` with a JSON payload on
 stdin and reads JSON lines from its stdout, event by event (``on_event`` gets each one as it
 arrives, for live logs). The child inherits the server's environment plus ``DATABASE_URL`` set
 to the target, so a project whose settings read other variables can get them from the sidecar's
@@ -32,7 +32,7 @@ EventHandler = Callable[[dict[str, Any]], None]
 
 class RunnerError(AppError):
     code, status = "runner_failed", 502
-    default_hint = "Run the same step by hand with PROJECT_PYTHON in PROJECT_DIR to see the full error."
+    default_hint = "Run the same step by hand with PGADMIN_PROJECT_PYTHON in PGADMIN_PROJECT_DIR to see the full error."
 
 
 def child_env(target_url: str | None) -> dict[str, str]:
@@ -49,8 +49,8 @@ def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> 
     """Start the child for ``task`` (caller reads ``stdout`` line by line)."""
     python = settings.PROJECT_PYTHON
     if not Path(python).exists() and "/" in python:
-        raise RunnerError(f"PROJECT_PYTHON={python} does not exist.",
-                          hint="Set PROJECT_PYTHON to your project's interpreter, e.g. /app/.venv/bin/python.")
+        raise RunnerError(f"PGADMIN_PROJECT_PYTHON={python} does not exist.",
+                          hint="Set PGADMIN_PROJECT_PYTHON to your project's interpreter, e.g. /app/.venv/bin/python.")
     payload = {"project_dir": str(settings.PROJECT_DIR), **payload}
     try:
         proc = subprocess.Popen(
@@ -64,8 +64,8 @@ def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> 
             start_new_session=True,  # own process group: a timeout kills what it spawned too
         )
     except OSError as exc:
-        raise RunnerError(f"Cannot start PROJECT_PYTHON ({python}): {exc.strerror}.",
-                          hint="Set PROJECT_PYTHON to a working Python interpreter.") from None
+        raise RunnerError(f"Cannot start PGADMIN_PROJECT_PYTHON ({python}): {exc.strerror}.",
+                          hint="Set PGADMIN_PROJECT_PYTHON to a working Python interpreter.") from None
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(payload))
     proc.stdin.close()
@@ -102,7 +102,7 @@ def run_task(task: str, payload: dict[str, Any], *, target_url: str | None = Non
                 kill(proc)
                 raise RunnerError(f"The project code did not finish within {timeout:.0f} s (task {task}).",
                                   hint="An import may hang (e.g. connecting to a service at import time); "
-                                       "raise RUNNER_TIMEOUT if the project is just slow.")
+                                       "raise PGADMIN_RUNNER_TIMEOUT if the project is just slow.")
             for key, _ in sel.select(timeout=min(remaining, 1.0)):
                 line = key.fileobj.readline()  # type: ignore[union-attr]
                 if not line:

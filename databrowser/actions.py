@@ -1,7 +1,7 @@
 """Row writes: create, update (optimistic concurrency on ``xmin``), delete with a cascade preview.
 
 Each action is the one function both the HTML view and the API view call: it checks the role
-(``require(user, "write_rows")`` — viewers and READ_ONLY=1 are refused), writes through the
+(``require(user, "write_rows")`` — viewers and PGADMIN_READ_ONLY=1 are refused), writes through the
 reflected table with bound values, maps database errors to messages on the right field, and
 records the audit entry with before/after values (also for refusals and failures).
 """

@@ -5,7 +5,7 @@ the list joins each file with its run (who, revision at backup time). A restore 
 kind ``restore``: same advisory lock, same live log, optional backup of the current state first,
 then ``pg_restore --clean --if-exists --single-transaction`` with PG* variables (no password on
 a command line), then the version table is re-read. Retention keeps the newest N archives
-(``BACKUP_KEEP``, default 10) and deletes older ones after each successful backup.
+(``PGADMIN_BACKUP_KEEP``, default 10) and deletes older ones after each successful backup.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ DEFAULT_KEEP = 10
 
 def keep_count() -> int:
     try:
-        return max(1, int(os.environ.get("BACKUP_KEEP", DEFAULT_KEEP)))
+        return max(1, int(os.environ.get("PGADMIN_BACKUP_KEEP", DEFAULT_KEEP)))
     except ValueError:
         return DEFAULT_KEEP
 

@@ -27,16 +27,16 @@ from core.exceptions import AppError, BadRequest, NotFound
 from core.runner import RunnerError, run_task
 from migrations_ui import graph, safety
 
-ALEMBIC_SECTION_ENV = "ALEMBIC_SECTION"  # `alembic -n NAME`: which ini section holds the config
+ALEMBIC_SECTION_ENV = "PGADMIN_ALEMBIC_SECTION"  # `alembic -n NAME`: which ini section holds the config
 
 
 class AlembicUnavailable(AppError):
     code, status = "alembic_unavailable", 503
-    default_hint = "Set PROJECT_DIR to your project root or ALEMBIC_CONFIG to its alembic.ini."
+    default_hint = "Set PGADMIN_PROJECT_DIR to your project root or PGADMIN_ALEMBIC_CONFIG to its alembic.ini."
 
 
 SECTION_PREFERENCE = "alembic.section"  # Preference key of the section an admin picked on /alembic
-URL_OPTION_ENV = "ALEMBIC_URL_OPTION"  # an ini option env.py reads its URL from; the child sets it to the target
+URL_OPTION_ENV = "PGADMIN_ALEMBIC_URL_OPTION"  # an ini option env.py reads its URL from; the child sets it to the target
 
 
 def section_from_env() -> str:
@@ -44,7 +44,7 @@ def section_from_env() -> str:
 
 
 def current_section() -> str:
-    """ALEMBIC_SECTION when set (the deployment decides), else the admin's pick, else ``alembic``."""
+    """PGADMIN_ALEMBIC_SECTION when set (the deployment decides), else the admin's pick, else ``alembic``."""
     from migrations_ui.models import Preference
 
     return section_from_env() or Preference.get(SECTION_PREFERENCE) or "alembic"
@@ -91,13 +91,13 @@ def project_payload() -> dict[str, Any]:
     payload: dict[str, Any] = {"alembic_section": current_section()}
     if ini is not None:
         payload.update(alembic_ini=str(ini), extra_paths=[str(ini.parent)])
-    elif os.environ.get("ALEMBIC_SCRIPT_LOCATION"):
-        payload["script_location"] = os.environ["ALEMBIC_SCRIPT_LOCATION"]
+    elif os.environ.get("PGADMIN_ALEMBIC_SCRIPT_LOCATION"):
+        payload["script_location"] = os.environ["PGADMIN_ALEMBIC_SCRIPT_LOCATION"]
     else:
         raise AlembicUnavailable("Alembic config not found.", hint=hint)
     if os.environ.get(URL_OPTION_ENV, "").strip():
         payload["url_option"] = os.environ[URL_OPTION_ENV].strip()
-    x_args = os.environ.get("ALEMBIC_X_ARGS", "")
+    x_args = os.environ.get("PGADMIN_ALEMBIC_X_ARGS", "")
     if x_args:
         payload["x_args"] = [a for a in x_args.split(",") if a]
     return payload
@@ -176,8 +176,8 @@ def git_authors(folder: str) -> dict[str, str]:
 
 
 def version_table() -> tuple[str, str | None]:
-    """(name, schema) of the version table: ALEMBIC_VERSION_TABLE, else what env.py passes to configure()."""
-    if os.environ.get("ALEMBIC_VERSION_TABLE", "").strip():
+    """(name, schema) of the version table: PGADMIN_ALEMBIC_VERSION_TABLE, else what env.py passes to configure()."""
+    if os.environ.get("PGADMIN_ALEMBIC_VERSION_TABLE", "").strip():
         return project.version_table_setting()
     try:
         found = script_history().get("version_table") or {}

@@ -40,7 +40,7 @@ def _cache_key() -> tuple[Any, ...]:
 def inspect_project(force: bool = False) -> dict[str, Any]:
     """The child's description of every model, cached until the project's files change.
 
-    A runner failure (bad PROJECT_PYTHON, a hang) is returned as ``runner_error`` rather than
+    A runner failure (bad PGADMIN_PROJECT_PYTHON, a hang) is returned as ``runner_error`` rather than
     raised: the pages still show the database from reflection.
     """
     key = _cache_key()
@@ -347,7 +347,7 @@ def find_model(name: str, force: bool = False) -> dict[str, Any]:
             return {**model, "table_detail": table}
     known = ", ".join(sorted(m["key"] for m in inspection.get("models", []))[:20])
     raise NotFound(f"No model named {name!r}.", hint=f"Known models: {known}" if known else
-                   "No models were found: set SQLALCHEMY_BASE=package.module:Base.")
+                   "No models were found: set PGADMIN_SQLALCHEMY_BASE=package.module:Base.")
 
 
 def erd(source: str = "", focus_on: str = "", hops: int = 1, force: bool = False) -> dict[str, Any]:

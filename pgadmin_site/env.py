@@ -71,7 +71,7 @@ def parse_duration_ms(name: str, raw: str) -> int:
 
 
 def env_duration_ms(name: str, default: str) -> int:
-    """A duration variable in milliseconds (``STATEMENT_TIMEOUT=30s``)."""
+    """A duration variable in milliseconds (``PGADMIN_STATEMENT_TIMEOUT=30s``)."""
     return parse_duration_ms(name, os.environ.get(name, default) or default)
 
 

@@ -1,5 +1,10 @@
 """Settings of PostgreSQL Admin — every value comes from the environment.
 
+The tool reads ``DATABASE_URL`` (the target) and only ``PGADMIN_``-prefixed names for its own
+settings: users hand the tool their project's environment (one env_file for both services), so a
+project's ``SECRET_KEY``, ``DEBUG``, ``PORT``... must never change the tool. Every other variable
+belongs to the project and reaches the child process untouched.
+
 The table of variables is in README.md (and ../shared/DESIGN.md). Bad values stop the start
 with ``ImproperlyConfigured`` and a hint (see ``pgadmin_site.env``). Nothing secret lives in
 the repository: without ``SECRET_KEY`` a random key is generated once and kept in the data dir.
@@ -39,11 +44,11 @@ except OSError as exc:  # pragma: no cover - depends on the filesystem
 
 
 def _secret_key() -> str:
-    given = env_str("SECRET_KEY")
+    given = env_str("PGADMIN_SECRET_KEY")
     if given:
         if len(given) < 32:
             raise ImproperlyConfigured(
-                "SECRET_KEY is shorter than 32 characters. Hint: leave it unset to let the tool generate one."
+                "PGADMIN_SECRET_KEY is shorter than 32 characters. Hint: leave it unset to let the tool generate one."
             )
         return given
     key_file = DATA_DIR / "secret_key"
@@ -56,30 +61,32 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = env_bool("DEBUG", False)
+DEBUG = env_bool("PGADMIN_DEBUG", False)
 
-HOST = env_str("HOST", "127.0.0.1")
-PORT = env_int("PORT", 3000, minimum=1, maximum=65535)
-ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+HOST = env_str("PGADMIN_HOST", "127.0.0.1")
+PORT = env_int("PGADMIN_PORT", 3000, minimum=1, maximum=65535)
+ALLOWED_HOSTS = [h.strip() for h in env_str("PGADMIN_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 if HOST not in ("0.0.0.0", "::", "") and HOST not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(HOST)
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("PGADMIN_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
 
 # --- the target database and the user's project -----------------------------------------
 # DATABASE_URL empty means "embedded PostgreSQL in the data dir" (started by `serve`).
-TARGET_DATABASE_URL = env_str("DATABASE_URL")
-STATEMENT_TIMEOUT_MS = env_duration_ms("STATEMENT_TIMEOUT", "30s")
-CONNECT_TIMEOUT_S = env_int("CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
-PROJECT_DIR = env_path("PROJECT_DIR", os.getcwd())
-ALEMBIC_CONFIG = env_str("ALEMBIC_CONFIG")
-SQLALCHEMY_BASE = env_str("SQLALCHEMY_BASE")
-PROJECT_PYTHON = env_str("PROJECT_PYTHON") or sys.executable
-RUNNER_TIMEOUT_S = env_int("RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
-READ_ONLY = env_bool("READ_ONLY", False)
-ADMIN_USERNAME = env_str("ADMIN_USERNAME")
-ADMIN_PASSWORD = env_str("ADMIN_PASSWORD")
+# The target is the one variable the tool shares with the project (DATABASE_URL, as projects
+# name it); PGADMIN_DATABASE_URL wins when the project's own DATABASE_URL points elsewhere.
+TARGET_DATABASE_URL = env_str("PGADMIN_DATABASE_URL") or env_str("DATABASE_URL")
+STATEMENT_TIMEOUT_MS = env_duration_ms("PGADMIN_STATEMENT_TIMEOUT", "30s")
+CONNECT_TIMEOUT_S = env_int("PGADMIN_CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
+PROJECT_DIR = env_path("PGADMIN_PROJECT_DIR", os.getcwd())
+ALEMBIC_CONFIG = env_str("PGADMIN_ALEMBIC_CONFIG")
+SQLALCHEMY_BASE = env_str("PGADMIN_SQLALCHEMY_BASE")
+PROJECT_PYTHON = env_str("PGADMIN_PROJECT_PYTHON") or sys.executable
+RUNNER_TIMEOUT_S = env_int("PGADMIN_RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
+READ_ONLY = env_bool("PGADMIN_READ_ONLY", False)
+ADMIN_USERNAME = env_str("PGADMIN_ADMIN_USERNAME")
+ADMIN_PASSWORD = env_str("PGADMIN_ADMIN_PASSWORD")
 # The public address printed in the login link (behind a proxy, set it to the outside URL).
-PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
+PUBLIC_URL = env_str("PGADMIN_PUBLIC_URL").rstrip("/")
 
 # --- Django -----------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -137,14 +144,14 @@ TEMPLATES = [
 
 def _internal_database() -> dict[str, object]:
     """The tool's own database: SQLite in the data dir, or PostgreSQL for several instances."""
-    url = env_str("INTERNAL_DATABASE_URL")
+    url = env_str("PGADMIN_INTERNAL_DATABASE_URL")
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "internal.sqlite3",
                 "OPTIONS": {"timeout": 20}}
     parts = urlsplit(url)
     if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
         raise ImproperlyConfigured(
-            "INTERNAL_DATABASE_URL must be a postgresql:// URL. Hint: leave it unset to use SQLite in the data dir."
+            "PGADMIN_INTERNAL_DATABASE_URL must be a postgresql:// URL. Hint: leave it unset to use SQLite in the data dir."
         )
     return {
         "ENGINE": "django.db.backends.postgresql",
@@ -165,11 +172,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
-LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
-LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)
+LOGIN_FAILURE_LIMIT = env_int("PGADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+LOGIN_LOCKOUT_SECONDS = env_int("PGADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+TIME_ZONE = env_str("PGADMIN_TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
@@ -201,10 +208,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Channels ---------------------------------------------------------------------------
-CHANNEL_LAYER_URL = env_str("CHANNEL_LAYER_URL")
+CHANNEL_LAYER_URL = env_str("PGADMIN_CHANNEL_LAYER_URL")
 if CHANNEL_LAYER_URL:
     if not CHANNEL_LAYER_URL.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured("CHANNEL_LAYER_URL must be a redis:// URL. Hint: CHANNEL_LAYER_URL=redis://localhost:6379/0")
+        raise ImproperlyConfigured("PGADMIN_CHANNEL_LAYER_URL must be a redis:// URL. Hint: PGADMIN_CHANNEL_LAYER_URL=redis://localhost:6379/0")
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                   "CONFIG": {"hosts": [CHANNEL_LAYER_URL]}}}
 else:
@@ -212,9 +219,9 @@ else:
 
 # --- security ---------------------------------------------------------------------------
 # The tool is usually reached over plain http://localhost (a sidecar) or behind a proxy that
-# terminates HTTPS. HTTPS=1 turns on the secure-cookie/HSTS settings; without it the four
+# terminates HTTPS. PGADMIN_HTTPS=1 turns on the secure-cookie/HSTS settings; without it the four
 # matching `check --deploy` warnings are silenced on purpose (documented in README.md).
-HTTPS = env_bool("HTTPS", False)
+HTTPS = env_bool("PGADMIN_HTTPS", False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -225,14 +232,14 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+    SECURE_SSL_REDIRECT = env_bool("PGADMIN_SECURE_SSL_REDIRECT", False)
+    SECURE_HSTS_SECONDS = env_int("PGADMIN_SECURE_HSTS_SECONDS", 0, minimum=0)
     SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
 else:
     SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008", "security.W012", "security.W016"]
 
 # --- logging: never print a secret ------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = env_str("PGADMIN_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

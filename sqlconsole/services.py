@@ -291,7 +291,7 @@ def _error_dict(exc: psycopg.Error, prefix: int, start: int, cancelled_by: str =
         else:
             code = "statement_timeout"
             message = f"The query was cancelled by the statement timeout ({settings.STATEMENT_TIMEOUT_MS} ms)."
-            hint = hint or "Narrow the query (filters, an index) or raise STATEMENT_TIMEOUT."
+            hint = hint or "Narrow the query (filters, an index) or raise PGADMIN_STATEMENT_TIMEOUT."
     elif sqlstate == "25006":
         code = "read_only"
         message = f"The console is read-only: {message}. Nothing was changed."

@@ -174,7 +174,7 @@ def served_demo(demo_url: str):  # type: ignore[no-untyped-def]
     """
     from tests.serving import Served
 
-    served = Served({"DATABASE_URL": demo_url, "STATEMENT_TIMEOUT": "30s"}, ["--demo"])
+    served = Served({"DATABASE_URL": demo_url, "PGADMIN_STATEMENT_TIMEOUT": "30s"}, ["--demo"])
     try:
         served.wait_ready()
         yield served

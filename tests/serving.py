@@ -28,8 +28,8 @@ class Served:
     def __init__(self, env: dict[str, str], args: list[str] | None = None, data_dir: Path | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pgadmin-serve-"))
-        full_env = {**os.environ, "PGADMIN_DATA_DIR": str(self.data_dir), "PORT": str(self.port),
-                    "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **env}
+        full_env = {**os.environ, "PGADMIN_DATA_DIR": str(self.data_dir), "PGADMIN_PORT": str(self.port),
+                    "PGADMIN_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **env}
         full_env.pop("DJANGO_SETTINGS_MODULE", None)
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "serve", *(args or [])], cwd=REPO, env=full_env,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 os.environ["PGADMIN_DATA_DIR"] = tempfile.mkdtemp(prefix="pgadmin-test-")
 os.environ["DATABASE_URL"] = ""
-os.environ["PROJECT_DIR"] = str(Path(__file__).resolve().parent.parent / "examples" / "brokerbot")
-for _name in ("READ_ONLY", "ADMIN_USERNAME", "ADMIN_PASSWORD", "SQLALCHEMY_BASE", "ALEMBIC_CONFIG",
-              "PROJECT_PYTHON", "CHANNEL_LAYER_URL", "INTERNAL_DATABASE_URL", "STATEMENT_TIMEOUT"):
+os.environ["PGADMIN_PROJECT_DIR"] = str(Path(__file__).resolve().parent.parent / "examples" / "brokerbot")
+for _name in ("PGADMIN_READ_ONLY", "PGADMIN_ADMIN_USERNAME", "PGADMIN_ADMIN_PASSWORD", "PGADMIN_SQLALCHEMY_BASE", "PGADMIN_ALEMBIC_CONFIG",
+              "PGADMIN_PROJECT_PYTHON", "PGADMIN_CHANNEL_LAYER_URL", "PGADMIN_INTERNAL_DATABASE_URL", "PGADMIN_STATEMENT_TIMEOUT"):
     os.environ.pop(_name, None)
 
 from pgadmin_site.settings import *  # noqa: E402,F403

@@ -11,7 +11,7 @@ Tasks (``alembic.<name>``), each ``func(payload) -> json-able result``:
   first migration) when that is not the tool's target. Each revision's start, end, duration and
   SQL statements are emitted live as events; a failure returns the error and the traceback.
 
-Payload keys: ``alembic_ini`` (or ``script_location`` / ``$ALEMBIC_SCRIPT_LOCATION`` when the
+Payload keys: ``alembic_ini`` (or ``script_location`` / ``$PGADMIN_ALEMBIC_SCRIPT_LOCATION`` when the
 project has no ini), ``alembic_section`` (``-n``), ``x_args`` (``-x``), ``target_url`` (passed as
 ``sqlalchemy.url``; the runner also sets ``$DATABASE_URL``), ``expect`` (the target's identity).
 """
@@ -67,10 +67,10 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
     if ini:
         cfg = Config(ini, ini_section=payload.get("alembic_section") or "alembic", **kwargs)
     else:
-        location = payload.get("script_location") or os.environ.get("ALEMBIC_SCRIPT_LOCATION")
+        location = payload.get("script_location") or os.environ.get("PGADMIN_ALEMBIC_SCRIPT_LOCATION")
         if not location:
-            raise RuntimeError("no alembic.ini and no ALEMBIC_SCRIPT_LOCATION: set ALEMBIC_CONFIG or "
-                               "ALEMBIC_SCRIPT_LOCATION")
+            raise RuntimeError("no alembic.ini and no PGADMIN_ALEMBIC_SCRIPT_LOCATION: set PGADMIN_ALEMBIC_CONFIG or "
+                               "PGADMIN_ALEMBIC_SCRIPT_LOCATION")
         cfg = Config(**kwargs)
         cfg.set_main_option("script_location", location)
     url = payload.get("target_url")
@@ -78,8 +78,8 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
         escaped = str(url).replace("%", "%%")  # configparser interpolation
         cfg.set_main_option("sqlalchemy.url", escaped)
         # An env.py that reads its URL from its own ini option (config.get_main_option("app_db_url")):
-        # ALEMBIC_URL_OPTION names that option and it gets the target URL too.
-        option = str(payload.get("url_option") or os.environ.get("ALEMBIC_URL_OPTION") or "").strip()
+        # PGADMIN_ALEMBIC_URL_OPTION names that option and it gets the target URL too.
+        option = str(payload.get("url_option") or os.environ.get("PGADMIN_ALEMBIC_URL_OPTION") or "").strip()
         if option and option != "sqlalchemy.url":
             cfg.set_main_option(option, escaped)
     return cfg

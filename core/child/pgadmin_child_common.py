@@ -28,12 +28,12 @@ def emit(event: str, **data: Any) -> None:
 def describe_import_error(module: str, exc: BaseException) -> dict[str, Any]:
     """An import failure as {module, error, hint} in plain words."""
     error = f"{type(exc).__name__}: {exc}"
-    hint = "Fix the error in your project, or set SQLALCHEMY_BASE=module:Base to import only the models module."
+    hint = "Fix the error in your project, or set PGADMIN_SQLALCHEMY_BASE=module:Base to import only the models module."
     if isinstance(exc, ModuleNotFoundError):
         missing = exc.name or str(exc)
         error = f"module '{missing}' not found"
-        hint = (f"install your project's requirements into PROJECT_PYTHON ({sys.executable}), "
-                "or set PROJECT_PYTHON to your venv's python")
+        hint = (f"install your project's requirements into PGADMIN_PROJECT_PYTHON ({sys.executable}), "
+                "or set PGADMIN_PROJECT_PYTHON to your venv's python")
     elif isinstance(exc, SyntaxError):
         error = f"SyntaxError: {exc.msg} ({exc.filename}:{exc.lineno})"
         hint = f"fix the syntax error at {exc.filename}:{exc.lineno}"

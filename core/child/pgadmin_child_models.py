@@ -1,7 +1,7 @@
 """Child task ``models.inspect``: discover the project's SQLAlchemy models and describe them as JSON.
 
 Runs inside the child process (``pgadmin_runner.py models.inspect``) with the project's own
-interpreter and SQLAlchemy, never in the server. Discovery, in order: ``SQLALCHEMY_BASE``
+interpreter and SQLAlchemy, never in the server. Discovery, in order: ``PGADMIN_SQLALCHEMY_BASE``
 (``module:Base``, a ``registry`` or a ``MetaData``); else the ``target_metadata`` of Alembic's
 ``env.py`` (followed through its imports without running it), completed with the other modules
 of the package that holds it; else a scan of the project's packages. Whatever was imported,
@@ -164,7 +164,7 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
     owner: Any = None
     found_by, base = "scan", None
     if spec:
-        found_by, base = "SQLALCHEMY_BASE", spec
+        found_by, base = "PGADMIN_SQLALCHEMY_BASE", spec
         try:
             owner = _resolve(spec)
         except BaseException as exc:  # noqa: BLE001

@@ -1,6 +1,6 @@
 """The child-process runner: the only place where the user's code is imported.
 
-Executed as a script by the project's interpreter (``PROJECT_PYTHON``), never imported by the
+Executed as a script by the project's interpreter (``PGADMIN_PROJECT_PYTHON``), never imported by the
 server: ``python pgadmin_runner.py TASK`` with a JSON payload on stdin. It speaks JSON lines
 on the *real* stdout (``{"event": "result", ...}``); anything the user's code prints goes to
 stderr so it cannot corrupt the protocol. It depends only on the standard library and on the

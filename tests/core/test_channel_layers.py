@@ -1,4 +1,4 @@
-"""CHANNEL_LAYER_URL=redis://… switches to channels-redis (several instances share live logs)."""
+"""PGADMIN_CHANNEL_LAYER_URL=redis://… switches to channels-redis (several instances share live logs)."""
 
 from __future__ import annotations
 
@@ -46,19 +46,19 @@ def _run(env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_default_layer_is_in_memory():
-    proc = _run({"CHANNEL_LAYER_URL": ""})
+    proc = _run({"PGADMIN_CHANNEL_LAYER_URL": ""})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "InMemoryChannelLayer hello from another instance"
 
 
 @pytest.mark.skipif(not _redis_answers(), reason="no Redis on 127.0.0.1:6379 (.ci/run starts one)")
 def test_redis_url_switches_to_channels_redis_and_delivers_group_messages():
-    proc = _run({"CHANNEL_LAYER_URL": "redis://127.0.0.1:6379/3"})
+    proc = _run({"PGADMIN_CHANNEL_LAYER_URL": "redis://127.0.0.1:6379/3"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "RedisChannelLayer hello from another instance"
 
 
 def test_non_redis_channel_layer_url_is_refused_with_a_hint():
-    proc = _run({"CHANNEL_LAYER_URL": "amqp://guest@localhost"})
+    proc = _run({"PGADMIN_CHANNEL_LAYER_URL": "amqp://guest@localhost"})
     assert proc.returncode != 0
-    assert "CHANNEL_LAYER_URL must be a redis:// URL" in proc.stderr
+    assert "PGADMIN_CHANNEL_LAYER_URL must be a redis:// URL" in proc.stderr

@@ -12,24 +12,24 @@ from pgadmin_site.env import env_bool, env_duration_ms, env_int
 
 @pytest.mark.parametrize("raw, expected", [("30s", 30_000), ("500ms", 500), ("2min", 120_000), ("1.5s", 1_500), ("45", 45_000)])
 def test_statement_timeout_accepts_human_durations(monkeypatch, raw, expected):
-    monkeypatch.setenv("STATEMENT_TIMEOUT", raw)
-    assert env_duration_ms("STATEMENT_TIMEOUT", "30s") == expected
+    monkeypatch.setenv("PGADMIN_STATEMENT_TIMEOUT", raw)
+    assert env_duration_ms("PGADMIN_STATEMENT_TIMEOUT", "30s") == expected
 
 
 @pytest.mark.parametrize("raw", ["soon", "-1s", "30 parsecs", "0ms"])
 def test_bad_duration_is_refused_with_a_hint(monkeypatch, raw):
-    monkeypatch.setenv("STATEMENT_TIMEOUT", raw)
+    monkeypatch.setenv("PGADMIN_STATEMENT_TIMEOUT", raw)
     with pytest.raises(ImproperlyConfigured, match="Hint"):
-        env_duration_ms("STATEMENT_TIMEOUT", "30s")
+        env_duration_ms("PGADMIN_STATEMENT_TIMEOUT", "30s")
 
 
 def test_bad_boolean_and_port_are_refused(monkeypatch):
-    monkeypatch.setenv("READ_ONLY", "maybe")
+    monkeypatch.setenv("PGADMIN_READ_ONLY", "maybe")
     with pytest.raises(ImproperlyConfigured, match="READ_ONLY=1"):
-        env_bool("READ_ONLY")
-    monkeypatch.setenv("PORT", "99999")
+        env_bool("PGADMIN_READ_ONLY")
+    monkeypatch.setenv("PGADMIN_PORT", "99999")
     with pytest.raises(ImproperlyConfigured, match="between 1 and 65535"):
-        env_int("PORT", 3000, minimum=1, maximum=65535)
+        env_int("PGADMIN_PORT", 3000, minimum=1, maximum=65535)
 
 
 @pytest.mark.parametrize("raw", [
@@ -69,3 +69,35 @@ def test_scrub_masks_urls_dsns_and_registered_secrets():
     cleaned = scrub(text)
     for secret in ("pw123", "abc", "hunter2-very-secret"):
         assert secret not in cleaned
+
+
+def test_the_projects_own_variables_never_change_the_tool(tmp_path):
+    """A project's env_file (short SECRET_KEY, DEBUG, PORT…) is given to the tool as is: the tool
+    reads only PGADMIN_* names for itself, and the project's names reach the child untouched."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    project_env = {"SECRET_KEY": "short", "DEBUG": "1", "ALLOWED_HOSTS": "evil.example", "LOG_LEVEL": "nonsense",
+                   "HOST": "0.0.0.0", "PORT": "1", "READ_ONLY": "maybe", "STATEMENT_TIMEOUT": "forever"}
+    env = {**os.environ, **project_env, "PGADMIN_DATA_DIR": str(tmp_path), "DATABASE_URL": "postgresql://u@db/app",
+           "PGADMIN_DATABASE_URL": "postgresql://tool@db/app2"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    script = ("import json; from django.conf import settings; from core.runner import child_env; "
+              "print(json.dumps({'debug': settings.DEBUG, 'hosts': settings.ALLOWED_HOSTS, 'port': settings.PORT, "
+              "'host': settings.HOST, 'level': settings.LOG_LEVEL, 'ro': settings.READ_ONLY, "
+              "'timeout': settings.STATEMENT_TIMEOUT_MS, 'key': len(settings.SECRET_KEY), "
+              "'target': settings.TARGET_DATABASE_URL, "
+              "'child': {k: child_env('postgresql://t@db/x').get(k) for k in ['SECRET_KEY', 'DEBUG', 'PORT']}}))")
+    proc = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["debug"] is False and "evil.example" not in seen["hosts"]
+    assert (seen["port"], seen["host"], seen["level"], seen["ro"]) == (3000, "127.0.0.1", "INFO", False)
+    assert seen["timeout"] == 30_000 and seen["key"] >= 32
+    assert seen["target"] == "postgresql://tool@db/app2"  # PGADMIN_DATABASE_URL wins over the project's
+    assert seen["child"] == {"SECRET_KEY": "short", "DEBUG": "1", "PORT": "1"}

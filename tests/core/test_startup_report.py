@@ -37,7 +37,7 @@ def check(env: dict[str, str], *args: str) -> str:
 
 
 def test_everything_present_gives_a_green_report(demo_url):
-    out = check({"DATABASE_URL": demo_url, "PROJECT_DIR": str(REPO / "examples" / "brokerbot")})
+    out = check({"DATABASE_URL": demo_url, "PGADMIN_PROJECT_DIR": str(REPO / "examples" / "brokerbot")})
     url = make_url(demo_url)
     assert f"Connecting to PostgreSQL: {url.host}:{url.port}/{url.database}" in out
     assert re.search(r"✓ Database connected \(PostgreSQL \d+\.\d+", out)
@@ -49,34 +49,34 @@ def test_everything_present_gives_a_green_report(demo_url):
 
 
 def test_missing_alembic_ini_is_a_warning_and_models_still_load(target_url):
-    out = check({"DATABASE_URL": target_url, "PROJECT_DIR": str(FIXTURES / "core_no_alembic")})
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "core_no_alembic")})
     assert "! Alembic config not found" in out
-    assert "set PROJECT_DIR to your project root or ALEMBIC_CONFIG" in out
+    assert "set PGADMIN_PROJECT_DIR to your project root or PGADMIN_ALEMBIC_CONFIG" in out
     assert "✓ SQLAlchemy models loaded: 3 models (shop.models:Base, found by scan)" in out
     assert "✓ Database connected" in out
 
 
 def test_models_that_fail_to_import_are_named_with_a_hint_and_the_rest_still_loads(target_url):
-    out = check({"DATABASE_URL": target_url, "PROJECT_DIR": str(FIXTURES / "core_broken_models")})
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "core_broken_models")})
     assert "✗ SQLAlchemy models: 1 loaded; app.billing failed: module 'pydantic_settings_not_installed' not found" in out
-    assert "install your project's requirements into PROJECT_PYTHON" in out
+    assert "install your project's requirements into PGADMIN_PROJECT_PYTHON" in out
     assert "app.settings: missing environment variable 'BROKEN_APP_SECRET_KEY'" in out
     assert "✓ Database connected" in out
 
 
 def test_sqlalchemy_base_variable_wins_over_discovery(target_url):
-    out = check({"DATABASE_URL": target_url, "PROJECT_DIR": str(FIXTURES / "core_broken_models"),
-                 "SQLALCHEMY_BASE": "app.models:Base"})
-    assert "✓ SQLAlchemy models loaded: 1 models (app.models:Base, found by SQLALCHEMY_BASE)" in out
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "core_broken_models"),
+                 "PGADMIN_SQLALCHEMY_BASE": "app.models:Base"})
+    assert "✓ SQLAlchemy models loaded: 1 models (app.models:Base, found by PGADMIN_SQLALCHEMY_BASE)" in out
 
 
 def test_bad_settings_stop_the_start_with_a_hint_not_a_traceback():
-    env = {**__import__("os").environ, "PGADMIN_DATA_DIR": tempfile.mkdtemp(), "STATEMENT_TIMEOUT": "forever"}
+    env = {**__import__("os").environ, "PGADMIN_DATA_DIR": tempfile.mkdtemp(), "PGADMIN_STATEMENT_TIMEOUT": "forever"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     proc = subprocess.run([sys.executable, "manage.py", "serve", "--check"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
-    assert "STATEMENT_TIMEOUT='forever' is not a duration. Hint: write it like 30s" in proc.stderr
+    assert "PGADMIN_STATEMENT_TIMEOUT='forever' is not a duration. Hint: write it like 30s" in proc.stderr
 
 
 def _opener() -> urllib.request.OpenerDirector:
@@ -95,7 +95,7 @@ def test_database_that_refuses_connections_is_reported_served_and_recovers_witho
     port = free_port()
     db = make_url(target_url).database
     served = Served({"DATABASE_URL": f"postgresql://postgres:pw-not-shown@127.0.0.1:{port}/{db}",
-                     "PROJECT_DIR": str(REPO / "examples" / "brokerbot"), "CONNECT_TIMEOUT": "2"})
+                     "PGADMIN_PROJECT_DIR": str(REPO / "examples" / "brokerbot"), "PGADMIN_CONNECT_TIMEOUT": "2"})
     proxy = None
     try:
         served.wait_ready()

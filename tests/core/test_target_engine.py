@@ -33,7 +33,7 @@ def test_slow_query_is_cut_by_the_statement_timeout_with_a_plain_message(target,
     with pytest.raises(QueryTimeout) as caught:
         with core_target.connect() as conn:
             conn.execute(text("SELECT pg_sleep(5)"))
-    assert caught.value.status == 408 and "STATEMENT_TIMEOUT" in caught.value.hint
+    assert caught.value.status == 408 and "PGADMIN_STATEMENT_TIMEOUT" in caught.value.hint
 
 
 def test_unreachable_server_becomes_target_unavailable_naming_host_and_port(settings, db):

@@ -19,7 +19,7 @@ def test_serve_demo_without_database_url_starts_embedded_postgres_and_loads_the_
     data_dir = tempfile.mkdtemp(prefix="pgadmin-zero-config-")
     env = {**os.environ, "PGADMIN_DATA_DIR": data_dir, "DATABASE_URL": ""}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("PROJECT_DIR", None)
+    env.pop("PGADMIN_PROJECT_DIR", None)
     proc = subprocess.run([sys.executable, "manage.py", "serve", "--demo", "--check"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     out = proc.stdout

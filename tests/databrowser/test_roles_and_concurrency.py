@@ -1,4 +1,4 @@
-"""Who may write (viewer no, READ_ONLY no one), audit of refusals, and concurrent edits."""
+"""Who may write (viewer no, PGADMIN_READ_ONLY no one), audit of refusals, and concurrent edits."""
 
 from __future__ import annotations
 

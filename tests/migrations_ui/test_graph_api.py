@@ -72,7 +72,7 @@ def test_a_missing_module_in_env_py_is_a_clear_error_not_a_crash(use_project, al
     detail = api.get("/api/alembic/revisions/mm1_first").json()
     assert detail["upgrade_sql"]["ok"] is False
     assert "pgadmin_fixture_missing_module" in detail["upgrade_sql"]["error"]
-    assert "PROJECT_PYTHON" in detail["upgrade_sql"]["hint"]
+    assert "PGADMIN_PROJECT_PYTHON" in detail["upgrade_sql"]["hint"]
     page = client_as(alice).get("/alembic/revisions/mm1_first")
     assert page.status_code == 200 and b"data-offline-failed" in page.content
     assert b"Dry run instead" in page.content  # the way forward when offline mode cannot work

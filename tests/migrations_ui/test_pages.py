@@ -77,7 +77,7 @@ def test_an_admin_picks_the_ini_section_in_the_ui(use_project, alice, carol, cli
     from migrations_ui import services
     from migrations_ui.models import Preference
 
-    monkeypatch.delenv("ALEMBIC_SECTION", raising=False)
+    monkeypatch.delenv("PGADMIN_ALEMBIC_SECTION", raising=False)
     use_project("sections")
     client = client_as(alice)
     page = client.get("/alembic").content.decode()
@@ -90,12 +90,12 @@ def test_an_admin_picks_the_ini_section_in_the_ui(use_project, alice, carol, cli
     # the pick lives in the internal DB, not in the process: a restarted server reads it back
     assert Preference.objects.get(key=services.SECTION_PREFERENCE).value == "reporting"
     assert not hasattr(services, "_chosen_section")
-    # ALEMBIC_SECTION, when the deployment sets it, wins over the stored pick and locks the picker
-    monkeypatch.setenv("ALEMBIC_SECTION", "alembic")
+    # PGADMIN_ALEMBIC_SECTION, when the deployment sets it, wins over the stored pick and locks the picker
+    monkeypatch.setenv("PGADMIN_ALEMBIC_SECTION", "alembic")
     assert api_as(carol).get("/api/alembic/migrations").json()["revisions"][0]["revision"] == "main1"
     refused = client.post("/alembic/section", {"section": "reporting"})
-    assert refused.status_code == 400 and b"ALEMBIC_SECTION" in refused.content
-    monkeypatch.delenv("ALEMBIC_SECTION")
+    assert refused.status_code == 400 and b"PGADMIN_ALEMBIC_SECTION" in refused.content
+    monkeypatch.delenv("PGADMIN_ALEMBIC_SECTION")
     assert services.current_section() == "reporting"
     client.force_login(carol)
     assert client.post("/alembic/section", {"section": "alembic"}).status_code == 403

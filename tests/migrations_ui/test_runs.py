@@ -174,11 +174,11 @@ def test_a_named_ini_section_and_x_arguments_are_passed_to_alembic(use_project, 
     url = use_project("sections")
     api = api_as(alice)
     assert [r["revision"] for r in api.get("/api/alembic/migrations").json()["revisions"]] == ["main1"]
-    monkeypatch.setenv("ALEMBIC_SECTION", "reporting")  # `alembic -n reporting`
+    monkeypatch.setenv("PGADMIN_ALEMBIC_SECTION", "reporting")  # `alembic -n reporting`
     assert [r["revision"] for r in api.get("/api/alembic/migrations").json()["revisions"]] == ["rep1"]
     refused = api_run(api, "upgrade", "heads", backup=False)
     assert refused["status"] == "failed" and "-x tenant" in refused["error"]
-    monkeypatch.setenv("ALEMBIC_X_ARGS", "tenant=acme")  # `-x tenant=acme`
+    monkeypatch.setenv("PGADMIN_ALEMBIC_X_ARGS", "tenant=acme")  # `-x tenant=acme`
     assert api_run(api, "upgrade", "heads", backup=False)["status"] == "succeeded"
     with psycopg.connect(libpq(url)) as conn:
         assert conn.execute("SELECT obj_description('reports'::regclass)").fetchone()[0] == "tenant acme"
@@ -191,7 +191,7 @@ def test_a_project_without_alembic_ini_uses_alembic_script_location(use_project,
     url = use_project("linear")
     settings.PROJECT_DIR = tmp_path  # no alembic.ini anywhere
     settings.ALEMBIC_CONFIG = ""
-    monkeypatch.setenv("ALEMBIC_SCRIPT_LOCATION", str(project_dir("linear") / "migrations"))
+    monkeypatch.setenv("PGADMIN_ALEMBIC_SCRIPT_LOCATION", str(project_dir("linear") / "migrations"))
     api = api_as(alice)
     assert len(api.get("/api/alembic/migrations").json()["revisions"]) == 3
     assert api_run(api, "upgrade", "l1_items", backup=False)["status"] == "succeeded"
@@ -290,14 +290,14 @@ def test_env_py_reading_a_custom_ini_option_gets_the_target_through_alembic_url_
                  for line in ini.read_text().splitlines()]
         ini.write_text("\n".join(lines) + "\n")
         settings.PROJECT_DIR, settings.ALEMBIC_CONFIG = copy, str(ini)
-        monkeypatch.delenv("ALEMBIC_URL_OPTION", raising=False)
+        monkeypatch.delenv("PGADMIN_ALEMBIC_URL_OPTION", raising=False)
         api = api_as(alice)
         refused = api_run(api, "upgrade", "heads", backup=False)
         assert refused["status"] == "failed" and refused["steps"] == []
         assert make_url(elsewhere).database in refused["error"] and make_url(url).database in refused["error"]
         assert version_table(elsewhere) == [] == version_table(url)
 
-        monkeypatch.setenv("ALEMBIC_URL_OPTION", "app_db_url")  # the child sets [alembic] app_db_url = target
+        monkeypatch.setenv("PGADMIN_ALEMBIC_URL_OPTION", "app_db_url")  # the child sets [alembic] app_db_url = target
         run = api_run(api, "upgrade", "heads", backup=False)
         assert run["status"] == "succeeded", run["error"]
         assert version_table(url) == ["io1_accounts"] == run["to_revisions"]

@@ -1,6 +1,6 @@
 """Model-map fixtures: point the tool at a fixture project, and load the same models in this process.
 
-``use_project(path, base="")`` sets PROJECT_DIR (and SQLALCHEMY_BASE) for one test. ``sqla_truth``
+``use_project(path, base="")`` sets PGADMIN_PROJECT_DIR (and PGADMIN_SQLALCHEMY_BASE) for one test. ``sqla_truth``
 imports a fixture's models *in the test process* and describes them straight from
 ``sqlalchemy.inspect(mapper)``: the reference every API answer is compared with.
 """

@@ -94,7 +94,7 @@ def test_association_table_is_listed_apart_and_association_object_is_a_model(car
 
 def test_package_models_are_found_with_an_explicit_base_too(carol, api_as, use_project):
     body = _models(api_as(carol), use_project, "models_package", "shop.models.base:Base")
-    assert body["found_by"] == "SQLALCHEMY_BASE"
+    assert body["found_by"] == "PGADMIN_SQLALCHEMY_BASE"
     assert sorted(m["name"] for m in body["models"]) == ["Cart", "Item", "User"]
 
 
@@ -107,7 +107,7 @@ def test_a_module_that_fails_to_import_is_reported_and_the_rest_still_shows(caro
     errors = {e["module"]: e for e in body["errors"]}
     assert set(errors) == {"broken_app.models.needs_package", "broken_app.models.needs_env", "broken_app.models.typo"}
     assert "stripe_sdk_not_installed" in errors["broken_app.models.needs_package"]["error"]
-    assert "PROJECT_PYTHON" in errors["broken_app.models.needs_package"]["hint"]
+    assert "PGADMIN_PROJECT_PYTHON" in errors["broken_app.models.needs_package"]["hint"]
     assert "BROKEN_APP_API_KEY" in errors["broken_app.models.needs_env"]["hint"]
     assert errors["broken_app.models.typo"]["where"].endswith("typo.py:3")
     mappers = load_mappers(project, ["broken_app.models.good"], ["broken_app.models.base:Base"])

@@ -28,8 +28,8 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--port", type=int, default=None, help="port (default PORT or 3000)")
-        parser.add_argument("--host", default=None, help="address to listen on (default HOST or 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=None, help="port (default PGADMIN_PORT or 3000)")
+        parser.add_argument("--host", default=None, help="address to listen on (default PGADMIN_HOST or 127.0.0.1)")
         parser.add_argument("--demo", action="store_true", help="load and use the bundled demo project")
         parser.add_argument("--big", action="store_true", help="with --demo: 10 million operations")
         parser.add_argument("--check", action="store_true", help="print the startup report and exit")
@@ -99,7 +99,7 @@ class Command(BaseCommand):
                 sock.bind((host, port))
             except OSError as exc:
                 self.say(f"✗ Cannot listen on {host}:{port}: {exc.strerror}")
-                self.say(f"    → stop the other process on port {port}, or use --port / PORT=…")
+                self.say(f"    → stop the other process on port {port}, or use --port / PGADMIN_PORT=…")
                 raise CommandError(f"port {port} unavailable") from None
 
     def _load_demo(self, big: bool) -> None:
