@@ -355,7 +355,8 @@ def fetch_page(info: TableInfo, req: PageRequest, cut: bool = False) -> Page:
         mapped = db_error_to_app(exc)
         if isinstance(mapped, QueryTimeout) and req.sort:
             raise QueryTimeout("Sorting or filtering this table took longer than the statement timeout.",
-                               hint="Sort by an indexed column (the key), add a filter, or raise PGADMIN_STATEMENT_TIMEOUT.") from exc
+                               hint="Sort by an indexed column (the key), add a filter, "
+                                    "or raise PGADMIN_STATEMENT_TIMEOUT.") from exc
         raise mapped from exc
     return page
 

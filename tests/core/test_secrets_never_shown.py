@@ -18,7 +18,8 @@ SECRET = "Zq9-very-secret-pw"
 def test_password_in_database_url_is_masked_in_console_logs_pages_and_api(target_url):
     # The local server uses trust auth, so any password connects: the point is where it shows up.
     url = make_url(target_url).set(password=SECRET).render_as_string(hide_password=False)
-    served = Served({"DATABASE_URL": url, "PGADMIN_PROJECT_DIR": str(REPO / "examples" / "brokerbot"), "PGADMIN_LOG_LEVEL": "DEBUG"})
+    served = Served({"DATABASE_URL": url, "PGADMIN_PROJECT_DIR": str(REPO / "examples" / "brokerbot"),
+                     "PGADMIN_LOG_LEVEL": "DEBUG"})
     pages = {}
     try:
         served.wait_ready()
