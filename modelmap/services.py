@@ -275,6 +275,7 @@ def model_drift(inspection: dict[str, Any], live: list[dict[str, Any]] | None, f
     result = _autogenerate_drift(force) if live is not None else None
     if result is not None:
         return {"ok": True, "error": None, "source": "alembic autogenerate",
+                "note": (result.get("fallback") or {}).get("message"),
                 "by_table": _group(result.get("differences") or [])}
     if live is None:
         return {"ok": False, "error": "the database could not be read", "source": None, "by_table": {}}
@@ -325,7 +326,8 @@ def model_map(force: bool = False, with_drift: bool = True) -> dict[str, Any]:
         "errors": inspection.get("errors", []),
         "runner_error": inspection.get("runner_error"),
         "database_error": db_error,
-        "drift": {"ok": drift["ok"], "error": drift.get("error"), "source": drift.get("source")},
+        "drift": {"ok": drift["ok"], "error": drift.get("error"), "source": drift.get("source"),
+                  "note": drift.get("note")},
         "elapsed_ms": inspection.get("elapsed_ms"),
     }
 
