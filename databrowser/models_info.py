@@ -111,8 +111,10 @@ def form_model(ref: TableRef) -> dict[str, ModelColumn]:
         if not isinstance(c, dict) or not c.get("name"):
             continue
         mc = ModelColumn(str(c["name"]))
-        info = c.get("type_info") if isinstance(c.get("type_info"), dict) else {}
-        enum_info = info.get("enum") if isinstance(info.get("enum"), dict) else None
+        raw_info = c.get("type_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+        raw_enum = info.get("enum")
+        enum_info: dict[str, Any] | None = raw_enum if isinstance(raw_enum, dict) else None
         if enum_info:
             mc.enum_values = [str(v) for v in enum_info.get("values") or []]
             if enum_info.get("python_enum"):
