@@ -69,18 +69,20 @@ def _int_or_none(value: Any) -> int | None:
 
 def type_info(sqltype: Any) -> dict[str, Any]:
     """The type as structured facts: name, length, precision/scale, timezone, every enum value, array item."""
-    impl = sqltype
-    decorator = None
-    if hasattr(sqltype, "impl_instance") or type(sqltype).__name__ != "TypeDecorator" and hasattr(sqltype, "impl"):
-        # A TypeDecorator: its facts are those of the type it stores as.
-        inner = getattr(sqltype, "impl_instance", None) or getattr(sqltype, "impl", None)
-        if inner is not None and not isinstance(inner, type) and inner is not sqltype:
+    from sqlalchemy.types import TypeDecorator
+
+    impl, decorator = sqltype, None
+    # A user's TypeDecorator: its facts are those of the type it stores as (SQLAlchemy's own
+    # decorators, like Interval, are types of their own on PostgreSQL).
+    if isinstance(sqltype, TypeDecorator) and not type(sqltype).__module__.startswith("sqlalchemy"):
+        inner = getattr(sqltype, "impl_instance", None) or sqltype.impl
+        if inner is not None and not isinstance(inner, type):
             decorator, impl = type(sqltype).__name__, inner
     info: dict[str, Any] = {
         "name": type(impl).__name__,
         "decorator": decorator,
         "sql": sql_type(sqltype),
-        "python": python_type(sqltype),
+        "python": python_type(sqltype) or (python_type(impl) if impl is not sqltype else None),
         "length": _int_or_none(getattr(impl, "length", None)),
         "precision": _int_or_none(getattr(impl, "precision", None)),
         "scale": _int_or_none(getattr(impl, "scale", None)),
