@@ -279,7 +279,7 @@ def _describe_all(found: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[
     configure_failed = _configure(errors) if found["registries"] else None
     mappers = sorted({id(m): m for r in found["registries"] for m in r.mappers}.values(),
                      key=lambda m: (m.class_.__module__, m.class_.__name__))
-    models = [describe_mapper(sqlalchemy.inspect(m.class_), configure_failed) for m in mappers]
+    models = [_describe_one(sqlalchemy.inspect(m.class_), configure_failed) for m in mappers]
     for model in models:
         for err in model["errors"]:
             if err.get("caused_by"):
@@ -288,6 +288,21 @@ def _describe_all(found: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[
                            "property": err["property"], "kind": err["kind"], "error": err["error"],
                            "hint": err["hint"], "where": err["where"]})
     return mappers, models
+
+
+def _describe_one(mapper: Any, configure_failed: str | None) -> dict[str, Any]:
+    """describe_mapper(), or a bare entry naming the failure: one odd class must not lose the others."""
+    try:
+        return describe_mapper(mapper, configure_failed)
+    except Exception as exc:  # noqa: BLE001 - describe_mapper isolates properties; this is the last guard
+        cls = mapper.class_
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return {"name": cls.__name__, "qualname": f"{cls.__module__}.{cls.__qualname__}", "module": cls.__module__,
+                "doc": "", "table": getattr(mapper.local_table, "fullname", None), "sqlmodel": False,
+                "imperative": False, "mixins": [], "inheritance": None, "columns": [], "relationships": [],
+                "properties": [], "partial": True, "error": error,
+                "errors": [{"property": "(model)", "kind": "model", "error": error, "where": "", "caused_by": None,
+                            "hint": "The model could not be described; its table is still listed."}]}
 
 
 def summary(payload: dict[str, Any]) -> dict[str, Any]:

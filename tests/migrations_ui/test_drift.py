@@ -168,6 +168,8 @@ def test_drift_with_target_metadata_none_compares_with_the_scanned_models_and_sa
     assert note["models"] == 2 and "ledger_app.models:Base" in note["base"]
     page = client_as(carol).get("/alembic/drift").content.decode()
     assert 'data-drift-fallback="target_metadata_none"' in page and "2 models found by scanning" in page
+    models_page = client_as(carol).get("/models?refresh=1").content.decode()  # the model map says it too
+    assert "data-drift-note" in models_page and "target_metadata is None" in models_page
 
 
 def test_drift_with_an_empty_target_metadata_falls_back_too(nometadata):
