@@ -183,32 +183,40 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
                 found_by = "env.py target_metadata"
     if owner is not None:
         _complete_package(owner, project_dir, errors)
-    if owner is None:
-        _import_all(_importable_modules(project_dir), errors)
+        metadata = _metadata_of(owner)
+        if metadata is None:
+            registry = getattr(owner, "registry", owner)
+            metadata = getattr(registry, "metadata", None)
         registries = [r for r in _all_registries()
-                      if any(_project_module(m.class_.__module__, project_dir) for m in r.mappers)]
-        metadatas = _unique([r.metadata for r in registries])
-        # Plain MetaData objects with tables but no mapped class (Core-only projects).
-        core_only: list[str] = []
-        for name in sorted(sys.modules):
-            if _project_module(name, project_dir):
-                for attr, value in list(vars(sys.modules[name]).items()):
-                    md = value if type(value).__name__ == "MetaData" else None
-                    if md is not None and md.tables and all(md is not m for m in metadatas):
-                        metadatas.append(md)
-                        core_only.append(f"{name}:{attr}")
-        if registries or core_only:
-            base = ", ".join(sorted({_registry_label(r, project_dir) for r in registries}) + core_only)
-        return {"found_by": found_by, "base": base, "metadatas": metadatas, "registries": registries}
-    metadata = _metadata_of(owner)
-    if metadata is None:
-        registry = getattr(owner, "registry", owner)
-        metadata = getattr(registry, "metadata", None)
+                      if r.metadata is metadata or any(m.local_table is not None and getattr(m.local_table, "metadata", None)
+                                                       is metadata for m in r.mappers)]
+        if registries or found_by != "env.py target_metadata" or (metadata is not None and metadata.tables):
+            return {"found_by": found_by, "base": base, "metadatas": [metadata] if metadata is not None else [],
+                    "registries": registries}
+        # env.py names a metadata that holds nothing (its models are never imported): scan, as without one.
+        found_by = "scan (env.py's target_metadata is empty)"
+    return _scan(project_dir, found_by, errors)
+
+
+def _scan(project_dir: str, found_by: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Import the project's modules that mention SQLAlchemy; every registry and MetaData of the project."""
+    base = None
+    _import_all(_importable_modules(project_dir), errors)
     registries = [r for r in _all_registries()
-                  if r.metadata is metadata or any(m.local_table is not None and getattr(m.local_table, "metadata", None)
-                                                   is metadata for m in r.mappers)]
-    return {"found_by": found_by, "base": base, "metadatas": [metadata] if metadata is not None else [],
-            "registries": registries}
+                  if any(_project_module(m.class_.__module__, project_dir) for m in r.mappers)]
+    metadatas = _unique([r.metadata for r in registries])
+    # Plain MetaData objects with tables but no mapped class (Core-only projects).
+    core_only: list[str] = []
+    for name in sorted(sys.modules):
+        if _project_module(name, project_dir):
+            for attr, value in list(vars(sys.modules[name]).items()):
+                md = value if type(value).__name__ == "MetaData" else None
+                if md is not None and md.tables and all(md is not m for m in metadatas):
+                    metadatas.append(md)
+                    core_only.append(f"{name}:{attr}")
+    if registries or core_only:
+        base = ", ".join(sorted({_registry_label(r, project_dir) for r in registries}) + core_only)
+    return {"found_by": found_by, "base": base, "metadatas": metadatas, "registries": registries}
 
 
 def _complete_package(owner: Any, project_dir: str, errors: list[dict[str, Any]]) -> None:

@@ -105,3 +105,18 @@ def _stage() -> Any:
     from crm_app.models import Stage  # type: ignore[import-not-found]
 
     return list(Stage)
+
+
+def test_models_are_found_by_scanning_when_env_py_names_an_empty_metadata(carol, api_as, use_project, tmp_path):
+    """Issue 9, class 8 on /models: env.py's ``target_metadata = MetaData()`` never sees the models."""
+    import shutil
+
+    project = tmp_path / "ledger"
+    shutil.copytree(FIXTURES / "real_models_nometadata", project)
+    env_py = project / "migrations" / "env.py"
+    env_py.write_text(env_py.read_text().replace(
+        "target_metadata = None", "from sqlalchemy import MetaData\n\ntarget_metadata = MetaData()"))
+    use_project(project)
+    body = api_as(carol).get("/api/models").json()
+    assert body["errors"] == [] and body["found_by"] == "scan (env.py's target_metadata is empty)"
+    assert_matches_sqlalchemy(body["models"], load_mappers(project, ["ledger_app.models"], ["ledger_app.models:Base"]))
