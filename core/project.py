@@ -186,13 +186,18 @@ def check_models(probe: dict[str, Any]) -> Check:
     models = probe.get("models") or {}
     errors = models.get("errors") or []
     data = {"count": models.get("count", 0), "base": models.get("base"), "found_by": models.get("found_by"),
-            "errors": errors}
+            "errors": errors, "partial": models.get("partial", 0), "property_errors": models.get("property_errors", [])}
+    partly = f", {data['partial']} described partly" if data["partial"] else ""  # a property failed: see /models
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return Check("models", "error",
-                     f"SQLAlchemy models: {models.get('count', 0)} loaded; {first['module']} failed: {first['error']}{more}",
-                     first["hint"], data)
+                     f"SQLAlchemy models: {models.get('count', 0)} loaded{partly}; {first['module']} failed: "
+                     f"{first['error']}{more}", first["hint"], data)
+    if partly:
+        first = data["property_errors"][0]
+        return Check("models", "warning", f"SQLAlchemy models: {models['count']} models{partly} "
+                     f"({first['module']}: {first['error']})", "Open /models for every property error.", data)
     if not models.get("count"):
         return Check("models", "warning", "No SQLAlchemy models found",
                      "Set PGADMIN_SQLALCHEMY_BASE=package.module:Base, or make sure env.py sets target_metadata.", data)

@@ -9,9 +9,7 @@ information": the data browser works from the database alone.
 
 from __future__ import annotations
 
-import ast
 import logging
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -57,12 +55,6 @@ def table_model(ref: TableRef) -> dict[str, Any] | None:
     return {"table": table, "models": models}
 
 
-_SIZED = re.compile(r"^(?:VARCHAR|CHAR|NVARCHAR|CHARACTER VARYING|CHARACTER)\((\d+)\)", re.I)
-_NUMERIC = re.compile(r"^(?:NUMERIC|DECIMAL)\((\d+)(?:,\s*(\d+))?\)", re.I)
-_DECIMAL = re.compile(r"^Decimal\('(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)'\)$")
-_ENUM_MEMBER = re.compile(r"^<\w+\.\w+: (.+)>$")
-
-
 @dataclass
 class ModelColumn:
     """What the model says about one column, as the forms use it."""
@@ -84,32 +76,29 @@ class ModelColumn:
         return " · ".join(self.notes)
 
 
-def _enum_values(type_text: str) -> list[str]:
-    """The values of ``Enum('a', 'b', name='x')`` as the child renders it; [] when cut ("…") or odd."""
-    try:
-        call = ast.parse(type_text, mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return []
-    if not isinstance(call, ast.Call) or not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args):
-        return []
-    return [a.value for a in call.args]  # type: ignore[attr-defined]
+_PREFILLED = ("bool", "int", "float", "str", "Decimal", "NoneType")
 
 
-def _parse_default(text: str) -> tuple[bool, Any, str | None]:
-    """The child renders a scalar default with repr() and a callable by its name (an SQL
-    expression as SQL): (is_scalar, value, callable_name)."""
-    member = _ENUM_MEMBER.match(text)  # an enum member default: <OperationKind.BUY: 'buy'>
-    candidate = member.group(1) if member else text
-    decimal = _DECIMAL.match(text)  # Decimal('1.50')
-    if decimal:
-        return True, Decimal(decimal.group(1)), None
-    try:
-        value = ast.literal_eval(candidate)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+def model_default(default: Any) -> tuple[bool, Any, str | None]:
+    """The child's structured default ``{kind, value, text, python_type}`` as (is_scalar, value, callable text).
+
+    A scalar of a simple type is pre-filled (its ``value`` is what the database stores: an enum
+    member as its label, a Decimal as text); a callable, an SQL expression or a list/dict default
+    is named, not pre-filled. A sequence is the database's business.
+    """
+    if not isinstance(default, dict):
+        return False, None, None
+    kind, value, text = default.get("kind"), default.get("value"), str(default.get("text") or default.get("value"))
+    if kind == "scalar":
+        ptype = default.get("python_type")
+        if ptype == "Decimal" and isinstance(value, str):
+            return True, Decimal(value), None
+        if ptype in _PREFILLED or (isinstance(value, str | int | float | bool) and ptype not in ("list", "dict", "tuple")):
+            return True, value, None
         return False, None, text
-    if value is None or isinstance(value, bool | int | float | str | Decimal):
-        return True, value, None
-    return False, None, text  # a list / dict default: shown, not pre-filled
+    if kind in ("callable", "sql"):
+        return False, None, text
+    return False, None, None
 
 
 def form_model(ref: TableRef) -> dict[str, ModelColumn]:
@@ -122,24 +111,26 @@ def form_model(ref: TableRef) -> dict[str, ModelColumn]:
         if not isinstance(c, dict) or not c.get("name"):
             continue
         mc = ModelColumn(str(c["name"]))
-        ptype = c.get("python_type")
-        if str(c.get("type") or "").startswith("Enum("):
-            mc.enum_values = _enum_values(str(c["type"]))
-            if ptype and ptype not in ("str", "object"):
-                mc.python_enum = str(ptype)
-                mc.notes.append(f"Python enum {ptype}")
-        sized = _SIZED.match(str(c.get("sql_type") or ""))
-        if sized:
-            mc.max_length = int(sized.group(1))
-        numeric = _NUMERIC.match(str(c.get("sql_type") or ""))
-        if numeric:
-            mc.precision = int(numeric.group(1))
-            mc.scale = int(numeric.group(2) or 0)
+        raw_info = c.get("type_info")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+        raw_enum = info.get("enum")
+        enum_info: dict[str, Any] | None = raw_enum if isinstance(raw_enum, dict) else None
+        if enum_info:
+            mc.enum_values = [str(v) for v in enum_info.get("values") or []]
+            if enum_info.get("python_enum"):
+                mc.python_enum = str(enum_info["python_enum"])
+                mc.notes.append(f"Python enum {mc.python_enum}")
+        if isinstance(info.get("length"), int) and not enum_info and info.get("python") == "str":
+            mc.max_length = info["length"]
+        if isinstance(info.get("precision"), int) and info.get("python") == "Decimal":
+            mc.precision = info["precision"]
+            mc.scale = info["scale"] if isinstance(info.get("scale"), int) else 0
         default = c.get("default")
-        if default not in (None, "") and not str(default).startswith("Sequence("):
-            mc.has_scalar_default, mc.default_value, mc.default_callable = _parse_default(str(default))
-            mc.notes.append(f"model default: {default}" if mc.has_scalar_default
-                            else f"set by the application: {mc.default_callable}")
+        mc.has_scalar_default, mc.default_value, mc.default_callable = model_default(default)
+        if mc.has_scalar_default:
+            mc.notes.append(f"model default: {default.get('text')}")  # type: ignore[union-attr]
+        elif mc.default_callable:
+            mc.notes.append(f"set by the application: {mc.default_callable}")
         out[mc.name] = mc
     for model in found["models"]:
         for rel in model.get("relationships") or []:
@@ -158,8 +149,9 @@ def python_defaults(ref: TableRef) -> dict[str, str]:
     found = table_model(ref)
     if not found:
         return {}
-    return {c["name"]: str(c["default"]) for c in found["table"].get("columns") or []
-            if isinstance(c, dict) and c.get("default") not in (None, "")}
+    return {c["name"]: str(c["default"].get("text") or c["default"].get("value"))
+            for c in found["table"].get("columns") or []
+            if isinstance(c, dict) and isinstance(c.get("default"), dict)}
 
 
 def form_hints(ref: TableRef) -> dict[str, str]:

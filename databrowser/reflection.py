@@ -183,9 +183,7 @@ def _reflect(conn: Connection, ref: TableRef) -> TableInfo:
             indexed.add(names[0])
     texts = [c.name for c in columns if c.kind == "text" and not c.is_pk]
     label = next((n for n in unique_single if n in texts), None) or (texts[0] if texts else None)
-    estimate = None if rel["never_analyzed"] and rel["relkind"] != "p" else int(rel["estimate"])
-    if estimate is None and rel["relkind"] in ("r", "m") and rel["relpages"] == 0:
-        estimate = 0
+    estimate = None if rel["estimate"] is None else int(rel["estimate"])  # None: never analysed, unknown
     return TableInfo(ref, table, rel["relkind"], columns, pk, estimate, indexed, label, time.monotonic())
 
 

@@ -55,7 +55,7 @@ def inspect_project(force: bool = False) -> dict[str, Any]:
         result = run_task("models.inspect", payload, target_url=_target_url_or_none())
     except RunnerError as exc:
         result = {"runner_error": exc.as_dict(), "models": [], "tables": [], "errors": [],
-                  "found_by": None, "base": None}
+                  "found_by": None, "base": None, "partial": 0}
     result["elapsed_ms"] = round((time.monotonic() - started) * 1000)
     with _lock:
         _cache.clear()
@@ -275,6 +275,7 @@ def model_drift(inspection: dict[str, Any], live: list[dict[str, Any]] | None, f
     result = _autogenerate_drift(force) if live is not None else None
     if result is not None:
         return {"ok": True, "error": None, "source": "alembic autogenerate",
+                "note": (result.get("fallback") or {}).get("message"),
                 "by_table": _group(result.get("differences") or [])}
     if live is None:
         return {"ok": False, "error": "the database could not be read", "source": None, "by_table": {}}
@@ -318,12 +319,15 @@ def model_map(force: bool = False, with_drift: bool = True) -> dict[str, Any]:
         "base": inspection.get("base"),
         "sqlalchemy_version": inspection.get("sqlalchemy_version"),
         "models": inspection.get("models", []),
+        # Models described only partly: a property failed; it carries the error, and so does ``errors``.
+        "partial": sum(1 for m in inspection.get("models", []) if m.get("partial")),
         "tables": list(model_tables.values()),
         "unmapped_tables": [t for t in unmapped if t["id"] != "alembic_version"],
         "errors": inspection.get("errors", []),
         "runner_error": inspection.get("runner_error"),
         "database_error": db_error,
-        "drift": {"ok": drift["ok"], "error": drift.get("error"), "source": drift.get("source")},
+        "drift": {"ok": drift["ok"], "error": drift.get("error"), "source": drift.get("source"),
+                  "note": drift.get("note")},
         "elapsed_ms": inspection.get("elapsed_ms"),
     }
 
@@ -335,6 +339,7 @@ def search(models: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
         return models
     return [m for m in models if q in m["name"].lower() or q in (m["table"] or "").lower()
             or any(q in c["name"].lower() for c in m["columns"])
+            or any(q in p["name"].lower() for p in m.get("properties") or [])
             or any(q in r["name"].lower() for r in m["relationships"])]
 
 

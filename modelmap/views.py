@@ -23,13 +23,17 @@ def models_page(request: HttpRequest) -> HttpResponse:
     cards = []
     for model in services.search(data["models"], query):
         words = [model["name"], model["table"] or ""] + [c["name"] for c in model["columns"]] + \
-                [r["name"] for r in model["relationships"]]
+                [p["name"] for p in model.get("properties") or []] + [r["name"] for r in model["relationships"]]
         table = tables.get(model["table"] or "")
         cards.append({"model": model, "table": table, "search": " ".join(words).lower(),
                       "data_id": erdlib.data_id(table) if table else None})
     associations = [t for t in data["tables"] if not t["mapped"]]
+    # Import/configuration errors name a module; property errors name a model's property.
+    import_errors = [e for e in data["errors"] if "property" not in e]
+    property_errors = [e for e in data["errors"] if "property" in e]
     return render(request, "modelmap/models.html", {
         "data": data, "cards": cards, "q": query, "associations": associations,
+        "import_errors": import_errors, "property_errors": property_errors,
         "total": len(data["models"]),
     })
 

@@ -5,6 +5,11 @@ Task ``drift.compare``: the project's own env.py runs (online) so that its ``tar
 --autogenerate``; but the migration function we hand it compares instead of migrating, and
 ``dont_mutate`` keeps Alembic from even creating the version table. The same connect guard as
 the runs makes sure env.py compared the tool's target and not another database.
+
+When env.py's ``target_metadata`` is None or holds no table (env.py never imports the models), the
+comparison falls back to the models the model map finds (``PGADMIN_SQLALCHEMY_BASE``, else a scan
+of the project, as /models does) and the answer says so in ``fallback``; comparing with an empty
+metadata would list every table as "to remove".
 """
 
 from __future__ import annotations
@@ -65,6 +70,38 @@ def _flatten(diff: Any) -> dict[str, Any]:
     return {"kind": kind, "schema": None, "table": "", "column": None, "detail": repr(diff)[:300]}
 
 
+def _tables(metadata: Any) -> int:
+    """Tables of a MetaData (or of a list of them, as env.py may give); 0 for None."""
+    if metadata is None:
+        return 0
+    if isinstance(metadata, list | tuple):
+        return sum(_tables(m) for m in metadata)
+    return len(getattr(metadata, "tables", {}) or {})
+
+
+def _fallback(payload: dict[str, Any], configured: Any) -> tuple[Any, dict[str, Any]]:
+    """The model map's discovery when env.py's metadata is empty: (metadata or None, the note)."""
+    from pgadmin_child_models import scan_metadatas
+
+    errors: list[dict[str, Any]] = []
+    found = scan_metadatas(payload, errors)
+    metadatas = [md for md in found["metadatas"] if md.tables]
+    what = "None" if configured is None else "empty"
+    how = "PGADMIN_SQLALCHEMY_BASE" if found["found_by"] == "PGADMIN_SQLALCHEMY_BASE" else "scanning the project"
+    count = found["models"] or sum(len(md.tables) for md in metadatas)
+    noun = "model" if found["models"] else "table"
+    note = {"reason": f"target_metadata_{what.lower()}", "found_by": found["found_by"], "base": found["base"],
+            "models": found["models"], "tables": sum(len(md.tables) for md in metadatas),
+            "errors": errors,
+            "message": f"env.py's target_metadata is {what}; compared with the {count} {noun}{'s' if count != 1 else ''} "
+                       f"found by {how}" + (f" ({found['base']})" if found["base"] else "") + ".",
+            "hint": "Set target_metadata = Base.metadata in env.py (importing the models) so that autogenerate "
+                    "sees them too."}
+    if not metadatas:
+        return None, note
+    return (metadatas[0] if len(metadatas) == 1 else metadatas), note
+
+
 def task_compare(payload: dict[str, Any]) -> dict[str, Any]:
     from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
     from alembic.runtime.environment import EnvironmentContext
@@ -74,10 +111,18 @@ def task_compare(payload: dict[str, Any]) -> dict[str, Any]:
 
     def compare(_heads: Any, context: Any) -> list[Any]:
         metadata = context.opts.get("target_metadata")
-        if metadata is None:
-            out["error"] = {"message": "env.py sets target_metadata = None: there are no models to compare.",
-                            "hint": "Set target_metadata = Base.metadata in env.py (autogenerate needs it too)."}
-            return []
+        if not _tables(metadata):
+            configured = metadata
+            metadata, out["fallback"] = _fallback(payload, configured)
+            if metadata is None:
+                what = "sets target_metadata = None" if configured is None else "has an empty target_metadata"
+                found = "; no models were found by scanning the project either" \
+                    if not out["fallback"]["errors"] else f"; scanning the project failed: " \
+                    f"{out['fallback']['errors'][0]['module']}: {out['fallback']['errors'][0]['error']}"
+                out["error"] = {"message": f"env.py {what}: there are no models to compare{found}.",
+                                "hint": "Set target_metadata = Base.metadata in env.py (autogenerate needs it too), "
+                                        "or PGADMIN_SQLALCHEMY_BASE=package.module:Base."}
+                return []
         if isinstance(metadata, list | tuple):
             metadata = metadata[0] if len(metadata) == 1 else metadata
         diffs = compare_metadata(context, metadata)
@@ -97,8 +142,9 @@ def task_compare(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": {"message": info["error"], "hint": info["hint"]}, "differences": [],
                 "script": "", "traceback": traceback.format_exc()}
     if "error" in out:
-        return {"ok": False, "error": out["error"], "differences": [], "script": ""}
-    return {"ok": True, "error": None, "differences": out.get("differences", []), "script": out.get("script", "")}
+        return {"ok": False, "error": out["error"], "differences": [], "script": "", "fallback": out.get("fallback")}
+    return {"ok": True, "error": None, "differences": out.get("differences", []), "script": out.get("script", ""),
+            "fallback": out.get("fallback")}
 
 
 TASKS = {"compare": task_compare}

@@ -18,11 +18,11 @@ import ast
 import configparser
 import importlib
 import os
-import re
 import sys
 from typing import Any
 
 from pgadmin_child_common import SKIP_DIRS, describe_import_error  # noqa: I001  (takes over stdout first)
+from pgadmin_child_models_describe import describe_mapper, describe_table
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -183,32 +183,40 @@ def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str,
                 found_by = "env.py target_metadata"
     if owner is not None:
         _complete_package(owner, project_dir, errors)
-    if owner is None:
-        _import_all(_importable_modules(project_dir), errors)
+        metadata = _metadata_of(owner)
+        if metadata is None:
+            registry = getattr(owner, "registry", owner)
+            metadata = getattr(registry, "metadata", None)
         registries = [r for r in _all_registries()
-                      if any(_project_module(m.class_.__module__, project_dir) for m in r.mappers)]
-        metadatas = _unique([r.metadata for r in registries])
-        # Plain MetaData objects with tables but no mapped class (Core-only projects).
-        core_only: list[str] = []
-        for name in sorted(sys.modules):
-            if _project_module(name, project_dir):
-                for attr, value in list(vars(sys.modules[name]).items()):
-                    md = value if type(value).__name__ == "MetaData" else None
-                    if md is not None and md.tables and all(md is not m for m in metadatas):
-                        metadatas.append(md)
-                        core_only.append(f"{name}:{attr}")
-        if registries or core_only:
-            base = ", ".join(sorted({_registry_label(r, project_dir) for r in registries}) + core_only)
-        return {"found_by": found_by, "base": base, "metadatas": metadatas, "registries": registries}
-    metadata = _metadata_of(owner)
-    if metadata is None:
-        registry = getattr(owner, "registry", owner)
-        metadata = getattr(registry, "metadata", None)
+                      if r.metadata is metadata or any(m.local_table is not None and getattr(m.local_table, "metadata", None)
+                                                       is metadata for m in r.mappers)]
+        if registries or found_by != "env.py target_metadata" or (metadata is not None and metadata.tables):
+            return {"found_by": found_by, "base": base, "metadatas": [metadata] if metadata is not None else [],
+                    "registries": registries}
+        # env.py names a metadata that holds nothing (its models are never imported): scan, as without one.
+        found_by = "scan (env.py's target_metadata is empty)"
+    return _scan(project_dir, found_by, errors)
+
+
+def _scan(project_dir: str, found_by: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Import the project's modules that mention SQLAlchemy; every registry and MetaData of the project."""
+    base = None
+    _import_all(_importable_modules(project_dir), errors)
     registries = [r for r in _all_registries()
-                  if r.metadata is metadata or any(m.local_table is not None and getattr(m.local_table, "metadata", None)
-                                                   is metadata for m in r.mappers)]
-    return {"found_by": found_by, "base": base, "metadatas": [metadata] if metadata is not None else [],
-            "registries": registries}
+                  if any(_project_module(m.class_.__module__, project_dir) for m in r.mappers)]
+    metadatas = _unique([r.metadata for r in registries])
+    # Plain MetaData objects with tables but no mapped class (Core-only projects).
+    core_only: list[str] = []
+    for name in sorted(sys.modules):
+        if _project_module(name, project_dir):
+            for attr, value in list(vars(sys.modules[name]).items()):
+                md = value if type(value).__name__ == "MetaData" else None
+                if md is not None and md.tables and all(md is not m for m in metadatas):
+                    metadatas.append(md)
+                    core_only.append(f"{name}:{attr}")
+    if registries or core_only:
+        base = ", ".join(sorted({_registry_label(r, project_dir) for r in registries}) + core_only)
+    return {"found_by": found_by, "base": base, "metadatas": metadatas, "registries": registries}
 
 
 def _complete_package(owner: Any, project_dir: str, errors: list[dict[str, Any]]) -> None:
@@ -247,301 +255,10 @@ def _registry_label(registry: Any, project_dir: str) -> str:
     return f"registry ({mappers[0].class_.__module__})" if mappers else "registry"
 
 
-# --- rendering helpers --------------------------------------------------------------------
+# --- description (pgadmin_child_models_describe) ------------------------------------------
 
-_POSITIONAL = re.compile(r"\b(length|precision|scale)=")
-
-
-def render_type(sqltype: Any) -> str:
-    """The type as the model code spells it: ``String(255)``, ``Numeric(18, 2)``, ``Enum('a', 'b')``."""
-    if type(sqltype).__name__ in ("Enum", "ENUM") and getattr(sqltype, "enums", None):
-        values = ", ".join(repr(v) for v in sqltype.enums[:8]) + (", …" if len(sqltype.enums) > 8 else "")
-        name = f", name={sqltype.name!r}" if getattr(sqltype, "name", None) else ""
-        return f"Enum({values}{name})"
-    try:
-        text = repr(sqltype)
-    except Exception:  # noqa: BLE001 - a user TypeDecorator with a broken __repr__
-        text = type(sqltype).__name__
-    text = _POSITIONAL.sub("", text)
-    return text[:-2] if text.endswith("()") else text
-
-
-_DIALECT: list[Any] = []
-
-
-def _dialect() -> Any:
-    """One PostgreSQL dialect for every compile (building one per call costs more than the compile)."""
-    if not _DIALECT:
-        from sqlalchemy.dialects import postgresql
-
-        _DIALECT.append(postgresql.dialect())
-    return _DIALECT[0]
-
-
-def sql_type(sqltype: Any) -> str:
-    """The type as PostgreSQL spells it (for comparing with the live database)."""
-    try:
-        return str(sqltype.compile(dialect=_dialect()))
-    except Exception:  # noqa: BLE001 - types without a PostgreSQL rendering
-        return render_type(sqltype)
-
-
-def _sql(clause: Any) -> str:
-    if isinstance(clause, str):
-        return clause
-    try:
-        return str(clause.compile(dialect=_dialect(), compile_kwargs={"literal_binds": True}))
-    except Exception:  # noqa: BLE001
-        return str(clause)
-
-
-def render_server_default(column: Any) -> str | None:
-    default = column.server_default
-    if default is None:
-        return None
-    kind = type(default).__name__
-    if kind == "Identity":
-        return "IDENTITY"
-    if kind == "Computed":
-        return f"GENERATED ALWAYS AS ({_sql(default.sqltext)})"
-    arg = getattr(default, "arg", None)
-    return _sql(arg) if arg is not None else kind
-
-
-def render_default(column: Any) -> str | None:
-    default = column.default
-    if default is None:
-        return None
-    if type(default).__name__ == "Sequence":
-        return f"Sequence({default.name!r})"
-    arg = getattr(default, "arg", None)
-    if getattr(default, "is_callable", False) or callable(arg):
-        return getattr(arg, "__name__", None) or repr(arg)
-    if getattr(default, "is_clause_element", False):
-        return _sql(arg)
-    return repr(arg)
-
-
-# --- description --------------------------------------------------------------------------
-
-
-def _fk(fk: Any) -> dict[str, Any]:
-    target = fk.target_fullname
-    parts = target.split(".")
-    return {"target": target, "table": ".".join(parts[:-1]), "column": parts[-1],
-            "ondelete": (fk.ondelete or None), "onupdate": (fk.onupdate or None),
-            "constraint": fk.constraint.name if fk.constraint is not None and isinstance(fk.constraint.name, str) else None}
-
-
-def _single_column_sets(table: Any) -> tuple[set[str], set[str]]:
-    unique: set[str] = set()
-    indexed: set[str] = set()
-    for constraint in table.constraints:
-        if type(constraint).__name__ == "UniqueConstraint" and len(constraint.columns) == 1:
-            unique.add(next(iter(constraint.columns)).name)
-    for index in table.indexes:
-        cols = list(index.columns)
-        if len(cols) == 1 and len(index.expressions) == 1:
-            indexed.add(cols[0].name)
-            if index.unique:
-                unique.add(cols[0].name)
-    return unique, indexed
-
-
-def describe_column(column: Any, unique: set[str], indexed: set[str]) -> dict[str, Any]:
-    return {
-        "name": column.name,
-        "type": render_type(column.type),
-        "sql_type": sql_type(column.type),
-        "python_type": _python_type(column.type),
-        "primary_key": bool(column.primary_key),
-        "nullable": bool(column.nullable),
-        "unique": bool(column.unique) or column.name in unique,
-        "index": bool(column.index) or column.name in indexed,
-        "server_default": render_server_default(column),
-        "default": render_default(column),
-        "autoincrement": column.autoincrement if isinstance(column.autoincrement, bool) else str(column.autoincrement),
-        "comment": column.comment,
-        "foreign_keys": [_fk(fk) for fk in sorted(column.foreign_keys, key=lambda f: f.target_fullname)],
-    }
-
-
-def _python_type(sqltype: Any) -> str | None:
-    try:
-        return sqltype.python_type.__name__
-    except Exception:  # noqa: BLE001 - NotImplementedError for many types
-        return None
-
-
-def describe_table(table: Any) -> dict[str, Any]:
-    unique, indexed = _single_column_sets(table)
-    constraints: list[dict[str, Any]] = []
-    for c in sorted(table.constraints, key=lambda c: (type(c).__name__, str(c.name or ""))):
-        kind = type(c).__name__
-        name = c.name if isinstance(c.name, str) else None
-        entry: dict[str, Any] = {"kind": {"PrimaryKeyConstraint": "primary_key", "UniqueConstraint": "unique",
-                                          "CheckConstraint": "check", "ForeignKeyConstraint": "foreign_key"}.get(kind, kind),
-                                 "name": name, "columns": [col.name for col in c.columns]}
-        if kind == "CheckConstraint":
-            entry["sqltext"] = _sql(c.sqltext)
-            if not entry["columns"]:
-                entry["columns"] = []
-        if kind == "ForeignKeyConstraint":
-            entry["references"] = [e.target_fullname for e in c.elements]
-            entry["ondelete"], entry["onupdate"] = c.ondelete or None, c.onupdate or None
-        if kind == "PrimaryKeyConstraint" and not entry["columns"]:
-            continue
-        constraints.append(entry)
-    indexes = [{"name": i.name if isinstance(i.name, str) else None,
-                "columns": [e.name if hasattr(e, "name") and e.name else _sql(e) for e in i.expressions],
-                "unique": bool(i.unique)}
-               for i in sorted(table.indexes, key=lambda i: str(i.name or ""))]
-    return {
-        "id": table.fullname,
-        "schema": table.schema,
-        "name": table.name,
-        "comment": table.comment,
-        "columns": [describe_column(c, unique, indexed) for c in table.columns],
-        "primary_key": [c.name for c in table.primary_key.columns],
-        "constraints": constraints,
-        "indexes": indexes,
-        "models": [],
-    }
-
-
-def _direction(rel: Any) -> str:
-    name = rel.direction.name
-    if name == "MANYTOMANY":
-        return "N:M"
-    if name == "ONETOMANY":
-        return "1:N" if rel.uselist else "1:1"
-    # MANYTOONE: one-to-one when the other side is scalar or the FK columns are unique.
-    reverse = list(getattr(rel, "_reverse_property", []) or [])
-    if any(not r.uselist for r in reverse):
-        return "1:1"
-    local = list(rel.local_columns)
-    if local and all(c.primary_key for c in local) and len(local) == len(list(rel.parent.local_table.primary_key)) \
-            and rel.mapper.local_table is not rel.parent.local_table:
-        return "1:1"
-    if len(local) == 1 and (local[0].unique or any(
-            type(c).__name__ == "UniqueConstraint" and list(c.columns) == local for c in local[0].table.constraints)):
-        return "1:1"
-    return "N:1"
-
-
-_ALL_CASCADE = {"save-update", "merge", "refresh-expire", "expunge", "delete"}
-
-
-def cascade_label(cascade: set[str]) -> str:
-    """``all, delete-orphan`` style text for a cascade set (the way code usually declares it)."""
-    if _ALL_CASCADE <= cascade:
-        rest = sorted(cascade - _ALL_CASCADE)
-        return ", ".join(["all", *rest])
-    return ", ".join(sorted(cascade))
-
-
-def describe_relationship(rel: Any) -> dict[str, Any]:
-    cascade = set(rel.cascade)
-    pairs = [(f"{lc.table.fullname}.{lc.name}", f"{rc.table.fullname}.{rc.name}")
-             for lc, rc in rel.local_remote_pairs if hasattr(lc, "table") and hasattr(rc, "table")]
-    backref = rel.backref
-    if isinstance(backref, (tuple, list)):
-        backref = backref[0]
-    ondelete = sorted({fk.ondelete for c in rel.local_columns | set(rel.remote_side)
-                       for fk in getattr(c, "foreign_keys", ()) if fk.ondelete})
-    return {
-        "name": rel.key,
-        "target": rel.mapper.class_.__name__,
-        "target_table": rel.mapper.local_table.fullname if hasattr(rel.mapper.local_table, "fullname") else None,
-        "direction": _direction(rel),
-        "sqla_direction": rel.direction.name,
-        "uselist": bool(rel.uselist),
-        "secondary": rel.secondary.fullname if rel.secondary is not None and hasattr(rel.secondary, "fullname") else None,
-        "back_populates": rel.back_populates,
-        "backref": backref if isinstance(backref, str) else None,
-        "reverse": sorted(r.key for r in getattr(rel, "_reverse_property", []) or []),
-        "cascade": sorted(cascade),
-        "cascade_label": cascade_label(cascade),
-        "lazy": str(rel.lazy),
-        "passive_deletes": rel.passive_deletes if isinstance(rel.passive_deletes, bool) else str(rel.passive_deletes),
-        "viewonly": bool(rel.viewonly),
-        "order_by": [_sql(o) for o in rel.order_by] if rel.order_by else [],
-        "foreign_keys": sorted(f"{c.table.fullname}.{c.name}" for c in rel._user_defined_foreign_keys
-                               if hasattr(c, "table")),
-        "local_remote_pairs": [list(p) for p in pairs],
-        "primaryjoin": _sql(rel.primaryjoin),
-        "ondelete": ondelete,
-    }
-
-
-def _inheritance(mapper: Any) -> dict[str, Any] | None:
-    if mapper.inherits is None and not mapper.polymorphic_map:
-        return None
-    kind = None
-    if mapper.inherits is not None:
-        kind = "concrete" if mapper.concrete else ("single" if mapper.local_table is mapper.inherits.local_table else "joined")
-    on = mapper.polymorphic_on
-    return {
-        "parent": mapper.inherits.class_.__name__ if mapper.inherits is not None else None,
-        "kind": kind,
-        "polymorphic_identity": mapper.polymorphic_identity if isinstance(mapper.polymorphic_identity, (str, int, type(None)))
-        else str(mapper.polymorphic_identity),
-        "polymorphic_on": getattr(on, "name", None) if on is not None else None,
-        "children": sorted(m.class_.__name__ for m in mapper.self_and_descendants if m.inherits is mapper),
-    }
-
-
-def describe_mapper(mapper: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
-    cls = mapper.class_
-    table = mapper.local_table
-    model: dict[str, Any] = {
-        "name": cls.__name__,
-        "qualname": f"{cls.__module__}.{cls.__qualname__}",
-        "module": cls.__module__,
-        "doc": (cls.__doc__ or "").strip().split("\n")[0] if cls.__doc__ and cls.__doc__ is not getattr(
-            cls.__mro__[1], "__doc__", None) else "",
-        "table": table.fullname if hasattr(table, "fullname") else None,
-        "sqlmodel": any(b.__module__.startswith("sqlmodel") for b in cls.__mro__[1:]),
-        "imperative": not any("registry" in vars(b) or b.__module__.startswith("sqlmodel") for b in cls.__mro__[1:]),
-        "mixins": [b.__name__ for b in cls.__mro__[1:-1]
-                   if not _is_mapped(b) and "registry" not in vars(b) and b.__module__ not in ("builtins",)
-                   and not b.__module__.startswith(("sqlalchemy", "sqlmodel", "pydantic", "typing"))],
-        "inheritance": _inheritance(mapper),
-        "columns": [],
-        "relationships": [],
-        "error": None,
-    }
-    try:
-        unique, indexed = _single_column_sets(table) if hasattr(table, "constraints") else (set(), set())
-        for prop in mapper.column_attrs:
-            column = prop.columns[0]
-            if not hasattr(column, "table") or not hasattr(column, "foreign_keys"):
-                model["columns"].append({"attr": prop.key, "name": prop.key, "expression": _sql(column)})
-                continue
-            own_table = getattr(column.table, "fullname", None)
-            own = column.table is table
-            entry = describe_column(column, unique if own else set(), indexed if own else set())
-            entry["attr"] = prop.key
-            entry["table"] = own_table
-            entry["inherited"] = column.table is not table or (
-                mapper.inherits is not None and prop.key in mapper.inherits.column_attrs
-                and mapper.inherits.column_attrs[prop.key].columns[0] is column)
-            model["columns"].append(entry)
-        model["relationships"] = [describe_relationship(r) for r in mapper.relationships]
-    except Exception as exc:  # noqa: BLE001 - one broken relationship must not hide the other models
-        model["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if not model["columns"] and hasattr(table, "columns"):
-            unique, indexed = _single_column_sets(table)
-            model["columns"] = [{**describe_column(c, unique, indexed), "attr": c.key, "table": table.fullname,
-                                 "inherited": False} for c in table.columns]
-    return model
-
-
-def _is_mapped(cls: type) -> bool:
-    return "__mapper__" in vars(cls) or "_sa_class_manager" in vars(cls)
-
-
-def _configure(errors: list[dict[str, Any]]) -> None:
+def _configure(errors: list[dict[str, Any]]) -> str | None:
+    """configure_mappers(); its failure as an error entry, and its message (None when it worked)."""
     from sqlalchemy.orm import configure_mappers
 
     try:
@@ -555,19 +272,86 @@ def _configure(errors: list[dict[str, Any]]) -> None:
             hint = "Check back_populates: both sides must name each other, with matching attribute names."
         errors.append({"module": "(mapper configuration)", "error": f"{type(exc).__name__}: {message}",
                        "hint": hint, "where": ""})
+        return f"{type(exc).__name__}: {message}"
+    return None
+
+
+def _describe_all(found: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Configure and describe every mapper; property errors also go to ``errors`` (one per property).
+
+    A property that failed only because the mapper configuration failed is not repeated there: the
+    ``(mapper configuration)`` entry already names the cause.
+    """
+    import sqlalchemy
+
+    configure_failed = _configure(errors) if found["registries"] else None
+    mappers = sorted({id(m): m for r in found["registries"] for m in r.mappers}.values(),
+                     key=lambda m: (m.class_.__module__, m.class_.__name__))
+    models = [_describe_one(sqlalchemy.inspect(m.class_), configure_failed) for m in mappers]
+    for model in models:
+        for err in model["errors"]:
+            if err.get("caused_by"):
+                continue
+            errors.append({"module": f"{model['module']}:{model['name']}.{err['property']}", "model": model["name"],
+                           "property": err["property"], "kind": err["kind"], "error": err["error"],
+                           "hint": err["hint"], "where": err["where"]})
+    return mappers, models
+
+
+def _describe_one(mapper: Any, configure_failed: str | None) -> dict[str, Any]:
+    """describe_mapper(), or a bare entry naming the failure: one odd class must not lose the others."""
+    try:
+        return describe_mapper(mapper, configure_failed)
+    except Exception as exc:  # noqa: BLE001 - describe_mapper isolates properties; this is the last guard
+        cls = mapper.class_
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return {"name": cls.__name__, "qualname": f"{cls.__module__}.{cls.__qualname__}", "module": cls.__module__,
+                "doc": "", "table": getattr(mapper.local_table, "fullname", None), "sqlmodel": False,
+                "imperative": False, "mixins": [], "inheritance": None, "columns": [], "relationships": [],
+                "properties": [], "partial": True, "error": error,
+                "errors": [{"property": "(model)", "kind": "model", "error": error, "where": "", "caused_by": None,
+                            "hint": "The model could not be described; its table is still listed."}]}
+
+
+def summary(payload: dict[str, Any]) -> dict[str, Any]:
+    """The startup report's summary: counts, import errors, and the models described only partly.
+
+    ``errors`` holds import and configuration errors; ``property_errors`` the per-property ones
+    (``partial`` models carry them), so the report can say "54 models, 3 described partly".
+    """
+    errors: list[dict[str, Any]] = []
+    found = discover(payload, errors)
+    mappers, models = _describe_all(found, errors)
+    tables = sum(len(md.tables) for md in found["metadatas"])
+    partial = sorted(m["name"] for m in models if m["partial"])
+    return {"found_by": found["found_by"], "base": found["base"],
+            "count": len(mappers) if mappers else tables,  # a Core-only MetaData counts its tables
+            "tables": tables, "classes": sorted(m.class_.__name__ for m in mappers),
+            "errors": [e for e in errors if "property" not in e],
+            "property_errors": [e for e in errors if "property" in e],
+            "partial": len(partial), "partial_models": partial}
+
+
+def scan_metadatas(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The model map's discovery without env.py's ``target_metadata`` (drift's fallback when it is empty).
+
+    ``PGADMIN_SQLALCHEMY_BASE`` still wins; otherwise the project is scanned, as /models does when
+    env.py names no metadata. Returns discover()'s dict plus ``models`` (the number of mapped classes).
+    """
+    found = discover({**payload, "env_py": None, "alembic_ini": None}, errors)
+    if found["registries"]:
+        _configure(errors)
+    found["models"] = len({id(m) for r in found["registries"] for m in r.mappers})
+    return found
 
 
 def task_inspect(payload: dict[str, Any]) -> dict[str, Any]:
-    """Every model, its table, columns, relationships and inheritance; unmapped tables separately."""
+    """Every model, its table, columns, properties, relationships and inheritance; unmapped tables separately."""
     import sqlalchemy
 
     errors: list[dict[str, Any]] = []
     found = discover(payload, errors)
-    if found["registries"]:
-        _configure(errors)
-    mappers = sorted({id(m): m for r in found["registries"] for m in r.mappers}.values(),
-                     key=lambda m: (m.class_.__module__, m.class_.__name__))
-    models = [describe_mapper(sqlalchemy.inspect(m.class_), errors) for m in mappers]
+    mappers, models = _describe_all(found, errors)
     # Same class name in two modules: the API addresses models by name, so qualify the duplicates.
     seen: dict[str, int] = {}
     for model in models:
@@ -598,6 +382,7 @@ def task_inspect(payload: dict[str, Any]) -> dict[str, Any]:
         "sqlalchemy_version": sqlalchemy.__version__,
         "python": sys.version.split()[0],
         "models": models,
+        "partial": sum(1 for m in models if m["partial"]),
         "tables": sorted(tables.values(), key=lambda t: (t["schema"] or "", t["name"])),
         "errors": errors,
     }

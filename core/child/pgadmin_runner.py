@@ -28,16 +28,10 @@ from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (tak
 # --- models -------------------------------------------------------------------------------
 
 def find_models(payload: dict[str, Any]) -> dict[str, Any]:
-    """The startup report's summary of the models, from the one discovery of the model map."""
-    from pgadmin_child_models import discover
+    """The startup report's summary of the models (counts, errors, models described partly)."""
+    from pgadmin_child_models import summary
 
-    errors: list[dict[str, Any]] = []
-    found = discover(payload, errors)
-    mappers = [m for r in found["registries"] for m in r.mappers]
-    tables = sum(len(md.tables) for md in found["metadatas"])
-    return {"found_by": found["found_by"], "base": found["base"],
-            "count": len(mappers) if mappers else tables,  # a Core-only MetaData counts its tables
-            "tables": tables, "classes": sorted(m.class_.__name__ for m in mappers), "errors": errors}
+    return summary(payload)
 
 
 # --- alembic ------------------------------------------------------------------------------

@@ -16,12 +16,14 @@
         return;
       }
       panel.dataset.drift = String(drift.differences.length);
+      // env.py's target_metadata was empty: the comparison used the models found by scanning; say so.
+      var note = drift.fallback ? " (" + drift.fallback.message + ")" : "";
       if (!drift.differences.length) {
-        summary.textContent = "No drift: the database matches the models.";
+        summary.textContent = "No drift: the database matches the models." + note;
         summary.className = "ok";
         return;
       }
-      summary.textContent = drift.differences.length + " difference(s) between the models and the database:";
+      summary.textContent = drift.differences.length + " difference(s) between the models and the database" + note + ":";
       drift.differences.slice(0, 12).forEach(function (d) {
         var li = document.createElement("li");
         li.className = "finding finding-" + (d.kind.indexOf("remove") === 0 ? "danger" : "warning");

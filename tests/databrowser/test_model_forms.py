@@ -102,8 +102,8 @@ def test_the_api_refuses_an_unknown_enum_value_with_the_column_named(demo, api_a
 
 
 def test_python_side_defaults_prefill_scalars_and_name_callables(demo, client_as, bob, monkeypatch):
-    """The demo's models have no Python-side defaults: give two columns some, in the child's format
-    (a scalar as repr(), a callable by its name), on top of the real inspection."""
+    """The demo's models have no Python-side defaults: give two columns some, in the child's structured
+    format ({kind, value, text}), on top of the real inspection."""
     from databrowser import models_info
 
     real = models_info._inspection()
@@ -113,9 +113,11 @@ def test_python_side_defaults_prefill_scalars_and_name_callables(demo, client_as
         if table["name"] == "clients":
             for col in table["columns"]:
                 if col["name"] == "full_name":
-                    col["default"] = repr("Anonymous O'Client")
+                    col["default"] = {"kind": "scalar", "value": "Anonymous O'Client",
+                                      "text": repr("Anonymous O'Client"), "python_type": "str"}
                 if col["name"] == "telegram_user_id":
-                    col["default"] = "next_telegram_id"
+                    col["default"] = {"kind": "callable", "value": "next_telegram_id", "text": "next_telegram_id",
+                                      "python_type": None}
     monkeypatch.setattr(models_info, "_inspection", lambda: changed)
     body = client_as(bob).get("/data/public.clients/new").content.decode()
     full_name = field_html(body, "full_name")
@@ -129,13 +131,20 @@ def test_python_side_defaults_prefill_scalars_and_name_callables(demo, client_as
     assert html.escape(current) in field_html(edit, "full_name")  # editing shows the row, not the default
 
 
-@pytest.mark.parametrize(("rendered", "expected"), [
-    ("5", (True, 5, None)), ("'pending'", (True, "pending", None)), ("True", (True, True, None)),
-    ("<OperationKind.BUY: 'buy'>", (True, "buy", None)), ("Decimal('1.50')", (True, Decimal("1.50"), None)),
-    ("utcnow", (False, None, "utcnow")), ("<lambda>", (False, None, "<lambda>")), ("now()", (False, None, "now()")),
-    ("[]", (False, None, "[]")),
-])
-def test_model_defaults_as_the_child_renders_them_split_into_scalars_and_callables(rendered, expected):
-    from databrowser.models_info import _parse_default
+def _default(kind: str, value: Any, python_type: str | None = None, text: str | None = None) -> dict[str, Any]:
+    return {"kind": kind, "value": value, "text": text or str(value), "python_type": python_type}
 
-    assert _parse_default(rendered) == expected
+
+@pytest.mark.parametrize(("default", "expected"), [
+    (_default("scalar", 5, "int"), (True, 5, None)), (_default("scalar", "pending", "str"), (True, "pending", None)),
+    (_default("scalar", True, "bool"), (True, True, None)),
+    (_default("scalar", "buy", "OperationKind", "OperationKind.BUY"), (True, "buy", None)),
+    (_default("scalar", "1.50", "Decimal"), (True, Decimal("1.50"), None)),
+    (_default("callable", "utcnow"), (False, None, "utcnow")), (_default("callable", "<lambda>"), (False, None, "<lambda>")),
+    (_default("sql", "now()"), (False, None, "now()")), (_default("scalar", [], "list", "[]"), (False, None, "[]")),
+    (_default("sequence", "orders_id_seq"), (False, None, None)), (None, (False, None, None)),
+])
+def test_model_defaults_from_the_child_split_into_scalars_and_callables(default, expected):
+    from databrowser.models_info import model_default
+
+    assert model_default(default) == expected

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import Column, inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import configure_mappers
 
@@ -57,12 +57,57 @@ def _sql_type(col: Any) -> str:
     return str(col.type.compile(dialect=postgresql.dialect()))
 
 
+def _compiled(clause: Any) -> str | None:
+    try:
+        return str(clause.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    except Exception:  # noqa: BLE001 - the tool must report it as the property's error
+        return None
+
+
+def property_truth(m: Any) -> dict[str, Any]:
+    """Every property that is not a table column or a relationship, as SQLAlchemy reports it."""
+    from sqlalchemy.ext.associationproxy import AssociationProxyExtensionType
+    from sqlalchemy.ext.hybrid import HybridExtensionType
+    from sqlalchemy.orm import ColumnProperty, CompositeProperty, SynonymProperty
+
+    out: dict[str, Any] = {}
+    for prop in m.attrs:
+        if isinstance(prop, ColumnProperty) and not isinstance(prop.columns[0], Column):
+            query_expression = "query_expression" in dict(prop.strategy_key)
+            out[prop.key] = {"kind": "query_expression" if query_expression else "expression",
+                             "sql": None if query_expression else _compiled(prop.columns[0].element
+                                                                             if hasattr(prop.columns[0], "element")
+                                                                             else prop.columns[0])}
+        elif isinstance(prop, CompositeProperty):
+            out[prop.key] = {"kind": "composite", "attrs": [str(a) for a in prop.attrs]}
+        elif isinstance(prop, SynonymProperty):
+            out[prop.key] = {"kind": "synonym", "of": prop.name}
+    for key, desc in m.all_orm_descriptors.items():
+        kind = desc.extension_type
+        if kind is AssociationProxyExtensionType.ASSOCIATION_PROXY:
+            out[key] = {"kind": "association_proxy", "via": desc.target_collection, "attr": desc.value_attr}
+        elif kind in (HybridExtensionType.HYBRID_PROPERTY, HybridExtensionType.HYBRID_METHOD) \
+                and (getattr(desc, "__name__", None) or desc.func.__name__) == key:  # not an inplace alias
+            out[key] = {"kind": kind.name.lower()}
+    return out
+
+
+def reported_properties(model: dict[str, Any]) -> dict[str, Any]:
+    """The API's ``properties`` in the shape of ``property_truth`` (a failed property: sql None)."""
+    picks = {"expression": ("sql",), "query_expression": ("sql",), "composite": ("attrs",), "synonym": ("of",),
+             "association_proxy": ("via", "attr"), "hybrid_property": (), "hybrid_method": ()}
+    return {p["name"]: {"kind": p["kind"], **{k: p.get(k) for k in picks.get(p["kind"], ())}}
+            for p in model.get("properties") or []}
+
+
 def truth(mapper: Any) -> dict[str, Any]:
     """What SQLAlchemy itself reports about one mapped class."""
     m = inspect(mapper.class_)
     columns = {}
     for prop in m.column_attrs:
         col = prop.columns[0]
+        if not isinstance(col, Column):
+            continue  # an SQL expression: in property_truth()
         columns[prop.key] = {
             "name": col.name, "primary_key": bool(col.primary_key), "nullable": bool(col.nullable),
             "sql_type": _sql_type(col),
@@ -79,6 +124,7 @@ def truth(mapper: Any) -> dict[str, Any]:
         }
     return {
         "table": m.local_table.fullname, "columns": columns, "relationships": relationships,
+        "properties": property_truth(m),
         "parent": m.inherits.class_.__name__ if m.inherits is not None else None,
         "polymorphic_identity": m.polymorphic_identity,
     }
@@ -97,6 +143,7 @@ def reported(model: dict[str, Any]) -> dict[str, Any]:
                      for r in model["relationships"]}
     inheritance = model.get("inheritance") or {}
     return {"table": model["table"], "columns": columns, "relationships": relationships,
+            "properties": reported_properties(model),
             "parent": inheritance.get("parent"), "polymorphic_identity": inheritance.get("polymorphic_identity")}
 
 

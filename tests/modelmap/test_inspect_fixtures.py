@@ -47,8 +47,10 @@ def test_typed_models_show_types_schemas_defaults_and_one_to_one(carol, api_as, 
     assert author["table"] == "blog.authors" and cover["table"] == "media.covers"
     columns = {c["attr"]: c for c in author["columns"]}
     assert columns["email"]["type"] == "String(255)" and columns["email"]["unique"]
-    assert columns["karma"]["server_default"] == "0" and columns["karma"]["default"] == "0"
-    assert {c["attr"]: c for c in post["columns"]}["slug"]["default"] == "new_slug"  # a callable, by name
+    assert columns["karma"]["server_default"] == "0"
+    assert columns["karma"]["default"] == {"kind": "scalar", "value": 0, "text": "0", "python_type": "int"}
+    slug = {c["attr"]: c for c in post["columns"]}["slug"]["default"]
+    assert (slug["kind"], slug["value"]) == ("callable", "new_slug")  # a callable, by name
     assert {c["attr"]: c for c in post["columns"]}["author_id"]["index"]
     fk = {c["attr"]: c for c in post["columns"]}["author_id"]["foreign_keys"][0]
     assert (fk["target"], fk["ondelete"], fk["onupdate"]) == ("blog.authors.id", "CASCADE", "CASCADE")
