@@ -5,7 +5,8 @@ middleware then, for every HTTP and WebSocket connection,
 
 - from a peer inside PGADMIN_TRUSTED_PROXIES: takes the client address from ``X-Forwarded-For``
   (walking from the right past trusted proxies, the first address that is not one of them; only
-  valid IP addresses count) and keeps ``X-Forwarded-Proto`` for Django's secure-proxy setting;
+  valid IP addresses count) and the scheme from ``X-Forwarded-Proto`` (as Daphne's
+  ``--proxy-headers`` did, for everyone, before);
 - from anyone else (and always when the setting is empty): removes every ``X-Forwarded-*`` and
   ``Forwarded`` header, so no layer below can be fooled by them.
 
@@ -92,6 +93,12 @@ class TrustedProxyMiddleware:
                 forwarded = b",".join(v for k, v in headers if k == b"x-forwarded-for").decode("latin-1")
                 address = forwarded_client(peer, forwarded, proxies)
                 scope = {**scope, "client": [address, client[1]]}
+                proto = dict(headers).get(b"x-forwarded-proto", b"").decode("latin-1").split(",")[0].strip().lower()
+                if proto in ("http", "https"):
+                    # what Daphne's --proxy-headers did, now only for a trusted proxy: CSRF's
+                    # origin check then sees the https:// the browser used
+                    secure = proto == "https"
+                    scope["scheme"] = ("wss" if secure else "ws") if scope["type"] == "websocket" else proto
             else:
                 scope = {**scope, "headers": [(k, v) for k, v in headers if k.lower() not in _PROXY_HEADERS],
                          "client": [peer, client[1]] if peer else None}
