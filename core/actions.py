@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -24,8 +25,9 @@ def do_authenticate(request: HttpRequest, username: str, password: str) -> Any:
     if not accounts.claim_login_attempt(username, ip):
         audit.record(request, "login.locked", username, outcome=AuditEntry.Outcome.DENIED,
                      username=username, message="too many failed logins")
+        minutes = max(1, round(settings.LOGIN_LOCKOUT_SECONDS / 60))
         raise Throttled("Too many failed logins for this user from your address.",
-                        hint="Wait 15 minutes, or ask an admin to reset your password.")
+                        hint=f"Wait {minutes} minute{'s' if minutes != 1 else ''}, or ask an admin to reset your password.")
     user = authenticate(request, username=username, password=password)
     if user is None:
         audit.record(request, "login.failed", username, outcome=AuditEntry.Outcome.FAILED,

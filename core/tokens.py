@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -32,6 +33,9 @@ def _digest(key: str) -> str:
 
 def issue(user: Any, name: str = "", ttl_seconds: int | None = None) -> tuple[ApiToken, str]:
     """Create a token for ``user``: (row, key). The key is never stored and cannot be shown again."""
+    # Rows of tokens dead for a week go (the audit log keeps their story); live ones stay.
+    week_ago = timezone.now() - timedelta(days=7)
+    ApiToken.objects.filter(user=user).filter(Q(expires_at__lt=week_ago) | Q(revoked_at__lt=week_ago)).delete()
     key = PREFIX + secrets.token_urlsafe(32)
     ttl = settings.TOKEN_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     token = ApiToken.objects.create(user=user, name=name.strip()[:100], prefix=key[len(PREFIX):][:8],

@@ -178,3 +178,12 @@ def test_the_internal_sqlite_file_holds_no_usable_token(client, bob):
     assert digest.encode() in raw  # the row is in this very file...
     assert body["token"].encode() not in raw  # ...but not the key that would log in
     assert sqlite3.connect(path).execute("SELECT count(*) FROM core_apitoken").fetchone()[0] >= 1
+
+
+def test_tokens_dead_for_a_week_are_cleaned_up_when_a_new_one_is_issued(client, bob):
+    old, recent = _token(client), _token(client)
+    ApiToken.objects.filter(pk=old["id"]).update(revoked_at=timezone.now() - timedelta(days=8))
+    ApiToken.objects.filter(pk=recent["id"]).update(revoked_at=timezone.now() - timedelta(days=1))
+    _token(client)
+    assert not ApiToken.objects.filter(pk=old["id"]).exists()
+    assert ApiToken.objects.filter(pk=recent["id"]).exists()
