@@ -152,7 +152,11 @@ def users(request: HttpRequest) -> HttpResponse:
         except AppError as exc:
             messages.error(request, f"{exc.message} {exc.hint}")
         return redirect("users")
-    people = [(u, assigned_role(u)) for u in get_user_model().objects.order_by("username")]
+    from django.db.models import Max
+
+    # last activity: the newest audit entry of each user (logins, writes, refusals)
+    users_with_activity = get_user_model().objects.annotate(last_activity=Max("auditentry__created_at"))
+    people = [(u, assigned_role(u)) for u in users_with_activity.order_by("username")]
     return render(request, "core/users.html", {"people": people, "roles": ROLES,
                                                "read_only_note": settings.READ_ONLY})
 

@@ -95,18 +95,26 @@ def _stop_embedded(data_dir: Path) -> None:
 
 
 def test_a_process_started_with_the_tool_settings_creates_private_files(tmp_path):
-    """The umask covers every later file, also those other code (SQLite, pg_dump) creates."""
+    """The umask covers every later file, also those other code creates (SQLite's journal here)."""
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
     data_dir = tmp_path / "data"
-    code = ("import django, os; django.setup(); "
+    code = ("import django, os, stat; django.setup(); "
+            "from django.db import connection, transaction; from django.core.management import call_command; "
+            "call_command('migrate', verbosity=0); "
             "open(os.path.join(os.environ['PGADMIN_DATA_DIR'], 'later.txt'), 'w').write('x'); "
-            "os.makedirs(os.path.join(os.environ['PGADMIN_DATA_DIR'], 'later'))")
+            "os.makedirs(os.path.join(os.environ['PGADMIN_DATA_DIR'], 'later'))\n"
+            "with transaction.atomic():\n"
+            "    connection.cursor().execute(\"INSERT INTO django_session VALUES ('k', 'secret', '2099-01-01')\")\n"
+            "    journal = os.path.join(os.environ['PGADMIN_DATA_DIR'], 'internal.sqlite3-journal')\n"
+            "    print(oct(stat.S_IMODE(os.stat(journal).st_mode)))")
     env = {**os.environ, "PGADMIN_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "pgadmin_site.settings"}
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0o600"  # SQLite's rollback journal, seen mid-transaction
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((data_dir / "later.txt").stat().st_mode) == 0o600
     assert stat.S_IMODE((data_dir / "later").stat().st_mode) == 0o700
