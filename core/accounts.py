@@ -4,8 +4,9 @@ First start creates an admin. With PGADMIN_ADMIN_USERNAME/PGADMIN_ADMIN_PASSWORD
 creates ``admin`` without a usable password and prints a one-time login link at every start
 (Jupyter-style). Failed logins are audited; after PGADMIN_LOGIN_FAILURE_LIMIT failures for the same
 username from the same IP within PGADMIN_LOGIN_LOCKOUT_SECONDS, further attempts are refused until the
-window passes. The count comes from the audit log itself, so it holds across instances that
-share the internal database.
+window passes. Each attempt first claims a slot with one atomic conditional UPDATE of a counter row
+(``LoginThrottle``) and only then checks the password, so parallel attempts cannot all slip past
+the limit; the row lives in the internal database, so the limit holds across instances sharing it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from core.models import AuditEntry, LoginToken
+from core.models import LoginThrottle, LoginToken
 from core.roles import ROLES, set_role
 
 LINK_LIFETIME = timedelta(hours=24)
@@ -67,12 +69,33 @@ def consume_login_link(token: str) -> Any | None:
     return entry.user
 
 
-def is_locked_out(username: str, ip: str | None) -> bool:
-    """True after too many recent failed logins for this username from this IP."""
-    since = timezone.now() - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
-    failures = AuditEntry.objects.filter(action="login.failed", username=username[:150], ip=ip,
-                                         created_at__gte=since).count()
-    return failures >= settings.LOGIN_FAILURE_LIMIT
+def claim_login_attempt(username: str, ip: str | None) -> bool:
+    """Count one attempt for (username, ip) before its password is checked; False = locked out.
+
+    One UPDATE does test-and-increment (``failures < limit`` or the window has passed), so it is
+    atomic on SQLite (one writer at a time) and on PostgreSQL (the row lock re-checks the WHERE):
+    with any number of parallel attempts, at most the limit get True.
+    """
+    key = {"username": username[:150], "ip": ip or ""}
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    LoginThrottle.objects.get_or_create(**key, defaults={"last_attempt_at": now})
+    claimed = (LoginThrottle.objects.filter(**key)
+               .filter(Q(failures__lt=settings.LOGIN_FAILURE_LIMIT) | Q(last_attempt_at__lt=since))
+               .update(failures=Case(When(last_attempt_at__lt=since, then=Value(1)), default=F("failures") + 1),
+                       last_attempt_at=now))
+    return claimed == 1
+
+
+def login_succeeded(username: str, ip: str | None) -> None:
+    """A right password clears the failures counted for (username, ip)."""
+    LoginThrottle.objects.filter(username=username[:150], ip=ip or "").update(failures=0)
+
+
+def active_admins() -> Any:
+    """Active users with the admin role (superusers included)."""
+    return get_user_model().objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(groups__name="admin")).distinct()
 
 
 def create_user(username: str, role: str, password: str | None = None) -> Any:

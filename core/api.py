@@ -1,21 +1,20 @@
-"""REST API of `core`: token, health, who am I, users, audit, connection."""
+"""REST API of `core`: tokens (issue, list, revoke, logout), health, who am I, users, audit, connection."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, logout
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import actions, audit, target
-from core.models import AuditEntry
+from core import actions, audit, target, tokens
+from core.models import ApiToken
 from core.project import project_status, status_as_json
 from core.roles import CAPABILITIES, HasCapability, can, role_of
 
@@ -23,22 +22,59 @@ from core.roles import CAPABILITIES, HasCapability, can, role_of
 class TokenRequest(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=512, trim_whitespace=False)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
 class TokenView(APIView):
-    """POST {username, password} -> {token}: for CI jobs and scripts."""
+    """POST {username, password, name?} -> {token, id, expires_at}: for CI jobs and scripts.
+
+    Each call issues a new token (shown once; only its hash is kept) valid for PGADMIN_TOKEN_TTL.
+    """
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(request=TokenRequest, responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}))
+    @extend_schema(request=TokenRequest, responses=inline_serializer("TokenResponse", {
+        "token": serializers.CharField(), "id": serializers.IntegerField(), "expires_at": serializers.DateTimeField()}))
     def post(self, request: Request) -> Response:
         data = TokenRequest(data=request.data)
         data.is_valid(raise_exception=True)
         user = actions.do_authenticate(request, data.validated_data["username"], data.validated_data["password"])
-        token, _ = Token.objects.get_or_create(user=user)
-        audit.record(request, "token.issue", user.get_username(), user=user)
-        return Response({"token": token.key})
+        token, key = tokens.issue(user, data.validated_data.get("name") or "API")
+        audit.record(request, "token.issue", f"{token.name} ({tokens.PREFIX}{token.prefix}…)", user=user,
+                     after={"id": token.pk, "expires_at": token.expires_at.isoformat()})
+        return Response({"token": key, "id": token.pk, "expires_at": token.expires_at.isoformat()})
+
+
+class TokensView(APIView):
+    """GET my live API tokens (name, prefix, dates; never the key)."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        return Response({"tokens": [tokens.as_json(t) for t in tokens.live_tokens(request.user)]})
+
+
+class TokenDetailView(APIView):
+    """DELETE one of my tokens (revoke). Admins may revoke anyone's."""
+
+    @extend_schema(responses=dict)
+    def delete(self, request: Request, token_id: int) -> Response:
+        token = actions.do_revoke_token(request, token_id)
+        return Response({"revoked": tokens.as_json(token)})
+
+
+class LogoutView(APIView):
+    """POST: revoke the token this call is authenticated with (or end the session)."""
+
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiToken):
+            tokens.revoke(request.auth)
+            audit.record(request, "token.revoke", f"{request.auth.name} ({tokens.PREFIX}{request.auth.prefix}…)",
+                         message="logout")
+            return Response({"revoked": request.auth.pk})
+        logout(request._request)  # session: Django's logout (audited by core.signals)
+        return Response({"logged_out": True})
 
 
 class HealthView(APIView):
@@ -117,11 +153,14 @@ class UsersView(APIView):
 
 
 class AuditView(APIView):
-    """GET the audit log, newest first; ?user=&action=&outcome=&limit= (max 500)."""
+    """GET the audit log, newest first; ?user=&action=&outcome=&limit= (max 500).
+
+    Admins see every entry; viewers and editors only their own.
+    """
 
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:
-        entries = AuditEntry.objects.all()
+        entries = audit.visible_entries(request.user)
         params = request.query_params
         if params.get("user"):
             entries = entries.filter(username=params["user"])

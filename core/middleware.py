@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import render
 from sqlalchemy.exc import DBAPIError
 
+from core import audit
 from core.exceptions import AppError
 from core.logging import scrub
 from core.target import translate_error
@@ -50,7 +51,12 @@ class AppErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        # The request in a context variable: a refusal deep in a service is audited with its IP.
+        token = audit.set_current_request(request)
+        try:
+            return self.get_response(request)
+        finally:
+            audit.reset_current_request(token)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, DBAPIError):
@@ -75,7 +81,8 @@ class AppErrorMiddleware:
         if isinstance(exc, Http404 | PermissionDenied):
             return None  # Django's own 404/403 handlers (our templates) apply
         tb = scrub(traceback.format_exc())
-        log.error("Unexpected error on %s %s\n%s", request.method, request.path, tb)
+        # exc_info, not the traceback as an argument: arguments are escaped to one line (core.logging)
+        log.error("Unexpected error on %s %s", request.method, request.path, exc_info=exc)
         error = AppError("Something went wrong on our side; nothing was changed by this request.",
                          hint="Reload the page. If it happens again, the server log has the details "
                               "(start with PGADMIN_DEBUG=1 to see them here).",

@@ -55,3 +55,45 @@ class LoginToken(models.Model):
 
     def __str__(self) -> str:
         return f"login link for {self.user} (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class ApiToken(models.Model):
+    """An API token (``Authorization: Token <key>``): only the SHA-256 of the key is stored.
+
+    The key is 256 random bits, so a fast hash is enough (nothing to brute-force); the first
+    characters (``prefix``) are kept in clear to find the row and to show the token in lists.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"token {self.prefix}… of {self.user} ({self.name or 'unnamed'})"
+
+
+class LoginThrottle(models.Model):
+    """Failed-login counter per (username, client address), updated with one atomic UPDATE.
+
+    A login attempt first claims a slot (``failures + 1`` only while under the limit), then checks
+    the password: however many attempts run in parallel, at most the limit reach the check.
+    """
+
+    username = models.CharField(max_length=150)
+    ip = models.CharField(max_length=45, blank=True)  # a valid address or "" when unknown
+    failures = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["username", "ip"], name="login_throttle_user_ip")]
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.ip or '?'}: {self.failures}"

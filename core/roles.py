@@ -38,9 +38,14 @@ def ensure_roles(**_: Any) -> None:
 
 
 def role_of(user: Any) -> str | None:
-    """The highest role of a user (superusers are admins), None for anonymous/no role."""
+    """The highest role of a user (superusers are admins), None for anonymous/disabled/no role."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
+    return assigned_role(user)
+
+
+def assigned_role(user: Any) -> str | None:
+    """The role a user holds, even while disabled (for the users page)."""
     if user.is_superuser:
         return "admin"
     names = set(user.groups.values_list("name", flat=True))
@@ -65,13 +70,26 @@ def can(user: Any, capability: str) -> bool:
 
 
 def require(user: Any, capability: str) -> None:
-    """Raise ReadOnlyMode / Forbidden unless the user may do ``capability``."""
+    """Raise ReadOnlyMode / Forbidden unless the user may do ``capability``; refusals are audited."""
     if capability in TARGET_WRITES and settings.READ_ONLY:
+        _audit_refusal(user, capability, "read-only mode (PGADMIN_READ_ONLY=1)")
         raise ReadOnlyMode()
     if not can(user, capability):
         needed = _NEEDED_ROLE.get(capability, "admin")
-        raise Forbidden(f"This needs the {needed} role; you are {role_of(user) or 'without a role'}.",
-                        hint=f"Ask an admin to give you the {needed} role.")
+        message = f"This needs the {needed} role; you are {role_of(user) or 'without a role'}."
+        _audit_refusal(user, capability, message)
+        raise Forbidden(message, hint=f"Ask an admin to give you the {needed} role.")
+
+
+def _audit_refusal(user: Any, capability: str, reason: str) -> None:
+    # Audited here, at the one check every path calls, so no refused view or endpoint is missed.
+    from core import audit
+    from core.models import AuditEntry
+
+    request = audit.current_request()
+    where = f"{request.method} {request.path}" if request is not None else ""
+    audit.record(request, "refused", f"{capability} {where}".strip(), outcome=AuditEntry.Outcome.DENIED,
+                 message=reason, user=user if getattr(user, "is_authenticated", False) else None)
 
 
 class HasCapability(BasePermission):

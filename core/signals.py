@@ -1,8 +1,11 @@
-"""Audit of logins and logouts (failed logins are audited by the login view with the reason)."""
+"""Audit of logins and logouts (failed logins are audited by the login view with the reason),
+and API tokens revoked whenever a user's password changes or the user is disabled."""
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
 from core import audit
@@ -17,3 +20,17 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
         audit.record(request, "logout", user.get_username(), user=user)
+
+
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL)
+def _revoke_tokens_on_password_change(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    # Every path that changes a password (the account page, an admin's reset, `manage.py
+    # adduser --password`, Django's changepassword) saves the user: one place catches them all.
+    if instance.pk is None or (update_fields is not None and not {"password", "is_active"} & set(update_fields)):
+        return
+    old = sender.objects.filter(pk=instance.pk).values_list("password", "is_active").first()
+    if old is None or (old[0] == instance.password and (instance.is_active or not old[1])):
+        return
+    from core.tokens import revoke_all
+
+    revoke_all(instance)

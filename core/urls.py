@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from core import views
+from core import account_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("logout", views.logout_view, name="logout"),
     path("audit", views.audit_log, name="audit"),
     path("users", views.users, name="users"),
+    path("account", account_views.account, name="account"),
+    path("tokens", account_views.tokens_page, name="tokens"),
 ]

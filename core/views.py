@@ -12,13 +12,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core import accounts, actions, audit
 from core.exceptions import AppError
 from core.models import AuditEntry
 from core.project import project_status
-from core.roles import ROLES, require, role_of
+from core.roles import ROLES, assigned_role, can, require
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -39,6 +40,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
                                     "Restart the server to print a new one, or log in with a password.")
             return redirect("login")
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if not user.has_usable_password():
+            # First run: the bootstrap admin has no password yet; the prompt stays until one is set.
+            messages.info(request, "You have no password yet: set one on My account (/account) to log in "
+                                   "without a link next time.")
         return redirect(_next_url(request))
     context: dict[str, Any] = {"next": _next_url(request), "username": ""}
     status = 200
@@ -88,7 +93,9 @@ AUDIT_PAGE_SIZE = 50
 
 
 def audit_log(request: HttpRequest) -> HttpResponse:
-    entries = AuditEntry.objects.all()
+    """The audit log: every entry for admins, one's own entries for viewers and editors."""
+    visible = audit.visible_entries(request.user)
+    entries = visible
     filters = {k: request.GET.get(k, "").strip() for k in ("user", "action", "outcome", "q", "since", "until")}
     if filters["user"]:
         entries = entries.filter(username=filters["user"])
@@ -105,23 +112,39 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if (until := parse_date(filters["until"]) if filters["until"] else None) is not None:
         entries = entries.filter(created_at__date__lte=until)
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    actions_known = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
+    actions_known = visible.order_by().values_list("action", flat=True).distinct()
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "core/audit.html", {
         "page": page, "filters": filters, "outcomes": AuditEntry.Outcome.values,
         "actions_known": sorted(set(actions_known)), "query": query.urlencode(),
+        "only_own": not can(request.user, "manage_users"),
     })
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def users(request: HttpRequest) -> HttpResponse:
+    """Admins: create users, change roles, set passwords, disable/enable, delete; last login."""
     require(request.user, "manage_users")
     if request.method == "POST":
+        op, username = request.POST.get("op"), request.POST.get("username", "")
         try:
-            if request.POST.get("op") == "role":
-                user = actions.do_set_role(request, request.POST.get("username", ""), request.POST.get("role", ""))
+            if op == "role":
+                user = actions.do_set_role(request, username, request.POST.get("role", ""))
                 messages.success(request, f"{user.username} is now {request.POST.get('role')}.")
+            elif op == "password":
+                actions.do_set_password(request, username, request.POST.get("password", ""))
+                messages.success(request, f"Password of {username} set; their sessions and API tokens ended.")
+            elif op in ("disable", "enable"):
+                actions.do_set_active(request, username, op == "enable")
+                messages.success(request, f"{username} is {op}d.")
+            elif op == "delete":
+                if request.POST.get("confirm") != username:
+                    raise AppError("Type the username to confirm the deletion.", code="bad_request", status=400,
+                                   hint="Deleting a user cannot be undone; their audit entries stay.")
+                actions.do_delete_user(request, username)
+                messages.success(request, f"User {username} deleted.")
             else:
                 user = actions.do_create_user(request, request.POST.get("username", ""), request.POST.get("role", ""),
                                               request.POST.get("password", ""))
@@ -129,7 +152,11 @@ def users(request: HttpRequest) -> HttpResponse:
         except AppError as exc:
             messages.error(request, f"{exc.message} {exc.hint}")
         return redirect("users")
-    people = [(u, role_of(u)) for u in get_user_model().objects.order_by("username")]
+    from django.db.models import Max
+
+    # last activity: the newest audit entry of each user (logins, writes, refusals)
+    users_with_activity = get_user_model().objects.annotate(last_activity=Max("auditentry__created_at"))
+    people = [(u, assigned_role(u)) for u in users_with_activity.order_by("username")]
     return render(request, "core/users.html", {"people": people, "roles": ROLES,
                                                "read_only_note": settings.READ_ONLY})
 

@@ -1,6 +1,8 @@
 """ASGI application: Django for HTTP, Channels for the authenticated WebSocket routes.
 
-Each app may add a ``routing.py`` with ``websocket_urlpatterns``; they are collected here.
+Every connection passes ``TrustedProxyMiddleware`` (client address and X-Forwarded-* headers as
+PGADMIN_TRUSTED_PROXIES allows) and every WebSocket ``SameOriginValidator`` (Origin = ours,
+port included). Each app may add a ``routing.py`` with ``websocket_urlpatterns``; they are collected here.
 """
 
 import importlib
@@ -13,7 +15,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from core.consumers import SameOriginValidator  # noqa: E402
+from pgadmin_site.proxies import TrustedProxyMiddleware  # noqa: E402
 
 
 def _websocket_routes() -> list:
@@ -29,7 +33,9 @@ def _websocket_routes() -> list:
     return routes
 
 
-application = ProtocolTypeRouter({
+# Proxy headers count only from PGADMIN_TRUSTED_PROXIES (Daphne runs without --proxy-headers);
+# a WebSocket must come from the exact origin the tool is served on (scheme, host and port).
+application = TrustedProxyMiddleware(ProtocolTypeRouter({
     "http": django_asgi_app,
-    "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(_websocket_routes()))),
-})
+    "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(_websocket_routes()))),
+}))

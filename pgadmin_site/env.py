@@ -53,8 +53,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     return value
 
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|min|m|h)?$")
-_UNIT_MS = {"ms": 1, "s": 1000, None: 1000, "min": 60_000, "m": 60_000, "h": 3_600_000}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?$")
+_UNIT_MS = {"ms": 1, "s": 1000, None: 1000, "min": 60_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 def parse_duration_ms(name: str, raw: str) -> int:
@@ -62,7 +62,7 @@ def parse_duration_ms(name: str, raw: str) -> int:
     match = _DURATION.match(raw.strip().lower())
     if not match:
         raise ImproperlyConfigured(
-            f"{name}={raw!r} is not a duration. Hint: write it like 30s, 500ms or 2min."
+            f"{name}={raw!r} is not a duration. Hint: write it like 30s, 500ms, 2min, 12h or 30d."
         )
     value = float(match.group(1)) * _UNIT_MS[match.group(2)]
     if value < 1:

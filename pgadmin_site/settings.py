@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.datadir import make_private
 from pgadmin_site import __version__
 from pgadmin_site.env import (
     env_bool,
@@ -28,6 +29,7 @@ from pgadmin_site.env import (
     env_path,
     env_str,
 )
+from pgadmin_site.proxies import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = __version__
@@ -35,7 +37,9 @@ VERSION = __version__
 # --- where the tool keeps its own files -------------------------------------------------
 DATA_DIR = env_path("PGADMIN_DATA_DIR", BASE_DIR / ".pgadmin")
 try:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # umask 0o077 for the whole process (and its children: pg_dump, initdb, SQLite journals),
+    # data dir 0700, and what an older version left readable repaired (core/datadir.py).
+    make_private(DATA_DIR)
 except OSError as exc:  # pragma: no cover - depends on the filesystem
     raise ImproperlyConfigured(
         f"PGADMIN_DATA_DIR={DATA_DIR} cannot be created ({exc.strerror}). "
@@ -97,7 +101,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_tables2",
     "channels",
@@ -169,11 +172,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGIN_FAILURE_LIMIT = env_int("PGADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
 LOGIN_LOCKOUT_SECONDS = env_int("PGADMIN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1, maximum=86400)
+# API tokens expire (POST /api/auth/token says when); revoked on logout, revoke and password change.
+TOKEN_TTL_SECONDS = env_duration_ms("PGADMIN_TOKEN_TTL", "30d") // 1000
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("PGADMIN_TIME_ZONE", "UTC")
@@ -191,7 +197,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "core.tokens.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -204,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Alembic migrations, models, data and SQL of a PostgreSQL database.",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema lists every endpoint and parameter: for logged-in users and token holders only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_COERCE_PATH_PK": False,  # row endpoints are keyed by {pk}, not {id}
 }
 
@@ -228,6 +236,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# X-Forwarded-For/-Proto/-Host are believed only from these peers (addresses or CIDRs, comma
+# separated); empty = never (pgadmin_site/proxies.py strips them from everyone else).
+TRUSTED_PROXIES = parse_networks("PGADMIN_TRUSTED_PROXIES", env_str("PGADMIN_TRUSTED_PROXIES"))
 if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

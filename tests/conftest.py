@@ -144,14 +144,15 @@ def client_as(client):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api_as():  # type: ignore[no-untyped-def]
-    """``api_as(user)``: a DRF APIClient authenticated with the user's token."""
-    from rest_framework.authtoken.models import Token
+    """``api_as(user)``: a DRF APIClient authenticated with a fresh API token of the user."""
     from rest_framework.test import APIClient
+
+    from core.tokens import issue
 
     def make(user):  # type: ignore[no-untyped-def]
         api = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _token, key = issue(user, "test")
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return api
 
     return make

@@ -144,3 +144,20 @@ def test_one_time_login_link_works_once(client, db):
     second = client.get(f"/login?token={token}")
     assert second["Location"] == "/login"
     assert AuditEntry.objects.filter(action="login.failed", target="one-time link").exists()
+
+
+@override_settings(LOGIN_FAILURE_LIMIT=2, LOGIN_LOCKOUT_SECONDS=60)
+def test_the_lockout_ends_when_its_window_has_passed_and_says_how_long_to_wait(client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import LoginThrottle
+
+    for _ in range(2):
+        client.post("/login", {"username": "alice", "password": "bad"})
+    locked = client.post("/api/auth/token", {"username": "alice", "password": PASSWORD}, content_type="application/json")
+    assert locked.status_code == 429 and "Wait 1 minute" in locked.json()["error"]["hint"]
+    LoginThrottle.objects.filter(username="alice").update(last_attempt_at=timezone.now() - timedelta(seconds=61))
+    assert client.post("/login", {"username": "alice", "password": PASSWORD}).status_code == 302
+    assert LoginThrottle.objects.get(username="alice").failures == 0  # a right password clears the count

@@ -48,12 +48,15 @@ def test_ten_clients_editing_the_same_row_lose_no_update_and_each_conflict_is_re
     barrier = threading.Barrier(10)
     from django.db import connections
 
+    from core.tokens import issue
+
+    _token, key = issue(bob, "ten editors")
+
     def edit(i: int) -> None:
-        from rest_framework.authtoken.models import Token
         from rest_framework.test import APIClient
 
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get(user__username='bob').key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         barrier.wait()
         r = client.put(f"/api/tables/public.parent/rows/{pkpath(1)}", {"name": f"edit {i}", "__version": version},
                        format="json")

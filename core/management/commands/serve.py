@@ -118,4 +118,5 @@ class Command(BaseCommand):
         from daphne.cli import CommandLineInterface
 
         self.say(f"Serving on {host}:{port} (Ctrl+C to stop)")
-        CommandLineInterface().run(["-b", host, "-p", str(port), "--proxy-headers", "pgadmin_site.asgi:application"])
+        # No --proxy-headers: X-Forwarded-* count only from PGADMIN_TRUSTED_PROXIES (pgadmin_site/proxies.py).
+        CommandLineInterface().run(["-b", host, "-p", str(port), "pgadmin_site.asgi:application"])
