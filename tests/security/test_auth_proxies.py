@@ -53,16 +53,25 @@ async def _scope_after(settings: Any, peer: str, headers: list[tuple[bytes, byte
     return seen
 
 
-async def test_untrusted_peers_lose_every_forwarding_header(settings):
+def _run(coro: Any) -> Any:
+    """Run the ASGI call on a thread of its own: a session-wide Playwright may own this thread's loop."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_untrusted_peers_lose_every_forwarding_header(settings):
     settings.TRUSTED_PROXIES = PROXIES
-    scope = await _scope_after(settings, "198.51.100.1", [(b"x-forwarded-for", b"1.2.3.4"),
-                                                          (b"x-forwarded-proto", b"https"), (b"host", b"a")])
+    scope = _run(_scope_after(settings, "198.51.100.1", [(b"x-forwarded-for", b"1.2.3.4"),
+                                                          (b"x-forwarded-proto", b"https"), (b"host", b"a")]))
     assert scope["headers"] == [(b"host", b"a")]
     assert scope["client"] == ["198.51.100.1", 5000] and scope["scheme"] == "http"
 
 
-async def test_a_trusted_proxy_sets_the_client_and_the_scheme(settings):
+def test_a_trusted_proxy_sets_the_client_and_the_scheme(settings):
     settings.TRUSTED_PROXIES = PROXIES
-    scope = await _scope_after(settings, "127.0.0.1", [(b"x-forwarded-for", b"203.0.113.5"),
-                                                       (b"x-forwarded-proto", b"https")])
+    scope = _run(_scope_after(settings, "127.0.0.1", [(b"x-forwarded-for", b"203.0.113.5"),
+                                                       (b"x-forwarded-proto", b"https")]))
     assert scope["client"] == ["203.0.113.5", 5000] and scope["scheme"] == "https"
