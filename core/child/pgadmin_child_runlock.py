@@ -47,6 +47,13 @@ BACKENDS_GONE_WAIT_S = 30.0  # how long the teardown waits for the work's backen
 HANDBACK_WAIT_S = 5.0  # how long the child waits for the server to queue on the lock at the end
 
 
+def _note(text: str) -> None:
+    """A line on stderr for whoever reads it; after the server's death nobody does (broken pipe)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
 class RunLockLost(RuntimeError):
     """The run lock is not held any more (its session was terminated): the run must stop."""
 
@@ -255,6 +262,13 @@ class RunLock:
         threading.Thread(target=self._watch, daemon=True, name="pgadmin-run-watchdog").start()
 
     def _watch(self) -> None:
+        try:
+            self._watch_loop()
+        except BaseException as exc:  # noqa: BLE001 - an unwatched run is worse than a failed one
+            if not self.done.is_set():
+                self.stop(f"the run's watchdog failed ({type(exc).__name__}: {exc})", tell_server=True)
+
+    def _watch_loop(self) -> None:
         ticks = 0
         while not self.done.wait(WATCH_INTERVAL_S / 4):  # the pipe every 250 ms, the lock every second
             if self._parent_gone():
@@ -280,7 +294,16 @@ class RunLock:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        sys.stderr.write(f"pgadmin run {self.run_id}: {reason}; stopping the work\n")
+        try:
+            self._end_work(reason, tell_server=tell_server)
+        finally:
+            with contextlib.suppress(Exception):
+                if os.getpgrp() == os.getpid():
+                    os.killpg(os.getpid(), signal.SIGKILL)  # what env.py spawned dies with us
+            os._exit(3)
+
+    def _end_work(self, reason: str, *, tell_server: bool) -> None:
+        _note(f"pgadmin run {self.run_id}: {reason}; stopping the work")
         session = self.session
         try:
             if self.lost:  # the lock session is dead: a fresh one to end the work
@@ -294,21 +317,16 @@ class RunLock:
                 time.sleep(0.05)
                 pids = self.work_backends(session)
         except Exception as exc:  # noqa: BLE001 - dying anyway; the sessions end when they next read
-            sys.stderr.write(f"pgadmin run {self.run_id}: could not end the work's sessions: {exc}\n")
+            _note(f"pgadmin run {self.run_id}: could not end the work's sessions: {exc}")
         if tell_server:
             with contextlib.suppress(Exception):
                 emit("error", error=reason,
-                     hint="Someone ended the run lock's database session (pg_terminate_backend?). The migration "
-                          "in progress was rolled back; the version table shows where the database is.")
+                     hint=("Someone ended the run lock's database session (pg_terminate_backend?). " if self.lost else "")
+                     + "The migration in progress was rolled back; the version table shows where the database is.")
         if session is not None:
             session.close()  # only now: the lock is free once the work has stopped
         if self.session is not None and self.session is not session:
             self.session.close()
-        try:
-            if os.getpgrp() == os.getpid():
-                os.killpg(os.getpid(), signal.SIGKILL)  # what env.py spawned dies with us
-        finally:
-            os._exit(3)
 
     # --- the end -----------------------------------------------------------------------------
 
@@ -330,7 +348,7 @@ class RunLock:
                 time.sleep(0.02)
             self.session.query(f"SELECT pg_advisory_unlock({self.key})")
         except Exception as exc:  # noqa: BLE001 - closing the session releases it anyway
-            sys.stderr.write(f"pgadmin run {self.run_id}: unlock failed ({exc}); closing the session releases it\n")
+            _note(f"pgadmin run {self.run_id}: unlock failed ({exc}); closing the session releases it")
         finally:
             self.session.close()
             self.session = None
