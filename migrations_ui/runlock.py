@@ -47,6 +47,7 @@ CHILD_LOCK_WAIT_S = 60  # how long the child queues for the lock the server hand
 HAND_OVER_WAIT_S = 15.0  # how long the server waits to see the child queued before it keeps the lock
 TAKE_BACK_WAIT_S = 30  # lock_timeout of the server's take-back session
 BACKENDS_GONE_WAIT_S = 30.0
+DRY_RUN_ID = 0  # a dry run has no Run record; its sessions are pgadmin-run:0… (one at a time: the gate)
 
 
 def run_app_name(run_id: int, role: str = "") -> str:
@@ -61,6 +62,8 @@ def describe_session(application_name: str | None, pid: int) -> str:
         return application_name or f"backend {pid}"
     from migrations_ui.models import Run
 
+    if int(match.group(1)) == DRY_RUN_ID:
+        return "a dry run"
     run = Run.objects.filter(pk=int(match.group(1))).first()
     what = f"run {match.group(1)}"
     if run is not None:
@@ -208,6 +211,23 @@ class ServerLock:
         if not self.take_back():
             notes.append("Could not take the run lock back: the version table is re-read without it.")
         return notes
+
+
+def child_payload(run_id: int) -> dict[str, Any]:
+    """The ``run_lock`` part of a child task's payload: the child takes the lock over with it."""
+    return {"key": LOCK_KEY, "run_id": int(run_id), "wait_s": CHILD_LOCK_WAIT_S}
+
+
+def child_lock_event(lock: ServerLock, event: dict[str, Any]) -> str | None:
+    """Apply a child's ``runlock`` event (waiting → hand over; releasing → take back); a log line or None."""
+    state = event.get("state")
+    if state == "waiting" and event.get("backend"):
+        if lock.hand_over(int(event["backend"])):
+            return "The server let go of the run lock: the child's session holds it now."
+        return "The child never queued on the run lock; the server keeps holding it."
+    if state == "releasing" and lock.take_back():
+        return "The server holds the run lock again."
+    return None
 
 
 def acquire(label: str) -> ServerLock:

@@ -304,15 +304,9 @@ def _child_events(out: RunLog, run: Run, lock: ServerLock) -> Callable[[dict[str
             out.line(kinds.get(name, "log"), str(line))
         if name == "runlock":
             child_started(int(event.get("pid") or 0))
-            state = event.get("state")
-            if state == "waiting" and event.get("backend"):
-                if lock.hand_over(int(event["backend"])):
-                    out.line("info", "The server let go of the run lock: the child's session holds it now.")
-                else:
-                    out.line("warning", "The child never queued on the run lock; the server keeps holding it.")
-            elif state == "releasing":
-                if lock.take_back():
-                    out.line("info", "The server holds the run lock again.")
+            note = runlock.child_lock_event(lock, event)
+            if note:
+                out.line("info", note)
 
     return on_event
 
@@ -322,7 +316,7 @@ def _migrate(run: Run, out: RunLog, payload: dict[str, Any], lock: ServerLock) -
     if run.pk in _CANCELLED:  # cancelled during the backup: no child at all
         return {"ok": False, "error": "cancelled before the migrations started"}
     # The child takes the run lock over on its own session (same key) and holds it while it works.
-    payload = {**payload, "run_lock": {"key": LOCK_KEY, "run_id": run.pk, "wait_s": runlock.CHILD_LOCK_WAIT_S}}
+    payload = {**payload, "run_lock": runlock.child_payload(run.pk)}
     try:
         return services.run_child(run.kind, payload, on_event=_child_events(out, run, lock), timeout=RUN_TIMEOUT_S)
     except RunnerError as exc:
@@ -535,12 +529,16 @@ def dry_run(request: Any, kind: str, target_rev: str, *, user: Any = None) -> di
     lock = runlock.acquire(f"pgadmin-tool dry run by {user.get_username()}")
     try:
         _refuse_while_finishing()
+        lock.name(runlock.DRY_RUN_ID)
+        # Like a run, the child holds the lock while it works and its work dies with the server.
+        payload = {"direction": kind, "target": target_value, "expect": services.target_identity(),
+                   "lock_timeout_ms": 3000, "run_lock": runlock.child_payload(runlock.DRY_RUN_ID)}
         try:
-            result = services.run_child("dryrun", {"direction": kind, "target": target_value,
-                                                   "expect": services.target_identity(), "lock_timeout_ms": 3000},
-                                        timeout=RUN_TIMEOUT_S)
+            result = services.run_child("dryrun", payload, timeout=RUN_TIMEOUT_S, on_event=lambda event: (
+                runlock.child_lock_event(lock, event) if event.get("event") == "runlock" else None))
         except RunnerError as exc:
             result = {"ok": False, "error": exc.message, "hint": exc.hint, "statements": [], "skipped": []}
+        lock.reclaim()
         after = services.current_revisions()
     finally:
         lock.release()

@@ -422,5 +422,6 @@ def task_dryrun(payload: dict[str, Any]) -> dict[str, Any]:
             "skipped": skipped, "steps": steps, "rolled_back": False}
 
 
-TASKS = {"dryrun": task_dryrun, "history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade,
+TASKS = {"dryrun": lambda payload: guarded(payload, task_dryrun),
+         "history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade,
          "stamp": task_stamp}

@@ -204,3 +204,25 @@ def test_a_run_left_running_by_a_stopped_server_is_failed_once_its_sessions_are_
     assert run.status == "failed" and "server stopped" in run.error
     assert run.to_revisions == [] and run.finished_at is not None
     assert run.lines.last().text.startswith("Marked failed")
+
+
+def test_a_dry_run_is_held_by_its_child_too_and_stops_when_its_lock_session_is_ended(sleepy, alice, api_as):
+    import threading
+
+    answers: list[Any] = []
+    worker = threading.Thread(target=lambda: answers.append(api_as(alice).post(
+        "/api/alembic/dryrun", {"kind": "upgrade", "target": "heads"}, format="json")), daemon=True)
+    worker.start()
+    until(lambda: lock_holder(sleepy) == "pgadmin-run:0:lock", what="dry run's child holding the lock")
+    refused = api_as(alice).post("/api/alembic/upgrade", {"target": "heads", "backup": False}, format="json")
+    assert refused.status_code == 409 and "a dry run" in refused.json()["error"]["message"]
+    lock_pid = sessions(sleepy)["pgadmin-run:0:lock"]["pid"]
+    with psycopg.connect(sleepy, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (lock_pid,))
+    worker.join(30)
+    assert not worker.is_alive(), "the dry run went on without its lock"
+    body = answers[0].json()
+    assert body["ok"] is False and f"backend {lock_pid}" in body["error"], body
+    assert body["version_table_unchanged"] is True
+    until(lambda: not sessions(sleepy), what="dry run sessions gone")
+    assert lock_holder(sleepy) is None
