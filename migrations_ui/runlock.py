@@ -134,6 +134,22 @@ class ServerLock:
         if self.conn is not None:
             _set_name(self.conn, run_app_name(run_id, "server"))
 
+    def verify(self) -> None:
+        """Raise Conflict unless the server's session still holds the lock (someone may have ended it)."""
+        if self.conn is None:
+            return
+        try:
+            held = self.conn.execute(text(
+                f"SELECT count(*) FROM pg_locks l WHERE l.granted AND l.pid = pg_backend_pid() AND {_KEY_MATCH}"),
+                _KEY).scalar()
+        except DBAPIError as exc:
+            _discard(self.conn)
+            self.conn = None
+            raise Conflict("The run lock's database session was terminated; the run stopped before its work.",
+                           hint="Someone ended the session (pg_terminate_backend?). Start the run again.") from exc
+        if not held:
+            raise Conflict("The run lock is no longer held; the run stopped before its work.")
+
     def release(self) -> None:
         if self.conn is None:
             return

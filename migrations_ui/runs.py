@@ -173,7 +173,8 @@ def run_backup(run: Run, out: RunLog) -> None:
     dump = pg_dump_path()
     out.line("backup", f"Backup: pg_dump -Fc {target.describe(url)} → {path}")
     started = time.perf_counter()
-    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url)}
+    # Named after the run: a new run is refused while this dump's session lives (its locks would block DDL).
+    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
     proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
     run.backup_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -354,6 +355,7 @@ def execute_run(run_id: int, lock: ServerLock, payload: dict[str, Any], request:
             run_backup(run, out)
         else:
             out.line("warning", "No backup (unticked by an admin).")
+        lock.verify()  # its session may have been ended during the backup: then nothing else runs
         started = time.perf_counter()
         work = _WORK.get(run.kind)
         result = work(run, out, payload) if work else _migrate(run, out, payload, lock)

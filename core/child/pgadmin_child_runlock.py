@@ -54,6 +54,10 @@ def _note(text: str) -> None:
         sys.stderr.flush()
 
 
+class NoDriver(RuntimeError):
+    """The project's interpreter has no driver the lock session can use (e.g. only pg8000)."""
+
+
 class RunLockLost(RuntimeError):
     """The run lock is not held any more (its session was terminated): the run must stop."""
 
@@ -97,8 +101,10 @@ class _Session:
             pass
         import asyncio
 
-        import asyncpg
-
+        try:
+            import asyncpg
+        except ImportError:
+            raise NoDriver("none of psycopg, psycopg2, asyncpg is installed in the project's interpreter") from None
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, daemon=True, name="pgadmin-runlock-loop").start()
         args = {"host": kwargs.get("host"), "port": kwargs.get("port"), "user": kwargs.get("user"),
@@ -161,7 +167,14 @@ class RunLock:
 
     def take(self) -> None:
         """Open the lock session and wait for the lock (the server lets go when it sees us queued)."""
-        self.session = _Session(self.url, self.lock_name)
+        try:
+            self.session = _Session(self.url, self.lock_name)
+        except NoDriver as exc:
+            # The server keeps holding the lock through the run (it never sees us queue), and the
+            # watchdog still kills the work with the server (its sessions stop within a second).
+            emit("runlock", state="unavailable", pid=os.getpid(),
+                 line=f"The run lock stays with the server: {exc}")
+            return
         self.backend_pid = int(self.session.query("SELECT pg_backend_pid()")[0][0])
         emit("runlock", state="waiting", pid=os.getpid(), backend=self.backend_pid,
              line=f"Child process {os.getpid()} takes the run lock on its own session (backend {self.backend_pid})")
@@ -183,9 +196,11 @@ class RunLock:
         return bool(rows and rows[0][0])
 
     def check(self) -> None:
-        """Raise RunLockLost unless this child still holds the run lock."""
+        """Raise RunLockLost unless this child still holds the run lock (no lock session: the server's job)."""
         if self.lost:
             raise RunLockLost(self.lost)
+        if self.session is None:
+            return
         try:
             held = self.holds()
         except Exception as exc:  # noqa: BLE001 - the session is gone

@@ -226,3 +226,20 @@ def test_a_dry_run_is_held_by_its_child_too_and_stops_when_its_lock_session_is_e
     assert body["version_table_unchanged"] is True
     until(lambda: not sessions(sleepy), what="dry run sessions gone")
     assert lock_holder(sleepy) is None
+
+
+def test_a_run_whose_lock_session_is_ended_during_the_backup_does_not_migrate(sleepy, alice, api_as, monkeypatch):
+    from migrations_ui import runs
+
+    def backup_meanwhile_ended(run, out):  # type: ignore[no-untyped-def]
+        server = sessions(sleepy, run.pk)[f"pgadmin-run:{run.pk}:server"]["pid"]
+        with psycopg.connect(sleepy, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (server,))
+
+    monkeypatch.setattr(runs, "run_backup", backup_meanwhile_ended)
+    monkeypatch.setenv("SLEEPY_SECONDS", "0")
+    response = api_as(alice).post("/api/alembic/upgrade", {"target": "heads", "backup": True}, format="json")
+    wait_for_run(response.json()["run_id"])
+    run = Run.objects.get(pk=response.json()["run_id"])
+    assert run.status == "failed" and "terminated" in run.error and run.steps == []
+    assert version_table(sleepy) == [] and lock_holder(sleepy) is None and sessions(sleepy) == {}
