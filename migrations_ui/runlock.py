@@ -5,10 +5,11 @@ works on this database". Its life during a run:
 
 1. ``acquire`` (the gate): the server takes it on a dedicated autocommit session; taken → 409
    naming the run that holds it. Holding it, the gate also refuses while any earlier run's
-   backend is still alive on the target (``application_name`` ``pgadmin-run:<id>…``): a run whose
+   backend is still alive on the target (``application_name`` ``pgadmin-run:<instance>:<id>…``;
+   the instance is a short hash of the tool's internal database, whose run ids it is): a run whose
    server was killed can leave a backend finishing (or rolling back) its statement after its lock
    session is gone, and a new run must not start beside it.
-2. The backup runs under the server's hold (``pgadmin-run:<id>:server``).
+2. The backup runs under the server's hold (``pgadmin-run:<instance>:<id>:server``).
 3. The child (``core/child/pgadmin_child_runlock.py``) queues on the same key from its own
    session; ``hand_over`` sees it waiting and lets go: PostgreSQL grants a released lock to the
    waiting session at once, so nobody slips in between. From then on the process doing the work
@@ -28,6 +29,7 @@ import re
 import time
 from typing import Any
 
+from django.conf import settings
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -42,17 +44,28 @@ _KEY = {"hi": (LOCK_KEY >> 32) & 0xFFFFFFFF, "lo": LOCK_KEY & 0xFFFFFFFF}
 _KEY_MATCH = ("l.locktype = 'advisory' AND l.objsubid = 1 AND l.classid::bigint = :hi AND l.objid::bigint = :lo "
               "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 RUN_PREFIX = "pgadmin-run:"
-_RUN_NAME = re.compile(r"^pgadmin-run:(\d+)(?::(\w+))?$")
+_RUN_NAME = re.compile(r"^pgadmin-run:([0-9a-f]{6}):(\d+)(?::(\w+))?$")
 CHILD_LOCK_WAIT_S = 60  # how long the child queues for the lock the server hands over
 HAND_OVER_WAIT_S = 15.0  # how long the server waits to see the child queued before it keeps the lock
 TAKE_BACK_WAIT_S = 30  # lock_timeout of the server's take-back session
 BACKENDS_GONE_WAIT_S = 30.0
-DRY_RUN_ID = 0  # a dry run has no Run record; its sessions are pgadmin-run:0… (one at a time: the gate)
+DRY_RUN_ID = 0  # a dry run has no Run record; its sessions are pgadmin-run:<instance>:0… (one at a time)
+
+
+def instance_id() -> str:
+    """Six hex digits naming this tool's internal database: run ids are unique within it only.
+
+    Two sidecars with their own internal databases on one target both have a run 1; the name keeps
+    one's teardown from ending the other's sessions. Instances sharing an internal DB share the id.
+    """
+    db = settings.DATABASES["default"]
+    ident = repr((db.get("ENGINE"), str(db.get("NAME")), db.get("HOST"), db.get("PORT")))
+    return hashlib.sha256(ident.encode()).hexdigest()[:6]
 
 
 def run_app_name(run_id: int, role: str = "") -> str:
-    """``pgadmin-run:<id>`` for the work's sessions, ``pgadmin-run:<id>:<role>`` for the lock's."""
-    return f"{RUN_PREFIX}{int(run_id)}" + (f":{role}" if role else "")
+    """``pgadmin-run:<instance>:<id>`` for the work's sessions, ``…:<role>`` for the lock's."""
+    return f"{RUN_PREFIX}{instance_id()}:{int(run_id)}" + (f":{role}" if role else "")
 
 
 def describe_session(application_name: str | None, pid: int) -> str:
@@ -62,10 +75,13 @@ def describe_session(application_name: str | None, pid: int) -> str:
         return application_name or f"backend {pid}"
     from migrations_ui.models import Run
 
-    if int(match.group(1)) == DRY_RUN_ID:
+    run_id = int(match.group(2))
+    if match.group(1) != instance_id():
+        return f"{'a dry run' if run_id == DRY_RUN_ID else f'run {run_id}'} of another instance of the tool"
+    if run_id == DRY_RUN_ID:
         return "a dry run"
-    run = Run.objects.filter(pk=int(match.group(1))).first()
-    what = f"run {match.group(1)}"
+    run = Run.objects.filter(pk=run_id).first()
+    what = f"run {run_id}"
     if run is not None:
         what += f" ({run.kind} to {run.target} by {run.username})"
     return what
@@ -231,7 +247,7 @@ class ServerLock:
 
 def child_payload(run_id: int) -> dict[str, Any]:
     """The ``run_lock`` part of a child task's payload: the child takes the lock over with it."""
-    return {"key": LOCK_KEY, "run_id": int(run_id), "wait_s": CHILD_LOCK_WAIT_S}
+    return {"key": LOCK_KEY, "run_id": int(run_id), "name": run_app_name(run_id), "wait_s": CHILD_LOCK_WAIT_S}
 
 
 def child_lock_event(lock: ServerLock, event: dict[str, Any]) -> str | None:

@@ -6,10 +6,10 @@ run was accepted while the orphan was still in its transaction. Here the child i
 lock, and the work dies with the server:
 
 - ``guarded(payload, work, *args)`` (called by the alembic run tasks) opens the child's own lock
-  session (``application_name = pgadmin-run:<id>:lock``), queues on the same advisory key as
+  session (``application_name = pgadmin-run:<instance>:<id>:lock``, the name the server gives), queues on the same advisory key as
   the server (the server sees the child waiting and lets go: PostgreSQL grants the lock to the
   waiter as it is released, so no other session can slip in between), then runs ``work``.
-- Every connection env.py opens is named ``pgadmin-run:<id>`` (so that the server and a new
+- Every connection env.py opens is named ``pgadmin-run:<instance>:<id>`` (so that the server and a new
   run can see the run's backends in ``pg_stat_activity``) and gets
   ``client_connection_check_interval`` (PostgreSQL 14+): a backend whose client died stops its
   statement within a second instead of finishing it.
@@ -20,7 +20,7 @@ lock, and the work dies with the server:
   work backends, waits until they are gone (their transaction rolled back), only then lets the
   lock go, and kills its own process group.
 - At the end the lock is handed back the same way: the child announces it, waits until the
-  server's session (``pgadmin-run:<id>:server``) queues on the key, then unlocks, so the server
+  server's session (``…:server``) queues on the key, then unlocks, so the server
   re-reads the version table under the lock.
 
 Only the standard library and a PostgreSQL driver of the project's interpreter are used
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import sys
@@ -42,6 +43,7 @@ from typing import Any
 
 from pgadmin_child_common import emit  # noqa: I001  (takes over stdout first)
 
+_NAME = re.compile(r"^pgadmin-run:[0-9a-f]{6}:\d+$|^pgadmin-run:\d+$")
 WATCH_INTERVAL_S = 1.0
 BACKENDS_GONE_WAIT_S = 30.0  # how long the teardown waits for the work's backends to end
 HANDBACK_WAIT_S = 5.0  # how long the child waits for the server to queue on the lock at the end
@@ -150,7 +152,9 @@ class RunLock:
         self.run_id = int(spec["run_id"])
         self.wait_s = max(1, int(spec.get("wait_s") or 60))
         self.url = str(payload.get("target_url") or os.environ.get("DATABASE_URL") or "")
-        self.work_name = f"pgadmin-run:{self.run_id}"  # ints only: safe inside SQL literals below
+        self.work_name = str(spec.get("name") or f"pgadmin-run:{self.run_id}")
+        if not _NAME.match(self.work_name):  # inlined into SQL literals below: only this shape
+            raise ValueError(f"bad run name {self.work_name!r}")
         self.lock_name = f"{self.work_name}:lock"
         self.server_name = f"{self.work_name}:server"
         self.parent = os.getppid()

@@ -43,12 +43,20 @@ def sleepy(role_target: str, settings, target_url: str, monkeypatch) -> Iterator
         conn.execute("DROP TABLE IF EXISTS sleepy_marker, sleepy_after, alembic_version")
 
 
-def sessions(admin: str, run_id: int | None = None) -> dict[str, dict[str, Any]]:
-    """The run sessions alive on the target, by application_name."""
-    pattern = f"pgadmin-run:{run_id}%" if run_id else "pgadmin-run:%"
+def name(run_id: int, role: str = "") -> str:
+    """The application_name of run ``run_id``'s sessions in this (test) instance of the tool."""
+    from migrations_ui.runlock import run_app_name
+
+    return run_app_name(run_id, role)
+
+
+def sessions(admin: str, base: str | None = None) -> dict[str, dict[str, Any]]:
+    """The run sessions alive on the target, by application_name (of the run named ``base``, or all)."""
+    where, params = ("application_name = %s OR application_name LIKE %s", (base, base + ":%")) if base else \
+        ("application_name LIKE %s", ("pgadmin-run:%",))
     with psycopg.connect(admin, autocommit=True) as conn:
-        rows = conn.execute("SELECT application_name, pid, state, query FROM pg_stat_activity "
-                            "WHERE application_name LIKE %s AND datname = current_database()", (pattern,)).fetchall()
+        rows = conn.execute(f"SELECT application_name, pid, state, query FROM pg_stat_activity "  # noqa: S608
+                            f"WHERE ({where}) AND datname = current_database()", params).fetchall()
     return {r[0]: {"pid": r[1], "state": r[2], "query": r[3]} for r in rows}
 
 
@@ -79,8 +87,8 @@ def start_sleeping_run(api, admin: str) -> tuple[int, dict[str, dict[str, Any]]]
     run_id = response.json()["run_id"]
 
     def sleeping() -> dict[str, dict[str, Any]] | None:
-        alive = sessions(admin, run_id)
-        work = alive.get(f"pgadmin-run:{run_id}")
+        alive = sessions(admin, name(run_id))
+        work = alive.get(name(run_id))
         return alive if work and "pg_sleep" in (work["query"] or "") and work["state"] == "active" else None
 
     return run_id, until(sleeping, what="sleeping migration")
@@ -97,8 +105,8 @@ def test_the_child_doing_the_work_holds_the_run_lock_on_its_own_session(sleepy, 
     api = api_as(alice)
     run_id, alive = start_sleeping_run(api, sleepy)
     # the lock is held by the child's session, not by the server's; env.py's session carries the run's name
-    assert lock_holder(sleepy) == f"pgadmin-run:{run_id}:lock"
-    assert set(alive) == {f"pgadmin-run:{run_id}", f"pgadmin-run:{run_id}:lock"}
+    assert lock_holder(sleepy) == name(run_id, "lock")
+    assert set(alive) == {name(run_id), name(run_id, "lock")}
     lines = [line.text for line in RunLine.objects.filter(run_id=run_id)]
     assert any("the child's session holds it now" in t for t in lines)
     assert api.post(f"/api/alembic/runs/{run_id}/cancel").status_code == 202
@@ -111,10 +119,10 @@ def test_terminating_the_run_lock_session_stops_the_run_and_no_second_run_starts
         sleepy, alice, api_as, monkeypatch):
     api = api_as(alice)
     run_id, alive = start_sleeping_run(api, sleepy)
-    lock_pid, work_pid = alive[f"pgadmin-run:{run_id}:lock"]["pid"], alive[f"pgadmin-run:{run_id}"]["pid"]
+    lock_pid, work_pid = alive[name(run_id, "lock")]["pid"], alive[name(run_id)]["pid"]
     with psycopg.connect(sleepy, autocommit=True) as conn:  # what a viewer did through the console
         assert conn.execute("SELECT pg_terminate_backend(%s)", (lock_pid,)).fetchone()[0] is True
-    work_alive_before = f"pgadmin-run:{run_id}" in sessions(sleepy, run_id)
+    work_alive_before = name(run_id) in sessions(sleepy, name(run_id))
     second = api.post("/api/alembic/upgrade", {"target": "heads", "backup": False}, format="json")
     assert second.status_code == 409, second.content  # the lock is free now, but the first run's work is not over
     assert work_alive_before or "still running or finishing" in second.json()["error"]["message"]
@@ -142,7 +150,7 @@ def test_terminating_the_run_lock_session_stops_the_run_and_no_second_run_starts
 def test_a_new_run_is_refused_while_an_earlier_runs_session_is_still_alive(sleepy, alice, api_as, security_roles,
                                                                            role_target):
     # An orphan of a killed server: a session named after run 4242, in its transaction, no lock held.
-    orphan = psycopg.connect(libpq(security_roles[role_target]), application_name="pgadmin-run:4242")
+    orphan = psycopg.connect(libpq(security_roles[role_target]), application_name=name(4242))
     try:
         orphan.execute("CREATE TABLE orphan_work (id integer)")  # open transaction, like a migration mid-way
         pid = orphan.info.backend_pid
@@ -193,7 +201,7 @@ def test_a_run_left_running_by_a_stopped_server_is_failed_once_its_sessions_are_
     run = Run.objects.create(user=alice, username="alice", kind="upgrade", target="heads", status="running",
                              database="elsewhere")
     RunLine.objects.create(run=run, seq=1, kind="info", text="child process 1 started")
-    orphan = psycopg.connect(libpq(security_roles[role_target]), application_name=f"pgadmin-run:{run.pk}:lock")
+    orphan = psycopg.connect(libpq(security_roles[role_target]), application_name=name(run.pk, "lock"))
     try:
         assert reaper.reap_stale(wait_s=0) == 0  # its session lives: its work may not have stopped
         assert Run.objects.get(pk=run.pk).status == "running"
@@ -213,10 +221,10 @@ def test_a_dry_run_is_held_by_its_child_too_and_stops_when_its_lock_session_is_e
     worker = threading.Thread(target=lambda: answers.append(api_as(alice).post(
         "/api/alembic/dryrun", {"kind": "upgrade", "target": "heads"}, format="json")), daemon=True)
     worker.start()
-    until(lambda: lock_holder(sleepy) == "pgadmin-run:0:lock", what="dry run's child holding the lock")
+    until(lambda: lock_holder(sleepy) == name(0, "lock"), what="dry run's child holding the lock")
     refused = api_as(alice).post("/api/alembic/upgrade", {"target": "heads", "backup": False}, format="json")
     assert refused.status_code == 409 and "a dry run" in refused.json()["error"]["message"]
-    lock_pid = sessions(sleepy)["pgadmin-run:0:lock"]["pid"]
+    lock_pid = sessions(sleepy)[name(0, "lock")]["pid"]
     with psycopg.connect(sleepy, autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", (lock_pid,))
     worker.join(30)
@@ -232,7 +240,7 @@ def test_a_run_whose_lock_session_is_ended_during_the_backup_does_not_migrate(sl
     from migrations_ui import runs
 
     def backup_meanwhile_ended(run, out):  # type: ignore[no-untyped-def]
-        server = sessions(sleepy, run.pk)[f"pgadmin-run:{run.pk}:server"]["pid"]
+        server = sessions(sleepy, name(run.pk))[name(run.pk, "server")]["pid"]
         with psycopg.connect(sleepy, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(%s)", (server,))
 
@@ -243,3 +251,20 @@ def test_a_run_whose_lock_session_is_ended_during_the_backup_does_not_migrate(sl
     run = Run.objects.get(pk=response.json()["run_id"])
     assert run.status == "failed" and "terminated" in run.error and run.steps == []
     assert version_table(sleepy) == [] and lock_holder(sleepy) is None and sessions(sleepy) == {}
+
+
+def test_another_tool_instances_run_with_the_same_id_is_respected_but_not_taken_for_ours(sleepy, alice, api_as,
+                                                                                        security_roles, role_target):
+    from migrations_ui.runlock import instance_id
+
+    other = "0" * 6 if instance_id() != "0" * 6 else "1" * 6
+    run = Run.objects.create(user=alice, username="alice", kind="upgrade", target="heads", status="running")
+    foreign = psycopg.connect(libpq(security_roles[role_target]), application_name=f"pgadmin-run:{other}:{run.pk}")
+    try:
+        refused = api_as(alice).post("/api/alembic/upgrade", {"target": "heads", "backup": False}, format="json")
+        assert refused.status_code == 409  # another sidecar (own internal DB) on this database is migrating
+        assert f"run {run.pk} of another instance of the tool" in refused.json()["error"]["message"]
+        assert reaper.reap_stale(wait_s=0) == 1  # our run {pk} has no session: stale; theirs is not ours
+        assert foreign.execute("SELECT 1").fetchone() == (1,)  # and nobody ended their session
+    finally:
+        foreign.close()

@@ -83,10 +83,13 @@ def test_kill_9_of_the_server_mid_run_leaves_no_orphan_no_run_beside_it_and_a_fa
         assert status == 202, body
         run_id = body["run_id"]
         deadline = time.monotonic() + 60
-        while "pg_sleep" not in (sessions(admin, run_id).get(f"pgadmin-run:{run_id}") or {}).get("query", ""):
+        while not re.fullmatch(rf"pgadmin-run:[0-9a-f]{{6}}:{run_id}:lock", lock_holder(admin) or ""):
+            assert time.monotonic() < deadline, "the child never took the run lock"
+            time.sleep(0.1)
+        name = str(lock_holder(admin))[:-len(":lock")]  # held by the child doing the work
+        while "pg_sleep" not in (sessions(admin, name).get(name) or {}).get("query", ""):
             assert time.monotonic() < deadline, "the migration never reached its sleep"
             time.sleep(0.1)
-        assert lock_holder(admin) == f"pgadmin-run:{run_id}:lock"  # held by the child doing the work
         _, run = call(first, "GET", f"/api/alembic/runs/{run_id}", token)
         child = int(next(m.group(1) for line in run["lines"]
                          if (m := re.search(r"[Cc]hild process (\d+)", line["text"]))))
@@ -99,12 +102,12 @@ def test_kill_9_of_the_server_mid_run_leaves_no_orphan_no_run_beside_it_and_a_fa
         first.proc.wait()
         killed = time.monotonic()
         other_run, refused = None, 0
-        while process_alive(child) or sessions(admin, run_id):
-            assert time.monotonic() - killed < 10, f"orphan still there: {sessions(admin, run_id)}"
+        while process_alive(child) or sessions(admin, name):
+            assert time.monotonic() - killed < 10, f"orphan still there: {sessions(admin, name)}"
             status, body = call(second, "POST", "/api/alembic/upgrade", other_token,
                                 {"target": "heads", "backup": False})
             if status == 202:  # only once the first run's sessions are gone
-                assert sessions(admin, run_id) == {}, "a second run was accepted beside the orphan's live session"
+                assert sessions(admin, name) == {}, "a second run was accepted beside the orphan's live session"
                 other_run = body["run_id"]
                 break
             assert status == 409, body
