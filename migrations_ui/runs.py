@@ -16,7 +16,7 @@ still alive: 409 naming who), records a ``Run`` and executes it in a background 
    that sees ``succeeded`` can start the next run at once.
 
 A server that was killed mid-run leaves the run ``running`` in the internal DB: it is marked
-failed when the server starts again (``reap_stale``, from ``apps.py``), once no session of the
+failed when the server starts again (``migrations_ui.reaper``, from ``apps.py``), once no session of the
 run is alive on the target any more.
 """
 
