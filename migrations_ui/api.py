@@ -80,7 +80,6 @@ class RunsView(APIView):
 
     @extend_schema(responses=dict, operation_id="alembic_runs_list")
     def get(self, request: Request) -> Response:
-        runs.reap_stale()
         try:
             limit = max(1, min(200, int(request.query_params.get("limit", 50))))
         except ValueError:
@@ -93,7 +92,6 @@ class RunView(APIView):
 
     @extend_schema(responses=dict)
     def get(self, request: Request, run_id: int) -> Response:
-        runs.reap_stale()
         return Response(runs.run_as_dict(get_object_or_404(Run, pk=run_id)))
 
 

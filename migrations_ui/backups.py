@@ -3,8 +3,9 @@
 Every run's backup is a ``pg_dump -Fc`` archive named ``<db>-<stamp>-run<id>-<revision>.dump``;
 the list joins each file with its run (who, revision at backup time). A restore is a ``Run`` of
 kind ``restore``: same advisory lock, same live log, optional backup of the current state first,
-then ``pg_restore --clean --if-exists --single-transaction`` with PG* variables (no password on
-a command line), then the version table is re-read. Retention keeps the newest N archives
+then ``pg_restore --clean --if-exists`` piped into psql inside one transaction that commits only
+when pg_restore ended cleanly (a server killed mid-restore leaves it rolled back), with PG*
+variables (no password on a command line), then the version table is re-read. Retention keeps the newest N archives
 (``PGADMIN_BACKUP_KEEP``, default 10) and deletes older ones after each successful backup.
 """
 
@@ -21,7 +22,7 @@ from core import target
 from core.exceptions import NotFound
 from core.logging import scrub
 from core.roles import require
-from migrations_ui import runs, services
+from migrations_ui import runlock, runs, services
 from migrations_ui.models import Run
 
 DEFAULT_KEEP = 10
@@ -80,14 +81,22 @@ def client_program(name: str) -> str:
 _NEWER_SETTINGS = {"SET transaction_timeout = 0;": 170000}
 
 
-def _pump(source: Any, sink: Any, server_version: int) -> None:
-    """Copy pg_restore's script into psql, leaving out settings the server does not know."""
+def _pump(source: Any, sink: Any, server_version: int, restore: subprocess.Popen[str]) -> None:
+    """Copy pg_restore's script into psql inside BEGIN … COMMIT, leaving out settings the server does not know.
+
+    The COMMIT is written only once pg_restore has exited cleanly. psql's ``--single-transaction``
+    commits at the end of its input, whatever ended it: a server killed mid-restore (its pipe to
+    psql closes) would commit half a restore. Here the end of input without COMMIT is a rollback.
+    """
     try:
+        sink.write("BEGIN;\n")
         for line in source:
             needs = _NEWER_SETTINGS.get(line.strip())
             if needs and server_version < needs:
                 continue
             sink.write(line)
+        if restore.wait() == 0:
+            sink.write("COMMIT;\n")
     except BrokenPipeError:
         pass
     finally:
@@ -103,14 +112,15 @@ def _restore(run: Run, out: runs.RunLog, payload: dict[str, Any]) -> dict[str, A
     path = payload["file"]
     out.line("info", f"Restoring {Path(path).name} into {target.describe(url)} (pg_restore --clean --if-exists, "
                      "one transaction)")
-    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url)}
+    # The restore's session carries the run's name: a new run is refused while it lives.
+    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
     version = target.server_info().version_num
     restore = subprocess.Popen([client_program("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", "-", path],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    psql = subprocess.Popen([client_program("psql"), "--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+    psql = subprocess.Popen([client_program("psql"), "--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1",
                              "--no-password", "-d", url.database or ""],
                             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    pump = threading.Thread(target=_pump, args=(restore.stdout, psql.stdin, version), daemon=True)
+    pump = threading.Thread(target=_pump, args=(restore.stdout, psql.stdin, version, restore), daemon=True)
     pump.start()
     assert psql.stdout is not None and restore.stderr is not None
     for line in psql.stdout:

@@ -1,25 +1,28 @@
 """Write side: start an upgrade/downgrade run, execute it, stream and store its log.
 
-``start_run`` (called by the HTML view and the API alike) checks the role, takes the per-target
-PostgreSQL advisory lock on a dedicated connection (a second request gets 409 naming who holds
-it since when), records a ``Run`` and executes it in a background thread of the server:
+``start_run`` (called by the HTML view and the API alike) checks the role, passes the gate of
+``migrations_ui.runlock`` (the per-target PostgreSQL advisory lock, and no earlier run's session
+still alive: 409 naming who), records a ``Run`` and executes it in a background thread:
 
 1. backup: ``pg_dump -Fc`` into ``<data dir>/backups`` (PG* variables, no password on a command
-   line); a failed backup ends the run before any migration;
-2. the child task ``alembic.upgrade|downgrade`` (the user's env.py runs only there); each event
-   becomes a log line stored in ``RunLine`` and broadcast to the Channels group of the run;
-3. the version table is re-read and checked (INVALID indexes, NOT VALID constraints);
-4. the lock is released and the run audited.
+   line), under the server's hold of the lock; a failed backup ends the run before any migration;
+2. the child task ``alembic.upgrade|downgrade``: the child takes the run lock over on its own
+   session and holds it while it works, with a watchdog that ends the work when the server dies
+   (``core/child/pgadmin_child_runlock.py``); each event becomes a log line stored in ``RunLine``
+   and broadcast to the Channels group of the run;
+3. the lock comes back to the server (the run's leftover sessions ended first), the version
+   table is re-read and checked (INVALID indexes, NOT VALID constraints);
+4. the lock is released, and only then the run's final status is written and audited: a client
+   that sees ``succeeded`` can start the next run at once.
 
-The lock is session-level and lives on the server's own connection, not in the child: a child
-that crashes cannot leave it behind, and if the server dies its connection closes and
-PostgreSQL releases it.
+A server that was killed mid-run leaves the run ``running`` in the internal DB: it is marked
+failed when the server starts again (``migrations_ui.reaper``, from ``apps.py``), once no session of the
+run is alive on the target any more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -38,21 +41,19 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.db import connection as django_connection
 from django.utils import timezone
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import text
 
 from core import audit, embedded, target
 from core.exceptions import BadRequest, Conflict, NotFound
 from core.logging import scrub
 from core.roles import require
 from core.runner import RunnerError
-from migrations_ui import safety, services
+from migrations_ui import runlock, safety, services
 from migrations_ui.models import Run, RunLine
+from migrations_ui.runlock import LOCK_KEY, ServerLock, lock_holder  # noqa: F401  (LOCK_KEY: tests, pages)
 
 log = logging.getLogger(__name__)
 
-# One key for "a migration run on this database"; env.py's own advisory locks use other keys.
-LOCK_KEY = int.from_bytes(hashlib.sha256(b"pgadmin-tool/alembic-run").digest()[:8], "big") >> 1
 RUN_TIMEOUT_S = 6 * 3600
 _RELATIVE = re.compile(r"^[+-]\d{1,4}$")
 _ACTIVE: dict[int, int] = {}  # run id -> child pid, for the runs this process executes
@@ -63,56 +64,6 @@ _LOGS: dict[int, RunLog] = {}  # run id -> its log (one writer per run: the line
 
 def group_name(run_id: int) -> str:
     return f"alembic_run_{run_id}"
-
-
-# --- the advisory lock --------------------------------------------------------------------
-
-def lock_holder(conn: Connection) -> dict[str, Any] | None:
-    """Who holds the run lock on this database (application_name carries run and user)."""
-    row = conn.execute(text(
-        "SELECT a.application_name, a.backend_start, a.pid FROM pg_locks l "
-        "JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
-        "(SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND l.classid::bigint = :hi AND l.objid::bigint = :lo AND l.objsubid = 1 LIMIT 1"
-    ), {"hi": (LOCK_KEY >> 32) & 0xFFFFFFFF, "lo": LOCK_KEY & 0xFFFFFFFF}).first()
-    if row is None:
-        return None
-    return {"holder": row[0] or f"backend {row[2]}", "since": row[1].isoformat() if row[1] else None, "pid": row[2]}
-
-
-def acquire_lock(label: str) -> Connection:
-    """A dedicated autocommit connection holding the run lock; Conflict (409) when taken."""
-    try:
-        conn = target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
-    except DBAPIError as exc:
-        raise target.translate_error(exc) from exc
-    try:
-        conn.execute(text("SELECT set_config('application_name', :label, false)"), {"label": label[:63]})
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
-        if not got:
-            holder = lock_holder(conn) or {"holder": "another session", "since": None}
-            raise Conflict(
-                f"Another migration run holds the lock on this database: {holder['holder']}"
-                + (f", since {holder['since']}" if holder.get("since") else "") + ".",
-                hint="Wait for it to finish (its page shows the live log), then try again.",
-                detail=holder)
-    except BaseException:
-        conn.invalidate()
-        conn.close()
-        raise
-    return conn
-
-
-def release_lock(conn: Connection) -> None:
-    """Unlock and close the connection for real (never back to the pool holding a session lock)."""
-    try:
-        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-    except Exception:  # noqa: BLE001 - closing below releases it anyway
-        log.warning("advisory unlock failed; closing the connection releases the lock")
-    finally:
-        conn.invalidate()
-        conn.close()
 
 
 # --- log lines ----------------------------------------------------------------------------
@@ -222,7 +173,8 @@ def run_backup(run: Run, out: RunLog) -> None:
     dump = pg_dump_path()
     out.line("backup", f"Backup: pg_dump -Fc {target.describe(url)} → {path}")
     started = time.perf_counter()
-    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url)}
+    # Named after the run: a new run is refused while this dump's session lives (its locks would block DDL).
+    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
     proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S, check=False)
     run.backup_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -275,22 +227,27 @@ def start_run(request: Any, kind: str, target_rev: str, backup: bool = True, *, 
 
 def start_job(request: Any, user: Any, kind: str, target_value: str, backup: bool, payload: dict[str, Any],
               current: list[str], *, wait: bool = False) -> Run:
-    """Take the lock (409 when busy), record the Run and execute it in a background thread."""
+    """Pass the gate (409 when busy), record the Run and execute it in a background thread."""
     username = user.get_username()
     try:
-        lock = acquire_lock(f"pgadmin-tool {kind} by {username}")
+        lock = runlock.acquire(f"pgadmin-tool {kind} by {username}")
+        try:
+            _refuse_while_finishing()
+        except BaseException:
+            lock.release()
+            raise
     except Conflict as exc:
         audit.record(request, f"alembic.{kind}", f"{target.describe(target.target_url())} → {target_value}",
                      outcome="failed", message=exc.message, user=user)
         raise
     try:
+        _reap_unattended()  # the lock is ours and no run's session is alive: any "running" run is stale
         run = Run.objects.create(user=user, username=username, kind=kind, target=target_value,
                                  database=target.describe(target.target_url()), from_revisions=current,
                                  backup_requested=bool(backup))
-        lock.execute(text("SELECT set_config('application_name', :label, false)"),
-                     {"label": f"pgadmin-tool run {run.pk} by {username}"[:63]})
+        lock.name(run.pk)
     except BaseException:
-        release_lock(lock)
+        lock.release()
         raise
     _ACTIVE[run.pk] = 0
     # Open SQL-console snapshots hold AccessShare locks for up to two minutes ("fetch more"):
@@ -310,52 +267,84 @@ def start_job(request: Any, user: Any, kind: str, target_value: str, backup: boo
     return run
 
 
-def _child_events(out: RunLog, run: Run) -> Callable[[dict[str, Any]], None]:
+def _refuse_while_finishing() -> None:
+    """409 while a run of this process has not written its final status (its child may be dead already)."""
+    finishing = sorted(_ACTIVE)
+    if finishing:
+        raise Conflict(f"Run {finishing[0]} is still running or finishing on this server.",
+                       hint="Its page shows when it is done (a few seconds after its work stopped); then try again.",
+                       detail={"run_id": finishing[0]})
+
+
+def _reap_unattended() -> int:
+    """Mark failed the runs that claim to run here while nobody executes them (called holding the gate)."""
+    from migrations_ui.reaper import fail_unattended
+
+    return fail_unattended(list(_ACTIVE))
+
+
+def _child_events(out: RunLog, run: Run, lock: ServerLock) -> Callable[[dict[str, Any]], None]:
     kinds = {"stderr": "stderr", "sql": "sql", "revision_start": "revision", "revision_end": "revision",
-             "revision_failed": "error", "connected": "info", "info": "info", "pid": "info", "log": "log"}
+             "revision_failed": "error", "connected": "info", "info": "info", "pid": "info", "log": "log",
+             "runlock": "info"}
+
+    def child_started(pid: int) -> None:
+        if pid and not _ACTIVE.get(run.pk):
+            _ACTIVE[run.pk] = pid  # tests and operators can find the child
+            if run.pk in _CANCELLED:  # cancelled while the child was starting
+                _kill_group(pid)
 
     def on_event(event: dict[str, Any]) -> None:
         name = event.get("event", "log")
         if name == "pid":
-            _ACTIVE[run.pk] = int(event.get("pid") or 0)  # tests and operators can find the child
-            if run.pk in _CANCELLED:  # cancelled while the child was starting
-                _kill_group(_ACTIVE[run.pk])
+            child_started(int(event.get("pid") or 0))
         elif name == "backend" and event.get("pid"):
             _BACKENDS.setdefault(run.pk, set()).add(int(event["pid"]))
         line = event.get("line")
         if line:
             out.line(kinds.get(name, "log"), str(line))
+        if name == "runlock":
+            child_started(int(event.get("pid") or 0))
+            note = runlock.child_lock_event(lock, event)
+            if note:
+                out.line("info", note)
 
     return on_event
 
 
-def _migrate(run: Run, out: RunLog, payload: dict[str, Any]) -> dict[str, Any]:
-    """The child task alembic.upgrade|downgrade, its events turned into log lines."""
+def _migrate(run: Run, out: RunLog, payload: dict[str, Any], lock: ServerLock) -> dict[str, Any]:
+    """The child task alembic.upgrade|downgrade|stamp, its events turned into log lines."""
     if run.pk in _CANCELLED:  # cancelled during the backup: no child at all
         return {"ok": False, "error": "cancelled before the migrations started"}
+    # The child takes the run lock over on its own session (same key) and holds it while it works.
+    payload = {**payload, "run_lock": runlock.child_payload(run.pk)}
     try:
-        return services.run_child(run.kind, payload, on_event=_child_events(out, run), timeout=RUN_TIMEOUT_S)
+        return services.run_child(run.kind, payload, on_event=_child_events(out, run, lock), timeout=RUN_TIMEOUT_S)
     except RunnerError as exc:
         return {"ok": False, "error": exc.message, "hint": exc.hint, "traceback": str(exc.detail.get("traceback", ""))}
 
 
-# kind -> work of the run between the backup and the final check (restore registers itself)
+# kind -> work of the run between the backup and the final check (restore registers itself);
+# ``work(run, out, payload)``: the server holds the run lock throughout.
 _WORK: dict[str, Callable[[Run, RunLog, dict[str, Any]], dict[str, Any]]] = {}
 
 
-def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request: Any = None) -> None:
-    """The background part of a run (thread): backup, child, re-read, check, unlock, audit."""
+def execute_run(run_id: int, lock: ServerLock, payload: dict[str, Any], request: Any = None) -> None:
+    """The background part of a run (thread): backup, child, lock back, re-read, check, unlock, status, audit."""
     try:
         close_old_connections()
         run = Run.objects.get(pk=run_id)
         out = RunLog(run)
         _LOGS[run_id] = out
     except Exception:  # the internal DB failed: never keep the lock for a run that cannot start
-        release_lock(lock)
+        lock.release()
         _ACTIVE.pop(run_id, None)
         log.exception("run %s could not start", run_id)
         return
     result: dict[str, Any] = {}
+    # The verdict stays in this variable until the lock is released; the stored status says
+    # "running" until then, so that a client that sees a final status can start the next run.
+    verdict = Run.Status.FAILED
     try:
         run.status, run.started_at = Run.Status.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at"])
@@ -366,45 +355,57 @@ def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request:
             run_backup(run, out)
         else:
             out.line("warning", "No backup (unticked by an admin).")
+        lock.verify()  # its session may have been ended during the backup: then nothing else runs
         started = time.perf_counter()
-        result = _WORK.get(run.kind, _migrate)(run, out, payload)
+        work = _WORK.get(run.kind)
+        result = work(run, out, payload) if work else _migrate(run, out, payload, lock)
         run.migrate_ms = round((time.perf_counter() - started) * 1000, 1)
         run.steps = result.get("steps") or []
         cancelled_by = _CANCELLED.get(run.pk)
         if result.get("ok"):
-            run.status = Run.Status.SUCCEEDED
+            verdict = Run.Status.SUCCEEDED
         elif cancelled_by:
-            run.status, run.error = Run.Status.FAILED, f"cancelled by {cancelled_by}"
+            run.error = f"cancelled by {cancelled_by}"
             run.hint = ("The child process was killed and its database sessions terminated: the migration in "
                         "progress was rolled back; the version table below is what the database is at.")
             out.line("error", f"Cancelled by {cancelled_by}: child process killed.")
             _terminate_backends(run.pk)
         else:
-            run.status = Run.Status.FAILED
             run.error, run.hint = str(result.get("error") or "failed"), str(result.get("hint") or "")
             run.traceback = scrub(str(result.get("traceback") or ""))
             out.line("error", f"Failed: {run.error}")
     except Exception as exc:  # noqa: BLE001 - backup failure, DB errors: the run fails, the server lives
-        run.status = Run.Status.FAILED
         run.error = scrub(str(exc)) or type(exc).__name__
         out.line("error", f"Failed: {run.error}")
     finally:
         try:
-            _finish(run, out, result)
+            for note in lock.reclaim():  # leftover sessions ended, lock held again for the re-read
+                out.line("warning", note)
+            _finish(run, out, verdict)
+        except Exception:  # noqa: BLE001
+            log.exception("run %s: the final check failed", run.pk)
         finally:
-            release_lock(lock)
+            lock.release()
+            out.line("info", "Lock released.")
             _ACTIVE.pop(run.pk, None)
             _CANCELLED.pop(run.pk, None)
             _BACKENDS.pop(run.pk, None)
             _LOGS.pop(run.pk, None)
-            out.line("info", "Lock released.")
+            run.status, run.finished_at = verdict, timezone.now()
+            try:
+                run.save(update_fields=["status", "finished_at", "error", "hint"])
+            except Exception:  # noqa: BLE001 - the startup reaper will mark it failed
+                log.exception("run %s: its final status could not be stored", run.pk)
+            out.line("result" if verdict == Run.Status.SUCCEEDED else "error",
+                     f"Run {'succeeded' if verdict == Run.Status.SUCCEEDED else 'FAILED'}: "
+                     f"{', '.join(run.from_revisions) or 'base'} → {', '.join(run.to_revisions or []) or 'base'}")
             out.status()
             _audit(run, request)
             django_connection.close()
 
 
-def _finish(run: Run, out: RunLog, result: dict[str, Any]) -> None:
-    """Re-read the version table and check what the run left behind."""
+def _finish(run: Run, out: RunLog, verdict: str) -> None:
+    """Re-read the version table and check what the run left behind (the final status comes later)."""
     # The schema may have changed: the data browser must reflect its tables again.
     from databrowser.reflection import invalidate
 
@@ -414,7 +415,7 @@ def _finish(run: Run, out: RunLog, result: dict[str, Any]) -> None:
         left = services.leftovers()
         run.to_revisions = after
         check: dict[str, Any] = {"version_table": after, **left}
-        if run.status == Run.Status.SUCCEEDED and run.kind == "upgrade" and run.target in ("head", "heads"):
+        if verdict == Run.Status.SUCCEEDED and run.kind == "upgrade" and run.target in ("head", "heads"):
             heads = services.script_history()["heads"]
             check["at_target"] = sorted(after) == sorted(heads)
         check["ok"] = not left["invalid_indexes"] and not left["not_valid_constraints"] and check.get("at_target", True)
@@ -427,10 +428,6 @@ def _finish(run: Run, out: RunLog, result: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001
         run.post_check = {"ok": False, "error": scrub(str(exc))}
         out.line("warning", f"Could not re-read the version table: {exc}")
-    run.finished_at = timezone.now()
-    verdict = "succeeded" if run.status == Run.Status.SUCCEEDED else "FAILED"
-    out.line("result" if run.status == Run.Status.SUCCEEDED else "error",
-             f"Run {verdict}: {', '.join(run.from_revisions) or 'base'} → {', '.join(run.to_revisions or []) or 'base'}")
     run.save()
 
 
@@ -518,21 +515,6 @@ def cancel_run(request: Any, run_id: int, *, user: Any = None) -> Run:
     return run
 
 
-def reap_stale() -> int:
-    """Mark runs failed that claim to run but nobody executes (the server stopped mid-run)."""
-    stale = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).exclude(pk__in=list(_ACTIVE))
-    if not stale.exists():
-        return 0
-    try:
-        with target.connect() as conn:
-            if lock_holder(conn) is not None:
-                return 0  # another instance is running one; leave them be
-    except Exception:  # noqa: BLE001
-        return 0
-    return stale.update(status=Run.Status.FAILED, finished_at=timezone.now(),
-                        error="The server stopped during this run; the lock was released with its connection.")
-
-
 def dry_run(request: Any, kind: str, target_rev: str, *, user: Any = None) -> dict[str, Any]:
     """Run the migrations online in a transaction that is always rolled back; return the statements.
 
@@ -546,17 +528,22 @@ def dry_run(request: Any, kind: str, target_rev: str, *, user: Any = None) -> di
         raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade or downgrade.")
     hist = services.history()
     target_value = validate_target(kind, target_rev, hist)
-    lock = acquire_lock(f"pgadmin-tool dry run by {user.get_username()}")
+    lock = runlock.acquire(f"pgadmin-tool dry run by {user.get_username()}")
     try:
+        _refuse_while_finishing()
+        lock.name(runlock.DRY_RUN_ID)
+        # Like a run, the child holds the lock while it works and its work dies with the server.
+        payload = {"direction": kind, "target": target_value, "expect": services.target_identity(),
+                   "lock_timeout_ms": 3000, "run_lock": runlock.child_payload(runlock.DRY_RUN_ID)}
         try:
-            result = services.run_child("dryrun", {"direction": kind, "target": target_value,
-                                                   "expect": services.target_identity(), "lock_timeout_ms": 3000},
-                                        timeout=RUN_TIMEOUT_S)
+            result = services.run_child("dryrun", payload, timeout=RUN_TIMEOUT_S, on_event=lambda event: (
+                runlock.child_lock_event(lock, event) if event.get("event") == "runlock" else None))
         except RunnerError as exc:
             result = {"ok": False, "error": exc.message, "hint": exc.hint, "statements": [], "skipped": []}
+        lock.reclaim()
         after = services.current_revisions()
     finally:
-        release_lock(lock)
+        lock.release()
     result["version_table_unchanged"] = sorted(after) == sorted(hist["current"])
     result.update(kind=kind, target=target_value, before=hist["current"], after=after)
     result["findings"] = safety.analyse_sql(";\n".join(result.get("statements") or []) + ";")

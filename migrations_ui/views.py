@@ -23,7 +23,6 @@ def alembic_index(request: HttpRequest) -> HttpResponse:
         context["h"] = services.history(force=request.GET.get("refresh") == "1")
     except AppError as exc:
         context["error"] = exc
-    runs.reap_stale()
     context["recent_runs"] = Run.objects.all()[:8]
     context["sections"], context["section"] = services.ini_sections(), services.current_section()
     return render(request, "migrations_ui/index.html", context)
@@ -72,13 +71,11 @@ def run_confirm(request: HttpRequest) -> HttpResponse:
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs.reap_stale()
     page = Paginator(Run.objects.all(), 50).get_page(request.GET.get("page"))
     return render(request, "migrations_ui/runs.html", {"page": page})
 
 
 def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
-    runs.reap_stale()
     run = get_object_or_404(Run, pk=run_id)
     return render(request, "migrations_ui/run.html", {
         "run": run, "lines": run.lines.all(),

@@ -28,6 +28,7 @@ import traceback
 from typing import Any
 
 from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (takes over stdout first)
+from pgadmin_child_runlock import guarded  # the run lock held by this child, and the server-death watchdog
 
 _CREATE_DATE = re.compile(r"^\s*Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAX_SQL_CHARS = 4000
@@ -330,16 +331,16 @@ def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
 
 
 def task_upgrade(payload: dict[str, Any]) -> dict[str, Any]:
-    return _run(payload, "upgrade")
+    return guarded(payload, _run, "upgrade")
 
 
 def task_downgrade(payload: dict[str, Any]) -> dict[str, Any]:
-    return _run(payload, "downgrade")
+    return guarded(payload, _run, "downgrade")
 
 
 def task_stamp(payload: dict[str, Any]) -> dict[str, Any]:
     """Set the version table without running migrations (env.py runs, with the same guard)."""
-    return _run(payload, "stamp")
+    return guarded(payload, _run, "stamp")
 
 
 # --- dry run --------------------------------------------------------------------------------
@@ -421,5 +422,6 @@ def task_dryrun(payload: dict[str, Any]) -> dict[str, Any]:
             "skipped": skipped, "steps": steps, "rolled_back": False}
 
 
-TASKS = {"dryrun": task_dryrun, "history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade,
+TASKS = {"dryrun": lambda payload: guarded(payload, task_dryrun),
+         "history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade,
          "stamp": task_stamp}
