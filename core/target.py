@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.exceptions import QueryTimeout, TargetBusy, TargetUnavailable
@@ -196,7 +196,6 @@ def get_engine(purpose: str = "pages", *, reader: bool = False) -> Engine:
             current[1].dispose()
         engine = create_engine(
             url,
-            pool_pre_ping=True,  # a restarted server must not leave dead connections behind
             pool_recycle=1800,
             connect_args=_connect_args(purpose),
             **POOLS[purpose],
@@ -295,6 +294,18 @@ def silent_server_error() -> TargetUnavailable:
 
 
 def _install_deadline(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        # pool_pre_ping, under the deadline: a restarted server must not leave dead connections
+        # behind, and a silent one must not hang the checkout (SQLAlchemy then retries anew).
+        try:
+            with deadline(dbapi_conn, settings.CONNECT_TIMEOUT_S + DEADLINE_MARGIN_S):
+                dbapi_conn.execute("SELECT 1")
+                if dbapi_conn.info.transaction_status != 0:  # IDLE: psycopg opened a transaction
+                    dbapi_conn.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure means: not this connection
+            raise DisconnectionError(str(exc)) from exc
+
     @event.listens_for(engine, "before_cursor_execute")
     def _arm(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         raw = conn.connection.driver_connection

@@ -230,10 +230,13 @@ def fetch_more(cursor_ref: str, user_id: int, query_id: str | None = None, count
     query_id = query_id or registry.new_query_id()
     expired = NotFound("These results are no longer open (they are kept for a few minutes after a run).",
                        hint="Run the query again.", code="cursor_expired")
+    if time.monotonic() >= held.deadline:  # the total life is over, whatever fetch-more did
+        _release_held(handle)
+        raise NotFound(f"These results were open for {_hold_max_s() / 60:g} minutes, the most a console result "
+                       "is kept (PGADMIN_CONSOLE_HOLD_MAX): its snapshot was closed.",
+                       hint="Run the query again.", code="cursor_expired")
     with held.lock:
         if held.released or name not in held.cursors:
-            raise expired
-        if time.monotonic() >= held.deadline:
             raise expired
         registry.register(query_id, user_id, held.raw.info.backend_pid, held.raw)
         started = time.perf_counter()
