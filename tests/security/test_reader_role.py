@@ -97,3 +97,26 @@ def test_the_hyphenated_spelling_of_the_command_works_too(role_target, reader_na
     out = io.StringIO()
     call_command("create-reader-role", "--name", reader_name, "--no-save", stdout=out)
     assert "PGADMIN_READER_DATABASE_URL=" in out.getvalue()
+
+
+def test_the_embedded_server_gives_itself_a_reader_role(role_target, reader_name, security_roles, monkeypatch):
+    from core import embedded, reader_role, target
+
+    if role_target != "superuser":
+        pytest.skip("the embedded server's role is a superuser")
+    monkeypatch.setattr(reader_role, "DEFAULT_NAME", reader_name)
+    embedded.ensure_reader_role(libpq(security_roles["superuser"]))
+    reader_role.forget()
+    assert target.reader_url().username == reader_name  # type: ignore[union-attr]
+    summary = reader_role.summary(force=True)
+    assert summary.reader is not None and not summary.reader.risky and summary.viewers_get_console
+
+
+def test_the_dashboard_names_each_modes_role_and_flags_a_superuser_in_red(role_target, reader_name, alice,
+                                                                         client_as):
+    page = client_as(alice).get("/").content.decode()
+    assert "Database roles" in page
+    if role_target == "superuser":
+        assert "alert-error" in page and "(SUPERUSER)" in page and "create_reader_role" in page
+    else:
+        assert "(SUPERUSER)" not in page and "Viewers and editors get no SQL console" not in page
