@@ -120,3 +120,17 @@ def test_the_dashboard_names_each_modes_role_and_flags_a_superuser_in_red(role_t
         assert "alert-error" in page and "(SUPERUSER)" in page and "create_reader_role" in page
     else:
         assert "(SUPERUSER)" not in page and "Viewers and editors get no SQL console" not in page
+
+
+def test_the_compose_example_connects_as_a_plain_role_and_a_reader_not_the_images_superuser():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    compose = (examples / "docker-compose.yml").read_text()
+    init = (examples / "initdb" / "01-roles.sh").read_text()
+    assert "POSTGRES_USER: app" not in compose  # the image makes POSTGRES_USER a superuser
+    assert "DATABASE_URL: postgresql://app:" in compose
+    assert "PGADMIN_READER_DATABASE_URL: postgresql://app_reader:" in compose
+    assert "./initdb:/docker-entrypoint-initdb.d" in compose
+    assert "CREATE ROLE app LOGIN NOSUPERUSER" in init and "CREATE DATABASE app OWNER app" in init
+    assert "GRANT pg_read_all_data TO app_reader" in init
