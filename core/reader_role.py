@@ -34,7 +34,7 @@ STORE_NAME = "reader-role.json"
 DEFAULT_NAME = "pgadmin_reader"
 _CACHE_SECONDS = 60.0
 
-_cache: dict[str, tuple[float, Any]] = {}
+_cache: dict[str, tuple[Any, ...]] = {}
 
 
 # --- stored credentials ----------------------------------------------------------------------
@@ -69,9 +69,9 @@ def stored_url(for_target: URL) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def store(for_target: URL, reader: URL) -> Path:
+def store(for_target: URL, reader: URL, data_dir: Path | None = None) -> Path:
     """Write the reader's URL to the data dir, readable by this OS user only (0600 in 0700)."""
-    path = store_path()
+    path = (Path(data_dir) / STORE_NAME) if data_dir is not None else store_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     body = json.dumps({"target": _target_key(for_target), "role": reader.username,
                        "url": reader.render_as_string(hide_password=False)}, indent=2)
@@ -218,10 +218,21 @@ class Summary:
         return out
 
 
+def _urls_key() -> str:
+    try:
+        reader = target.reader_url()
+        return target.target_url().render_as_string(hide_password=False) + "|" + (
+            reader.render_as_string(hide_password=False) if reader else "")
+    except Exception:  # noqa: BLE001 - no target: the summary says so
+        return ""
+
+
 def summary(force: bool = False) -> Summary:
-    """Which role each mode uses and how dangerous it is (cached for a minute)."""
+    """Which role each mode uses and how dangerous it is (cached for a minute per pair of URLs)."""
+    key = _urls_key()
     cached = _cache.get("summary")
-    if cached is not None and not force and time.monotonic() - cached[0] < _CACHE_SECONDS:
+    if (cached is not None and not force and cached[2] == key
+            and time.monotonic() - cached[0] < _CACHE_SECONDS):
         result: Summary = cached[1]
         return result
     source = "PGADMIN_READER_DATABASE_URL" if getattr(settings, "READER_DATABASE_URL", "") else "data dir"
@@ -233,9 +244,9 @@ def summary(force: bool = False) -> Summary:
     except Exception as exc:  # noqa: BLE001 - a down database must not break the page or the start
         message = exc.message if isinstance(exc, AppError) else str(exc).strip().splitlines()[0] if str(exc) else ""
         result = Summary(target=None, reader=None, reader_source="none", error=message)
-        _cache["summary"] = (time.monotonic() - _CACHE_SECONDS + 5, result)  # retry soon
+        _cache["summary"] = (time.monotonic() - _CACHE_SECONDS + 5, result, key)  # retry soon
         return result
-    _cache["summary"] = (time.monotonic(), result)
+    _cache["summary"] = (time.monotonic(), result, key)
     return result
 
 

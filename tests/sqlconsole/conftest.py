@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -26,27 +26,39 @@ def shop_url(target_url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def shop_reader(shop_url: str, pg_server_url: str) -> Iterator[str]:
-    """A least-privilege reader role for the shop (the target here is a superuser: without a
-    reader role viewers and editors get no console, as in a careful deployment)."""
+def make_reader(pg_server_url: str) -> Iterator[Callable[[str], str]]:
+    """``make_reader(url)``: a least-privilege reader role for that database (the test targets are
+    reached as a superuser: without a reader role viewers and editors get no console, as in a
+    careful deployment). Roles carry a random suffix and are dropped after the module."""
     from sqlalchemy.engine import make_url
 
     from core import reader_role
 
-    name = f"shop_reader_{uuid.uuid4().hex[:8]}"
-    url = reader_role.create(shop_url, name, save=False)
-    yield url.render_as_string(hide_password=False)
+    made: list[tuple[str, str]] = []
+
+    def make(url: str) -> str:
+        name = f"console_reader_{uuid.uuid4().hex[:8]}"
+        made.append((name, url))
+        return reader_role.create(url, name, save=False).render_as_string(hide_password=False)
+
+    yield make
     from core import target
 
     target.dispose()
-    database = make_url(shop_url).database
-    with psycopg.connect(libpq(shop_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(sql.Identifier(database),
-                                                                             sql.Identifier(name)))
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+    for name, url in made:
+        database = make_url(url).database
+        with psycopg.connect(libpq(url), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(sql.Identifier(database),
+                                                                                 sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def shop_reader(shop_url: str, make_reader: Callable[[str], str]) -> str:
+    return make_reader(shop_url)
 
 
 @pytest.fixture

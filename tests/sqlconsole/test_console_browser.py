@@ -19,8 +19,14 @@ def bundle_built() -> None:
 
 
 @pytest.fixture(scope="module")
-def busy_demo(served_demo, demo_url):  # type: ignore[no-untyped-def]
-    """The demo with 40× more operations, so that a scan of the table is worth an index."""
+def busy_demo(served_demo, demo_url, make_reader):  # type: ignore[no-untyped-def]
+    """The demo with 40× more operations, so that a scan of the table is worth an index; the
+    served instance gets a reader role (as `manage.py create_reader_role` would store it)."""
+    from sqlalchemy.engine import make_url
+
+    from core import reader_role, target
+
+    reader_role.store(target.normalise_url(demo_url), make_url(make_reader(demo_url)), data_dir=served_demo.data_dir)
     with psycopg.connect(libpq(demo_url), autocommit=True) as conn:
         conn.execute("INSERT INTO operations (client_id, broker_id, kind, amount, meta) "
                      "SELECT client_id, broker_id, kind, amount + g, meta FROM operations, generate_series(1, 40) g")
