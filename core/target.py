@@ -360,7 +360,7 @@ def translate_error(exc: Exception) -> Exception:
         except ImproperlyConfigured:
             where = "the target"
         return TargetUnavailable(
-            f"Cannot reach PostgreSQL at {where}: {first_line}",
+            f"Cannot connect to PostgreSQL at {where}: {first_line}",
         )
     return exc
 
