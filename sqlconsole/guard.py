@@ -62,7 +62,7 @@ ADMIN_FUNCTIONS = frozenset({
     "cursor_to_xmlschema", "table_to_xml", "table_to_xml_and_xmlschema", "table_to_xmlschema",
     "schema_to_xml", "schema_to_xml_and_xmlschema", "schema_to_xmlschema", "database_to_xml",
     "database_to_xml_and_xmlschema", "database_to_xmlschema", "ts_stat", "txid_current", "pg_current_xact_id",
-    "pg_export_snapshot", "pg_create_restore_point", "binary_upgrade_set_next_pg_type_oid",
+    "pg_export_snapshot", "pg_create_restore_point", "loread", "lowrite",
 })
 ADMIN_PREFIXES = ("pg_advisory_", "pg_try_advisory_", "pg_read_", "pg_ls_", "lo_", "dblink", "pg_file_",
                   "pg_create_", "pg_copy_", "pg_logical_slot_", "pg_replication_origin_", "pg_backup_",

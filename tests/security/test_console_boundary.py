@@ -252,3 +252,19 @@ def test_a_read_waits_for_a_lock_at_most_the_console_lock_timeout(attack, arena,
         holder.rollback()
     assert result["outcome"] == "error" and result["error"]["sqlstate"] == "55P03"
     assert elapsed < 5
+
+
+def test_explain_analyze_in_write_mode_says_that_sequence_values_stay_used(attack, arena, alice, api_as):
+    before_rows = scalar(arena, "SELECT count(*) FROM t")
+    before_seq = scalar(arena, "SELECT last_value FROM t_id_seq")
+    response = run(api_as(alice), "INSERT INTO t (v) VALUES ('x'), ('y')", write=True, explain=True, analyze=True)
+    result = response.json()["results"][0]
+    assert result["outcome"] == "ok" and result["plan"]["lasting_effects"]
+    assert any("sequence values it drew" in n and "NOT" in n for n in result["notices"])
+    assert not any("no rows were changed" in n for n in result["notices"])
+    # …which is the truth: the rows are gone, the sequence moved on.
+    assert scalar(arena, "SELECT count(*) FROM t") == before_rows
+    assert scalar(arena, "SELECT last_value FROM t_id_seq") == before_seq + 2  # type: ignore[operator]
+    # A rolled-back DELETE has no such effect and says "no rows were changed".
+    plain = run(api_as(alice), "DELETE FROM t WHERE id < 0", write=True, explain=True, analyze=True).json()
+    assert not plain["results"][0]["plan"]["lasting_effects"]
