@@ -226,6 +226,14 @@ def test_with_a_dangerous_role_and_no_reader_the_viewer_gets_no_console_but_the_
     assert run(api_as(alice), "SELECT 1").status_code == 200
 
 
+def test_the_console_page_tells_the_viewer_why_it_is_off_and_how_to_fix_it(attack, carol, client_as):
+    page = client_as(carol).get("/sql").content.decode()
+    if attack == "superuser":
+        assert "data-console-refusal" in page and "create_reader_role" in page
+    else:
+        assert "data-console-refusal" not in page
+
+
 def test_a_held_result_lives_at_most_the_hold_limit_whatever_fetch_more_does(attack, arena, alice, api_as,
                                                                             settings):
     settings.CONSOLE_HOLD_MAX_MS = 1500

@@ -163,3 +163,17 @@ def test_closing_the_tab_cancels_its_query(busy_demo, bob_on_demo, browser):
     wait_until(lambda: sleepers(demo_url) == 0)
     assert sleepers(demo_url) == 0  # the beacon cancelled it (it would otherwise sleep for a minute)
     context.close()
+
+
+def test_a_refused_statement_is_marked_in_the_editor_and_nothing_runs(busy_demo, bob_on_demo, page):
+    served = busy_demo[0]
+    log_in(page, served, bob_on_demo)
+    page.goto(served.base_url + "/sql")
+    assert "reads only" in page.locator(".sql-head").inner_text()
+    type_sql(page, "SELECT 1;\nSELECT pg_terminate_backend(pg_backend_pid())")
+    page.keyboard.press("Control+Shift+Enter")
+    refusal = page.locator("[data-refusal=not_allowed]")
+    refusal.wait_for()
+    assert "pg_terminate_backend() is an administration function" in refusal.inner_text()
+    assert page.locator("#sql-status").inner_text() == "Refused: nothing ran"
+    assert page.locator(".cm-lintRange-error").inner_text() == "pg_terminate_backend"
