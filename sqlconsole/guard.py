@@ -47,7 +47,14 @@ VOLATILE_ALLOWED = frozenset({
     "pg_tablespace_size", "pg_is_in_recovery", "pg_current_wal_lsn", "pg_last_wal_receive_lsn",
     "pg_last_wal_replay_lsn", "pg_blocking_pids", "pg_safe_snapshot_blocking_pids",
     "pg_last_xact_replay_timestamp", "txid_current_if_assigned", "pg_current_xact_id_if_assigned",
+    # catalogue and status readers a DBA reaches for
+    "pg_lock_status", "pg_partition_tree", "pg_partition_ancestors", "pg_sequence_last_value", "pg_jit_available",
+    "pg_current_wal_flush_lsn", "pg_current_wal_insert_lsn", "pg_is_wal_replay_paused",
+    "pg_get_wal_replay_pause_state", "pg_collation_actual_version", "pg_database_collation_actual_version",
+    "pg_xact_status", "txid_status", "pg_xact_commit_timestamp", "pg_last_committed_xact",
+    "pg_notification_queue_usage", "current_query", "pg_stat_have_stats",
 })
+VOLATILE_ALLOWED_PREFIXES = ("pg_stat_get_xact_",)
 
 # Refused by name in read mode wherever they appear, whatever their volatility or schema (a user
 # could define a STABLE ``public.pg_read_file``): they signal, lock, read or write files, run SQL
@@ -333,7 +340,8 @@ def check_functions(raw: Any, checked: list[Checked]) -> None:
         for _, schema, volatility, _, from_extension in candidates:
             if volatility != "v":
                 continue
-            if ref.name in VOLATILE_ALLOWED and (schema == "pg_catalog" or from_extension):
+            allowed = ref.name in VOLATILE_ALLOWED or ref.name.startswith(VOLATILE_ALLOWED_PREFIXES)
+            if allowed and (schema == "pg_catalog" or from_extension):
                 continue
             owner = "an extension" if from_extension else ("PostgreSQL" if schema == "pg_catalog" else "this database")
             raise _refuse(stmt, f"{schema}.{ref.name}() is a VOLATILE function of {owner}: it may change state, "

@@ -74,3 +74,7 @@ def test_reads_and_harmless_settings_pass():
     kinds = [c.kind for c in check("TABLE t; VALUES (1); SHOW work_mem; SET enable_seqscan = off; RESET TimeZone; "
                                    "EXPLAIN (ANALYZE, BUFFERS) WITH x AS (SELECT 1) SELECT * FROM x; BEGIN; COMMIT")]
     assert kinds == ["query", "query", "show", "set", "set", "explain", "tx_ignored", "tx_ignored"]
+
+
+def test_the_volatile_allow_list_holds_no_admin_function():
+    assert not [name for name in guard.VOLATILE_ALLOWED if guard.is_admin_function(name)]
