@@ -186,6 +186,7 @@ class Summary:
     reader: RoleInfo | None
     reader_source: str  # PGADMIN_READER_DATABASE_URL | data dir | none
     error: str = ""
+    reader_error: str = ""  # the reader role is configured but does not answer
 
     @property
     def read_role(self) -> RoleInfo | None:
@@ -194,6 +195,8 @@ class Summary:
 
     @property
     def viewers_get_console(self) -> bool:
+        if self.reader_error:
+            return True  # read mode goes to the reader role (and fails with 503 until it answers)
         role = self.read_role
         return role is not None and not role.risky
 
@@ -204,7 +207,9 @@ class Summary:
             return []
         level = "error" if self.target.risky else "ok"
         out.append((level, f"Write mode, migrations and editors' writes run as {self.target.describe()}"))
-        if self.reader is not None:
+        if self.reader_error:
+            out.append(("error", f"The reader role (from {self.reader_source}) cannot connect: {self.reader_error}"))
+        elif self.reader is not None:
             level = "error" if self.reader.risky else "ok"
             out.append((level, f"Console read mode and viewers run as the reader role {self.reader.describe()} "
                                f"(from {self.reader_source})"))
@@ -239,15 +244,23 @@ def summary(force: bool = False) -> Summary:
     try:
         has_reader = target.has_reader()
         target_info = _inspect(reader=False)
-        reader_info = _inspect(reader=True) if has_reader else None
-        result = Summary(target=target_info, reader=reader_info, reader_source=source if has_reader else "none")
     except Exception as exc:  # noqa: BLE001 - a down database must not break the page or the start
-        message = exc.message if isinstance(exc, AppError) else str(exc).strip().splitlines()[0] if str(exc) else ""
-        result = Summary(target=None, reader=None, reader_source="none", error=message)
+        result = Summary(target=None, reader=None, reader_source="none", error=_first_line(exc))
         _cache["summary"] = (time.monotonic() - _CACHE_SECONDS + 5, result, key)  # retry soon
         return result
+    result = Summary(target=target_info, reader=None, reader_source=source if has_reader else "none")
+    if has_reader:
+        try:
+            result.reader = _inspect(reader=True)
+        except Exception as exc:  # noqa: BLE001 - reported as a red line, the target still works
+            result.reader_error = _first_line(exc)
     _cache["summary"] = (time.monotonic(), result, key)
     return result
+
+
+def _first_line(exc: Exception) -> str:
+    text_ = exc.message if isinstance(exc, AppError) else str(exc)
+    return text_.strip().splitlines()[0] if text_.strip() else type(exc).__name__
 
 
 def forget() -> None:

@@ -134,3 +134,13 @@ def test_the_compose_example_connects_as_a_plain_role_and_a_reader_not_the_image
     assert "./initdb:/docker-entrypoint-initdb.d" in compose
     assert "CREATE ROLE app LOGIN NOSUPERUSER" in init and "CREATE DATABASE app OWNER app" in init
     assert "GRANT pg_read_all_data TO app_reader" in init
+
+
+def test_a_reader_role_that_cannot_connect_is_reported_in_red(role_target, reader_name, security_roles, settings):
+    from core import reader_role
+
+    settings.READER_DATABASE_URL = make_url(security_roles["app"]).set(username=reader_name).render_as_string(
+        hide_password=False)  # a role that does not exist
+    reader_role.forget()
+    lines = reader_role.startup_report()
+    assert any(line.startswith("✗ The reader role (from PGADMIN_READER_DATABASE_URL) cannot connect") for line in lines)
