@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pgadmin_site import __version__
 from pgadmin_site.env import (
     env_bool,
+    env_bytes,
     env_duration_ms,
     env_int,
     env_path,
@@ -82,7 +83,7 @@ CONNECT_TIMEOUT_S = env_int("PGADMIN_CONNECT_TIMEOUT", 5, minimum=1, maximum=120
 READER_DATABASE_URL = env_str("PGADMIN_READER_DATABASE_URL")
 CONSOLE_LOCK_TIMEOUT_MS = env_duration_ms("PGADMIN_CONSOLE_LOCK_TIMEOUT", "2s")
 CONSOLE_HOLD_MAX_MS = env_duration_ms("PGADMIN_CONSOLE_HOLD_MAX", "5min")
-CONSOLE_MAX_BYTES = env_int("PGADMIN_CONSOLE_MAX_BYTES", 50 * 1024 * 1024, minimum=1024, maximum=2**40)
+CONSOLE_MAX_BYTES = env_bytes("PGADMIN_CONSOLE_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 CONSOLE_HELD_PER_USER = env_int("PGADMIN_CONSOLE_HELD_PER_USER", 2, minimum=1, maximum=50)
 PROJECT_DIR = env_path("PGADMIN_PROJECT_DIR", os.getcwd())
 ALEMBIC_CONFIG = env_str("PGADMIN_ALEMBIC_CONFIG")
