@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +34,30 @@ MAX_HELD = 4
 def _hold_max_s() -> float:
     return float(settings.CONSOLE_HOLD_MAX_MS) / 1000
 
-class _ExtendedCursor(psycopg.Cursor):  # type: ignore[type-arg]
+@contextmanager
+def io_deadline(raw: Any) -> Iterator[None]:
+    """One round trip to the server under the client-side deadline (``core.target.deadline``):
+    a server that went silent ends it with ``TargetUnavailable`` (503) instead of a hang."""
+    with target.deadline(raw) as flags:
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if flags.get("deadline_hit"):
+                raise target.silent_server_error() from exc
+            raise
+
+
+class GuardedCursor(psycopg.Cursor):  # type: ignore[type-arg]
+    """Every execute (each FETCH batch, each bookkeeping statement) under the deadline: a long
+    result fetched in many batches is never cut short, a silent server never hangs a request.
+    The console sets it as its connections' ``cursor_factory``."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        with io_deadline(self.connection):
+            return super().execute(query, params, **kwargs)
+
+
+class _ExtendedCursor(GuardedCursor):
     """A cursor that always uses the extended protocol: one command per message, no more."""
 
     def _execute_send(self, query: Any, *, force_extended: bool = False, binary: bool | None = None) -> None:
@@ -161,22 +186,29 @@ def fetch_more(cursor_ref: str, user_id: int, query_id: str | None = None, count
         registry.register(query_id, user_id, held.raw.info.backend_pid, held.raw)
         started = time.perf_counter()
         truncated = False
+        app_failure: AppError | None = None
+        failure: psycopg.Error | None = None
         try:
             state = held.cursors[name]
             pending = state.pop("pending", None)
             with _cursor(held.raw) as cur:
                 cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{settings.STATEMENT_TIMEOUT_MS}ms"])
-            with target.deadline(held.raw):
-                rows, has_more, truncated, next_pending = _fetch_rows(held.raw, name, count, limits.Budget(),
-                                                                      pending)
+            rows, has_more, truncated, next_pending = _fetch_rows(held.raw, name, count, limits.Budget(), pending)
+        except AppError as exc:  # the server went silent: this result is lost
+            registry.unregister(query_id)
+            held.cursors.clear()
+            app_failure = exc
         except psycopg.Error as exc:
             entry = registry.unregister(query_id)
             held.cursors.clear()  # the transaction is aborted: nothing more can be fetched
-            failure: psycopg.Error | None = exc
+            failure = exc
             error = _error_dict(exc, prefix=0, start=0, cancelled_by=entry.cancelled_by if entry else "")
         else:
             failure = None
             registry.unregister(query_id)
+    if app_failure is not None:
+        _release_held(handle)
+        raise app_failure
     if failure is not None:
         _release_held(handle)
         raise AppError(error["message"], hint=error.get("hint") or "", code=error["code"], status=400) from failure

@@ -60,6 +60,7 @@ from sqlconsole.held import (  # noqa: F401 - the console's public surface stays
     HOLD_SECONDS,
     MAX_HELD,
     ROW_CAP,
+    GuardedCursor,
     _columns,
     _connection_error,
     _cursor,
@@ -374,6 +375,7 @@ def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *
         if raw.info.transaction_status != pq.TransactionStatus.IDLE:
             raw.rollback()
         raw.autocommit = True
+        raw.cursor_factory = GuardedCursor  # every round trip under the client-side deadline
         raw.prepare_threshold = None  # the connection is closed after the run: nothing to prepare for
         if write:
             run.timeout(local=False)
@@ -412,13 +414,7 @@ def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *
             run.notices = result.notices
             started = time.perf_counter()
             try:
-                with target.deadline(raw) as flags:
-                    try:
-                        run.execute(result, item)
-                    except psycopg.OperationalError as exc:
-                        if flags.get("deadline_hit"):
-                            raise target.silent_server_error() from exc
-                        raise
+                run.execute(result, item)
             except psycopg.Error as exc:
                 result.error = _error_dict(exc, run.prefix, stmt.start, registry.cancelled_by(query_id))
                 result.outcome = {"cancelled": "cancelled", "statement_timeout": "timeout"}.get(

@@ -190,3 +190,19 @@ def test_a_dead_database_answers_503_on_pages_and_in_the_console(console_target,
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "database_unavailable" and response.json()["error"]["hint"]
     target.dispose()
+
+
+def test_the_deadline_is_per_round_trip_so_a_long_result_in_many_batches_still_arrives(console_target, alice,
+                                                                                     api_as, settings,
+                                                                                     monkeypatch):
+    from core import target
+
+    settings.STATEMENT_TIMEOUT_MS = 450
+    monkeypatch.setattr(target, "DEADLINE_MARGIN_S", 0.2)  # 0.65 s per round trip
+    started = time.monotonic()
+    response = run(api_as(alice), "SELECT g, CASE WHEN g % 4 = 0 THEN pg_sleep(0.001) END "
+                                   "FROM generate_series(1, 3000) g")  # ~0.15 s per batch of 500 rows
+    elapsed = time.monotonic() - started
+    result = response.json()["results"][0]
+    assert result["outcome"] == "ok", result["error"]
+    assert result["row_count"] == 3000 and elapsed > 0.65  # longer than one deadline, in several batches
