@@ -110,7 +110,12 @@ def cancel(request: Any, query_id: str) -> dict[str, Any]:
 
 def fetch_more(request: Any, cursor: str, count: int = services.ROW_CAP, query_id: str | None = None) -> dict[str, Any]:
     require(request.user, "view_target")
-    reader_role.require_safe_console(request.user)
+    try:
+        reader_role.require_safe_console(request.user)
+    except AppError as exc:
+        audit.record(request, "sql.refused", "fetch more", outcome="denied", after={"code": exc.code},
+                     message=exc.message)
+        raise
     if not isinstance(cursor, str) or ":" not in cursor:
         raise BadRequest("cursor must be the value a capped result returned.")
     return services.fetch_more(cursor, request.user.pk, query_id=query_id, count=count)
