@@ -19,7 +19,7 @@ How a run works:
   statement commits on its own and the user's own BEGIN/COMMIT work as in psql; a transaction
   left open at the end is rolled back and the run says so.
 * Row-returning queries (SELECT/WITH/VALUES/TABLE) run through a named server-side cursor and
-  only the first ``ROW_CAP`` rows are fetched. In read mode the run's connection, its
+  only the first ``ROW_CAP`` rows are fetched, in batches, stopping at the run's byte budget. In read mode the run's connection, its
   transaction (one snapshot) and its open cursors are **held** for ``HOLD_SECONDS`` so "fetch
   more" continues the same cursor — chosen over re-running with OFFSET because OFFSET
   re-executes the query (slow, and rows shift between pages). At most one held run per user
@@ -29,7 +29,8 @@ How a run works:
   the backstop if this process dies.
 * NOTICEs are collected per statement; errors carry the position in the script.
 * **Cancel**: every running statement registers its backend pid under the client's query id
-  (``sqlconsole.registry``); ``cancel()`` calls ``pg_cancel_backend`` from another connection.
+  (``sqlconsole.registry``); ``cancel()`` sends a cancel request with the connection's key (no
+  privilege needed, so it works for the reader role's backends too).
   The query is unregistered before its connection is closed.
 * After a run the connection is closed rather than pooled (a new one costs milliseconds; a
   session the user changed — settings, roles, temp tables, locks — never reaches anyone else).
