@@ -144,3 +144,25 @@ def test_a_reader_role_that_cannot_connect_is_reported_in_red(role_target, reade
     reader_role.forget()
     lines = reader_role.startup_report()
     assert any(line.startswith("✗ The reader role (from PGADMIN_READER_DATABASE_URL) cannot connect") for line in lines)
+
+
+def test_a_plain_role_holding_pg_signal_backend_is_dangerous_too(role_target, reader_name, security_roles,
+                                                                carol, api_as):
+    from core import reader_role
+
+    if role_target != "app":
+        pytest.skip("about the limited role")
+    app = make_url(security_roles["app"]).username
+    su = libpq(security_roles["superuser"])
+    with psycopg.connect(su, autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(str(app))))
+    try:
+        reader_role.forget()
+        lines = reader_role.startup_report()
+        assert any(line.startswith("✗") and "holds pg_signal_backend" in line for line in lines)
+        refused = api_as(carol).post("/api/database/query", {"sql": "SELECT 1"}, format="json")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "console_unsafe_role"
+    finally:
+        with psycopg.connect(su, autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE pg_signal_backend FROM {}").format(sql.Identifier(str(app))))
+        reader_role.forget()
