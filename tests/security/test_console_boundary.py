@@ -276,3 +276,12 @@ def test_explain_analyze_in_write_mode_says_that_sequence_values_stay_used(attac
     # A rolled-back DELETE has no such effect and says "no rows were changed".
     plain = run(api_as(alice), "DELETE FROM t WHERE id < 0", write=True, explain=True, analyze=True).json()
     assert not plain["results"][0]["plan"]["lasting_effects"]
+
+
+def test_the_plain_form_shows_the_refusal_with_its_hint_too(attack, arena, alice, client_as):
+    response = client_as(alice).post("/sql", {"sql": "LOCK TABLE t IN ACCESS EXCLUSIVE MODE", "action": "run"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "data-run-error" in page and "LOCK is not allowed in read mode" in page and "Nothing ran" in page
+    assert tool_locks(arena) == 0
+    assert AuditEntry.objects.filter(action="sql.refused", username="alice", target__startswith="LOCK").exists()
