@@ -19,7 +19,8 @@ How a run works:
   statement commits on its own and the user's own BEGIN/COMMIT work as in psql; a transaction
   left open at the end is rolled back and the run says so.
 * Row-returning queries (SELECT/WITH/VALUES/TABLE) run through a named server-side cursor and
-  only the first ``ROW_CAP`` rows are fetched, in batches, stopping at the run's byte budget. In read mode the run's connection, its
+  only the first ``ROW_CAP`` rows are fetched, in batches, stopping at the run's byte
+  budget. In read mode the run's connection, its
   transaction (one snapshot) and its open cursors are **held** for ``HOLD_SECONDS`` so "fetch
   more" continues the same cursor — chosen over re-running with OFFSET because OFFSET
   re-executes the query (slow, and rows shift between pages). At most one held run per user
