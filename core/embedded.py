@@ -2,7 +2,8 @@
 
 Used when ``DATABASE_URL`` is not set, so that a newcomer's first run needs nothing installed.
 The cluster lives in ``<data dir>/postgres`` and listens on a Unix socket only (nothing is
-exposed on the network); it stops when the last process holding it exits. The wheel also
+exposed on the network); it stops when the last process holding it exits. It gets its own reader
+role (``ensure_reader_role``): the tool connects as the cluster's superuser. The wheel also
 carries ``pg_dump``/``pg_restore`` of the same major version, used for backups.
 """
 
@@ -57,4 +58,17 @@ def start(data_dir: Path, database: str = "postgres") -> str:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    return str(server.get_uri(database))
+    url = str(server.get_uri(database))
+    ensure_reader_role(url)
+    return url
+
+
+def ensure_reader_role(url: str) -> None:
+    """The embedded server runs as a superuser: give the console's read mode and viewers their own
+    least-privilege role (``pgadmin_reader``, stored in the data dir) so the demo is safe too."""
+    from core import reader_role
+
+    try:
+        reader_role.create(url, reader_role.DEFAULT_NAME)
+    except Exception as exc:  # noqa: BLE001 - the demo still works; the startup report flags the role
+        log.warning("Could not create the embedded reader role: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)

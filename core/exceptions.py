@@ -79,6 +79,13 @@ class TargetUnavailable(AppError):
     default_hint = "Check DATABASE_URL and that the server is running; the page recovers by itself once it answers."
 
 
+class TargetBusy(AppError):
+    code, status = "database_busy", 503
+    default_message = "Every connection to the target database is in use right now."
+    default_hint = ("Try again in a moment. Long exports or console results hold connections; "
+                    "an admin can see them on the dashboard (connections) and in /sql stats.")
+
+
 class QueryTimeout(AppError):
     code, status = "statement_timeout", 408
     default_message = "The query was cancelled by the statement timeout."
@@ -111,6 +118,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF exception handler: every error becomes ``{"error": {code, message, hint}}``."""
     if isinstance(exc, AppError):
         return Response({"error": exc.as_dict()}, status=exc.status)
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, DBAPIError | PoolTimeout):  # a dead or saturated database is a 503, never a 500
+        from core.target import translate_error
+
+        translated = translate_error(exc)
+        if isinstance(translated, AppError):
+            return Response({"error": translated.as_dict()}, status=translated.status)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

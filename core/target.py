@@ -2,35 +2,60 @@
 
 Nothing else in the tool calls ``create_engine`` for the target: this module normalises the
 URL (any SQLAlchemy PostgreSQL driver name is accepted, the tool itself always uses psycopg 3),
-masks its password wherever it is shown, and builds one pooled engine whose connections carry
-``statement_timeout``, ``application_name`` and a connect timeout. Helpers give read-only
-transactions and map driver errors to the error vocabulary of ``core.exceptions``.
+masks its password wherever it is shown, and builds small pooled engines — one per purpose
+(pages, exports, console) and per role (the target role, and the least-privilege reader role when
+one is configured) — whose connections carry ``statement_timeout``, ``application_name``, a
+connect timeout and TCP keepalives; every statement also has a client-side deadline. Helpers give
+read-only transactions and map driver and pool errors to the vocabulary of ``core.exceptions``
+(a dead or saturated database is a 503 with a hint, never a 500).
 """
 
 from __future__ import annotations
 
+import heapq
+import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from core.exceptions import QueryTimeout, TargetUnavailable
+from core.exceptions import QueryTimeout, TargetBusy, TargetUnavailable
 from core.logging import register_secret, scrub
 
 APPLICATION_NAME = "pgadmin-tool"
 _ACCEPTED_DRIVERS = {"", "psycopg", "psycopg2", "asyncpg", "pg8000", "psycopg2cffi", "psycopg_async"}
 
+# Separate pools per purpose, so that one kind of work can never starve another: pages (the data
+# browser, dashboards, migrations UI), exports (long streaming downloads; the data browser limits
+# them per user and calls ``connect(purpose="export")``) and the SQL console (its connections are
+# closed after each run; held results are capped per user and in all). A full pool answers 503.
+POOLS: dict[str, dict[str, int]] = {
+    "pages": {"pool_size": 5, "max_overflow": 10, "pool_timeout": 10},
+    "export": {"pool_size": 2, "max_overflow": 2, "pool_timeout": 5},
+    "console": {"pool_size": 2, "max_overflow": 6, "pool_timeout": 5},
+}
+# How long after statement_timeout a request may still wait for the server before the tool
+# gives up on the socket itself (a server that went silent without a RST never answers).
+DEADLINE_MARGIN_S = 10.0
+# Idle-in-transaction limit of export connections: a download that makes no progress for this
+# long loses its snapshot instead of holding a pooled connection forever.
+EXPORT_IDLE_MS = 60_000
+
 _lock = threading.Lock()
-_engine: Engine | None = None
-_engine_url: str | None = None
+_engines: dict[tuple[str, str], tuple[str, Engine]] = {}  # (role, purpose) -> (url key, engine)
 _override_url: str | None = None
+_override_reader: str | None = None
 
 
 def normalise_url(raw: str) -> URL:
@@ -81,11 +106,13 @@ def describe(url: str | URL) -> str:
     return f"{host}:{url.port or 5432}/{url.database or ''}"
 
 
-def set_target_url(url: str | None) -> None:
-    """Point the tool at another target (used by `serve` for the embedded server, and tests)."""
-    global _override_url
+def set_target_url(url: str | None, reader_url: str | None = None) -> None:
+    """Point the tool at another target (used by `serve` for the embedded server, and tests);
+    ``reader_url`` is that target's least-privilege reader role, when one exists."""
+    global _override_url, _override_reader
     with _lock:
         _override_url = url
+        _override_reader = reader_url
     dispose()
 
 
@@ -106,70 +133,257 @@ def has_target() -> bool:
     return bool(_override_url or settings.TARGET_DATABASE_URL)
 
 
-def _connect_args() -> dict[str, object]:
+def reader_url() -> URL | None:
+    """The least-privilege reader role's URL: PGADMIN_READER_DATABASE_URL, the one the embedded
+    server made, or the one ``manage.py create_reader_role`` stored in the data dir (used only
+    while the target is the same server and database). None when there is no reader role."""
+    raw = _override_reader or getattr(settings, "READER_DATABASE_URL", "")
+    if not raw:
+        from core import reader_role  # the stored credentials (data dir, 0600)
+
+        raw = reader_role.stored_url(target_url()) or ""
+    if not raw:
+        return None
+    url = normalise_url(raw)
+    register_secret(url.password if isinstance(url.password, str) else None)
+    return url
+
+
+def has_reader() -> bool:
+    try:
+        return reader_url() is not None
+    except ImproperlyConfigured:
+        return False
+
+
+def _connect_args(purpose: str) -> dict[str, object]:
+    options = f"-c statement_timeout={settings.STATEMENT_TIMEOUT_MS}"
+    if purpose == "export":
+        options += f" -c idle_in_transaction_session_timeout={EXPORT_IDLE_MS}"
+    elif purpose == "console":
+        hold = int(getattr(settings, "CONSOLE_HOLD_MAX_MS", 300_000))
+        options += f" -c idle_in_transaction_session_timeout={hold + 60_000}"
+        options += f" -c lock_timeout={int(getattr(settings, 'CONSOLE_LOCK_TIMEOUT_MS', 2000))}"
     return {
-        "application_name": APPLICATION_NAME,
+        "application_name": APPLICATION_NAME if purpose == "pages" else f"{APPLICATION_NAME}-{purpose}",
         "connect_timeout": settings.CONNECT_TIMEOUT_S,
-        "options": f"-c statement_timeout={settings.STATEMENT_TIMEOUT_MS}",
+        "options": options,
+        # A peer that vanished (cable cut, VM frozen) is noticed within ~25 s even while idle.
+        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
     }
 
 
-def get_engine() -> Engine:
-    """The pooled engine of the target (built on first use, rebuilt when the URL changes)."""
-    global _engine, _engine_url
-    url = target_url()
+def deadline_seconds() -> float:
+    """No statement of the tool may wait longer than this for the server (timeout + margin)."""
+    return settings.STATEMENT_TIMEOUT_MS / 1000 + DEADLINE_MARGIN_S
+
+
+def get_engine(purpose: str = "pages", *, reader: bool = False) -> Engine:
+    """The pooled engine of the target for ``purpose`` (pages, export, console), built on first
+    use and rebuilt when the URL changes. ``reader=True`` gives the reader role's engine when one
+    is configured (else the target's)."""
+    if purpose not in POOLS:
+        raise ValueError(f"unknown pool purpose {purpose!r}")
+    url = reader_url() if reader else None
+    role = "reader" if url is not None else "target"
+    url = url or target_url()
     key = url.render_as_string(hide_password=False)
     with _lock:
-        if _engine is None or _engine_url != key:
-            if _engine is not None:
-                _engine.dispose()
-            _engine = create_engine(
-                url,
-                pool_pre_ping=True,  # a restarted server must not leave dead connections behind
-                pool_size=5,
-                max_overflow=10,
-                pool_recycle=1800,
-                connect_args=_connect_args(),
-            )
-            _engine_url = key
-        return _engine
+        current = _engines.get((role, purpose))
+        if current is not None and current[0] == key:
+            return current[1]
+        if current is not None:
+            current[1].dispose()
+        engine = create_engine(
+            url,
+            pool_recycle=1800,
+            connect_args=_connect_args(purpose),
+            **POOLS[purpose],
+        )
+        _install_deadline(engine)
+        _engines[(role, purpose)] = (key, engine)
+        return engine
 
 
 def dispose() -> None:
-    """Close every pooled connection (tests, URL change)."""
-    global _engine, _engine_url
+    """Close every pooled connection of every engine (tests, URL change)."""
     with _lock:
-        if _engine is not None:
-            _engine.dispose()
-        _engine, _engine_url = None, None
+        engines = list(_engines.values())
+        _engines.clear()
+    for _, engine in engines:
+        engine.dispose()
 
 
-def translate_error(exc: DBAPIError) -> Exception:
-    """Map a driver error to the vocabulary (timeouts, unreachable server); others pass through."""
+# --- the client-side deadline ----------------------------------------------------------------
+# statement_timeout is enforced by the server; a server that stopped answering (network cut, no
+# RST, frozen host) cannot enforce anything, and keepalives do not help when a middlebox still
+# ACKs. So every statement also gets a client-side deadline: when it passes, the socket is shut
+# down under libpq's feet, the blocked read fails at once and the request answers 503.
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._active: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, fd: int, seconds: float, flags: dict[str, Any]) -> int:
+        with self._cond:
+            self._next += 1
+            token = self._next
+            self._active[token] = (fd, flags)
+            heapq.heappush(self._heap, (time.monotonic() + seconds, token))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="target-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._active.pop(token, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] not in self._active:
+                    heapq.heappop(self._heap)
+                wait = self._heap[0][0] - time.monotonic() if self._heap else 60.0
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                _, token = heapq.heappop(self._heap)
+                fd, flags = self._active.pop(token)
+                flags["deadline_hit"] = True
+                try:  # shut the socket down (a dup, so the fd libpq owns is closed by libpq only)
+                    sock = socket.socket(fileno=os.dup(fd))
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    finally:
+                        sock.close()
+                except OSError:
+                    pass
+
+
+_watchdog = _Watchdog()
+
+
+@contextmanager
+def deadline(raw: Any, seconds: float | None = None) -> Iterator[dict[str, Any]]:
+    """Guard one statement on a psycopg connection with the client-side deadline; the yielded
+    dict has ``deadline_hit`` set when the socket was shut down because the server went silent."""
+    flags: dict[str, Any] = {}
+    try:
+        fd = raw.pgconn.socket
+    except Exception:  # noqa: BLE001 - a closed connection has no socket: nothing to guard
+        yield flags
+        return
+    token = _watchdog.arm(fd, deadline_seconds() if seconds is None else seconds, flags)
+    try:
+        yield flags
+    finally:
+        _watchdog.disarm(token)
+
+
+def silent_server_error() -> TargetUnavailable:
+    return TargetUnavailable(
+        f"The target PostgreSQL stopped answering: no reply within {deadline_seconds():.0f} s "
+        "(the statement timeout plus a margin), so the tool gave up on the connection.",
+        hint="Check the network and the database host; the page recovers by itself once it answers.")
+
+
+def _install_deadline(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        # pool_pre_ping, under the deadline: a restarted server must not leave dead connections
+        # behind, and a silent one must not hang the checkout (SQLAlchemy then retries anew).
+        try:
+            with deadline(dbapi_conn, settings.CONNECT_TIMEOUT_S + DEADLINE_MARGIN_S):
+                dbapi_conn.execute("SELECT 1")
+                if dbapi_conn.info.transaction_status != 0:  # IDLE: psycopg opened a transaction
+                    dbapi_conn.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure means: not this connection
+            raise DisconnectionError(str(exc)) from exc
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        raw = conn.connection.driver_connection
+        try:
+            fd = raw.pgconn.socket  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001
+            return
+        flags: dict[str, Any] = {}
+        conn.info["pgadmin_deadline"] = (_watchdog.arm(fd, deadline_seconds(), flags), flags)
+
+    def _disarm(conn: Connection) -> dict[str, Any]:
+        armed = conn.info.pop("pgadmin_deadline", None)
+        if armed is None:
+            return {}
+        _watchdog.disarm(armed[0])
+        return armed[1]
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        _disarm(conn)
+
+    @event.listens_for(engine, "handle_error")
+    def _error(ctx: Any) -> Exception | None:
+        if ctx.connection is None:
+            return None
+        if _disarm(ctx.connection).get("deadline_hit"):
+            ctx.is_disconnect = True  # the pool must not hand this connection out again
+            return silent_server_error()
+        return None
+
+
+def translate_error(exc: Exception) -> Exception:
+    """Map a driver or pool error to the vocabulary (timeouts, busy pool, unreachable server);
+    others pass through."""
+    if isinstance(exc, PoolTimeout):
+        return TargetBusy()
+    if not isinstance(exc, DBAPIError):
+        return exc
     orig = getattr(exc, "orig", None)
     sqlstate = getattr(orig, "sqlstate", None) or ""
     if sqlstate == "57014":
         return QueryTimeout()
-    unreachable = not sqlstate or sqlstate.startswith("08") or sqlstate in ("3D000", "28P01", "28000", "57P03")
-    if isinstance(exc, OperationalError) and unreachable:
+    if sqlstate in ("53300", "53400"):  # too many connections (server or role limit)
+        return TargetBusy("The target database refuses new connections: its connection limit is reached.",
+                          hint="Close idle sessions or raise max_connections / the role's CONNECTION LIMIT.")
+    unreachable = not sqlstate or sqlstate.startswith("08") or sqlstate in ("3D000", "28P01", "28000", "57P03",
+                                                                           "57P01", "57P02")
+    if isinstance(exc, OperationalError | InterfaceError) and unreachable:
         first_line = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else "connection failed"
+        try:
+            where = describe(target_url())
+        except ImproperlyConfigured:
+            where = "the target"
         return TargetUnavailable(
-            f"Cannot connect to PostgreSQL at {describe(target_url())}: {first_line}",
+            f"Cannot connect to PostgreSQL at {where}: {first_line}",
         )
     return exc
 
 
 @contextmanager
-def connect(read_only: bool = True) -> Iterator[Connection]:
-    """A connection in a transaction; READ ONLY unless asked otherwise; errors translated."""
+def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool = False) -> Iterator[Connection]:
+    """A connection in a transaction; READ ONLY unless asked otherwise; errors translated.
+
+    ``purpose="export"`` takes it from the small export pool (long downloads never starve the
+    pages); ``reader=True`` connects as the least-privilege reader role when one is configured.
+    A full pool answers ``TargetBusy`` (503), a dead server ``TargetUnavailable`` (503).
+    """
     try:
-        with get_engine().connect() as conn:
+        with get_engine(purpose, reader=reader).connect() as conn:
             with conn.begin():
                 if read_only:
                     conn.execute(text("SET TRANSACTION READ ONLY"))
                 yield conn
-    except DBAPIError as exc:
-        raise translate_error(exc) from exc
+    except (DBAPIError, PoolTimeout) as exc:
+        translated = translate_error(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "pending": checks["migration"].data.get("pending", []),
         "current": checks["migration"].data.get("current", []),
         "table_count": table_count,
+        "roles": _role_lines() if checks["database"].ok else {},
     })
+
+
+def _role_lines() -> dict[str, object]:
+    """Which role each mode uses, and whether it is dangerous (core.reader_role, cached)."""
+    from core import reader_role
+
+    return {"lines": reader_role.summary().lines()}
 
 
 AUDIT_PAGE_SIZE = 50

@@ -87,3 +87,21 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
     return value
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?$")
+_UNIT_BYTES = {None: 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+def env_bytes(name: str, default: int, *, minimum: int = 1) -> int:
+    """A size in bytes: ``52428800``, ``50MB``, ``512kB``, ``1GB`` (binary units)."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    match = _SIZE.match(raw.strip().lower())
+    if not match:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a size. Hint: write it like 50MB, 512kB or 1GB.")
+    value = int(float(match.group(1)) * _UNIT_BYTES[match.group(2)])
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} is too small. Hint: at least {minimum} bytes.")
+    return value

@@ -24,6 +24,7 @@ from core.datadir import make_private
 from pgadmin_site import __version__
 from pgadmin_site.env import (
     env_bool,
+    env_bytes,
     env_duration_ms,
     env_int,
     env_path,
@@ -81,6 +82,13 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("PGADMIN_CSRF_TRUSTED_ORIGINS
 TARGET_DATABASE_URL = env_str("PGADMIN_DATABASE_URL") or env_str("DATABASE_URL")
 STATEMENT_TIMEOUT_MS = env_duration_ms("PGADMIN_STATEMENT_TIMEOUT", "30s")
 CONNECT_TIMEOUT_S = env_int("PGADMIN_CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
+# The console's boundary and resource limits (docs/security.md): a least-privilege reader role
+# for read mode and viewers, lock and hold limits, and a byte cap on results.
+READER_DATABASE_URL = env_str("PGADMIN_READER_DATABASE_URL")
+CONSOLE_LOCK_TIMEOUT_MS = env_duration_ms("PGADMIN_CONSOLE_LOCK_TIMEOUT", "2s")
+CONSOLE_HOLD_MAX_MS = env_duration_ms("PGADMIN_CONSOLE_HOLD_MAX", "5min")
+CONSOLE_MAX_BYTES = env_bytes("PGADMIN_CONSOLE_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+CONSOLE_HELD_PER_USER = env_int("PGADMIN_CONSOLE_HELD_PER_USER", 2, minimum=1, maximum=50)
 PROJECT_DIR = env_path("PGADMIN_PROJECT_DIR", os.getcwd())
 ALEMBIC_CONFIG = env_str("PGADMIN_ALEMBIC_CONFIG")
 SQLALCHEMY_BASE = env_str("PGADMIN_SQLALCHEMY_BASE")

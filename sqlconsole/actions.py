@@ -2,7 +2,9 @@
 
 Roles: every logged-in role may run read-only SQL (``view_target``); write mode needs
 ``write_sql`` (admins; refused for everyone under READ_ONLY=1). Switching write mode on/off and
-every write-mode run are audited; refusals are audited as ``denied``.
+every write-mode run are audited; refusals are audited as ``denied`` — including every read-mode
+statement the boundary refused (``sql.refused``) and the console refused to non-admins because
+read mode would run as a dangerous role (``core.reader_role``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core import audit
+from core import audit, reader_role
 from core.exceptions import AppError, BadRequest, NotFound
 from core.roles import can, require, role_of
-from sqlconsole import services
+from sqlconsole import guard, services
 from sqlconsole.models import QueryHistory, SavedQuery
 
 WRITE_MODE_KEY = "sqlconsole_write_mode"
@@ -61,9 +63,18 @@ def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, a
             raise
     else:
         require(user, "view_target")
-    started_at = timezone.now()
-    result = services.run_script(sql, user_id=user.pk, write=write, explain=explain, analyze=analyze,
-                                 query_id=query_id, at=at)
+    try:
+        if not write:
+            reader_role.require_safe_console(user)
+        started_at = timezone.now()
+        result = services.run_script(sql, user_id=user.pk, write=write, explain=explain, analyze=analyze,
+                                     query_id=query_id, at=at)
+    except AppError as exc:
+        if exc.status in (403, 429) or isinstance(exc, guard.ReadModeRefused):
+            audit.record(request, "sql.refused", sql[:500], outcome="denied",
+                         after={"code": exc.code, "mode": "write" if write else "read", **exc.detail},
+                         message=f"{exc.message}\n{sql}")
+        raise
     entries = []
     for r in result.results:
         if r.outcome == "skipped":
@@ -99,6 +110,12 @@ def cancel(request: Any, query_id: str) -> dict[str, Any]:
 
 def fetch_more(request: Any, cursor: str, count: int = services.ROW_CAP, query_id: str | None = None) -> dict[str, Any]:
     require(request.user, "view_target")
+    try:
+        reader_role.require_safe_console(request.user)
+    except AppError as exc:
+        audit.record(request, "sql.refused", "fetch more", outcome="denied", after={"code": exc.code},
+                     message=exc.message)
+        raise
     if not isinstance(cursor, str) or ":" not in cursor:
         raise BadRequest("cursor must be the value a capped result returned.")
     return services.fetch_more(cursor, request.user.pk, query_id=query_id, count=count)

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core import reader_role
 from core.exceptions import AppError
 from core.roles import can, require
 from sqlconsole import actions, services
@@ -27,7 +28,15 @@ def _bundle_available() -> bool:
 def _context(request: HttpRequest, sql: str = "", q: str = "") -> dict[str, Any]:
     saved = list(actions.saved_for(request.user))
     history = list(actions.history(request.user, q=q, limit=50))
+    try:
+        reader_role.require_safe_console(request.user)
+        refusal = None
+    except AppError as exc:
+        refusal = exc
+    summary = reader_role.summary()
+    read_role = summary.read_role.user if summary.read_role else ""
     return {
+        "console_refusal": refusal, "read_role": read_role,
         "sql": sql, "q": q, "history": history, "saved": saved,
         "write_mode": actions.write_mode(request), "can_write": can(request.user, "write_sql"),
         "bundle": _bundle_available(), "row_cap": services.ROW_CAP, "display_rows": FALLBACK_DISPLAY_ROWS,

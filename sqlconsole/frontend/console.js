@@ -84,7 +84,7 @@ async function api(path, body) {
   try { data = await response.json(); } catch (e) { /* not JSON */ }
   if (!response.ok) {
     const err = (data && data.error) || { message: `HTTP ${response.status}` };
-    throw Object.assign(new Error(err.message), { hint: err.hint || "", code: err.code });
+    throw Object.assign(new Error(err.message), { hint: err.hint || "", code: err.code, detail: err.detail || null });
   }
   return data;
 }
@@ -124,9 +124,13 @@ async function run({ all = false, explain = false, analyze = false } = {}) {
     renderRun(data, base);
     statusBox.textContent = `${data.results.length} statement${data.results.length === 1 ? "" : "s"} · ${fmtMs(data.duration_ms)} · ${data.outcome}`;
   } catch (err) {
-    results.replaceChildren(el("div", { class: "alert alert-error", role: "alert" }, el("strong", { text: err.message }),
-      err.hint ? el("br") : null, err.hint ? el("small", { text: err.hint }) : null));
-    statusBox.textContent = "Failed";
+    results.replaceChildren(el("div", { class: "alert alert-error", role: "alert", "data-refusal": err.code || "" },
+      el("strong", { text: err.message }), err.hint ? el("br") : null, err.hint ? el("small", { text: err.hint }) : null));
+    // A read-mode refusal says where: mark the statement or call in the editor.
+    const pos = err.detail && typeof err.detail.position === "number" ? err.detail.position : null;
+    if (pos !== null) markError(base + pos, err.message);
+    statusBox.textContent = err.code === "read_mode_refused" || err.code === "read_only" || err.code === "not_allowed"
+      ? "Refused: nothing ran" : "Failed";
   } finally {
     setRunning(false);
     refreshHistory();
@@ -158,6 +162,20 @@ form.addEventListener("submit", (event) => {
 });
 
 /* ---- results ------------------------------------------------------------------------- */
+function diagnosticAt(from, message) {
+  from = Math.min(from, editor.state.doc.length);
+  const line = editor.state.doc.lineAt(from);
+  const word = /^[\w$."]+/.exec(editor.state.sliceDoc(from, line.to));
+  const to = Math.min(Math.max(from + (word ? word[0].length : 1), from + 1), Math.max(line.to, from + 1));
+  return { from, to: Math.min(to, editor.state.doc.length), severity: "error", message };
+}
+
+function markError(from, message) {
+  const d = diagnosticAt(from, message);
+  editor.dispatch(setDiagnostics(editor.state, [d]));
+  editor.dispatch({ selection: { anchor: d.from }, scrollIntoView: true });
+}
+
 function renderRun(data, base) {
   const diagnostics = [];
   const blocks = (data.messages || []).map((m) => el("p", { class: "alert", text: m }));
@@ -226,7 +244,7 @@ function renderGrid(r) {
       onclick: () => { selected = [ri, ci]; paint(); },
     }, v === null ? "NULL" : cellText(v))))));
     heads.forEach((h, i) => h.setAttribute("aria-sort", sort && sort[0] === i ? (sort[1] > 0 ? "ascending" : "descending") : "none"));
-    count.textContent = `${rows.length} row${rows.length === 1 ? "" : "s"}${more.hidden ? "" : " shown, more available"}`;
+    count.textContent = `${rows.length} row${rows.length === 1 ? "" : "s"}${more.hidden ? "" : " shown, more available"}${truncated ? " · truncated at the size limit" : ""}`;
   };
   const sortBy = (i) => {
     const dir = sort && sort[0] === i ? -sort[1] : 1;
@@ -241,11 +259,12 @@ function renderGrid(r) {
   };
   const need = () => { if (!selected) { toast("Click a cell first.", "warning"); return false; } return true; };
   let cursor = r.cursor;
+  let truncated = !!r.truncated;
   const more = el("button", { class: "btn small", type: "button", hidden: !cursor, onclick: async () => {
     more.disabled = true;
     try {
       const data = await api("/api/database/query/more", { cursor });
-      rows.push(...data.rows); cursor = data.cursor; more.hidden = !data.has_more; paint();
+      rows.push(...data.rows); cursor = data.cursor; truncated = !!data.truncated; more.hidden = !data.has_more; paint();
     } catch (err) { toast(err.message, "error"); more.hidden = true; }
     more.disabled = false;
   } }, "Fetch more");
@@ -272,7 +291,9 @@ function renderPlan(plan) {
     ? `EXPLAIN ANALYZE · execution ${fmtMs(t.execution_ms || 0)} · planning ${fmtMs(t.planning_ms || 0)}`
     : `EXPLAIN (estimates only) · total cost ${t.total_cost.toFixed(2)}`;
   box.append(el("p", { class: "plan-summary" }, summary,
-    plan.rolled_back && plan.wrote ? el("strong", { text: " · rolled back: no rows were changed" }) : null));
+    plan.lasting_effects
+      ? el("strong", { class: "bad", text: " · rows rolled back, but sequence values drawn and other effects outside the transaction stay" })
+      : plan.rolled_back && plan.wrote ? el("strong", { text: " · rolled back: no rows were changed" }) : null));
   if (plan.hints.length) {
     box.append(el("ul", { class: "plan-hints" }, plan.hints.map((h) => el("li", {
       class: `plan-hint plan-hint-${h.severity}`, "data-hint": h.kind,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 
 def libpq(url: str) -> str:
@@ -23,12 +25,50 @@ def shop_url(target_url: str) -> str:
     return target_url
 
 
-@pytest.fixture
-def shop(shop_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Point the tool at the shop database for one test."""
+@pytest.fixture(scope="module")
+def make_reader(pg_server_url: str) -> Iterator[Callable[[str], str]]:
+    """``make_reader(url)``: a least-privilege reader role for that database (the test targets are
+    reached as a superuser: without a reader role viewers and editors get no console, as in a
+    careful deployment). Roles carry a random suffix and are dropped after the module."""
+    from sqlalchemy.engine import make_url
+
+    from core import reader_role
+
+    made: list[tuple[str, str]] = []
+
+    def make(url: str) -> str:
+        name = f"console_reader_{uuid.uuid4().hex[:8]}"
+        made.append((name, url))
+        return reader_role.create(url, name, save=False).render_as_string(hide_password=False)
+
+    yield make
     from core import target
 
+    target.dispose()
+    for name, url in made:
+        database = make_url(url).database
+        with psycopg.connect(libpq(url), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(sql.Identifier(database),
+                                                                                 sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def shop_reader(shop_url: str, make_reader: Callable[[str], str]) -> str:
+    return make_reader(shop_url)
+
+
+@pytest.fixture
+def shop(shop_url: str, shop_reader: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Point the tool at the shop database (and its reader role) for one test."""
+    from core import reader_role, target
+
     settings.TARGET_DATABASE_URL = shop_url
+    settings.READER_DATABASE_URL = shop_reader
+    reader_role.forget()
     target.set_target_url(None)
     yield shop_url
     from sqlconsole import services

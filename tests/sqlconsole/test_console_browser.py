@@ -19,8 +19,14 @@ def bundle_built() -> None:
 
 
 @pytest.fixture(scope="module")
-def busy_demo(served_demo, demo_url):  # type: ignore[no-untyped-def]
-    """The demo with 40× more operations, so that a scan of the table is worth an index."""
+def busy_demo(served_demo, demo_url, make_reader):  # type: ignore[no-untyped-def]
+    """The demo with 40× more operations, so that a scan of the table is worth an index; the
+    served instance gets a reader role (as `manage.py create_reader_role` would store it)."""
+    from sqlalchemy.engine import make_url
+
+    from core import reader_role, target
+
+    reader_role.store(target.normalise_url(demo_url), make_url(make_reader(demo_url)), data_dir=served_demo.data_dir)
     with psycopg.connect(libpq(demo_url), autocommit=True) as conn:
         conn.execute("INSERT INTO operations (client_id, broker_id, kind, amount, meta) "
                      "SELECT client_id, broker_id, kind, amount + g, meta FROM operations, generate_series(1, 40) g")
@@ -157,3 +163,17 @@ def test_closing_the_tab_cancels_its_query(busy_demo, bob_on_demo, browser):
     wait_until(lambda: sleepers(demo_url) == 0)
     assert sleepers(demo_url) == 0  # the beacon cancelled it (it would otherwise sleep for a minute)
     context.close()
+
+
+def test_a_refused_statement_is_marked_in_the_editor_and_nothing_runs(busy_demo, bob_on_demo, page):
+    served = busy_demo[0]
+    log_in(page, served, bob_on_demo)
+    page.goto(served.base_url + "/sql")
+    assert "reads only" in page.locator(".sql-head").inner_text()
+    type_sql(page, "SELECT 1;\nSELECT pg_terminate_backend(pg_backend_pid())")
+    page.keyboard.press("Control+Shift+Enter")
+    refusal = page.locator("[data-refusal=not_allowed]")
+    refusal.wait_for()
+    assert "pg_terminate_backend() is an administration function" in refusal.inner_text()
+    assert page.locator("#sql-status").inner_text() == "Refused: nothing ran"
+    assert page.locator(".cm-lintRange-error").inner_text() == "pg_terminate_backend"

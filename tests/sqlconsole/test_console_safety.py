@@ -18,31 +18,33 @@ def query(api, sql: str, **extra):  # type: ignore[no-untyped-def]
     return api.post("/api/database/query", {"sql": sql, **extra}, format="json")
 
 
-def test_insert_in_read_only_mode_fails_with_a_clear_message_and_changes_nothing(shop, bob, api_as):
-    response = query(api_as(bob), "INSERT INTO accounts (name, balance) VALUES ('mallory', 1)")
-    assert response.status_code == 200
-    result = response.json()["results"][0]
-    assert result["outcome"] == "error"
-    assert result["error"]["code"] == "read_only"
-    assert "read-only" in result["error"]["message"] and "Nothing was changed" in result["error"]["message"]
-    assert "write mode" in result["error"]["hint"]
+def test_insert_in_read_only_mode_is_refused_before_it_runs_with_a_clear_message(shop, bob, api_as):
+    response = query(api_as(bob), "SELECT 1;\nINSERT INTO accounts (name, balance) VALUES ('mallory', 1)")
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "read_only"
+    assert "read-only" in error["message"] and "Nothing ran" in error["message"]
+    assert "write mode" in error["hint"]
+    assert error["detail"]["position"] == len("SELECT 1;\n")  # where the editor marks it
     assert scalar(shop, "SELECT count(*) FROM accounts WHERE name = 'mallory'") == 0
+    assert AuditEntry.objects.filter(action="sql.refused", username="bob", outcome="denied").exists()
 
 
 def test_transaction_control_cannot_escape_the_read_only_transaction(shop, bob, api_as):
     insert = "INSERT INTO accounts (name, balance) VALUES ('eve', 1)"
     for control in ("COMMIT", "END", "ROLLBACK", "BEGIN"):
-        results = query(api_as(bob), f"{control}; {insert}").json()["results"]
-        # a script's own transaction control is skipped with a notice; the INSERT still meets READ ONLY
+        results = query(api_as(bob), f"{control}; SELECT 1").json()["results"]
+        # a script's own transaction control is skipped with a notice; the run stays one read-only transaction
         assert results[0]["command"] == f"{control} (ignored)" and "skipped" in results[0]["notices"][0]
-        assert results[1]["error"]["code"] == "read_only", control
+        assert results[1]["rows"] == [[1]], control
+        # …and an INSERT after it is refused before anything runs
+        assert query(api_as(bob), f"{control}; {insert}").json()["error"]["code"] == "read_only", control
     for refused in ("SET TRANSACTION READ WRITE", "SAVEPOINT s1", "RELEASE SAVEPOINT s1",
-                    "ROLLBACK TO SAVEPOINT s1", "PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'"):
-        body = query(api_as(bob), f"{refused}; {insert}").json()
-        print(refused, body)
-        results = body["results"]
-        assert results[0]["outcome"] == "error", refused
-        assert results[1]["outcome"] == "skipped", refused
+                    "ROLLBACK TO SAVEPOINT s1", "PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'",
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "RESET ALL", "SET ROLE postgres"):
+        response = query(api_as(bob), f"{refused}; SELECT 1")
+        assert response.status_code == 403, refused
+        assert response.json()["error"]["code"] in ("not_allowed", "read_only"), refused
     assert scalar(shop, "SELECT count(*) FROM accounts WHERE name = 'eve'") == 0
 
 
@@ -97,7 +99,7 @@ def test_admin_write_mode_shows_a_red_banner_commits_and_is_audited(shop, alice,
 
 def test_multi_statement_script_reports_each_statement_and_stops_at_the_error(shop, bob, api_as):
     script = ("SELECT name FROM accounts ORDER BY id;\n"
-              "DO $$ BEGIN RAISE NOTICE 'checked % accounts', 5; END $$;\n"
+              "SET TimeZone = 'UTC';\n"
               "SELECT count(*) AS n FROM ledger;\n"
               "SELEC broken;\n"
               "SELECT 42")
@@ -106,7 +108,7 @@ def test_multi_statement_script_reports_each_statement_and_stops_at_the_error(sh
     assert [r["outcome"] for r in results] == ["ok", "ok", "ok", "error", "skipped"]
     assert results[0]["rows"] == [[f"account {i}"] for i in range(1, 6)]
     assert results[0]["row_count"] == 5 and results[0]["columns"] == [{"name": "name", "type": "text"}]
-    assert results[1]["notices"] == ["NOTICE: checked 5 accounts"]
+    assert results[1]["command"] == "SET"
     assert results[2]["rows"] == [[scalar(shop, "SELECT count(*) FROM ledger")]]
     assert all(r["duration_ms"] >= 0 for r in results[:4])
     error = results[3]["error"]
@@ -115,7 +117,17 @@ def test_multi_statement_script_reports_each_statement_and_stops_at_the_error(sh
     # history: the four statements that ran, none for the skipped one
     history = list(QueryHistory.objects.filter(user=bob).order_by("started_at"))
     assert [h.outcome for h in history] == ["ok", "ok", "ok", "error"]
-    assert history[1].sql.startswith("DO $$") and history[0].rows == 5
+    assert history[1].sql.startswith("SET") and history[0].rows == 5
+
+
+def test_notices_of_a_write_mode_block_are_reported_with_its_statement(shop, alice, api_as):
+    script = "SELECT 1;\nDO $$ BEGIN RAISE NOTICE 'checked % accounts', 5; END $$"
+    results = query(api_as(alice), script, write=True).json()["results"]
+    assert results[1]["notices"] == ["NOTICE: checked 5 accounts"]
+    # in read mode a DO block is refused: it could do anything
+    refused = query(api_as(alice), script)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_allowed"
+    assert script[refused.json()["error"]["detail"]["position"]:].startswith("DO $$")
 
 
 def test_run_the_statement_under_the_cursor_only(shop, bob, api_as):
@@ -213,9 +225,9 @@ def test_explain_analyze_of_a_delete_runs_in_a_rolled_back_transaction(shop, ali
     delete_node = plan["tree"]["nodes"][0]
     assert delete_node["label"] == "Delete (ModifyTable)"
     assert scalar(shop, "SELECT count(*) FROM ledger") == before
-    # In read mode the same request is refused by the read-only transaction, with nothing deleted.
-    refused = query(api_as(bob), "DELETE FROM ledger", explain=True, analyze=True).json()["results"][0]
-    assert refused["error"]["code"] == "read_only"
+    # In read mode the same request is refused before it runs, with nothing deleted.
+    refused = query(api_as(bob), "DELETE FROM ledger", explain=True, analyze=True)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "read_only"
     assert scalar(shop, "SELECT count(*) FROM ledger") == before
 
 

@@ -28,11 +28,17 @@ def plans_url(target_url: str) -> str:
     return target_url
 
 
+@pytest.fixture(scope="module")
+def plans_reader(plans_url: str, make_reader) -> str:  # type: ignore[no-untyped-def]
+    return make_reader(plans_url)  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def plans_db(plans_url: str, settings):  # type: ignore[no-untyped-def]
+def plans_db(plans_url: str, plans_reader: str, settings):  # type: ignore[no-untyped-def]
     from core import target
 
     settings.TARGET_DATABASE_URL = plans_url
+    settings.READER_DATABASE_URL = plans_reader
     target.set_target_url(None)
     yield plans_url
     target.dispose()

@@ -78,6 +78,10 @@ class Command(BaseCommand):
                 self.say(f"    ✗ {err['module']}: {err['error']} → {err['hint']}")
         if settings.READ_ONLY:
             self.say("! Read-only mode (READ_ONLY=1): every write is disabled")
+        from core.reader_role import startup_report  # which role each mode uses (red when dangerous)
+
+        for line in startup_report():
+            self.say(line)
 
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host
         base = settings.PUBLIC_URL or f"http://{shown_host}:{port}"
