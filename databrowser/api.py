@@ -206,4 +206,5 @@ class ExportView(ReadView):
 def export_response_for(request: Request, info: TableInfo) -> HttpResponseBase:
     from databrowser.export import export_response
 
-    return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest))
+    return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest),
+                           user=request.user)

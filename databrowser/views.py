@@ -254,7 +254,7 @@ def delete_rows(request: HttpRequest, tref: str) -> HttpResponse:
 @require_GET
 def export(request: HttpRequest, tref: str) -> HttpResponseBase:
     info = _info(tref)
-    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest))
+    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest), user=request.user)
 
 
 @require_GET
