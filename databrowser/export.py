@@ -240,7 +240,7 @@ def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any 
         slot.release()
         raise
     # a response never iterated (HEAD, a client gone before the first byte) still frees its slot
-    response._resource_closers.append(slot.release)
+    response._resource_closers.append(slot.release)  # type: ignore[attr-defined]  # Django calls them in close()
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{info.ref.schema}.{info.ref.name}")
     response["Content-Disposition"] = f'attachment; filename="{safe}.{fmt}"'
     response["X-Accel-Buffering"] = "no"
