@@ -9,7 +9,8 @@ the last line of defence that turns hostile-input crashes into 4xx answers.
   the EXPLAIN plan tree and the revision graph size their bars with per-node CSS variables. An
   attribute cannot hold selectors, so it can neither read the page nor load anything that
   ``img-src``/``font-src`` would not allow; ``<style>`` elements and ``<link>`` sheets stay
-  ``'self'``. ``connect-src 'self'`` covers ``fetch`` and the same-origin WebSocket of the live run
+  ``'self'`` — except on the SQL console (``INLINE_STYLE_ELEMENT_PATHS``), whose editor inserts
+  its theme as ``<style>`` elements. ``connect-src 'self'`` covers ``fetch`` and the same-origin WebSocket of the live run
   log (CSP 3: ``'self'`` matches ``ws:``/``wss:`` of the same host and port).
 * **no-store.** Pages and API answers show target data (rows, exports, SQL results, the audit
   log): no browser or proxy cache may keep them. Static files (served before this middleware by
@@ -58,13 +59,21 @@ def _style_hashes() -> list[str]:
     return hashes
 
 
+# Pages whose scripts insert <style> elements: the SQL console's CodeMirror editor (style-mod
+# mounts its theme as a <style> tag in a document). Their policy allows inline style *elements*
+# ('unsafe-inline' for styles only; scripts stay 'self'). To drop this, the console passes a
+# per-request nonce to ``EditorView.cspNonce`` and the policy names that nonce instead.
+INLINE_STYLE_ELEMENT_PATHS = ("/sql",)
+
+
 @cache
-def content_security_policy() -> str:
-    """The policy text (built once: it depends only on the code)."""
+def content_security_policy(inline_style_elements: bool = False) -> str:
+    """The policy text (built once per variant: it depends only on the code)."""
     directives = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'", *_style_hashes()],
+        # a hash next to 'unsafe-inline' would switch 'unsafe-inline' off: one or the other
+        "style-src": ["'self'", "'unsafe-inline'"] if inline_style_elements else ["'self'", *_style_hashes()],
         "style-src-attr": ["'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "font-src": ["'self'"],
@@ -147,7 +156,8 @@ class SecurityHeadersMiddleware:
 
 def add_headers(request: HttpRequest, response: HttpResponseBase) -> None:
     """The CSP everywhere; ``no-store`` on everything that is not a static file."""
-    response.headers.setdefault("Content-Security-Policy", content_security_policy())
+    relaxed = any(request.path == p or request.path.startswith(p + "/") for p in INLINE_STYLE_ELEMENT_PATHS)
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(relaxed))
     if not request.path.startswith(settings.STATIC_URL):
         # replace, not patch: a max-age set by a view must not survive next to no-store
         response.headers["Cache-Control"] = "no-store, private"

@@ -92,3 +92,24 @@ def test_no_rendered_page_holds_an_inline_script_or_event_handler(hdr, client_as
         html = client.get(path).content.decode()
         assert not INLINE_SCRIPT.search(html), path
         assert not INLINE_HANDLER.search(html), path
+
+
+def test_no_template_holds_an_inline_style_element():
+    offenders = [str(p.relative_to(REPO)) for p in (REPO / "templates").rglob("*.html") if "<style" in p.read_text()]
+    assert offenders == []
+
+
+def test_the_highlighting_stylesheet_is_the_one_pygments_generates():
+    from migrations_ui import services
+
+    shipped = (REPO / "static" / "migrations_ui" / "pygments.css").read_text()
+    assert services.pygments_css() in shipped
+
+
+def test_only_the_sql_console_allows_inline_style_elements_and_never_inline_script(hdr, client_as, alice):
+    client = client_as(alice)
+    console = directives(client.get("/sql")["Content-Security-Policy"])
+    assert "'unsafe-inline'" in console["style-src"]  # CodeMirror mounts its theme as <style> elements
+    assert console["script-src"] == ["'self'"]
+    grid = directives(client.get("/data/public.hdr_t")["Content-Security-Policy"])
+    assert "'unsafe-inline'" not in grid["style-src"]
