@@ -104,7 +104,7 @@ def error_for(exc: BaseException) -> AppError | None:
                         code="database_busy", status=503,
                         hint="Try again in a moment. Long exports and held console results use connections: "
                              "finish or cancel them.")
-    if isinstance(exc, ValueError) and "NUL" in str(exc):
+    if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
         return BadRequest("PostgreSQL text cannot contain NUL (0x00) characters.", code="nul_character",
                           hint="Remove the NUL byte (%00) from the name, key or value.")
     if isinstance(exc, DBAPIError):
@@ -114,8 +114,8 @@ def error_for(exc: BaseException) -> AppError | None:
             first = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else "permission denied"
             return AppError(f"The database refused: {first}.", code="insufficient_privilege", status=403,
                             hint=PRIVILEGE_HINT)
-        if not state and "NUL" in str(orig or exc):
-            return error_for(ValueError("NUL"))
+        if not state and "NUL (0x00)" in str(orig or exc):
+            return error_for(ValueError("NUL (0x00)"))
     return None
 
 

@@ -108,7 +108,7 @@ def _db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values:
     state, diag, primary = query.diagnostics(exc)
     if state == "42501":
         return query.privilege_error(primary)
-    if not state and "NUL" in primary:
+    if not state and "NUL (0x00)" in primary:
         return RowInvalid("PostgreSQL text cannot contain NUL (0x00) characters.",
                           field_errors={"__all__": "A value contains a NUL (0x00) character."},
                           hint="Remove the NUL byte from the value.")

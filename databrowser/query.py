@@ -67,7 +67,7 @@ def db_error_to_app(exc: DBAPIError) -> Exception:
     state, _diag, primary = diagnostics(exc)
     if state == "42501":
         return privilege_error(primary)
-    if not state and "NUL" in primary:
+    if not state and "NUL (0x00)" in primary:
         return BadRequest("PostgreSQL text cannot contain NUL (0x00) characters.", code="nul_character",
                           hint="Remove the NUL byte (%00) from the filter, key or value.")
     if state.startswith("22") or state in ("42883", "42804", "42846", "22P02"):

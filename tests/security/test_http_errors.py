@@ -160,3 +160,15 @@ def test_unknown_relations_and_keys_are_404s(role_target, items, api_as, carol):
     assert_refused(api.get(f"/api/tables/{T}/rows/abc"), 400)
     assert_refused(api.get(f"/api/tables/{T}/rows/1,2"), 400)
     assert_refused(api.get(f"/api/tables/{quote(chr(0x10FFFF) * 100, safe='')}/data"), (400, 404))
+
+
+def test_the_safety_net_maps_only_the_errors_it_knows():
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from core.security_headers import error_for
+
+    assert error_for(RecursionError()).status == 400
+    assert error_for(PoolTimeout()).status == 503
+    assert error_for(ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes")).code == "nul_character"
+    assert error_for(ValueError("NULL is not allowed here")) is None  # a genuine bug stays a logged 500
+    assert error_for(KeyError("x")) is None

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import FIXTURES, PASSWORD
 from tests.serving import Served, add_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def _token(port: int, username: str) -> str:
