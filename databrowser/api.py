@@ -207,4 +207,4 @@ def export_response_for(request: Request, info: TableInfo) -> HttpResponseBase:
     from databrowser.export import export_response
 
     return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest),
-                           user=request.user)
+                           user=request.user, request=request)

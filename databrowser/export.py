@@ -218,14 +218,21 @@ def _released_when_done(gen: Generator[str, None, None], slot: ExportSlot) -> Ge
         slot.release()
 
 
-def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any = None) -> StreamingHttpResponse:
+def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any = None,
+                    request: Any = None) -> StreamingHttpResponse:
     fmt = (params.get("format") or "csv").lower()
     if fmt not in FORMATS:
         raise BadRequest(f"format={fmt!r} is not offered.", hint="Use format=csv or format=json.")
     req = query.parse_request(info, params)
     null = null_marker(params)
     stmt = _statement(info, req, fmt)
-    slot = acquire_slot(user)
+    try:
+        slot = acquire_slot(user)
+    except Throttled as exc:  # someone holding many exports is worth a line in the audit log
+        from core import audit
+
+        audit.record(request, "data.export", info.ref.slug, outcome="denied", message=exc.message, user=user)
+        raise
     try:
         try:  # a filter value PostgreSQL cannot read must be a 400 now, not a broken download later
             with target.connect() as conn:

@@ -254,7 +254,8 @@ def delete_rows(request: HttpRequest, tref: str) -> HttpResponse:
 @require_GET
 def export(request: HttpRequest, tref: str) -> HttpResponseBase:
     info = _info(tref)
-    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest), user=request.user)
+    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest), user=request.user,
+                           request=request)
 
 
 @require_GET

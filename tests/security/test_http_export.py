@@ -92,6 +92,8 @@ def test_a_viewer_gets_at_most_two_exports_at_once_then_a_429(role_target, cells
     third = api.get(f"/api/tables/{T}/export", {"format": "json"})
     assert third.status_code == 429
     assert third.json()["error"]["code"] == "too_many_exports" and third.json()["error"]["hint"]
+    refused = AuditEntry.objects.filter(action="data.export", outcome="denied").latest("id")
+    assert refused.username == "carol" and refused.target == T
     bobs = api_as(bob).get(f"/api/tables/{T}/export", {"format": "csv"})
     assert bobs.status_code == 200  # other users are not blocked by carol's exports
     drain(bobs)
