@@ -51,6 +51,10 @@ def test_sixteen_slow_exports_by_one_viewer_do_not_starve_other_users(security_r
         add_user(served, "carol", "viewer", PASSWORD)
         add_user(served, "alice", "admin", PASSWORD)
         carol, alice = _token(served.port, "carol"), _token(served.port, "alice")
+        paths = ("/api/tables", "/api/tables/public.sec_slow/data", "/api/tables/public.sec_slow/rows/1",
+                 "/api/tables/public.sec_slow/schema", "/api/health")
+        for path in paths:  # first touches (reflection, model discovery) are not what is measured
+            assert _get(served.port, alice, path)[0] == 200, path
 
         statuses = []
         for _ in range(16):
@@ -70,8 +74,7 @@ def test_sixteen_slow_exports_by_one_viewer_do_not_starve_other_users(security_r
 
         # Meanwhile, the others' pages and API answers come back at once.
         slowest = 0.0
-        for path in ("/api/tables", "/api/tables/public.sec_slow/data", "/api/tables/public.sec_slow/rows/1",
-                     "/api/tables/public.sec_slow/schema", "/api/health") * 3:
+        for path in paths * 3:
             status, took = _get(served.port, alice, path)
             assert status == 200, (path, status)
             slowest = max(slowest, took)
