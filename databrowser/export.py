@@ -24,6 +24,7 @@ import inspect
 import json
 import re
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -166,7 +167,7 @@ async def _async_chunks(gen: Generator[str, None, None]) -> AsyncIterator[str]:
 
 # --- how many exports run at once -----------------------------------------------------------
 
-_slots_lock = threading.Lock()
+_slots_lock = threading.RLock()  # re-entrant: a GC finalizer may release while acquire holds it
 _active: dict[str, int] = {}
 
 
@@ -246,8 +247,11 @@ def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any 
     except BaseException:
         slot.release()
         raise
-    # a response never iterated (HEAD, a client gone before the first byte) still frees its slot
-    response._resource_closers.append(slot.release)  # type: ignore[attr-defined]  # Django calls them in close()
+    # a response never iterated (HEAD, a client gone before the first byte) still frees its slot:
+    # Django calls the closers in close(); a request cancelled by a disconnect is never closed, so
+    # the slot is also freed when the response is dropped
+    response._resource_closers.append(slot.release)  # type: ignore[attr-defined]
+    weakref.finalize(response, slot.release)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{info.ref.schema}.{info.ref.name}")
     response["Content-Disposition"] = f'attachment; filename="{safe}.{fmt}"'
     response["X-Accel-Buffering"] = "no"

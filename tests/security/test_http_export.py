@@ -162,3 +162,20 @@ def test_exports_are_not_writes_and_refusals_leave_the_rows_alone(role_target, c
     after = psycopg.connect(cells, autocommit=True).execute("SELECT * FROM sec_cells ORDER BY id").fetchall()
     assert before == after
     assert not AuditEntry.objects.filter(outcome="ok", action__startswith="data.").exists()
+
+
+def test_an_export_abandoned_before_its_first_byte_frees_its_slot(role_target, cells, carol):
+    """A client that disconnects while the export is being prepared: Django drops the response
+    without closing it; the slot must not stay taken for ever."""
+    import gc
+
+    from databrowser import export as export_module
+    from databrowser import query
+    from databrowser.refs import TableRef
+
+    info = query.get_table(TableRef.parse(T))
+    response = export_module.export_response(info, {"format": "csv"}, user=carol)
+    assert export_module.running_exports() == {str(carol.pk): 1}
+    del response
+    gc.collect()
+    assert export_module.running_exports() == {}
