@@ -135,6 +135,8 @@ def test_a_100k_deep_json_body_is_a_400(role_target, items, api_as, bob):
         assert "nested" in error["message"]
     deep_object = '{"name":' * 50_000 + '"x"' + "}" * 50_000
     assert_refused(api.post(f"/api/tables/{T}/rows", deep_object, content_type="application/json"), 400)
+    # the net is under every JSON endpoint, not only the data browser's
+    assert_refused(api.post("/api/database/query", body, content_type="application/json"), 400)
     assert rows(items) == before
 
 
