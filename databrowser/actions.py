@@ -44,6 +44,24 @@ def _target(info: TableInfo, pk: list[Any] | None = None) -> str:
     return f"{info.ref.slug} ({', '.join(map(str, pk))})"
 
 
+def require_writer(request: Any, action: str, info: TableInfo, pk: list[Any] | None = None) -> None:
+    """The role and relation checks of a write, on their own (audited when refused)."""
+    _require_write(request, action, info, pk)
+
+
+def require_version(request: Any, action: str, info: TableInfo, pk: list[Any], version: str | None,
+                    force: bool, how: str) -> None:
+    """A write must say which version of the row it changes (``how`` names the missing piece for the
+    message); ``force`` skips the check and the write is audited as forced."""
+    if version or force:
+        return
+    audit.record(request, action, _target(info, pk), outcome="denied", message=f"refused: no {how}")
+    raise AppError(f"This write does not say which version of the row it changes (no {how}); nothing was written.",
+                   code="precondition_required", status=428,
+                   hint="GET the row first and send its ETag back as If-Match (or add ?force=true to overwrite "
+                        "whatever is there now; the audit log records it as forced).")
+
+
 def _require_write(request: Any, action: str, info: TableInfo, pk: list[Any] | None = None) -> None:
     try:
         require(request.user, "write_rows")
@@ -88,6 +106,12 @@ def _db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values:
     if translated is not exc:
         return translated
     state, diag, primary = query.diagnostics(exc)
+    if state == "42501":
+        return query.privilege_error(primary)
+    if not state and "NUL (0x00)" in primary:
+        return RowInvalid("PostgreSQL text cannot contain NUL (0x00) characters.",
+                          field_errors={"__all__": "A value contains a NUL (0x00) character."},
+                          hint="Remove the NUL byte from the value.")
     detail = getattr(diag, "message_detail", None) or ""
     column = getattr(diag, "column_name", None)
     cname = getattr(diag, "constraint_name", None)
@@ -162,9 +186,11 @@ def do_create_row(request: Any, info: TableInfo, values: dict[str, Any]) -> dict
     return row
 
 
-def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str, Any], xmin: str | None) -> dict[str, Any]:
+def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str, Any], xmin: str | None,
+                  forced: bool = False) -> dict[str, Any]:
     """Change the given columns of one row. With ``xmin`` (the version the form was loaded
-    with) the write is refused with a 409 if someone else changed the row since."""
+    with) the write is refused with a 409 if someone else changed the row since; ``forced``
+    (an API write with ?force=true and no version) is written and audited as forced."""
     _require_write(request, "data.update", info, pk)
     try:
         with target.connect(read_only=False) as conn:
@@ -192,7 +218,8 @@ def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str
     changed = {k for k in values if before.get(k) != after.get(k)}
     audit.record(request, "data.update", _target(info, pk),
                  before={k: jsonable(before[k]) for k in changed} or public(before),
-                 after={k: jsonable(after[k]) for k in changed} or public(after))
+                 after={k: jsonable(after[k]) for k in changed} or public(after),
+                 message="forced: written without a version (If-Match)" if forced else "")
     return after
 
 
@@ -282,13 +309,24 @@ def cascade_preview(info: TableInfo, pks: list[list[str]]) -> CascadePreview:
     return CascadePreview(total, steps)
 
 
-def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]]) -> list[dict[str, Any]]:
-    """Delete rows by key (one or many); a RESTRICT/NO ACTION reference is a 409 naming the table."""
+def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version: str | None = None,
+                   forced: bool = False) -> list[dict[str, Any]]:
+    """Delete rows by key (one or many); a RESTRICT/NO ACTION reference is a 409 naming the table.
+    With ``version`` (one row: its ETag) a row changed since is a 409 and nothing is deleted."""
     action = "data.delete" if len(pks) == 1 else "data.bulk_delete"
     _require_write(request, action, info, pks[0] if len(pks) == 1 else None)
     where = _rows_where(info, pks)
     try:
         with target.connect(read_only=False) as conn:
+            if version is not None and len(pks) == 1:
+                locked = conn.execute(query.base_select(info).where(where).with_for_update()).first()
+                if locked is not None and _as_dict(info, locked)["__xmin"] != str(version):
+                    current = _as_dict(info, locked)
+                    audit.record(request, action, _target(info, pks[0]), before=public(current), outcome="failed",
+                                 message="conflict: the row was changed by someone else")
+                    raise Conflict("This row was changed by someone else since you read it; nothing was deleted.",
+                                   hint="GET the row again, check it, and send its new ETag as If-Match.",
+                                   detail={"current": public(current), "current_version": current["__xmin"]})
             deleted = [_as_dict(info, r) for r in conn.execute(info.table.delete().where(where).returning(*_returning(info)))]
     except DBAPIError as exc:
         state, diag, _primary = query.diagnostics(exc)
@@ -306,5 +344,5 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]]) -> list[
         raise NotFound("Nothing was deleted: no row has this key (any more).", hint="Reload the grid.")
     audit.record(request, action, _target(info, pk_of(info, deleted[0]) if len(deleted) == 1 else None),
                  before=[public(r) for r in deleted] if len(deleted) > 1 else public(deleted[0]), after=None,
-                 message=f"{len(deleted)} row(s) deleted")
+                 message=f"{len(deleted)} row(s) deleted" + (" (forced: no If-Match)" if forced else ""))
     return deleted

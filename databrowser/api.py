@@ -114,30 +114,68 @@ class RowsView(ReadView):
         if errors:
             raise _invalid(errors)
         row = actions.do_create_row(request, info, values)
-        return Response({"row": actions.public(row), "version": row.get("__xmin")}, status=201)
+        return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}, status=201), row)
+
+
+def etag(version: object) -> str:
+    """The row version (its ``xmin``) as a strong ETag."""
+    return f'"{version}"'
+
+
+def if_match(request: Request) -> str | None:
+    """The version an ``If-Match`` header names (``"123"``, ``W/"123"`` or ``123``); ``*`` means any."""
+    raw = (request.headers.get("If-Match") or "").strip()
+    if not raw:
+        return None
+    if raw == "*":
+        return "*"
+    first = raw.split(",")[0].strip()
+    if first.startswith("W/"):
+        first = first[2:]
+    value = first.strip('"')
+    if not value.isdigit():
+        raise BadRequest(f"If-Match {raw[:40]!r} is not a row version.", code="invalid_if_match",
+                         hint="Send back the ETag header of GET /api/tables/{table}/rows/{pk} as it was given.")
+    return value
+
+
+def _forced(request: Request) -> bool:
+    return (request.query_params.get("force") or "").lower() in ("1", "true", "yes")
+
+
+def _with_etag(response: Response, row: dict[str, Any]) -> Response:
+    if row.get("__xmin") is not None:
+        response["ETag"] = etag(row["__xmin"])
+    return response
 
 
 class RowView(ReadView):
+    """One row. GET answers an ``ETag`` (the row version); PUT and DELETE require it back as
+    ``If-Match`` (428 without it, 409 when the row changed since), unless ``?force=true``."""
+
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         row = query.fetch_row(info, _pk(info, pk))
-        return Response({"row": actions.public(row), "version": row.get("__xmin")})
+        return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def put(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         pk_values = _pk(info, pk)
+        actions.require_writer(request, "data.update", info, pk_values)
         body = dict(request.data) if isinstance(request.data, dict) else request.data
-        version = request.headers.get("If-Match") or None
+        version = if_match(request)
         if isinstance(body, dict) and "__version" in body:
-            version = str(body.pop("__version"))
+            version = str(body.pop("__version")).strip('"')
+        actions.require_version(request, "data.update", info, pk_values, version, _forced(request), "If-Match header")
         values, errors = forms.values_from_json(info, body, creating=False,
                                                   model=models_info.form_model(info.ref))
         if errors:
             raise _invalid(errors)
-        row = actions.do_update_row(request, info, pk_values, values, version.strip('"') if version else None)
-        return Response({"row": actions.public(row), "version": row.get("__xmin")})
+        forced = version in (None, "*")
+        row = actions.do_update_row(request, info, pk_values, values, None if forced else version, forced=forced)
+        return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def delete(self, request: Request, tref: str, pk: str) -> Response:
@@ -146,7 +184,11 @@ class RowView(ReadView):
         if request.query_params.get("preview") in ("1", "true"):
             return Response({**actions.cascade_preview(info, [pk_values]).as_dict(),
                              "orm_cascades": models_info.orm_cascades(info.ref)})
-        deleted = actions.do_delete_rows(request, info, [pk_values])
+        actions.require_writer(request, "data.delete", info, pk_values)
+        version = if_match(request)
+        actions.require_version(request, "data.delete", info, pk_values, version, _forced(request), "If-Match header")
+        forced = version in (None, "*")
+        deleted = actions.do_delete_rows(request, info, [pk_values], None if forced else version, forced=forced)
         return Response({"deleted": len(deleted), "rows": [actions.public(r) for r in deleted]})
 
 
@@ -164,4 +206,5 @@ class ExportView(ReadView):
 def export_response_for(request: Request, info: TableInfo) -> HttpResponseBase:
     from databrowser.export import export_response
 
-    return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest))
+    return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest),
+                           user=request.user, request=request)

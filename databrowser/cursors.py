@@ -2,7 +2,9 @@
 
 Values keep their type through tagged JSON (dates, decimals, UUIDs, bytes, arrays, objects);
 the cursor also carries a signature of the table and the order, so a cursor from another sort
-or table is refused. Anything that does not decode cleanly is a 400, never a 500.
+or table is refused, and a MAC keyed by the tool's secret over all of it, so a cursor the tool did
+not issue (a forged key value of another type, an object where the key is an integer) is refused
+before any value reaches the database. Anything that does not decode cleanly is a 400, never a 500.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+
+from django.conf import settings
 
 from core.exceptions import BadRequest
 from databrowser.reflection import TableInfo
@@ -77,27 +82,44 @@ def _signature(info: TableInfo, keys: list[tuple[str, bool]]) -> str:
     return hashlib.sha256(json.dumps([info.ref.slug, keys]).encode()).hexdigest()[:10]
 
 
+def _mac(payload: dict[str, Any]) -> str:
+    body = json.dumps([payload.get("s"), payload.get("d"), payload.get("k")], separators=(",", ":"), sort_keys=True)
+    key = hashlib.sha256(b"databrowser.cursor:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:20]
+
+
 def encode_cursor(info: TableInfo, keys: list[tuple[str, bool]], values: list[Any], direction: str) -> str:
-    payload = {"s": _signature(info, keys), "d": direction, "k": [_to_json(v) for v in values]}
+    payload: dict[str, Any] = {"s": _signature(info, keys), "d": direction, "k": [_to_json(v) for v in values]}
+    payload["m"] = _mac(payload)
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def decode_cursor(info: TableInfo, keys: list[tuple[str, bool]], token: str) -> tuple[str, list[Any]]:
     bad = BadRequest("The page cursor is not valid.", hint="Start again from the first page (drop the cursor parameter).",
                      code="invalid_cursor")
+    if len(token) > 8192:
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         payload = json.loads(raw)
         if not isinstance(payload, dict) or payload.get("d") not in ("a", "b"):
             raise ValueError("shape")
         values = payload.get("k")
-        if not isinstance(values, list) or len(values) != len(keys):
-            raise ValueError("length")
-        decoded = [_from_json(v) for v in values]
+        if not isinstance(values, list):
+            raise ValueError("values")
     except (ValueError, TypeError, UnicodeDecodeError, RecursionError, ArithmeticError, OverflowError):
         raise bad from None
     if payload.get("s") != _signature(info, keys):
         raise BadRequest("The page cursor belongs to another table or sort order.",
                          hint="Start again from the first page (drop the cursor parameter).", code="invalid_cursor")
+    if len(values) != len(keys):
+        raise bad
+    mac = payload.get("m")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(payload)):
+        raise bad
+    try:
+        decoded = [_from_json(v) for v in values]
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, ArithmeticError, OverflowError):
+        raise bad from None
     return payload["d"], decoded
 

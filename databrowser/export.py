@@ -2,23 +2,42 @@
 
 The rows come from a server-side cursor (``stream_results`` with ``yield_per``) in a read-only
 transaction held open by the generator until the last chunk is sent; nothing accumulates.
+
+Safety (docs/security-http.md):
+
+* **CSV cells that a spreadsheet would run** — text starting with ``=``, ``+``, ``-``, ``@``, a tab
+  or a CR — are prefixed with ``'`` (``PGADMIN_CSV_FORMULA_GUARD=0`` turns it off). Only text-like
+  columns: a negative number stays a number.
+* **NULL is not the empty string**: NULL is written ``\\N`` (PostgreSQL's own marker), an empty
+  string as ``""``; ``?null=`` chooses another marker (``null=`` empty gives COPY's CSV style:
+  NULL bare, empty string quoted). A text cell equal to the marker is quoted.
+* **Exports are limited** per user (``PGADMIN_EXPORT_CONCURRENCY``, 2) and in total
+  (``PGADMIN_EXPORT_TOTAL``): each holds a target connection while it streams, and a slow reader
+  must not take the connections the pages need (429 with a hint beyond the limit). The export's
+  transaction carries ``idle_in_transaction_session_timeout`` (``PGADMIN_EXPORT_IDLE_TIMEOUT``), so a
+  client that stops reading cannot hold a snapshot and a connection for ever.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import inspect
 import json
+import re
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import StreamingHttpResponse
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from core import target
-from core.exceptions import BadRequest
+from core.exceptions import BadRequest, Throttled
 from databrowser import query
 from databrowser.formatting import as_text, jsonable
 from databrowser.query import PageRequest, TableInfo
@@ -38,9 +57,19 @@ def _statement(info: TableInfo, req: PageRequest, fmt: str = "json") -> Any:
     return stmt.order_by(*[info.c(n).desc() if d else info.c(n).asc() for n, d in keys]) if keys else stmt
 
 
+def _export_connection() -> AbstractContextManager[Connection]:
+    """A read-only target connection for an export: the export pool when core.target offers one."""
+    if "purpose" in inspect.signature(target.connect).parameters:
+        return target.connect(purpose="export")  # type: ignore[call-arg]
+    return target.connect()
+
+
 def _rows(info: TableInfo, stmt: Any) -> Iterator[Any]:
     try:
-        with target.connect() as conn:
+        with _export_connection() as conn:
+            # SET LOCAL through set_config (value bound): a stalled reader ends the transaction
+            conn.execute(sa.select(sa.func.set_config("idle_in_transaction_session_timeout",
+                                                      f"{settings.EXPORT_IDLE_TIMEOUT_MS}ms", True)))
             result = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(stmt)
             for partition in result.partitions():
                 yield from partition
@@ -48,33 +77,60 @@ def _rows(info: TableInfo, stmt: Any) -> Iterator[Any]:
         raise query.db_error_to_app(exc) from exc
 
 
-def _csv_converter(kind: str) -> Callable[[Any], Any] | None:
-    """None where csv.writer's own str() is already right (numbers, text; None becomes "")."""
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+GUARDED_KINDS = {"text", "enum", "other"}  # text-like: a leading '-' there is not a negative number
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+DEFAULT_NULL = "\\N"
+
+
+def _csv_converter(kind: str) -> Callable[[Any], str]:
+    """A non-NULL value as CSV text (before quoting)."""
     if kind in ("int", "numeric", "float", "text", "enum", "uuid", "json"):
-        return None
+        return str
     if kind == "datetime":
-        return lambda v: None if v is None else v.isoformat(sep=" ")
+        return lambda v: v.isoformat(sep=" ")
     return lambda v: as_text(v, kind)
 
 
-def _csv(info: TableInfo, stmt: Any) -> Generator[str, None, None]:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    converters = [_csv_converter(c.kind) for c in info.columns]
-    plain = all(conv is None for conv in converters)
-    writer.writerow([c.name for c in info.columns])
-    n = 0
+def csv_cell(kind: str, null: str, guard: bool) -> Callable[[Any], str]:
+    """The encoder of one column's cells: NULL marker, formula guard, quoting (RFC 4180)."""
+    convert = _csv_converter(kind)
+    guarded = guard and kind in GUARDED_KINDS
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return null
+        text = convert(value)
+        if guarded and text.startswith(FORMULA_START):
+            text = "'" + text
+        if text == null or not text or _NEEDS_QUOTES.search(text):
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+    return cell
+
+
+def null_marker(params: Any) -> str:
+    """``?null=`` (absent: ``\\N``); refused when it could not be told apart from data."""
+    if "null" not in params:
+        return DEFAULT_NULL
+    marker = params.get("null") or ""
+    if len(marker) > 16 or any(ch in marker for ch in '",\r\n\x00'):
+        raise BadRequest(f"null={marker[:20]!r} cannot be a NULL marker.", code="invalid_null_marker",
+                         hint="Use at most 16 characters without quotes, commas or line breaks (default \\N).")
+    return marker
+
+
+def _csv(info: TableInfo, stmt: Any, null: str = DEFAULT_NULL, guard: bool = True) -> Generator[str, None, None]:
+    header = csv_cell("text", "", guard)  # column names are data too (a column may be called "=cmd")
+    cells = [csv_cell(c.kind, null, guard) for c in info.columns]
+    lines = [",".join(header(c.name) for c in info.columns)]
     for row in _rows(info, stmt):
-        if plain:
-            writer.writerow(row)
-        else:
-            writer.writerow([v if conv is None else conv(v) for v, conv in zip(row, converters, strict=True)])
-        n += 1
-        if n % 500 == 0:
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
-    yield buf.getvalue()
+        lines.append(",".join([cell(v) for cell, v in zip(cells, row, strict=True)]))
+        if len(lines) >= 500:
+            yield "\r\n".join(lines) + "\r\n"
+            lines = []
+    yield "\r\n".join(lines) + "\r\n" if lines else ""
 
 
 def _json(info: TableInfo, stmt: Any) -> Generator[str, None, None]:
@@ -109,20 +165,93 @@ async def _async_chunks(gen: Generator[str, None, None]) -> AsyncIterator[str]:
         await sync_to_async(gen.close, thread_sensitive=True)()
 
 
-def export_response(info: TableInfo, params: Any, asgi: bool = False) -> StreamingHttpResponse:
+# --- how many exports run at once -----------------------------------------------------------
+
+_slots_lock = threading.RLock()  # re-entrant: a GC finalizer may release while acquire holds it
+_active: dict[str, int] = {}
+
+
+class ExportSlot:
+    """One running export of one user; released once, when the response is closed or the stream ends."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self._released = False
+
+    def release(self) -> None:
+        with _slots_lock:
+            if self._released:
+                return
+            self._released = True
+            _active[self.who] -= 1
+            if _active[self.who] <= 0:
+                del _active[self.who]
+
+
+def acquire_slot(user: Any) -> ExportSlot:
+    """A slot for ``user``'s export, or a 429 when the user (or everyone) already has the maximum."""
+    who = str(getattr(user, "pk", None) or "anonymous")
+    with _slots_lock:
+        mine, total = _active.get(who, 0), sum(_active.values())
+        if mine >= settings.EXPORT_CONCURRENCY:
+            raise Throttled(f"You already have {mine} export(s) running (at most {settings.EXPORT_CONCURRENCY}).",
+                            code="too_many_exports",
+                            hint="Wait for a download to finish (or cancel it), then start this one again.")
+        if total >= settings.EXPORT_TOTAL:
+            raise Throttled(f"{total} exports are running on this server (at most {settings.EXPORT_TOTAL}).",
+                            code="too_many_exports",
+                            hint="Try again in a minute; an admin can raise PGADMIN_EXPORT_TOTAL.")
+        _active[who] = mine + 1
+    return ExportSlot(who)
+
+
+def running_exports() -> dict[str, int]:
+    """Exports running now, by user id (for tests and the dashboard)."""
+    with _slots_lock:
+        return dict(_active)
+
+
+def _released_when_done(gen: Generator[str, None, None], slot: ExportSlot) -> Generator[str, None, None]:
+    try:
+        yield from gen
+    finally:
+        gen.close()
+        slot.release()
+
+
+def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any = None,
+                    request: Any = None) -> StreamingHttpResponse:
     fmt = (params.get("format") or "csv").lower()
     if fmt not in FORMATS:
         raise BadRequest(f"format={fmt!r} is not offered.", hint="Use format=csv or format=json.")
     req = query.parse_request(info, params)
+    null = null_marker(params)
     stmt = _statement(info, req, fmt)
-    try:  # a filter value PostgreSQL cannot read must be a 400 now, not a broken download later
-        with target.connect() as conn:
-            conn.execute(stmt.limit(0))
-    except DBAPIError as exc:
-        raise query.db_error_to_app(exc) from exc
-    gen = _csv(info, stmt) if fmt == "csv" else _json(info, stmt)
-    content: Any = _async_chunks(gen) if asgi else gen
-    response = StreamingHttpResponse(content, content_type=FORMATS[fmt])
+    try:
+        slot = acquire_slot(user)
+    except Throttled as exc:  # someone holding many exports is worth a line in the audit log
+        from core import audit
+
+        audit.record(request, "data.export", info.ref.slug, outcome="denied", message=exc.message, user=user)
+        raise
+    try:
+        try:  # a filter value PostgreSQL cannot read must be a 400 now, not a broken download later
+            with target.connect() as conn:
+                conn.execute(stmt.limit(0))
+        except DBAPIError as exc:
+            raise query.db_error_to_app(exc) from exc
+        gen = _csv(info, stmt, null, settings.CSV_FORMULA_GUARD) if fmt == "csv" else _json(info, stmt)
+        gen = _released_when_done(gen, slot)
+        content: Any = _async_chunks(gen) if asgi else gen
+        response = StreamingHttpResponse(content, content_type=FORMATS[fmt])
+    except BaseException:
+        slot.release()
+        raise
+    # a response never iterated (HEAD, a client gone before the first byte) still frees its slot:
+    # Django calls the closers in close(); a request cancelled by a disconnect is never closed, so
+    # the slot is also freed when the response is dropped
+    response._resource_closers.append(slot.release)  # type: ignore[attr-defined]
+    weakref.finalize(response, slot.release)
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{info.ref.schema}.{info.ref.name}")
     response["Content-Disposition"] = f'attachment; filename="{safe}.{fmt}"'
     response["X-Accel-Buffering"] = "no"

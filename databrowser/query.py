@@ -52,12 +52,24 @@ def diagnostics(exc: DBAPIError) -> tuple[str, Any, str]:
     return getattr(orig, "sqlstate", "") or "", diag, primary
 
 
+def privilege_error(primary: str) -> AppError:
+    """42501 insufficient_privilege: a 403 saying what to grant, not a 500."""
+    return AppError(f"The database refused: {primary}.", code="insufficient_privilege", status=403,
+                    hint="The target role lacks the privilege. Grant it (GRANT SELECT ON … TO <role>), use a role "
+                         "that may read it, or browse another relation.")
+
+
 def db_error_to_app(exc: DBAPIError) -> Exception:
     """Map data errors (a filter value PostgreSQL cannot read, an unorderable type) to 400s."""
     translated = target.translate_error(exc)
     if translated is not exc:
         return translated
     state, _diag, primary = diagnostics(exc)
+    if state == "42501":
+        return privilege_error(primary)
+    if not state and "NUL (0x00)" in primary:
+        return BadRequest("PostgreSQL text cannot contain NUL (0x00) characters.", code="nul_character",
+                          hint="Remove the NUL byte (%00) from the filter, key or value.")
     if state.startswith("22") or state in ("42883", "42804", "42846", "22P02"):
         return BadRequest(f"PostgreSQL cannot use this value or sort: {primary}",
                           hint="Check the filter values against the column types, and sort only by comparable columns.",

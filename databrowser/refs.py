@@ -40,6 +40,14 @@ def _read_quoted(text: str, start: int) -> tuple[str, int]:
                      hint='Write a name holding a dot or a quote as "name" with "" for a quote inside.')
 
 
+def refuse_nul(text: str, what: str) -> str:
+    """PostgreSQL names and text values cannot hold NUL: refuse it here, before the driver raises."""
+    if "\x00" in text:
+        raise BadRequest(f"The {what} contains a NUL (0x00) character.", code="nul_character",
+                         hint="Remove %00 from the URL: PostgreSQL names and text cannot contain NUL.")
+    return text
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -69,6 +77,7 @@ class TableRef:
     def parse(cls, text: str) -> TableRef:
         if not text:
             raise BadRequest("No table given.", hint="Address a table as schema.table, e.g. public.clients.")
+        refuse_nul(text, "table name")
         if text.startswith('"'):
             schema, i = _read_quoted(text, 0)
             if i >= len(text) or text[i] != ".":
@@ -109,7 +118,7 @@ def pk_segment(values: Sequence[object]) -> str:
 
 def decode_pk(text: str, count: int) -> list[str]:
     """Split a decoded ``{pk}`` path segment into ``count`` key values (as text)."""
-    parts = [unquote(p) for p in text.split(",")]
+    parts = [refuse_nul(unquote(p), "row key") for p in text.split(",")]
     if len(parts) != count:
         raise BadRequest(f"This table's key has {count} column(s); the URL gave {len(parts)} value(s).",
                          hint="Join the percent-encoded key values with ',' in the primary key's column order.")
@@ -119,6 +128,7 @@ def decode_pk(text: str, count: int) -> list[str]:
 def parse_sort(text: str) -> list[tuple[str, bool]]:
     """``a,-b,"c,d"`` → [("a", False), ("b", True), ("c,d", False)] (True means descending)."""
     out: list[tuple[str, bool]] = []
+    refuse_nul(text, "sort list")
     i = 0
     while i < len(text):
         desc = text[i] == "-"

@@ -176,7 +176,19 @@ def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                                "can_write": _writable(request, info)}
     if request.method == "POST":
         form = forms.row_form(info, creating=False, data=request.POST, row=row, model=models_info.form_model(info.ref))
-        xmin = request.POST.get("__xmin") or None
+        xmin = (request.POST.get("__xmin") or "").strip() or None
+        if xmin is None or not xmin.isdigit():
+            # Without the version the form was loaded with, a save would silently overwrite a
+            # change made since: refuse it (the form below carries the current version).
+            actions.require_writer(request, "data.update", info, pk_values)
+            from core import audit
+
+            audit.record(request, "data.update", f"{info.ref.slug} ({', '.join(pk_values)})", outcome="denied",
+                         message="refused: the form was posted without its row version")
+            form.add_error(None, "This form was sent without the row's version, so nothing was saved. "
+                                 "The form below holds the current row: check it and save again.")
+            context.update({"form": form, "xmin": row["__xmin"]})
+            return render(request, "databrowser/form.html", context, status=400)
         if form.is_valid():
             values = forms.cleaned_values(info, form, creating=False, only_changed=False)
             try:
@@ -242,7 +254,8 @@ def delete_rows(request: HttpRequest, tref: str) -> HttpResponse:
 @require_GET
 def export(request: HttpRequest, tref: str) -> HttpResponseBase:
     info = _info(tref)
-    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest))
+    return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest), user=request.user,
+                           request=request)
 
 
 @require_GET

@@ -130,6 +130,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.LoginRequiredMiddleware",
     "core.middleware.AppErrorMiddleware",
+    "core.security_headers.SecurityHeadersMiddleware",  # last: its error mapping runs first (CSP/no-store block below)
 ]
 
 ROOT_URLCONF = "pgadmin_site.urls"
@@ -256,6 +257,17 @@ if HTTPS:
     SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"]
 else:
     SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008", "security.W012", "security.W016"]
+
+# --- HTTP hardening: CSP, no-store, exports (core/security_headers.py, docs/security-http.md) ---
+# Extra CSP directives appended verbatim (e.g. "report-uri /csp"); empty means the built-in policy.
+CSP_EXTRA = env_str("PGADMIN_CSP_EXTRA")
+# CSV export cells starting with = + - @ tab or CR are prefixed with ' so a spreadsheet shows them as text.
+CSV_FORMULA_GUARD = env_bool("PGADMIN_CSV_FORMULA_GUARD", True)
+# Concurrent exports per user, and in total; each holds one target connection while it streams.
+EXPORT_CONCURRENCY = env_int("PGADMIN_EXPORT_CONCURRENCY", 2, minimum=1, maximum=100)
+EXPORT_TOTAL = env_int("PGADMIN_EXPORT_TOTAL", 6, minimum=1, maximum=1000)
+# An export whose client stops reading is ended by PostgreSQL after this idle time.
+EXPORT_IDLE_TIMEOUT_MS = env_duration_ms("PGADMIN_EXPORT_IDLE_TIMEOUT", "60s")
 
 # --- logging: never print a secret ------------------------------------------------------
 LOG_LEVEL = env_str("PGADMIN_LOG_LEVEL", "INFO").upper()

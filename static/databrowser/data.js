@@ -91,7 +91,7 @@
       fetch(a.href, { credentials: "same-origin" }).then(function (response) {
         if (!response.ok) {
           return response.json().catch(function () { return {}; }).then(function (body) {
-            throw new Error((body.error && body.error.message) || ("HTTP " + response.status));
+            throw new Error(body.error ? body.error.message + (body.error.hint ? " " + body.error.hint : "") : "HTTP " + response.status);
           });
         }
         var reader = response.body.getReader();

@@ -12,6 +12,11 @@
   var toggle = document.getElementById("theme-toggle");
   if (toggle) toggle.addEventListener("click", toggleTheme);
 
+  /* <select data-autosubmit>: submit its form on change (instead of an inline onchange, refused by the CSP) */
+  document.querySelectorAll("[data-autosubmit]").forEach(function (el) {
+    el.addEventListener("change", function () { if (el.form) el.form.submit(); });
+  });
+
   /* toasts: dismiss on click, fade non-errors after 8 s */
   document.querySelectorAll(".toast").forEach(function (toast) {
     toast.querySelector(".toast-close").addEventListener("click", function () { toast.remove(); });

@@ -40,6 +40,16 @@ def hostile(hostile_url: str, settings) -> Iterator[str]:  # type: ignore[no-unt
     target.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _no_export_slot_left_over() -> Iterator[None]:
+    """Export slots are per user id, and ids repeat between tests: start every test with none taken."""
+    from databrowser import export
+
+    export._active.clear()
+    yield
+    export._active.clear()
+
+
 def sql(url: str, statement: str, *params: object) -> list[tuple]:
     """Run one statement on the fixture database as the test's own observer (not via the tool)."""
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:

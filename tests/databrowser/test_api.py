@@ -138,11 +138,12 @@ def test_editor_creates_edits_and_deletes_a_row_with_a_composite_key_and_every_s
     assert r.status_code == 201, r.content
     assert r.json()["row"] == {"select": "a,b%c", "from": 7, "note": None}
     key = pkpath("a,b%c", 7)
-    r = api.put(f"{base}/rows/{key}", {"note": "changed"}, format="json")
+    etag = api.get(f"{base}/rows/{key}")["ETag"]
+    r = api.put(f"{base}/rows/{key}", {"note": "changed"}, format="json", HTTP_IF_MATCH=etag)
     assert r.status_code == 200 and r.json()["row"]["note"] == "changed"
     assert sql(hostile, "SELECT note FROM \"order\" WHERE \"select\" = 'a,b%c'") == [("changed",)]
     assert api.delete(f"{base}/rows/{key}?preview=1").json()["rows"] == 1
-    r = api.delete(f"{base}/rows/{key}")
+    r = api.delete(f"{base}/rows/{key}", HTTP_IF_MATCH=r["ETag"])
     assert r.status_code == 200 and r.json()["deleted"] == 1
     entries = list(AuditEntry.objects.filter(action__startswith="data.").order_by("id"))
     assert [(e.action, e.outcome) for e in entries] == [("data.create", "ok"), ("data.update", "ok"), ("data.delete", "ok")]
@@ -195,9 +196,9 @@ def test_delete_preview_follows_cascades_and_names_blockers(hostile, api_as, bob
     assert steps[("public.keeper", "blocked")] == 0 and preview["blocked"] is False
     blocked = api.delete(f"/api/tables/public.parent/rows/{pkpath(5)}?preview=1").json()
     assert blocked["blocked"] is True
-    r = api.delete(f"/api/tables/public.parent/rows/{pkpath(5)}")
+    r = api.delete(f"/api/tables/public.parent/rows/{pkpath(5)}?force=true")
     assert r.status_code == 409 and "keeper" in r.json()["error"]["message"]
-    r = api.delete(f"/api/tables/public.parent/rows/{pkpath(2)}")
+    r = api.delete(f"/api/tables/public.parent/rows/{pkpath(2)}?force=true")
     assert r.status_code == 200
     assert sql(hostile, "SELECT count(*) FROM child WHERE parent_id = 2") == [(0,)]
     assert sql(hostile, "SELECT count(*) FROM fan WHERE parent_id IS NULL")[0][0] >= 2
@@ -211,7 +212,8 @@ def test_view_and_partitioned_table(hostile, api_as, bob):
     assert r.status_code == 405
     rows = all_pages(api, "/api/tables/public.measurements/data", page_size="25", sort="-value")
     assert len(rows) == 150 and rows[0]["value"] == 75.0
-    r = api.put(f"/api/tables/public.measurements/rows/{pkpath(3, '2024-06-10')}", {"value": 1.25}, format="json")
+    r = api.put(f"/api/tables/public.measurements/rows/{pkpath(3, '2024-06-10')}?force=true", {"value": 1.25},
+                format="json")
     assert r.status_code == 200 and r.json()["row"]["value"] == 1.25
 
 
@@ -255,7 +257,7 @@ def test_a_self_referencing_tree_cascades_level_by_level_in_the_preview(hostile,
     preview = api_as(bob).delete(f"/api/tables/public.tree/rows/{pkpath(1)}?preview=1").json()
     levels = [(s["depth"], s["count"]) for s in preview["steps"] if s["action"] == "delete"]
     assert levels[:3] == [(1, 2), (2, 1), (3, 1)]  # 2 and 3, then 4, then 5
-    assert api_as(bob).delete(f"/api/tables/public.tree/rows/{pkpath(1)}").status_code == 200
+    assert api_as(bob).delete(f"/api/tables/public.tree/rows/{pkpath(1)}?force=true").status_code == 200
     assert sql(hostile, "SELECT id FROM tree ORDER BY id") == [(6,)]
 
 
