@@ -20,7 +20,6 @@ Safety (docs/security-http.md):
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import threading
@@ -58,10 +57,8 @@ def _statement(info: TableInfo, req: PageRequest, fmt: str = "json") -> Any:
 
 
 def _export_connection() -> AbstractContextManager[Connection]:
-    """A read-only target connection for an export: the export pool when core.target offers one."""
-    if "purpose" in inspect.signature(target.connect).parameters:
-        return target.connect(purpose="export")  # type: ignore[call-arg]
-    return target.connect()
+    """A read-only target connection from the export pool: long downloads never starve the pages' pool."""
+    return target.connect(purpose="export")
 
 
 def _rows(info: TableInfo, stmt: Any) -> Iterator[Any]:
