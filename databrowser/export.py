@@ -3,7 +3,7 @@
 The rows come from a server-side cursor (``stream_results`` with ``yield_per``) in a read-only
 transaction held open by the generator until the last chunk is sent; nothing accumulates.
 
-Safety (docs/security-http.md):
+Safety (docs/security.md):
 
 * **CSV cells that a spreadsheet would run** — text starting with ``=``, ``+``, ``-``, ``@``, a tab
   or a CR — are prefixed with ``'`` (``PGADMIN_CSV_FORMULA_GUARD=0`` turns it off). Only text-like

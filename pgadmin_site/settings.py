@@ -258,7 +258,7 @@ if HTTPS:
 else:
     SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008", "security.W012", "security.W016"]
 
-# --- HTTP hardening: CSP, no-store, exports (core/security_headers.py, docs/security-http.md) ---
+# --- HTTP hardening: CSP, no-store, exports (core/security_headers.py, docs/security.md) ---
 # Extra CSP directives appended verbatim (e.g. "report-uri /csp"); empty means the built-in policy.
 CSP_EXTRA = env_str("PGADMIN_CSP_EXTRA")
 # CSV export cells starting with = + - @ tab or CR are prefixed with ' so a spreadsheet shows them as text.
