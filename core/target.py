@@ -365,14 +365,26 @@ def translate_error(exc: Exception) -> Exception:
     return exc
 
 
+def _acting_as_viewer() -> bool:
+    """True inside a viewer's request: viewers read as the reader role wherever one is configured
+    (the trust model), decided here at the source rather than by every caller."""
+    from core import audit, roles
+
+    user = getattr(audit.current_request(), "user", None)
+    return user is not None and roles.role_of(user) == "viewer"
+
+
 @contextmanager
-def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool = False) -> Iterator[Connection]:
+def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool | None = None) -> Iterator[Connection]:
     """A connection in a transaction; READ ONLY unless asked otherwise; errors translated.
 
     ``purpose="export"`` takes it from the small export pool (long downloads never starve the
-    pages); ``reader=True`` connects as the least-privilege reader role when one is configured.
+    pages); ``reader=True`` connects as the least-privilege reader role when one is configured;
+    by default (``None``) a read-only connection made for a viewer's request does.
     A full pool answers ``TargetBusy`` (503), a dead server ``TargetUnavailable`` (503).
     """
+    if reader is None:
+        reader = read_only and _acting_as_viewer()
     try:
         with get_engine(purpose, reader=reader).connect() as conn:
             with conn.begin():
