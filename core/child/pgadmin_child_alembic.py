@@ -11,9 +11,10 @@ Tasks (``alembic.<name>``), each ``func(payload) -> json-able result``:
   first migration) when that is not the tool's target. Each revision's start, end, duration and
   SQL statements are emitted live as events; a failure returns the error and the traceback.
 
-Payload keys: ``alembic_ini`` (or ``script_location`` / ``$PGADMIN_ALEMBIC_SCRIPT_LOCATION`` when the
-project has no ini), ``alembic_section`` (``-n``), ``x_args`` (``-x``), ``target_url`` (passed as
-``sqlalchemy.url``; the runner also sets ``$DATABASE_URL``), ``expect`` (the target's identity).
+Payload keys (built by ``core.project.resolve_alembic``): ``alembic_ini`` and/or ``script_location``
+(absolute), ``alembic_section`` (``-n``), ``x_args`` (``-x``), ``version_locations``, ``url_option``,
+``target_url`` (passed as ``sqlalchemy.url``; the runner also sets ``$DATABASE_URL``), ``expect`` (the
+target's identity). The child runs in the ini's folder, as the CLI does; every path it returns is absolute.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
     ini = payload.get("alembic_ini")
     if ini:
         cfg = Config(ini, ini_section=payload.get("alembic_section") or "alembic", **kwargs)
+        if payload.get("script_location"):  # PGADMIN_ALEMBIC_SCRIPT_LOCATION wins over the ini's
+            cfg.set_main_option("script_location", str(payload["script_location"]))
     else:
         location = payload.get("script_location") or os.environ.get("PGADMIN_ALEMBIC_SCRIPT_LOCATION")
         if not location:
@@ -73,6 +76,8 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
                                "PGADMIN_ALEMBIC_SCRIPT_LOCATION")
         cfg = Config(**kwargs)
         cfg.set_main_option("script_location", location)
+    if payload.get("version_locations"):  # PGADMIN_ALEMBIC_VERSION_LOCATIONS: what a wrapper command sets in code
+        cfg.set_main_option("version_locations", _join_paths(cfg, [str(p) for p in payload["version_locations"]]))
     url = payload.get("target_url")
     if url:
         escaped = str(url).replace("%", "%%")  # configparser interpolation
@@ -82,7 +87,103 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
         option = str(payload.get("url_option") or os.environ.get("PGADMIN_ALEMBIC_URL_OPTION") or "").strip()
         if option and option != "sqlalchemy.url":
             cfg.set_main_option(option, escaped)
+    _record_connections(cfg)
     return cfg
+
+
+config_for = _config
+_connect_recorder: list[bool] = []
+
+
+def _record_connections(cfg: Any) -> None:
+    """Remember where env.py tries to connect and where env.py is: a connection failure's hint names both."""
+    import pgadmin_child_common as common
+
+    location = cfg.get_main_option("script_location") or ""
+    if location and ":" not in location.split(os.sep)[0]:
+        common.ENV_PY["path"] = os.path.join(os.path.abspath(location), "env.py")
+    if _connect_recorder:
+        return
+    try:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+    except ImportError:
+        return
+
+    def do_connect(dialect: Any, _rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        host = cparams.get("host") or "local socket"
+        database = cparams.get("dbname") or cparams.get("database") or ""
+        common.CONNECT_ATTEMPTS.append(f"{host}:{cparams.get('port') or ''}/{database} as {cparams.get('user') or ''}")
+
+    event.listen(Engine, "do_connect", do_connect)
+    _connect_recorder.append(True)
+
+
+def _join_paths(cfg: Any, paths: list[str]) -> str:
+    """Paths joined with the separator this Alembic will split ``version_locations`` on."""
+    sep = cfg.get_main_option("path_separator") or cfg.get_main_option("version_path_separator")
+    chars = {"space": " ", "newline": "\n", "os": os.pathsep, ";": ";", ":": ":"}
+    return (chars.get(sep, sep) if sep else " ").join(paths)  # the legacy split is on spaces and commas
+
+
+_REVISION_FILE = re.compile(r"^revision\s*(?::\s*str\s*)?=", re.MULTILINE)
+
+
+def stray_revision_files(script_dir: str, limit: int = 50) -> list[str]:
+    """Revision files below the script directory (e.g. ``versions/<dialect>/``) that Alembic did not load."""
+    found: list[str] = []
+    for dirpath, dirs, files in os.walk(script_dir):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(files):
+            if not name.endswith(".py") or name in ("env.py", "__init__.py"):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    head = fh.read(20000)
+            except OSError:
+                continue
+            if _REVISION_FILE.search(head) and "down_revision" in head:
+                found.append(os.path.abspath(path))
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[dict[str, Any]]:
+    """Every ``(version_table, version_table_schema)`` env.py passes to ``context.configure``.
+
+    env.py runs in offline mode with ``run_migrations`` stubbed out (nothing is emitted or executed), so a
+    schema-per-tenant env.py that loops over its schemas shows each of them. When env.py cannot run
+    offline, the literal arguments of its configure() call (read with ``ast``) stand in.
+    """
+    from alembic import command
+    from alembic.runtime.environment import EnvironmentContext
+
+    seen: list[dict[str, Any]] = []
+    original_configure, original_run = EnvironmentContext.configure, EnvironmentContext.run_migrations
+
+    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append({"name": kwargs.get("version_table") or "alembic_version",
+                     "schema": kwargs.get("version_table_schema") or None})
+        return original_configure(self, *args, **kwargs)
+
+    def run_migrations(self: Any, **kw: Any) -> None:
+        return None
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    EnvironmentContext.run_migrations = run_migrations  # type: ignore[method-assign]
+    try:
+        command.upgrade(_config({k: v for k, v in payload.items() if k != "target_url"} | {
+            "target_url": payload.get("target_url") or "postgresql://offline/offline"},
+            output_buffer=io.StringIO()), "heads", sql=True)
+    except BaseException as exc:  # noqa: BLE001 - env.py may not run offline: fall back to reading it
+        emit("info", line=f"env.py did not run offline ({type(exc).__name__}): version table read from its source")
+    finally:
+        EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
+        EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
+    unique = [dict(t) for t in dict.fromkeys(tuple(sorted(d.items())) for d in seen)]
+    return unique or [_static_version_table(env_py)]
 
 
 def _create_date(doc: str | None) -> str | None:
@@ -90,10 +191,17 @@ def _create_date(doc: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+_ALEMBIC_HINT = "Run the same alembic command by hand in the ini's folder to see the full error."
+
+
 def _failure(where: str, exc: BaseException) -> dict[str, Any]:
-    info = describe_import_error(where, exc)
+    """A failure as data; the hint is chosen by the exception's type (see ``pgadmin_child_common.hint_for``)."""
+    info = describe_import_error(where, exc, default_hint=_ALEMBIC_HINT)
     return {"ok": False, "error": info["error"], "hint": info["hint"], "where": info["where"],
             "traceback": traceback.format_exc()}
+
+
+failure = _failure
 
 
 # --- history ------------------------------------------------------------------------------
@@ -120,15 +228,18 @@ def task_history(payload: dict[str, Any]) -> dict[str, Any]:
             "doc": (sc.doc or "").strip(),
             "longdoc": (sc.longdoc or "").strip(),
             "create_date": _create_date(module_doc),
-            "module_path": sc.path,
+            "module_path": os.path.abspath(sc.path),
             "is_head": bool(sc.is_head),
             "is_base": bool(sc.is_base),
             "is_branch_point": bool(sc.is_branch_point),
             "is_merge": bool(sc.is_merge_point),
         })
-    env_py = os.path.join(script.dir, "env.py")
-    return {"ok": True, "script_location": script.dir, "env_py": env_py, "heads": heads, "bases": bases,
-            "revisions": revisions, "version_table": _static_version_table(env_py)}
+    location = os.path.abspath(script.dir)  # the child runs in the ini's folder; the server needs no cwd
+    env_py = os.path.join(location, "env.py")
+    tables = capture_version_tables(payload, env_py)
+    return {"ok": True, "script_location": location, "env_py": env_py, "heads": heads, "bases": bases,
+            "revisions": revisions, "version_table": tables[0], "version_tables": tables,
+            "stray_revision_files": [] if revisions else stray_revision_files(location)}
 
 
 def _static_version_table(env_py: str) -> dict[str, str | None]:
@@ -152,8 +263,38 @@ def _static_version_table(env_py: str) -> dict[str, str | None]:
 
 # --- offline SQL --------------------------------------------------------------------------
 
+def _install_segment_recorder(buf: io.StringIO, segments: list[dict[str, Any]]) -> None:
+    """Cut the offline output per revision: what each revision's upgrade()/downgrade() printed."""
+    from alembic.runtime import migration
+
+    original_init = migration.RevisionStep.__init__
+
+    def init(self: Any, revision_map: Any, revision: Any, is_upgrade: bool) -> None:
+        original_init(self, revision_map, revision, is_upgrade)
+        fn = self.migration_fn
+
+        @functools.wraps(fn)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            start = buf.tell()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                segments.append({"revision": revision.revision, "direction": "upgrade" if is_upgrade else "downgrade",
+                                 "sql": buf.getvalue()[start:]})
+
+        self.migration_fn = recorded
+
+    migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
+
+
 def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
-    """``alembic upgrade|downgrade --sql from:to`` captured into a string."""
+    """``alembic upgrade|downgrade --sql from:to`` captured into a string.
+
+    With ``revision`` in the payload, ``own_sql`` is only what that revision's function printed (a merge
+    revision's preview must not show its other parents' revisions), and ``ran_revision`` says whether env.py
+    ran it at all: an env.py that returns early in offline mode gives an empty output that is *not* a
+    successful preview.
+    """
     from alembic import command
 
     direction = payload.get("direction", "upgrade")
@@ -162,16 +303,27 @@ def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"unknown direction {direction!r}", "hint": "", "traceback": ""}
     rng = f"{start}:{end}" if start and direction != "stamp" else str(end)
     buf = io.StringIO()
+    segments: list[dict[str, Any]] = []
+    _install_segment_recorder(buf, segments)
     try:
         cfg = _config(payload, output_buffer=buf)
         getattr(command, direction)(cfg, rng, sql=True)
     except BaseException as exc:  # noqa: BLE001
         result = _failure("env.py (offline mode)", exc)
-        if not isinstance(exc, ModuleNotFoundError | SyntaxError):
+        if not isinstance(exc, ModuleNotFoundError | SyntaxError) and result["hint"] == _ALEMBIC_HINT:
             result["hint"] = ("env.py could not run in offline mode (it may inspect the live database); "
                               "use a dry run to see the statements instead.")
-        return {**result, "range": rng, "sql": buf.getvalue()}
-    return {"ok": True, "range": rng, "sql": buf.getvalue()}
+        return {**result, "range": rng, "sql": buf.getvalue(), "offline_unavailable": True,
+                "steps": [s["revision"] for s in segments]}
+    out: dict[str, Any] = {"ok": True, "range": rng, "sql": buf.getvalue(), "steps": [s["revision"] for s in segments]}
+    wanted = payload.get("revision")
+    if wanted:
+        own = [s for s in segments if s["revision"] == wanted and s["direction"] == direction]
+        out["ran_revision"] = bool(own)
+        out["own_sql"] = own[0]["sql"] if own else ""
+    if not segments and direction != "stamp":
+        out["ran_revision"] = False
+    return out
 
 
 # --- online runs --------------------------------------------------------------------------
@@ -288,6 +440,9 @@ def _install_configure_spy(seen: dict[str, Any]) -> None:
         seen["transaction_per_migration"] = bool(kwargs.get("transaction_per_migration", False))
         seen["version_table"] = kwargs.get("version_table", "alembic_version")
         seen["version_table_schema"] = kwargs.get("version_table_schema")
+        table = {"name": seen["version_table"], "schema": seen["version_table_schema"]}
+        if table not in seen.setdefault("version_tables", []):  # one per tenant schema when env.py loops
+            seen["version_tables"].append(table)
         mode = "one transaction per migration" if seen["transaction_per_migration"] else "one transaction for the whole run"
         emit("info", line=f"env.py runs {mode} (transactional DDL on PostgreSQL); version table "
                           f"{seen['version_table_schema'] + '.' if seen['version_table_schema'] else ''}{seen['version_table']}",
