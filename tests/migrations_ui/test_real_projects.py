@@ -6,8 +6,8 @@ server does may depend on its own working directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
