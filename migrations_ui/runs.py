@@ -398,6 +398,7 @@ def execute_run(run_id: int, lock: Connection, payload: dict[str, Any], request:
             _BACKENDS.pop(run.pk, None)
             _LOGS.pop(run.pk, None)
             out.line("info", "Lock released.")
+            run.save()  # the final status is stored after the lock is free: "succeeded" means a new run may start
             out.status()
             _audit(run, request)
             django_connection.close()
@@ -431,7 +432,7 @@ def _finish(run: Run, out: RunLog, result: dict[str, Any]) -> None:
     verdict = "succeeded" if run.status == Run.Status.SUCCEEDED else "FAILED"
     out.line("result" if run.status == Run.Status.SUCCEEDED else "error",
              f"Run {verdict}: {', '.join(run.from_revisions) or 'base'} → {', '.join(run.to_revisions or []) or 'base'}")
-    run.save()
+    # not saved here: the final status becomes visible only once the lock is released (execute_run)
 
 
 def _audit(run: Run, request: Any) -> None:
