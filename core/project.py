@@ -58,7 +58,8 @@ def find_alembic_ini() -> tuple[Path | None, str]:
             if child.is_dir() and child.name not in _SKIP and (child / "alembic.ini").is_file():
                 return child / "alembic.ini", ""
     return None, (f"No alembic.ini in PGADMIN_PROJECT_DIR ({project}) or its subfolders: set PGADMIN_PROJECT_DIR to your "
-                  "project root or PGADMIN_ALEMBIC_CONFIG to the file. Migrations stay unavailable until then.")
+                  "project root or PGADMIN_ALEMBIC_CONFIG to the file (PGADMIN_ALEMBIC_SCRIPT_LOCATION to the script "
+                  "directory when the project has no alembic.ini). Migrations stay unavailable until then.")
 
 
 # --- the one resolution of the project's Alembic setup ----------------------------------------
