@@ -171,3 +171,16 @@ def test_the_report_reads_each_tenant_schemas_version_table(target_url, tmp_path
     out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "real_tenants")}, cwd=str(tmp_path))
     assert ("! Current migration per schema (2 version tables): tenant_a: t2_email (0 pending); "
             "tenant_b: t1_accounts (1 pending)") in out
+
+
+def test_the_report_uses_the_ini_section_the_pages_use(target_url, tmp_path):
+    import psycopg
+
+    with psycopg.connect(make_url(target_url).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('rep1')")  # the database is at the reporting section's head
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "alembic_sections"),
+                 "PGADMIN_ALEMBIC_SECTION": "reporting"}, cwd=str(tmp_path))
+    assert f"✓ Alembic config found: {FIXTURES / 'alembic_sections' / 'alembic.ini'} [reporting]" in out
+    assert "✓ Current migration: rep1 (reporting: create reports, tagged with the -x tenant), 0 pending" in out
