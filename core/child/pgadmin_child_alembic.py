@@ -70,7 +70,7 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
         if payload.get("script_location"):  # PGADMIN_ALEMBIC_SCRIPT_LOCATION wins over the ini's
             cfg.set_main_option("script_location", str(payload["script_location"]))
     else:
-        location = payload.get("script_location") or os.environ.get("PGADMIN_ALEMBIC_SCRIPT_LOCATION")
+        location = payload.get("script_location")  # resolved by the server (core.project.resolve_alembic)
         if not location:
             raise RuntimeError("no alembic.ini and no PGADMIN_ALEMBIC_SCRIPT_LOCATION: set PGADMIN_ALEMBIC_CONFIG or "
                                "PGADMIN_ALEMBIC_SCRIPT_LOCATION")
@@ -84,7 +84,7 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
         cfg.set_main_option("sqlalchemy.url", escaped)
         # An env.py that reads its URL from its own ini option (config.get_main_option("app_db_url")):
         # PGADMIN_ALEMBIC_URL_OPTION names that option and it gets the target URL too.
-        option = str(payload.get("url_option") or os.environ.get("PGADMIN_ALEMBIC_URL_OPTION") or "").strip()
+        option = str(payload.get("url_option") or "").strip()
         if option and option != "sqlalchemy.url":
             cfg.set_main_option(option, escaped)
     _record_connections(cfg)
