@@ -121,6 +121,8 @@ class AlembicSetup:
             out["x_args"] = list(self.x_args)
         if self.version_locations:
             out["version_locations"] = list(self.version_locations)
+        if self.version_table:
+            out["version_table"] = table_label(*self.version_table)
         return out
 
     def describe(self) -> str:

@@ -157,11 +157,23 @@ def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[dict[st
     schema-per-tenant env.py that loops over its schemas shows each of them. When env.py cannot run
     offline, the literal arguments of its configure() call (read with ``ast``) stand in.
     """
+    import signal
+
     from alembic import command
     from alembic.runtime.environment import EnvironmentContext
 
+    if payload.get("version_table"):  # PGADMIN_ALEMBIC_VERSION_TABLE: the deployment decided, env.py need not run
+        schema, _, name = str(payload["version_table"]).rpartition(".")
+        return [{"name": name, "schema": schema or None}]
     seen: list[dict[str, Any]] = []
     original_configure, original_run = EnvironmentContext.configure, EnvironmentContext.run_migrations
+
+    def too_slow(_signum: int, _frame: Any) -> None:
+        raise TimeoutError("env.py took too long in offline mode")
+
+    # A slow or hanging env.py (an import that connects somewhere) must not cost the graph its page.
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(int(payload.get("capture_budget_s") or 15))
 
     def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append({"name": kwargs.get("version_table") or "alembic_version",
@@ -180,6 +192,8 @@ def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[dict[st
     except BaseException as exc:  # noqa: BLE001 - env.py may not run offline: fall back to reading it
         emit("info", line=f"env.py did not run offline ({type(exc).__name__}): version table read from its source")
     finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
         EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
         EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
     unique = [dict(t) for t in dict.fromkeys(tuple(sorted(d.items())) for d in seen)]

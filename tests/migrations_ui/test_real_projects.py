@@ -245,3 +245,14 @@ def test_a_runs_status_is_final_only_after_its_lock_is_released(use_real, alice,
     run = api_run(api_as(alice), "upgrade", "heads", backup=False)
     assert run["status"] == "succeeded"
     assert seen_at_release == ["running"]  # nobody was told "succeeded" while the lock was still held
+
+
+def test_the_version_table_setting_overrides_what_env_py_configures(use_real, alice, api_as, monkeypatch):
+    url = use_real("tenants")
+    sql(url, "CREATE SCHEMA tenant_b")
+    sql(url, "CREATE TABLE tenant_b.schema_version (version_num varchar(32) PRIMARY KEY)")
+    sql(url, "INSERT INTO tenant_b.schema_version VALUES ('t1_accounts')")
+    monkeypatch.setenv("PGADMIN_ALEMBIC_VERSION_TABLE", "tenant_b.schema_version")
+    body = api_as(alice).get("/api/alembic/migrations").json()
+    assert body["current"] == ["t1_accounts"] and body["pending_count"] == 1
+    assert body["version_table"] == "tenant_b.schema_version" and body["schemas"] == []
