@@ -11,7 +11,7 @@ The child runs where the Alembic CLI would be run: in the folder of the project'
 (``payload["cwd"]``, set by ``core.project.resolve_alembic``), else in ``PGADMIN_PROJECT_DIR``.
 
 Concurrency: at most ``PGADMIN_RUNNER_CONCURRENCY`` (default 4) children serve pages and API reads at
-once; further requests wait in a queue (first come, first served) up to their own timeout, then answer
+once; further requests wait in a queue (roughly in arrival order) up to their own timeout, then answer
 503 "busy". Migration runs (upgrade, downgrade, stamp, dry run) do not take those slots: they have a
 separate pool of two (one run at a time is already enforced by the advisory lock; the second slot
 lets a dry run or a refused run's check proceed), so a long migration never starves the pages and a

@@ -189,6 +189,9 @@ def test_the_pages_say_which_setting_fixes_an_empty_script_directory(use_real, a
     use_real("version_dirs")
     page = client_as(alice).get("/alembic").content.decode()
     assert "PGADMIN_ALEMBIC_VERSION_LOCATIONS" in page
+    dashboard = client_as(alice).get("/?refresh=1").content.decode()
+    assert "data-alembic-problem" in dashboard and "PGADMIN_ALEMBIC_VERSION_LOCATIONS" in dashboard
+    assert 'data-pending="0"' not in dashboard  # never "0 pending" for a graph that could not be read
 
 
 # --- the child processes are capped, requests queue ----------------------------------------------
