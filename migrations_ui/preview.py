@@ -105,7 +105,7 @@ def revision_diffs(rev: dict[str, Any], h: dict[str, Any], source: str) -> dict[
 
 
 NOT_OFFLINE = ("Offline SQL is not available for this project: its env.py does not run migrations in offline "
-               "mode (alembic … --sql)")
+               "mode (alembic … --sql).")
 NOT_OFFLINE_HINT = "Use the dry run: it runs the migrations online in a transaction that is always rolled back."
 
 
@@ -120,7 +120,6 @@ def offline_sql(direction: str, start: str | None, end: str, revision: str | Non
     except RunnerError as exc:
         return {"ok": False, "error": exc.message, "hint": exc.hint, "sql": "", "range": f"{start or ''}:{end}"}
     if not out.get("ok"):
-        out["offline_unavailable"] = True
         return out
     if revision is None:
         if out.get("ran_revision") is False:  # no revision ran: env.py returned early in offline mode

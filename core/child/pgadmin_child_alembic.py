@@ -323,11 +323,19 @@ def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
         cfg = _config(payload, output_buffer=buf)
         getattr(command, direction)(cfg, rng, sql=True)
     except BaseException as exc:  # noqa: BLE001
+        from pgadmin_child_common import project_frame
+
         result = _failure("env.py (offline mode)", exc)
-        if not isinstance(exc, ModuleNotFoundError | SyntaxError) and result["hint"] == _ALEMBIC_HINT:
-            result["hint"] = ("env.py could not run in offline mode (it may inspect the live database); "
-                              "use a dry run to see the statements instead.")
-        return {**result, "range": rng, "sql": buf.getvalue(), "offline_unavailable": True,
+        frame = project_frame(exc)
+        # env.py itself refused offline mode (it raised before or around run_migrations): the project has no
+        # offline SQL, which is a fact about the project, not a broken revision.
+        in_env = not isinstance(exc, ModuleNotFoundError | SyntaxError) and (
+            result["hint"] == _ALEMBIC_HINT or (frame is not None and os.path.basename(frame[0]) == "env.py"))
+        if in_env:
+            result["error"] = f"Offline SQL is not available for this project: env.py failed in offline mode ({result['error']})"
+            result["hint"] = ("Use the dry run: it runs the migrations online in a transaction that is always rolled "
+                              "back. " + ("" if result["hint"] == _ALEMBIC_HINT else result["hint"])).strip()
+        return {**result, "range": rng, "sql": buf.getvalue(), "offline_unavailable": in_env,
                 "steps": [s["revision"] for s in segments]}
     out: dict[str, Any] = {"ok": True, "range": rng, "sql": buf.getvalue(), "steps": [s["revision"] for s in segments]}
     wanted = payload.get("revision")

@@ -72,7 +72,7 @@ def _env_variables(env_py: str) -> list[str]:
     return names
 
 
-def _project_frame(exc: BaseException) -> tuple[str, int] | None:
+def project_frame(exc: BaseException) -> tuple[str, int] | None:
     """The innermost traceback frame in the user's code (not the standard library, site-packages or ours)."""
     import os
 
@@ -121,7 +121,7 @@ def hint_for(exc: BaseException, default: str) -> tuple[str, str] | None:
         return (f"{type(exc).__name__}: {exc}",
                 "env.py uses an async engine: run the migrations through asyncio.run(...) and connection.run_sync(...) "
                 "as Alembic's async template does (alembic init -t async).")
-    where = _project_frame(exc)
+    where = project_frame(exc)
     if where is not None:
         return (f"{type(exc).__name__}: {exc}",
                 f"The error is raised at {where[0]}:{where[1]}: fix it there (the same happens with the alembic CLI).")

@@ -143,6 +143,16 @@ def test_env_py_that_skips_offline_mode_is_not_an_empty_successful_preview(use_r
     assert "Offline SQL is not available for this project" in page and "dry run" in page.lower()
 
 
+def test_env_py_that_raises_in_offline_mode_says_offline_sql_is_not_available(use_real, alice, api_as, monkeypatch):
+    use_real("no_offline")
+    monkeypatch.setenv("REAL_NO_OFFLINE_MODE", "raise")
+    up = api_as(alice).get("/api/alembic/revisions/no1_jobs").json()["upgrade_sql"]
+    assert up["ok"] is False and up["offline_unavailable"] is True
+    assert up["error"].startswith("Offline SQL is not available for this project: env.py failed in offline mode")
+    assert "This project cannot generate offline SQL" in up["error"] and "dry run" in up["hint"]
+    assert "env.py:" in up["hint"]  # where env.py raised
+
+
 # --- class 9: hints that fit the error ----------------------------------------------------------
 
 def test_a_refused_connection_names_the_host_env_py_tried_and_the_variables_it_reads(use_real, alice, api_as):
