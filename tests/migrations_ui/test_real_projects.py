@@ -208,6 +208,7 @@ def test_the_pages_say_which_setting_fixes_an_empty_script_directory(use_real, a
 
 def test_parallel_requests_never_start_more_children_than_the_cap(use_real, settings, tmp_path, monkeypatch):
     import threading
+    import time
 
     from core.project import resolve_alembic
     from core.runner import run_task
@@ -225,11 +226,18 @@ def test_parallel_requests_never_start_more_children_than_the_cap(use_real, sett
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
+    from core.runner import queue_state
+
     threads = [threading.Thread(target=one) for _ in range(6)]
     for t in threads:
         t.start()
+    waited = 0
+    while any(t.is_alive() for t in threads):
+        waited = max(waited, queue_state()["pages"])
+        time.sleep(0.05)
     for t in threads:
         t.join(120)
+    assert waited >= 3  # the requests beyond the cap queued
     assert not errors, errors
     events = sorted((float(line.split()[1]), line.split()[0]) for line in trace.read_text().splitlines())
     running = peak = 0
