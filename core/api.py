@@ -98,6 +98,9 @@ class HealthView(APIView):
             if name == "migration":
                 keep["current"] = check["data"].get("current")
                 keep["pending"] = len(check["data"].get("pending") or [])
+                if check["data"].get("schemas"):  # schema-per-tenant: each version table's state
+                    keep["schemas"] = [{"schema": s["schema"], "current": s["current"], "pending": len(s["pending"])}
+                                       for s in check["data"]["schemas"]]
             return keep
 
         status = "ok" if checks["database"].ok else "degraded"

@@ -11,7 +11,7 @@ from django.core.checks import Warning, register
 
 @register()
 def project_checks(app_configs: Any, **kwargs: Any) -> list[Warning]:
-    from core.project import find_alembic_ini
+    from core.project import resolve_alembic
 
     problems = []
     if not settings.TARGET_DATABASE_URL:
@@ -28,8 +28,8 @@ def project_checks(app_configs: Any, **kwargs: Any) -> list[Warning]:
     if not Path(settings.PROJECT_DIR).is_dir():
         problems.append(Warning(f"PGADMIN_PROJECT_DIR={settings.PROJECT_DIR} is not a folder.",
                                 hint="Point PGADMIN_PROJECT_DIR at your project's root.", id="pgadmin.W003"))
-    elif find_alembic_ini()[0] is None:
-        problems.append(Warning("No alembic.ini found.", hint=find_alembic_ini()[1], id="pgadmin.W004"))
+    elif not (setup := resolve_alembic()).available:
+        problems.append(Warning("No alembic.ini found.", hint=setup.hint, id="pgadmin.W004"))
     if "/" in settings.PROJECT_PYTHON and not Path(settings.PROJECT_PYTHON).exists():
         problems.append(Warning(f"PGADMIN_PROJECT_PYTHON={settings.PROJECT_PYTHON} does not exist.",
                                 hint="Set it to your venv's python.", id="pgadmin.W005"))

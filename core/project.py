@@ -48,9 +48,9 @@ def find_alembic_ini() -> tuple[Path | None, str]:
         if not path.is_absolute():
             path = settings.PROJECT_DIR / path
         if path.is_file():
-            return path, ""
+            return path.resolve(), ""
         return None, f"PGADMIN_ALEMBIC_CONFIG={settings.ALEMBIC_CONFIG} does not exist; fix the path or unset it."
-    project = Path(settings.PROJECT_DIR)
+    project = Path(settings.PROJECT_DIR).resolve()
     if (project / "alembic.ini").is_file():
         return project / "alembic.ini", ""
     if project.is_dir():
@@ -58,7 +58,101 @@ def find_alembic_ini() -> tuple[Path | None, str]:
             if child.is_dir() and child.name not in _SKIP and (child / "alembic.ini").is_file():
                 return child / "alembic.ini", ""
     return None, (f"No alembic.ini in PGADMIN_PROJECT_DIR ({project}) or its subfolders: set PGADMIN_PROJECT_DIR to your "
-                  "project root or PGADMIN_ALEMBIC_CONFIG to the file. Migrations stay unavailable until then.")
+                  "project root or PGADMIN_ALEMBIC_CONFIG to the file (PGADMIN_ALEMBIC_SCRIPT_LOCATION to the script "
+                  "directory when the project has no alembic.ini). Migrations stay unavailable until then.")
+
+
+# --- the one resolution of the project's Alembic setup ----------------------------------------
+
+SECTION_PREFERENCE = "alembic.section"  # Preference key of the section an admin picked on /alembic
+
+
+def _env(name: str) -> str:
+    # Read at call time (not at settings import): the deployment may change them per test/process.
+    return os.environ.get(name, "").strip()
+
+
+def _split_paths(raw: str) -> list[str]:
+    """``a,b`` or ``a:b`` (os.pathsep) → entries, blanks dropped."""
+    return [p.strip() for chunk in raw.split(",") for p in chunk.split(os.pathsep) if p.strip()]
+
+
+def _stored_section() -> str | None:
+    try:
+        from migrations_ui.models import Preference
+    except ImportError:  # migrations_ui not installed: only the environment decides
+        return None
+    return Preference.get(SECTION_PREFERENCE)
+
+
+@dataclass(frozen=True)
+class AlembicSetup:
+    """How the Alembic CLI would see the project; what every surface (report, health, pages) uses.
+
+    Paths are absolute: the child runs in ``cwd`` (the ini's folder, where the CLI is run from) and the
+    server never resolves anything against its own working directory.
+    """
+
+    ini: Path | None
+    section: str
+    section_fixed: bool  # PGADMIN_ALEMBIC_SECTION is set: the page cannot switch it
+    script_location: str | None  # PGADMIN_ALEMBIC_SCRIPT_LOCATION (absolute), else the ini's own
+    url_option: str
+    version_table: tuple[str, str | None] | None  # PGADMIN_ALEMBIC_VERSION_TABLE override (name, schema)
+    x_args: tuple[str, ...]
+    version_locations: tuple[str, ...]
+    cwd: Path
+    hint: str  # why Alembic is not available (empty when it is)
+
+    @property
+    def available(self) -> bool:
+        return self.ini is not None or self.script_location is not None
+
+    def payload(self) -> dict[str, Any]:
+        """What every alembic child task needs to build the CLI's Config."""
+        out: dict[str, Any] = {"alembic_section": self.section, "cwd": str(self.cwd)}
+        if self.ini is not None:
+            out["alembic_ini"] = str(self.ini)
+        if self.script_location:
+            out["script_location"] = self.script_location
+        if self.url_option:
+            out["url_option"] = self.url_option
+        if self.x_args:
+            out["x_args"] = list(self.x_args)
+        if self.version_locations:
+            out["version_locations"] = list(self.version_locations)
+        if self.version_table:
+            out["version_table"] = table_label(*self.version_table)
+        return out
+
+    def describe(self) -> str:
+        where = str(self.ini) if self.ini else f"script_location {self.script_location}"
+        return where + (f" [{self.section}]" if self.ini and self.section != "alembic" else "")
+
+
+def resolve_alembic() -> AlembicSetup:
+    """The project's Alembic setup from the settings (``PGADMIN_ALEMBIC_*``) and the files found."""
+    ini, hint = find_alembic_ini()
+    cwd = ini.parent if ini is not None else Path(settings.PROJECT_DIR).resolve()
+    section_env = _env("PGADMIN_ALEMBIC_SECTION")
+    section = section_env or _stored_section() or "alembic"
+    location = _env("PGADMIN_ALEMBIC_SCRIPT_LOCATION")
+    if location and ":" not in location.split("/")[0] and not os.path.isabs(location):
+        location = str((cwd / location).resolve())  # relative to where the CLI runs; ``pkg:folder`` stays
+    table = _env("PGADMIN_ALEMBIC_VERSION_TABLE")
+    version_table = None
+    if table:
+        schema, _, name = table.rpartition(".")
+        version_table = (name, schema or None)
+    locations = tuple(str((cwd / p).resolve()) if ":" not in p.split("/")[0] else p
+                      for p in _split_paths(_env("PGADMIN_ALEMBIC_VERSION_LOCATIONS")))
+    if ini is None and location:
+        hint = ""
+    return AlembicSetup(ini=ini, section=section, section_fixed=bool(section_env), script_location=location or None,
+                        url_option=_env("PGADMIN_ALEMBIC_URL_OPTION"),
+                        version_table=version_table,
+                        x_args=tuple(a for a in _env("PGADMIN_ALEMBIC_X_ARGS").split(",") if a),
+                        version_locations=locations, cwd=cwd, hint=hint)
 
 
 def fingerprint(root: Path) -> tuple[int, int]:
@@ -81,16 +175,15 @@ _probe_lock = threading.Lock()
 _probe_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
-def probe_project(force: bool = False) -> dict[str, Any]:
+def probe_project(force: bool = False, setup: AlembicSetup | None = None) -> dict[str, Any]:
     """The child's answer about alembic and models, cached until the project's files change."""
-    ini, _ = find_alembic_ini()
-    key = (str(settings.PROJECT_DIR), str(ini), settings.SQLALCHEMY_BASE, settings.PROJECT_PYTHON,
+    setup = setup or resolve_alembic()
+    key = (str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, settings.PROJECT_PYTHON,
            fingerprint(Path(settings.PROJECT_DIR)))
     with _probe_lock:
         if not force and key in _probe_cache:
             return _probe_cache[key]
-    payload = {"alembic_ini": str(ini) if ini else None, "sqlalchemy_base": settings.SQLALCHEMY_BASE,
-               "extra_paths": [str(ini.parent)] if ini else []}
+    payload = {**setup.payload(), "sqlalchemy_base": settings.SQLALCHEMY_BASE, "probe_alembic": setup.available}
     try:
         result = run_task("probe", payload, target_url=_target_url_or_none())
     except RunnerError as exc:
@@ -110,11 +203,23 @@ def _target_url_or_none() -> str | None:
 
 def version_table_setting() -> tuple[str, str | None]:
     """(name, schema) from PGADMIN_ALEMBIC_VERSION_TABLE (``[schema.]name``), else Alembic's default."""
-    given = os.environ.get("PGADMIN_ALEMBIC_VERSION_TABLE", "").strip()
-    if given:
-        schema, _, name = given.rpartition(".")
-        return name, schema or None
-    return "alembic_version", None
+    return resolve_alembic().version_table or ("alembic_version", None)
+
+
+def version_tables(setup: AlembicSetup, found: list[dict[str, Any]] | None) -> list[tuple[str, str | None]]:
+    """The version tables to read: the override, else every one env.py configured (one per tenant schema)."""
+    if setup.version_table:
+        return [setup.version_table]
+    out: list[tuple[str, str | None]] = []
+    for entry in found or []:
+        pair = (str(entry.get("name") or "alembic_version"), entry.get("schema") or None)
+        if pair not in out:
+            out.append(pair)
+    return out or [("alembic_version", None)]
+
+
+def table_label(name: str, schema: str | None) -> str:
+    return f"{schema}.{name}" if schema else name
 
 
 def current_revisions(name: str | None = None, schema: str | None = None) -> list[str] | None:
@@ -162,21 +267,37 @@ def check_database() -> Check:
                   "target": target.describe(url)})
 
 
-def check_alembic(probe: dict[str, Any]) -> Check:
-    ini, hint = find_alembic_ini()
-    if ini is None:
-        return Check("alembic", "warning", "Alembic config not found", hint)
+def stray_hint(info: dict[str, Any], setup: AlembicSetup) -> str:
+    """The fix when the script directory yields no revisions but revision files lie below it."""
+    folders = sorted({str(Path(f).parent) for f in info.get("stray_revision_files") or []})
+    shown = ",".join(folders[:4])
+    return (f"Set PGADMIN_ALEMBIC_VERSION_LOCATIONS={shown} (the version_locations your own alembic wrapper sets), "
+            "or add version_locations to the ini section; pass -x arguments with PGADMIN_ALEMBIC_X_ARGS.")
+
+
+def check_alembic(probe: dict[str, Any], setup: AlembicSetup | None = None) -> Check:
+    setup = setup or resolve_alembic()
+    if not setup.available:
+        return Check("alembic", "warning", "Alembic config not found", setup.hint)
+    where = setup.describe()
+    data: dict[str, Any] = {"config": str(setup.ini) if setup.ini else None, "section": setup.section}
     info = probe.get("alembic")
     if probe.get("runner_error"):
         err = probe["runner_error"]
-        return Check("alembic", "error", f"Alembic config found: {ini}, but the project could not be read: {err['message']}",
-                     err["hint"], {"config": str(ini)})
+        return Check("alembic", "error", f"Alembic config found: {where}, but the project could not be read: {err['message']}",
+                     err["hint"], data)
     if not info or not info.get("ok"):
         info = info or {}
-        return Check("alembic", "error", f"Alembic config found: {ini}, but its scripts failed to load: {info.get('error')}",
-                     str(info.get("hint", "")), {"config": str(ini)})
-    return Check("alembic", "ok", f"Alembic config found: {ini}", "",
-                 {"config": str(ini), "heads": info["heads"], "revisions": info["count"]})
+        return Check("alembic", "error", f"Alembic config found: {where}, but its scripts failed to load: {info.get('error')}",
+                     str(info.get("hint", "")), data)
+    data.update(heads=info["heads"], revisions=info["count"], script_location=info.get("script_location"),
+                version_tables=[table_label(*t) for t in version_tables(setup, info.get("version_tables"))])
+    if not info["count"] and info.get("stray_revision_files"):
+        count = len(info["stray_revision_files"])
+        return Check("alembic", "error", f"Alembic config found: {where}, but its script directory "
+                     f"({info.get('script_location')}) yields no revisions while {count} revision file(s) lie below it",
+                     stray_hint(info, setup), data)
+    return Check("alembic", "ok", f"Alembic config found: {where}", "", data)
 
 
 def check_models(probe: dict[str, Any]) -> Check:
@@ -205,42 +326,71 @@ def check_models(probe: dict[str, Any]) -> Check:
                  f"found by {models.get('found_by')})", "", data)
 
 
-def check_migration(probe: dict[str, Any], database: Check) -> Check:
+def _state_of(revisions: dict[str, dict[str, Any]], current: list[str] | None) -> tuple[list[str], list[str], list[str]]:
+    """(current, pending, unknown current) of one version table."""
+    current = current or []
+    pending = pending_revisions(revisions, current) if current else list(revisions)
+    return current, pending, [rev for rev in current if rev not in revisions]
+
+
+def check_migration(probe: dict[str, Any], database: Check, alembic: Check | None = None,
+                    setup: AlembicSetup | None = None) -> Check:
+    setup = setup or resolve_alembic()
     info = probe.get("alembic") or {}
+    if alembic is not None and alembic.status == "warning" and not setup.available:
+        return Check("migration", "warning", "Current migration unknown: no Alembic config", alembic.hint)
+    if alembic is not None and not alembic.ok:
+        return Check("migration", "error", "Current migration unknown: the project's Alembic scripts could not be read",
+                     alembic.hint)
     if not database.ok:
         return Check("migration", "error", "Current migration unknown: the database is not reachable",
                      database.hint)
+    revisions: dict[str, dict[str, Any]] = info.get("revisions") or {}
+    tables = version_tables(setup, info.get("version_tables"))
+    states: list[dict[str, Any]] = []
     try:
-        current = current_revisions()
+        for name, schema in tables:
+            current, pending, unknown = _state_of(revisions, current_revisions(name, schema))
+            states.append({"schema": schema, "table": table_label(name, schema), "current": current,
+                           "pending": pending, "unknown": unknown})
     except AppError as exc:
         return Check("migration", "error", f"Current migration unknown: {exc.message}", exc.hint)
-    revisions: dict[str, dict[str, Any]] = info.get("revisions") or {}
-    if current is None or not current:
-        pending = list(revisions)
+    first = states[0]
+    data = {"current": first["current"], "pending": first["pending"], "version_table": first["table"],
+            "schemas": states if len(states) > 1 else []}
+    if len(states) > 1:  # env.py migrates one version table per tenant schema
+        parts = [f"{s['schema'] or 'default'}: {', '.join(s['current']) or 'none'} ({len(s['pending'])} pending)"
+                 for s in states]
+        bad = any(s["unknown"] for s in states)
+        behind = any(s["pending"] for s in states)
+        return Check("migration", "warning" if bad or behind else "ok",
+                     f"Current migration per schema ({len(states)} version tables): " + "; ".join(parts),
+                     "Open Migrations to see each schema's state." if bad or behind else "", data)
+    current, pending, unknown = first["current"], first["pending"], first["unknown"]
+    table_note = "" if first["table"] == "alembic_version" else f" (version table {first['table']})"
+    if not current:
         return Check("migration", "warning" if revisions else "ok",
-                     f"No migration applied yet (empty version table), {len(pending)} pending",
-                     "Open Migrations to apply them." if pending else "",
-                     {"current": [], "pending": pending})
-    pending = pending_revisions(revisions, current) if revisions else []
+                     f"No migration applied yet (empty version table{table_note and ' ' + first['table']}), "
+                     f"{len(pending)} pending",
+                     "Open Migrations to apply them." if pending else "", data)
     labels = ", ".join(f"{rev} ({revisions.get(rev, {}).get('doc', '?')})" for rev in current)
-    unknown = [rev for rev in current if revisions and rev not in revisions]
     if unknown:
         return Check("migration", "warning", f"Current migration: {labels}, not found in the project's scripts",
-                     "The database was migrated from other code: check PGADMIN_PROJECT_DIR / the branch you run.",
-                     {"current": current, "pending": pending})
-    return Check("migration", "ok", f"Current migration: {labels}, {len(pending)} pending", "",
-                 {"current": current, "pending": pending})
+                     "The database was migrated from other code: check PGADMIN_PROJECT_DIR / the branch you run.", data)
+    return Check("migration", "ok", f"Current migration: {labels}, {len(pending)} pending{table_note}", "", data)
 
 
 def project_status(force: bool = False) -> dict[str, Check]:
     """Every startup check, each independent of the others."""
+    setup = resolve_alembic()
     database = check_database()
-    probe = probe_project(force=force)
+    probe = probe_project(force=force, setup=setup)
+    alembic = check_alembic(probe, setup)
     return {
         "database": database,
-        "alembic": check_alembic(probe),
+        "alembic": alembic,
         "models": check_models(probe),
-        "migration": check_migration(probe, database),
+        "migration": check_migration(probe, database, alembic, setup),
     }
 
 

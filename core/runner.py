@@ -6,6 +6,16 @@ stdin and reads JSON lines from its stdout, event by event (``on_event`` gets ea
 arrives, for live logs). The child inherits the server's environment plus ``DATABASE_URL`` set
 to the target, so a project whose settings read other variables can get them from the sidecar's
 environment. A timeout kills the whole process group.
+
+The child runs where the Alembic CLI would be run: in the folder of the project's ``alembic.ini``
+(``payload["cwd"]``, set by ``core.project.resolve_alembic``), else in ``PGADMIN_PROJECT_DIR``.
+
+Concurrency: at most ``PGADMIN_RUNNER_CONCURRENCY`` (default 4) children serve pages and API reads at
+once; further requests wait in a queue (roughly in arrival order) up to their own timeout, then answer
+503 "busy". Migration runs (upgrade, downgrade, stamp, dry run) do not take those slots: they have a
+separate pool of two (one run at a time is already enforced by the advisory lock; the second slot
+lets a dry run or a refused run's check proceed), so a long migration never starves the pages and a
+burst of page requests never delays a run. 30 parallel page requests thus start at most 4 + 2 children.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +40,37 @@ CHILD_SCRIPT = Path(__file__).resolve().parent / "child" / "pgadmin_runner.py"
 
 EventHandler = Callable[[dict[str, Any]], None]
 
+RUN_TASKS = frozenset({"alembic.upgrade", "alembic.downgrade", "alembic.stamp", "alembic.dryrun"})
+RUN_POOL_SIZE = 2
+_pools: dict[str, threading.BoundedSemaphore] = {}
+_pools_lock = threading.Lock()
+_waiting = {"pages": 0, "runs": 0}
+
+
+def _pool(task: str) -> tuple[str, threading.BoundedSemaphore]:
+    """The semaphore a task's child counts against (created on first use, sized from the settings)."""
+    name = "runs" if task in RUN_TASKS else "pages"
+    size = RUN_POOL_SIZE if name == "runs" else int(getattr(settings, "RUNNER_CONCURRENCY", 4))
+    with _pools_lock:
+        key = f"{name}:{size}"
+        if key not in _pools:
+            _pools[key] = threading.BoundedSemaphore(size)
+        return name, _pools[key]
+
+
+def queue_state() -> dict[str, int]:
+    """How many requests wait for a child slot (for tests and the health page)."""
+    with _pools_lock:
+        return dict(_waiting)
+
 
 class RunnerError(AppError):
     code, status = "runner_failed", 502
     default_hint = "Run the same step by hand with PGADMIN_PROJECT_PYTHON in PGADMIN_PROJECT_DIR to see the full error."
+
+
+class RunnerBusy(RunnerError):
+    code, status = "runner_busy", 503
 
 
 def child_env(target_url: str | None) -> dict[str, str]:
@@ -45,6 +83,15 @@ def child_env(target_url: str | None) -> dict[str, str]:
     return env
 
 
+def child_cwd(payload: dict[str, Any]) -> str | None:
+    """Where the CLI would run: the ini's folder (``cwd`` / ``alembic_ini``), else PGADMIN_PROJECT_DIR."""
+    ini = payload.get("alembic_ini")
+    for candidate in (payload.get("cwd"), str(Path(ini).parent) if ini else None, str(settings.PROJECT_DIR)):
+        if candidate and Path(candidate).is_dir():
+            return str(Path(candidate).resolve())
+    return None
+
+
 def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> subprocess.Popen[str]:
     """Start the child for ``task`` (caller reads ``stdout`` line by line)."""
     python = settings.PROJECT_PYTHON
@@ -55,7 +102,7 @@ def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> 
     try:
         proc = subprocess.Popen(
             [python, str(CHILD_SCRIPT), task],
-            cwd=str(settings.PROJECT_DIR) if Path(settings.PROJECT_DIR).is_dir() else None,
+            cwd=child_cwd(payload),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -85,6 +132,25 @@ def run_task(task: str, payload: dict[str, Any], *, target_url: str | None = Non
              on_event: EventHandler | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run ``task`` in a child and return its ``result``; raise RunnerError on failure."""
     timeout = timeout or settings.RUNNER_TIMEOUT_S
+    name, pool = _pool(task)
+    with _pools_lock:
+        _waiting[name] += 1
+    try:
+        got = pool.acquire(timeout=timeout)
+    finally:
+        with _pools_lock:
+            _waiting[name] -= 1
+    if not got:
+        raise RunnerBusy(f"All {name} slots for the project's code stayed busy for {timeout:.0f} s (task {task}).",
+                         hint="Retry in a moment; raise PGADMIN_RUNNER_CONCURRENCY if the machine has cores to spare.")
+    try:
+        return _run_task(task, payload, target_url=target_url, on_event=on_event, timeout=timeout)
+    finally:
+        pool.release()
+
+
+def _run_task(task: str, payload: dict[str, Any], *, target_url: str | None,
+              on_event: EventHandler | None, timeout: float) -> dict[str, Any]:
     proc = start(task, payload, target_url)
     assert proc.stdout is not None and proc.stderr is not None
     deadline = time.monotonic() + timeout

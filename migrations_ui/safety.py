@@ -119,19 +119,29 @@ def _analyse_alter(stmt: str) -> list[dict[str, Any]]:
     return found
 
 
-def analyse_statement(stmt: str) -> list[dict[str, Any]]:
+def _bare(name: str | None) -> str:
+    """``"Schema".Table`` → ``table`` (unquoted, lower case) to compare names across statements."""
+    return (name or "").rsplit(".", 1)[-1].strip('"').lower()
+
+
+def analyse_statement(stmt: str, *, new_tables: frozenset[str] = frozenset(),
+                      version_tables: frozenset[str] = frozenset({"alembic_version"})) -> list[dict[str, Any]]:
+    """Findings of one statement. ``new_tables``: tables created earlier in the same script (empty, unseen by
+    the application: building an index on them blocks nobody); ``version_tables``: Alembic's bookkeeping."""
     up = stmt.upper()
     if up.startswith("ALTER TABLE"):
         return _analyse_alter(stmt)
     create_index = (rf"CREATE\s+(UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF NOT EXISTS\s+)?(?:{_NAME}\s+)?"
                     rf"ON\s+(?:ONLY\s+)?({_NAME})")
     if m := re.match(create_index, stmt, re.I):
-        if not m.group(2):
+        if not m.group(2) and _bare(m.group(3)) not in new_tables:
             return [_finding("create_index_blocking", "warning",
                              f"Builds an index on {m.group(3)} without CONCURRENTLY: writes to the table wait "
                              "(SHARE lock) until the build ends.", stmt, m.group(3), None, "SHARE")]
         return []
     if m := re.match(rf"DROP TABLE\s+(?:IF EXISTS\s+)?({_NAME})", stmt, re.I):
+        if _bare(m.group(1)) in version_tables:  # the version table itself: bookkeeping, no user data
+            return []
         return [_finding("drop_table", "danger", f"Drops table {m.group(1)}: all its rows are lost.",
                          stmt, m.group(1), None, "ACCESS EXCLUSIVE")]
     if m := re.match(rf"TRUNCATE\s+(?:TABLE\s+)?(?:ONLY\s+)?({_NAME})", stmt, re.I):
@@ -145,7 +155,7 @@ def analyse_statement(stmt: str) -> list[dict[str, Any]]:
         return []
     if m := re.match(rf"(UPDATE\s+(?:ONLY\s+)?({_NAME})|DELETE FROM\s+(?:ONLY\s+)?({_NAME}))", stmt, re.I):
         table = m.group(2) or m.group(3)
-        if " WHERE " not in f" {up} " and not (table or "").lower().endswith("alembic_version"):
+        if " WHERE " not in f" {up} " and _bare(table) not in version_tables:
             verb = "Updates" if up.startswith("UPDATE") else "Deletes"
             return [_finding("whole_table_dml", "warning", f"{verb} every row of {table} in one transaction "
                              "(row locks on all of it; a big table means a long migration).", stmt, table)]
@@ -156,11 +166,25 @@ def analyse_statement(stmt: str) -> list[dict[str, Any]]:
     return []
 
 
-def analyse_sql(sql: str) -> list[dict[str, Any]]:
-    """Findings for every statement of an SQL script, most severe first (stable otherwise)."""
+_CREATE_TABLE = re.compile(rf"CREATE\s+(?:UNLOGGED\s+)?TABLE\s+(?:IF NOT EXISTS\s+)?({_NAME})", re.I)
+
+
+def analyse_sql(sql: str, version_tables: list[str] | None = None) -> list[dict[str, Any]]:
+    """Findings for every statement of an SQL script, most severe first (stable otherwise).
+
+    ``version_tables``: names of the project's version tables (``alembic_version`` by default): dropping or
+    rewriting them is Alembic's bookkeeping, not a loss of data.
+    """
     found: list[dict[str, Any]] = []
-    for stmt in split_statements(sql):
-        found.extend(analyse_statement(stmt))
+    versions = frozenset(_bare(t) for t in (version_tables or ["alembic_version"]))
+    # A table is "new" only within the revision that creates it (offline output marks each revision with
+    # "-- Running upgrade a -> b"): later revisions of a run may find the application already using it.
+    for part in re.split(r"^-- Running .*$", sql, flags=re.M):
+        created: set[str] = set()
+        for stmt in split_statements(part):
+            found.extend(analyse_statement(stmt, new_tables=frozenset(created), version_tables=versions))
+            if m := _CREATE_TABLE.match(stmt):
+                created.add(_bare(m.group(1)))
     return sorted(found, key=lambda f: SEVERITY_ORDER[f["severity"]])
 
 

@@ -8,24 +8,19 @@ applied, pending and current is computed here, from the version table read throu
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer, SqlLexer
 from sqlalchemy import text
 
 from core import project, target
 from core.exceptions import AppError, BadRequest, NotFound
 from core.runner import RunnerError, run_task
-from migrations_ui import graph, safety
+from migrations_ui import graph
 
 ALEMBIC_SECTION_ENV = "PGADMIN_ALEMBIC_SECTION"  # `alembic -n NAME`: which ini section holds the config
 
@@ -35,26 +30,24 @@ class AlembicUnavailable(AppError):
     default_hint = "Set PGADMIN_PROJECT_DIR to your project root or PGADMIN_ALEMBIC_CONFIG to its alembic.ini."
 
 
-SECTION_PREFERENCE = "alembic.section"  # Preference key of the section an admin picked on /alembic
-URL_OPTION_ENV = "PGADMIN_ALEMBIC_URL_OPTION"  # an ini option env.py reads its URL from; the child sets it to the target
+SECTION_PREFERENCE = project.SECTION_PREFERENCE  # Preference key of the section an admin picked on /alembic
 
 
 def section_from_env() -> str:
-    return os.environ.get(ALEMBIC_SECTION_ENV, "").strip()
+    setup = project.resolve_alembic()
+    return setup.section if setup.section_fixed else ""
 
 
 def current_section() -> str:
     """PGADMIN_ALEMBIC_SECTION when set (the deployment decides), else the admin's pick, else ``alembic``."""
-    from migrations_ui.models import Preference
-
-    return section_from_env() or Preference.get(SECTION_PREFERENCE) or "alembic"
+    return project.resolve_alembic().section
 
 
 def ini_sections() -> list[str]:
     """The sections of alembic.ini that configure a script directory (``alembic -n NAME`` candidates)."""
     import configparser
 
-    ini, _ = project.find_alembic_ini()
+    ini = project.resolve_alembic().ini
     if ini is None:
         return []
     parser = configparser.ConfigParser(interpolation=None)
@@ -86,21 +79,11 @@ def choose_section(request: Any, name: str) -> str:
 
 
 def project_payload() -> dict[str, Any]:
-    """What every alembic child task needs to build its Config."""
-    ini, hint = project.find_alembic_ini()
-    payload: dict[str, Any] = {"alembic_section": current_section()}
-    if ini is not None:
-        payload.update(alembic_ini=str(ini), extra_paths=[str(ini.parent)])
-    elif os.environ.get("PGADMIN_ALEMBIC_SCRIPT_LOCATION"):
-        payload["script_location"] = os.environ["PGADMIN_ALEMBIC_SCRIPT_LOCATION"]
-    else:
-        raise AlembicUnavailable("Alembic config not found.", hint=hint)
-    if os.environ.get(URL_OPTION_ENV, "").strip():
-        payload["url_option"] = os.environ[URL_OPTION_ENV].strip()
-    x_args = os.environ.get("PGADMIN_ALEMBIC_X_ARGS", "")
-    if x_args:
-        payload["x_args"] = [a for a in x_args.split(",") if a]
-    return payload
+    """What every alembic child task needs to build its Config (from the one resolver, core.project)."""
+    setup = project.resolve_alembic()
+    if not setup.available:
+        raise AlembicUnavailable("Alembic config not found.", hint=setup.hint)
+    return setup.payload()
 
 
 def target_url_string() -> str:
@@ -126,8 +109,7 @@ _history_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 def _script_key(payload: dict[str, Any]) -> tuple[Any, ...]:
     root = Path(payload.get("alembic_ini") or payload.get("script_location") or settings.PROJECT_DIR)
     root = root.parent if root.is_file() else root
-    return (payload.get("alembic_ini"), payload.get("alembic_section"), payload.get("script_location"),
-            settings.PROJECT_PYTHON, project.fingerprint(root))
+    return (tuple(sorted((k, str(v)) for k, v in payload.items())), settings.PROJECT_PYTHON, project.fingerprint(root))
 
 
 def script_history(force: bool = False) -> dict[str, Any]:
@@ -175,19 +157,25 @@ def git_authors(folder: str) -> dict[str, str]:
     return authors
 
 
+def version_tables(raw: dict[str, Any] | None = None) -> list[tuple[str, str | None]]:
+    """Every version table to read: PGADMIN_ALEMBIC_VERSION_TABLE, else what env.py passes to configure()
+    (one per tenant schema when env.py migrates several)."""
+    setup = project.resolve_alembic()
+    if raw is None and setup.version_table is None:
+        try:
+            raw = script_history()
+        except AppError:
+            raw = {}
+    return project.version_tables(setup, (raw or {}).get("version_tables"))
+
+
 def version_table() -> tuple[str, str | None]:
-    """(name, schema) of the version table: PGADMIN_ALEMBIC_VERSION_TABLE, else what env.py passes to configure()."""
-    if os.environ.get("PGADMIN_ALEMBIC_VERSION_TABLE", "").strip():
-        return project.version_table_setting()
-    try:
-        found = script_history().get("version_table") or {}
-    except AppError:
-        found = {}
-    return str(found.get("name") or "alembic_version"), found.get("schema")
+    """(name, schema) of the (first) version table."""
+    return version_tables()[0]
 
 
 def current_revisions() -> list[str]:
-    """The revisions in the version table (empty when none applied or no table yet)."""
+    """The revisions in the (first) version table (empty when none applied or no table yet)."""
     name, schema = version_table()
     return project.current_revisions(name, schema) or []
 
@@ -202,11 +190,20 @@ def history(force: bool = False) -> dict[str, Any]:
     """Every revision with applied/pending/current/head, the heads, counts and the graph layout."""
     raw = script_history(force=force)
     state_error: dict[str, str] | None = None
+    tables = version_tables(raw)
+    by_id = {r["revision"]: r for r in raw["revisions"]}
+    schemas: list[dict[str, Any]] = []
+    current: list[str] = []
     try:
-        current = current_revisions()
+        for i, (name, schema) in enumerate(tables):
+            found = project.current_revisions(name, schema) or []
+            if i == 0:
+                current = found
+            pending = [r for r in by_id if r not in applied_set(by_id, found)]
+            schemas.append({"schema": schema, "version_table": project.table_label(name, schema), "current": found,
+                            "pending_count": len(pending), "shown": i == 0})
     except AppError as exc:  # the graph is still worth showing; the state is unknown
         current, state_error = [], {"message": exc.message, "hint": exc.hint}
-    by_id = {r["revision"]: r for r in raw["revisions"]}
     applied = applied_set(by_id, current)
     revisions = []
     for r in raw["revisions"]:
@@ -230,8 +227,24 @@ def history(force: bool = False) -> dict[str, Any]:
         "multiple_heads": len(heads) > 1,
         "merge_command": f'alembic merge -m "merge heads" {" ".join(heads)}' if len(heads) > 1 else "",
         "script_location": raw.get("script_location"),
+        "version_table": project.table_label(*tables[0]),
+        "schemas": schemas if len(schemas) > 1 else [],  # schema-per-tenant: each schema's own state
+        "stray": stray_state(raw),
         "graph": lay,
     }
+
+
+def stray_state(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """No revisions in the script directory while revision files lie below it: say so and name the fix."""
+    files = raw.get("stray_revision_files") or []
+    if raw.get("revisions") or not files:
+        return None
+    info = {"stray_revision_files": files}
+    return {"files": files[:20], "count": len(files),
+            "message": f"The script directory {raw.get('script_location')} yields no revisions, but {len(files)} "
+                       "revision file(s) lie in folders below it: this project's own alembic command sets "
+                       "version_locations in code.",
+            "hint": project.stray_hint(info, project.resolve_alembic())}
 
 
 def history_api(force: bool = False) -> dict[str, Any]:
@@ -241,7 +254,8 @@ def history_api(force: bool = False) -> dict[str, Any]:
             "is_head", "is_base", "is_branch_point", "is_merge", "is_current", "is_applied", "is_pending")
     return {"revisions": [{k: r[k] for k in keys} for r in h["revisions"]], "heads": h["heads"],
             "current": h["current"], "state_error": h["state_error"], "applied_count": h["applied_count"],
-            "pending_count": h["pending_count"],
+            "pending_count": h["pending_count"], "version_table": h["version_table"], "schemas": h["schemas"],
+            "stray": h["stray"],
             "multiple_heads": h["multiple_heads"], "merge_command": h["merge_command"]}
 
 
@@ -257,168 +271,6 @@ def find_revision(h: dict[str, Any], rev: str) -> dict[str, Any]:
         raise BadRequest(f"'{rev}' matches {len(matches)} revisions.", hint="Give more characters of the id.")
     raise NotFound(f"Revision '{rev}' is not in the project's scripts.",
                    hint="Open /alembic to see the revisions the tool found.")
-
-
-# --- revision detail ----------------------------------------------------------------------
-
-def read_source(module_path: str, script_location: str | None) -> str:
-    """The revision file's text (read, never imported), only from inside the script directory."""
-    path = Path(module_path).resolve()
-    if script_location and Path(script_location).resolve() not in path.parents:
-        raise NotFound("The revision file is outside the script directory.")
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NotFound(f"Cannot read {path.name}: {exc.strerror}.") from None
-
-
-def function_bodies(source: str) -> dict[str, list[str] | None]:
-    """The ``upgrade()`` / ``downgrade()`` bodies of a revision file (parsed with ``ast``, never run).
-
-    Dedented source lines of the top-level function's body, docstring included; None when the
-    file has no such function (or does not parse).
-    """
-    import ast
-    import textwrap
-
-    out: dict[str, list[str] | None] = {"upgrade": None, "downgrade": None}
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return out
-    lines = source.splitlines()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in out and node.body:
-            first, end = node.body[0].lineno, node.end_lineno or node.body[-1].lineno
-            out[node.name] = textwrap.dedent("\n".join(lines[first - 1:end])).splitlines()
-    return out
-
-
-def _unified(old: list[str] | None, new: list[str] | None, name: str, parent: str, rev: str) -> dict[str, Any]:
-    """One function's diff as classified lines (``add``/``del``/``hunk``/``ctx``/``file``)."""
-    import difflib
-
-    diff = list(difflib.unified_diff(old or [], new or [], fromfile=f"{parent}: {name}()",
-                                     tofile=f"{rev}: {name}()", lineterm="", n=3))
-    kinds = []
-    for line in diff:
-        if line.startswith(("---", "+++")):
-            kind = "file"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "ctx"
-        kinds.append({"kind": kind, "text": line})
-    return {"function": name, "lines": kinds, "identical": not diff, "text": "\n".join(diff),
-            "missing": [who for who, body in ((parent, old), (rev, new)) if body is None]}
-
-
-def revision_diffs(rev: dict[str, Any], h: dict[str, Any], source: str) -> dict[str, Any]:
-    """This revision's upgrade()/downgrade() against each parent's (a merge has several; a base none)."""
-    by_id = {r["revision"]: r for r in h["revisions"]}
-    mine = function_bodies(source)
-    parents = []
-    for parent_id in rev["down_revisions"]:
-        parent = by_id.get(parent_id)
-        if parent is None:
-            parents.append({"parent": parent_id, "error": "not in the project's scripts", "functions": []})
-            continue
-        try:
-            theirs = function_bodies(read_source(parent["module_path"], h.get("script_location")))
-        except AppError as exc:
-            parents.append({"parent": parent_id, "error": exc.message, "functions": []})
-            continue
-        parents.append({"parent": parent_id, "error": None, "functions": [
-            _unified(theirs[name], mine[name], name, parent_id, rev["revision"]) for name in ("upgrade", "downgrade")]})
-    note = ("This is the first revision: it has no parent to compare with." if not parents else
-            f"A merge revision: compared with each of its {len(parents)} parents." if len(parents) > 1 else "")
-    return {"parents": parents, "note": note}
-
-
-def offline_sql(direction: str, start: str | None, end: str) -> dict[str, Any]:
-    """``alembic upgrade|downgrade --sql start:end`` from the child; failures come back as data."""
-    try:
-        return run_child("sql", {"direction": direction, "start": start, "end": end})
-    except RunnerError as exc:
-        return {"ok": False, "error": exc.message, "hint": exc.hint, "sql": "", "range": f"{start or ''}:{end}"}
-
-
-def sql_ranges(h: dict[str, Any], rev: dict[str, Any]) -> dict[str, tuple[str | None, str]]:
-    """The upgrade and downgrade ranges a preview of ``rev`` shows, from the current revision."""
-    current = h["current"]
-    start = current[0] if len(current) == 1 else None
-    parent = rev["down_revisions"][0] if rev["down_revisions"] else None  # a merge: its first parent
-    down_to = parent or "base"
-    if rev["is_pending"]:
-        up = (start, rev["revision"]) if start else (None, rev["revision"])
-        down = (rev["revision"], down_to)
-    else:
-        up = (parent, rev["revision"]) if parent else (None, rev["revision"])
-        down = (start or rev["revision"], down_to)
-    return {"upgrade": up, "downgrade": down}
-
-
-def _highlight(code: str, lexer: Any) -> str:
-    return highlight(code, lexer, HtmlFormatter(nowrap=False, cssclass="hl"))
-
-
-def revision_detail(rev_id: str, *, with_sql: bool = True) -> dict[str, Any]:
-    """One revision: its file, the SQL it runs both ways (offline mode), the safety summary."""
-    h = history()
-    rev = find_revision(h, rev_id)
-    source = read_source(rev["module_path"], h.get("script_location"))
-    detail: dict[str, Any] = {"revision": rev, "source": source, "current": h["current"],
-                              "body_warnings": safety.analyse_revision_source(source),
-                              "diff": revision_diffs(rev, h, source)}
-    if with_sql:
-        ranges = sql_ranges(h, rev)
-        with ThreadPoolExecutor(max_workers=2) as pool:  # two children side by side: the page waits for one
-            outs = dict(zip(ranges, pool.map(lambda r: offline_sql(r[0], *r[1]), ranges.items()), strict=True))
-        for direction, (start, end) in ranges.items():
-            out = outs[direction]
-            findings = safety.analyse_sql(out.get("sql") or "") if out.get("ok") else []
-            detail[f"{direction}_sql"] = {**out, "range": f"{start + ':' if start else ''}{end}",
-                                          "findings": findings}
-        tables = sorted({f["table"] for d in ("upgrade_sql", "downgrade_sql") for f in detail[d]["findings"]
-                         if f.get("table")})
-        counts = estimated_rows(tables)
-        for d in ("upgrade_sql", "downgrade_sql"):
-            for f in detail[d]["findings"]:
-                f["estimated_rows"] = counts.get(f.get("table") or "")
-    return detail
-
-
-def highlighted(detail: dict[str, Any]) -> dict[str, str]:
-    """HTML of the source and SQL with Pygments (for the page only)."""
-    out = {"source": _highlight(detail["source"], PythonLexer())}
-    for d in ("upgrade_sql", "downgrade_sql"):
-        if d in detail and detail[d].get("sql"):
-            out[d] = _highlight(detail[d]["sql"], SqlLexer())
-    return out
-
-
-def pygments_css() -> str:
-    return HtmlFormatter(cssclass="hl", style="monokai").get_style_defs(".hl")
-
-
-def estimated_rows(tables: list[str]) -> dict[str, int | None]:
-    """Planner estimates (pg_class.reltuples) for table names as they appear in the SQL."""
-    if not tables:
-        return {}
-    out: dict[str, int | None] = {}
-    try:
-        with target.connect() as conn:
-            for name in tables:
-                row = conn.execute(text("SELECT c.reltuples::bigint FROM pg_class c WHERE c.oid = to_regclass(:name)"),
-                                   {"name": name}).first()
-                out[name] = None if row is None else max(int(row[0]), 0) if row[0] is not None else None
-    except AppError:
-        return {name: None for name in tables}
-    return out
 
 
 # --- the target's identity (checked by the child against what env.py connects to) -------------
@@ -444,69 +296,16 @@ def leftovers() -> dict[str, Any]:
     return {"invalid_indexes": invalid, "not_valid_constraints": not_valid}
 
 
-# --- what a run will do (the confirmation page) ------------------------------------------------
-
-def _ancestors(by_id: dict[str, dict[str, Any]], rev: str) -> set[str]:
-    return applied_set(by_id, [rev])
-
-
-def plan_run(kind: str, target_value: str, h: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The revisions a run will apply or revert, in execution order, and the SQL preview range."""
-    h = h or history()
-    by_id = {r["revision"]: r for r in h["revisions"]}
-    oldest_first = list(reversed(h["revisions"]))
-    if kind == "stamp":  # nothing runs: the version table is set to the target
-        return {"kind": kind, "target": target_value, "steps": [], "count": 0, "sql_range": (None, target_value),
-                "body_warnings": []}
-    if kind == "upgrade":
-        pending = [r for r in oldest_first if r["is_pending"]]
-        if target_value in ("head", "heads"):
-            steps = pending
-        elif target_value.startswith("+"):
-            steps = pending[: int(target_value[1:])]
-        else:
-            wanted = _ancestors(by_id, target_value)
-            steps = [r for r in pending if r["revision"] in wanted]
-        end = "heads" if target_value in ("head", "heads") else (steps[-1]["revision"] if steps else target_value)
-    else:
-        applied = [r for r in h["revisions"] if r["is_applied"]]
-        if target_value == "base":
-            steps = applied
-        elif target_value.startswith("-"):
-            steps = applied[: int(target_value[1:])]
-        else:
-            keep = _ancestors(by_id, target_value)
-            steps = [r for r in applied if r["revision"] not in keep]
-        if target_value == "base" or not target_value.startswith("-"):
-            end = target_value
-        else:
-            last_down = steps[-1]["down_revisions"] if steps else []
-            end = last_down[0] if len(last_down) == 1 else "base"
-    start = h["current"][0] if len(h["current"]) == 1 else None
-    warnings: list[dict[str, Any]] = []
-    if kind == "downgrade":
-        for r in steps:
-            try:
-                source = read_source(r["module_path"], h.get("script_location"))
-            except AppError:
-                continue
-            for w in safety.analyse_revision_source(source):
-                warnings.append({**w, "revision": r["revision"]})
-    return {"kind": kind, "target": target_value, "steps": steps, "count": len(steps),
-            "sql_range": (start, end), "body_warnings": warnings}
-
-
-def preview_plan(plan: dict[str, Any]) -> dict[str, Any]:
-    """Offline SQL of the plan's range plus its safety findings with row estimates."""
-    if not plan["steps"] and plan["kind"] != "stamp":
-        return {"ok": True, "sql": "", "findings": [], "range": ""}
-    start, end = plan["sql_range"]
-    if plan["kind"] == "downgrade" and not start:
-        return {"ok": False, "error": "Offline SQL of a downgrade needs one current revision.", "hint": "",
-                "sql": "", "findings": []}
-    out = offline_sql(plan["kind"], start, end)
-    findings = safety.analyse_sql(out.get("sql") or "") if out.get("ok") else []
-    counts = estimated_rows(sorted({f["table"] for f in findings if f.get("table")}))
-    for f in findings:
-        f["estimated_rows"] = counts.get(f.get("table") or "")
-    return {**out, "findings": findings, "summary": safety.summary(findings)}
+# The preview side (revision detail, offline SQL, run plans) lives in migrations_ui/preview.py; these
+# names stay importable from here for the views, the API and runs.py.
+from migrations_ui.preview import (  # noqa: E402,F401  (after the definitions preview.py imports)
+    estimated_rows,
+    highlighted,
+    offline_sql,
+    plan_run,
+    preview_plan,
+    pygments_css,
+    read_source,
+    revision_detail,
+    sql_ranges,
+)

@@ -94,6 +94,8 @@ ALEMBIC_CONFIG = env_str("PGADMIN_ALEMBIC_CONFIG")
 SQLALCHEMY_BASE = env_str("PGADMIN_SQLALCHEMY_BASE")
 PROJECT_PYTHON = env_str("PGADMIN_PROJECT_PYTHON") or sys.executable
 RUNNER_TIMEOUT_S = env_int("PGADMIN_RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
+# At most this many child processes serve pages/API reads at once; more requests wait (core/runner.py).
+RUNNER_CONCURRENCY = env_int("PGADMIN_RUNNER_CONCURRENCY", 4, minimum=1, maximum=64)
 READ_ONLY = env_bool("PGADMIN_READ_ONLY", False)
 ADMIN_USERNAME = env_str("PGADMIN_ADMIN_USERNAME")
 ADMIN_PASSWORD = env_str("PGADMIN_ADMIN_PASSWORD")

@@ -11,9 +11,10 @@ Tasks (``alembic.<name>``), each ``func(payload) -> json-able result``:
   first migration) when that is not the tool's target. Each revision's start, end, duration and
   SQL statements are emitted live as events; a failure returns the error and the traceback.
 
-Payload keys: ``alembic_ini`` (or ``script_location`` / ``$PGADMIN_ALEMBIC_SCRIPT_LOCATION`` when the
-project has no ini), ``alembic_section`` (``-n``), ``x_args`` (``-x``), ``target_url`` (passed as
-``sqlalchemy.url``; the runner also sets ``$DATABASE_URL``), ``expect`` (the target's identity).
+Payload keys (built by ``core.project.resolve_alembic``): ``alembic_ini`` and/or ``script_location``
+(absolute), ``alembic_section`` (``-n``), ``x_args`` (``-x``), ``version_locations``, ``url_option``,
+``target_url`` (passed as ``sqlalchemy.url``; the runner also sets ``$DATABASE_URL``), ``expect`` (the
+target's identity). The child runs in the ini's folder, as the CLI does; every path it returns is absolute.
 """
 
 from __future__ import annotations
@@ -67,23 +68,137 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
     ini = payload.get("alembic_ini")
     if ini:
         cfg = Config(ini, ini_section=payload.get("alembic_section") or "alembic", **kwargs)
+        if payload.get("script_location"):  # PGADMIN_ALEMBIC_SCRIPT_LOCATION wins over the ini's
+            cfg.set_main_option("script_location", str(payload["script_location"]))
     else:
-        location = payload.get("script_location") or os.environ.get("PGADMIN_ALEMBIC_SCRIPT_LOCATION")
+        location = payload.get("script_location")  # resolved by the server (core.project.resolve_alembic)
         if not location:
             raise RuntimeError("no alembic.ini and no PGADMIN_ALEMBIC_SCRIPT_LOCATION: set PGADMIN_ALEMBIC_CONFIG or "
                                "PGADMIN_ALEMBIC_SCRIPT_LOCATION")
         cfg = Config(**kwargs)
         cfg.set_main_option("script_location", location)
+    if payload.get("version_locations"):  # PGADMIN_ALEMBIC_VERSION_LOCATIONS: what a wrapper command sets in code
+        cfg.set_main_option("version_locations", _join_paths(cfg, [str(p) for p in payload["version_locations"]]))
     url = payload.get("target_url")
     if url:
         escaped = str(url).replace("%", "%%")  # configparser interpolation
         cfg.set_main_option("sqlalchemy.url", escaped)
         # An env.py that reads its URL from its own ini option (config.get_main_option("app_db_url")):
         # PGADMIN_ALEMBIC_URL_OPTION names that option and it gets the target URL too.
-        option = str(payload.get("url_option") or os.environ.get("PGADMIN_ALEMBIC_URL_OPTION") or "").strip()
+        option = str(payload.get("url_option") or "").strip()
         if option and option != "sqlalchemy.url":
             cfg.set_main_option(option, escaped)
+    _record_connections(cfg)
     return cfg
+
+
+config_for = _config
+_connect_recorder: list[bool] = []
+
+
+def _record_connections(cfg: Any) -> None:
+    """Remember where env.py tries to connect and where env.py is: a connection failure's hint names both."""
+    import pgadmin_child_common as common
+
+    location = cfg.get_main_option("script_location") or ""
+    if location and ":" not in location.split(os.sep)[0]:
+        common.ENV_PY["path"] = os.path.join(os.path.abspath(location), "env.py")
+    if _connect_recorder:
+        return
+    try:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+    except ImportError:
+        return
+
+    def do_connect(dialect: Any, _rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        host = cparams.get("host") or "local socket"
+        database = cparams.get("dbname") or cparams.get("database") or ""
+        common.CONNECT_ATTEMPTS.append(f"{host}:{cparams.get('port') or ''}/{database} as {cparams.get('user') or ''}")
+
+    event.listen(Engine, "do_connect", do_connect)
+    _connect_recorder.append(True)
+
+
+def _join_paths(cfg: Any, paths: list[str]) -> str:
+    """Paths joined with the separator this Alembic will split ``version_locations`` on."""
+    sep = cfg.get_main_option("path_separator") or cfg.get_main_option("version_path_separator")
+    chars = {"space": " ", "newline": "\n", "os": os.pathsep, ";": ";", ":": ":"}
+    return (chars.get(sep, sep) if sep else " ").join(paths)  # the legacy split is on spaces and commas
+
+
+_REVISION_FILE = re.compile(r"^revision\s*(?::\s*str\s*)?=", re.MULTILINE)
+
+
+def stray_revision_files(script_dir: str, limit: int = 50) -> list[str]:
+    """Revision files below the script directory (e.g. ``versions/<dialect>/``) that Alembic did not load."""
+    found: list[str] = []
+    for dirpath, dirs, files in os.walk(script_dir):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(files):
+            if not name.endswith(".py") or name in ("env.py", "__init__.py"):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    head = fh.read(20000)
+            except OSError:
+                continue
+            if _REVISION_FILE.search(head) and "down_revision" in head:
+                found.append(os.path.abspath(path))
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[dict[str, Any]]:
+    """Every ``(version_table, version_table_schema)`` env.py passes to ``context.configure``.
+
+    env.py runs in offline mode with ``run_migrations`` stubbed out (nothing is emitted or executed), so a
+    schema-per-tenant env.py that loops over its schemas shows each of them. When env.py cannot run
+    offline, the literal arguments of its configure() call (read with ``ast``) stand in.
+    """
+    import signal
+
+    from alembic import command
+    from alembic.runtime.environment import EnvironmentContext
+
+    if payload.get("version_table"):  # PGADMIN_ALEMBIC_VERSION_TABLE: the deployment decided, env.py need not run
+        schema, _, name = str(payload["version_table"]).rpartition(".")
+        return [{"name": name, "schema": schema or None}]
+    seen: list[dict[str, Any]] = []
+    original_configure, original_run = EnvironmentContext.configure, EnvironmentContext.run_migrations
+
+    def too_slow(_signum: int, _frame: Any) -> None:
+        raise TimeoutError("env.py took too long in offline mode")
+
+    # A slow or hanging env.py (an import that connects somewhere) must not cost the graph its page.
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(int(payload.get("capture_budget_s") or 15))
+
+    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append({"name": kwargs.get("version_table") or "alembic_version",
+                     "schema": kwargs.get("version_table_schema") or None})
+        return original_configure(self, *args, **kwargs)
+
+    def run_migrations(self: Any, **kw: Any) -> None:
+        return None
+
+    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    EnvironmentContext.run_migrations = run_migrations  # type: ignore[method-assign]
+    try:
+        command.upgrade(_config({k: v for k, v in payload.items() if k != "target_url"} | {
+            "target_url": payload.get("target_url") or "postgresql://offline/offline"},
+            output_buffer=io.StringIO()), "heads", sql=True)
+    except BaseException as exc:  # noqa: BLE001 - env.py may not run offline: fall back to reading it
+        emit("info", line=f"env.py did not run offline ({type(exc).__name__}): version table read from its source")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
+        EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
+    unique = [dict(t) for t in dict.fromkeys(tuple(sorted(d.items())) for d in seen)]
+    return unique or [_static_version_table(env_py)]
 
 
 def _create_date(doc: str | None) -> str | None:
@@ -91,10 +206,17 @@ def _create_date(doc: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+_ALEMBIC_HINT = "Run the same alembic command by hand in the ini's folder to see the full error."
+
+
 def _failure(where: str, exc: BaseException) -> dict[str, Any]:
-    info = describe_import_error(where, exc)
+    """A failure as data; the hint is chosen by the exception's type (see ``pgadmin_child_common.hint_for``)."""
+    info = describe_import_error(where, exc, default_hint=_ALEMBIC_HINT)
     return {"ok": False, "error": info["error"], "hint": info["hint"], "where": info["where"],
             "traceback": traceback.format_exc()}
+
+
+failure = _failure
 
 
 # --- history ------------------------------------------------------------------------------
@@ -121,15 +243,18 @@ def task_history(payload: dict[str, Any]) -> dict[str, Any]:
             "doc": (sc.doc or "").strip(),
             "longdoc": (sc.longdoc or "").strip(),
             "create_date": _create_date(module_doc),
-            "module_path": sc.path,
+            "module_path": os.path.abspath(sc.path),
             "is_head": bool(sc.is_head),
             "is_base": bool(sc.is_base),
             "is_branch_point": bool(sc.is_branch_point),
             "is_merge": bool(sc.is_merge_point),
         })
-    env_py = os.path.join(script.dir, "env.py")
-    return {"ok": True, "script_location": script.dir, "env_py": env_py, "heads": heads, "bases": bases,
-            "revisions": revisions, "version_table": _static_version_table(env_py)}
+    location = os.path.abspath(script.dir)  # the child runs in the ini's folder; the server needs no cwd
+    env_py = os.path.join(location, "env.py")
+    tables = capture_version_tables(payload, env_py)
+    return {"ok": True, "script_location": location, "env_py": env_py, "heads": heads, "bases": bases,
+            "revisions": revisions, "version_table": tables[0], "version_tables": tables,
+            "stray_revision_files": [] if revisions else stray_revision_files(location)}
 
 
 def _static_version_table(env_py: str) -> dict[str, str | None]:
@@ -153,8 +278,38 @@ def _static_version_table(env_py: str) -> dict[str, str | None]:
 
 # --- offline SQL --------------------------------------------------------------------------
 
+def _install_segment_recorder(buf: io.StringIO, segments: list[dict[str, Any]]) -> None:
+    """Cut the offline output per revision: what each revision's upgrade()/downgrade() printed."""
+    from alembic.runtime import migration
+
+    original_init = migration.RevisionStep.__init__
+
+    def init(self: Any, revision_map: Any, revision: Any, is_upgrade: bool) -> None:
+        original_init(self, revision_map, revision, is_upgrade)
+        fn = self.migration_fn
+
+        @functools.wraps(fn)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            start = buf.tell()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                segments.append({"revision": revision.revision, "direction": "upgrade" if is_upgrade else "downgrade",
+                                 "sql": buf.getvalue()[start:]})
+
+        self.migration_fn = recorded
+
+    migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
+
+
 def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
-    """``alembic upgrade|downgrade --sql from:to`` captured into a string."""
+    """``alembic upgrade|downgrade --sql from:to`` captured into a string.
+
+    With ``revision`` in the payload, ``own_sql`` is only what that revision's function printed (a merge
+    revision's preview must not show its other parents' revisions), and ``ran_revision`` says whether env.py
+    ran it at all: an env.py that returns early in offline mode gives an empty output that is *not* a
+    successful preview.
+    """
     from alembic import command
 
     direction = payload.get("direction", "upgrade")
@@ -163,16 +318,35 @@ def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"unknown direction {direction!r}", "hint": "", "traceback": ""}
     rng = f"{start}:{end}" if start and direction != "stamp" else str(end)
     buf = io.StringIO()
+    segments: list[dict[str, Any]] = []
+    _install_segment_recorder(buf, segments)
     try:
         cfg = _config(payload, output_buffer=buf)
         getattr(command, direction)(cfg, rng, sql=True)
     except BaseException as exc:  # noqa: BLE001
+        from pgadmin_child_common import project_frame
+
         result = _failure("env.py (offline mode)", exc)
-        if not isinstance(exc, ModuleNotFoundError | SyntaxError):
-            result["hint"] = ("env.py could not run in offline mode (it may inspect the live database); "
-                              "use a dry run to see the statements instead.")
-        return {**result, "range": rng, "sql": buf.getvalue()}
-    return {"ok": True, "range": rng, "sql": buf.getvalue()}
+        frame = project_frame(exc)
+        # env.py itself refused offline mode (it raised before or around run_migrations): the project has no
+        # offline SQL, which is a fact about the project, not a broken revision.
+        in_env = not isinstance(exc, ModuleNotFoundError | SyntaxError) and (
+            result["hint"] == _ALEMBIC_HINT or (frame is not None and os.path.basename(frame[0]) == "env.py"))
+        if in_env:
+            result["error"] = f"Offline SQL is not available for this project: env.py failed in offline mode ({result['error']})"
+            result["hint"] = ("Use the dry run: it runs the migrations online in a transaction that is always rolled "
+                              "back. " + ("" if result["hint"] == _ALEMBIC_HINT else result["hint"])).strip()
+        return {**result, "range": rng, "sql": buf.getvalue(), "offline_unavailable": in_env,
+                "steps": [s["revision"] for s in segments]}
+    out: dict[str, Any] = {"ok": True, "range": rng, "sql": buf.getvalue(), "steps": [s["revision"] for s in segments]}
+    wanted = payload.get("revision")
+    if wanted:
+        own = [s for s in segments if s["revision"] == wanted and s["direction"] == direction]
+        out["ran_revision"] = bool(own)
+        out["own_sql"] = own[0]["sql"] if own else ""
+    if not segments and direction != "stamp":
+        out["ran_revision"] = False
+    return out
 
 
 # --- online runs --------------------------------------------------------------------------
@@ -289,6 +463,9 @@ def _install_configure_spy(seen: dict[str, Any]) -> None:
         seen["transaction_per_migration"] = bool(kwargs.get("transaction_per_migration", False))
         seen["version_table"] = kwargs.get("version_table", "alembic_version")
         seen["version_table_schema"] = kwargs.get("version_table_schema")
+        table = {"name": seen["version_table"], "schema": seen["version_table_schema"]}
+        if table not in seen.setdefault("version_tables", []):  # one per tenant schema when env.py loops
+            seen["version_tables"].append(table)
         mode = "one transaction per migration" if seen["transaction_per_migration"] else "one transaction for the whole run"
         emit("info", line=f"env.py runs {mode} (transactional DDL on PostgreSQL); version table "
                           f"{seen['version_table_schema'] + '.' if seen['version_table_schema'] else ''}{seen['version_table']}",
@@ -343,84 +520,9 @@ def task_stamp(payload: dict[str, Any]) -> dict[str, Any]:
     return guarded(payload, _run, "stamp")
 
 
-# --- dry run --------------------------------------------------------------------------------
+# --- dry run (pgadmin_child_dryrun.py) -------------------------------------------------------
 
-class _DryRunDone(Exception):
-    """Raised after the last migration so that env.py's transaction rolls back."""
-
-
-_NO_TRANSACTION = re.compile(r"\b(CONCURRENTLY|VACUUM|ALTER\s+SYSTEM|CREATE\s+DATABASE|DROP\s+DATABASE)\b", re.I)
-
-
-def task_dryrun(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the migrations online in one transaction that is always rolled back; capture the SQL.
-
-    Statements that cannot run inside a transaction (``CREATE INDEX CONCURRENTLY``...) are listed,
-    not run; ``autocommit_block()`` (which would commit) is turned into a no-op; ``lock_timeout``
-    keeps a dry run from queueing behind the application's locks.
-    """
-    from contextlib import contextmanager
-
-    from alembic import command
-    from alembic.runtime import migration
-    from alembic.runtime.environment import EnvironmentContext
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    if payload.get("target_url"):
-        os.environ["DATABASE_URL"] = str(payload["target_url"])
-    statements: list[str] = []
-    skipped: list[str] = []
-    steps: list[dict[str, Any]] = []
-    _install_connect_guard(payload.get("expect"), lock_timeout=str(payload.get("lock_timeout_ms") or 3000))
-    _install_step_timer(steps)
-
-    def before(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> Any:
-        text = statement.strip()
-        if _NO_TRANSACTION.search(text):
-            skipped.append(text)
-            emit("sql", line=f"(not run: cannot run in a transaction) {text}")
-            return "SELECT 1", None
-        statements.append(text[:MAX_SQL_CHARS])
-        return statement, params
-
-    event.listen(Engine, "before_cursor_execute", before, retval=True)
-
-    original_configure = EnvironmentContext.configure
-
-    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs["transaction_per_migration"] = False  # one transaction, so that one rollback undoes all
-        kwargs["transactional_ddl"] = True
-        return original_configure(self, *args, **kwargs)
-
-    EnvironmentContext.configure = configure  # type: ignore[method-assign]
-    original_run = migration.MigrationContext.run_migrations
-
-    def run_then_roll_back(self: Any, **kw: Any) -> None:
-        original_run(self, **kw)
-        raise _DryRunDone()
-
-    migration.MigrationContext.run_migrations = run_then_roll_back  # type: ignore[method-assign]
-
-    @contextmanager
-    def no_autocommit(self: Any) -> Any:
-        emit("info", line="autocommit_block() not entered: a dry run stays in its transaction")
-        yield
-
-    migration.MigrationContext.autocommit_block = no_autocommit  # type: ignore[method-assign]
-    direction = payload.get("direction", "upgrade")
-    target = str(payload.get("target") or ("heads" if direction == "upgrade" else "-1"))
-    try:
-        getattr(command, direction)(_config(payload), target)
-    except _DryRunDone:
-        return {"ok": True, "rolled_back": True, "statements": statements, "skipped": skipped, "steps": steps}
-    except BaseException as exc:  # noqa: BLE001
-        result = _failure(f"dry run of alembic {direction} {target}", exc)
-        return {**result, "rolled_back": True, "statements": statements, "skipped": skipped, "steps": steps}
-    return {"ok": False, "error": "env.py finished without running the migrations (nothing was rolled back?)",
-            "hint": "Check that env.py calls context.run_migrations().", "statements": statements,
-            "skipped": skipped, "steps": steps, "rolled_back": False}
-
+from pgadmin_child_dryrun import task_dryrun  # noqa: E402  (it uses the helpers above)
 
 TASKS = {"dryrun": lambda payload: guarded(payload, task_dryrun),
          "history": task_history, "sql": task_sql, "upgrade": task_upgrade, "downgrade": task_downgrade,

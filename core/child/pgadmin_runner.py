@@ -6,6 +6,7 @@ on the *real* stdout (``{"event": "result", ...}``); anything the user's code pr
 stderr so it cannot corrupt the protocol. It depends only on the standard library and on the
 SQLAlchemy/Alembic installed next to the user's code, so the user's versions are the ones
 that run their code. This folder is ``sys.path[0]`` of the child: it holds only ``pgadmin_*`` modules.
+The child runs in the ini's folder (where the CLI is run) with the CLI's ``sys.path`` (``set_project_path``).
 
 Tasks: ``probe`` (alembic script directory + model discovery for the startup report), and
 ``area.task`` names served by the sibling modules ``pgadmin_child_<area>.py`` (each exports
@@ -37,25 +38,30 @@ def find_models(payload: dict[str, Any]) -> dict[str, Any]:
 # --- alembic ------------------------------------------------------------------------------
 
 def read_alembic(payload: dict[str, Any]) -> dict[str, Any] | None:
-    ini = payload.get("alembic_ini")
-    if not ini:
+    """Heads, revisions and the version tables env.py configures, as the CLI would see them."""
+    if not payload.get("probe_alembic", bool(payload.get("alembic_ini"))):
         return None
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from pgadmin_child_alembic import capture_version_tables, config_for, failure, stray_revision_files
 
-    cfg = Config(ini, ini_section=payload.get("alembic_section") or "alembic")
     try:
-        script = ScriptDirectory.from_config(cfg)
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(config_for(payload))
         revisions = {
             r.revision: {"doc": (r.doc or "").strip().splitlines()[0] if (r.doc or "").strip() else "",
                          "down": list(r._all_down_revisions)}
             for r in script.walk_revisions()
         }
-        return {"ok": True, "script_location": script.dir, "heads": list(script.get_heads()),
-                "revisions": revisions, "count": len(revisions),
-                "env_py": os.path.join(script.dir, "env.py")}
+        location = os.path.abspath(script.dir)
+        out: dict[str, Any] = {"ok": True, "script_location": location, "heads": list(script.get_heads()),
+                               "revisions": revisions, "count": len(revisions),
+                               "env_py": os.path.join(location, "env.py")}
     except BaseException as exc:  # noqa: BLE001
-        return {"ok": False, **describe_import_error("alembic script directory", exc)}
+        return failure("alembic script directory", exc)
+    if not revisions:
+        out["stray_revision_files"] = stray_revision_files(location)
+    out["version_tables"] = capture_version_tables(payload, out["env_py"])
+    return out
 
 
 def task_probe(payload: dict[str, Any]) -> dict[str, Any]:
@@ -82,11 +88,59 @@ def resolve_task(name: str) -> Any:
     return getattr(module, "TASKS", {}).get(task)
 
 
+def _ini_prepend_paths(ini: str, section: str) -> list[str]:
+    """``prepend_sys_path`` of the ini section, split as Alembic does, absolute (relative to the ini's folder)."""
+    import configparser
+    import re
+
+    folder = os.path.dirname(os.path.abspath(ini))
+    parser = configparser.ConfigParser(defaults={"here": folder})
+    try:
+        parser.read(ini, encoding="utf-8")
+        raw = parser.get(section, "prepend_sys_path", fallback="") or ""
+        sep = parser.get(section, "path_separator", fallback=None)
+    except configparser.Error:
+        return []
+    if not raw.strip():
+        return []
+    chars = {"space": " ", "newline": "\n", "os": os.pathsep, ";": ";", ":": ":"}
+    parts = raw.split(chars.get(sep, sep)) if sep else re.split(r", *|(?: +)|\:", raw)
+    return [os.path.normpath(os.path.join(folder, p.strip())) for p in parts if p.strip()]
+
+
+def set_project_path(payload: dict[str, Any]) -> None:
+    """The child's ``sys.path`` as the Alembic CLI has it (issue 9 class 2).
+
+    The ini's ``prepend_sys_path`` entries go first (what the CLI prepends); the project folder (and the
+    ini's folder) go right after the standard library, so a project module named like a standard one
+    (``logging.py``, ``signal/``, ``types.py``) cannot shadow it. The modules the CLI has imported before
+    it reads the ini are imported first too, as in the CLI.
+    """
+    import argparse  # noqa: F401  - imported by the alembic CLI before prepend_sys_path applies
+    import logging.config  # noqa: F401
+    import signal  # noqa: F401
+    import types  # noqa: F401
+    import typing  # noqa: F401
+
+    try:
+        import alembic.config  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError:  # a models-only project: nothing to pre-import
+        pass
+    project_dir = payload.get("project_dir") or os.getcwd()
+    ini = payload.get("alembic_ini")
+    front = _ini_prepend_paths(ini, payload.get("alembic_section") or "alembic") if ini else []
+    after_stdlib = [os.path.abspath(p) for p in [project_dir, *payload.get("extra_paths", [])]
+                    if p and os.path.abspath(p) not in front]
+    sys.path[:0] = [p for p in front if p not in sys.path]
+    site = next((i for i, p in enumerate(sys.path) if "site-packages" in p or "dist-packages" in p), len(sys.path))
+    sys.path[site:site] = [p for p in dict.fromkeys(after_stdlib) if p not in sys.path]
+
+
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else ""
     payload = json.loads(sys.stdin.read() or "{}")
-    project_dir = payload.get("project_dir") or os.getcwd()
-    sys.path[:0] = [p for p in [project_dir, *payload.get("extra_paths", [])] if p not in sys.path]
+    set_project_path(payload)
     func = resolve_task(task)
     if func is None:
         emit("error", error=f"unknown task {task!r}")

@@ -25,12 +25,12 @@ from tests.tcp_proxy import TcpProxy
 pytestmark = pytest.mark.slow
 
 
-def check(env: dict[str, str], *args: str) -> str:
-    """Run `manage.py serve --check` and return everything it printed."""
+def check(env: dict[str, str], *args: str, cwd: str | None = None) -> str:
+    """Run `manage.py serve --check` (from ``cwd``, the repository by default) and return what it printed."""
     full_env = {**__import__("os").environ, "PGADMIN_DATA_DIR": tempfile.mkdtemp(prefix="pgadmin-check-"), **env}
     full_env.pop("DJANGO_SETTINGS_MODULE", None)
-    proc = subprocess.run([sys.executable, "manage.py", "serve", "--check", *args], cwd=REPO, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(REPO / "manage.py"), "serve", "--check", *args], cwd=cwd or REPO,
+                          env=full_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc.stdout
@@ -126,3 +126,63 @@ def test_database_that_refuses_connections_is_reported_served_and_recovers_witho
         if proxy:
             proxy.close()
     assert "pw-not-shown" not in served.output
+
+
+# --- real projects' shapes (issue 9): the report resolves the project as the pages do --------------
+
+def report_lines(out: str) -> list[str]:
+    """The check lines of the report (✓ / ! / ✗), in order."""
+    return [line for line in out.splitlines() if line[:1] in ("✓", "!", "✗")]
+
+
+def test_the_report_uses_the_script_location_setting_like_the_pages(target_url, tmp_path):
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "real_no_ini"),
+                 "PGADMIN_ALEMBIC_SCRIPT_LOCATION": "db/migrations"}, cwd=str(tmp_path))
+    assert f"✓ Alembic config found: script_location {FIXTURES / 'real_no_ini' / 'db' / 'migrations'}" in out
+    assert "! No migration applied yet (empty version table), 2 pending" in out
+
+
+def test_scripts_that_cannot_be_read_never_end_the_report_on_a_check_mark(target_url, tmp_path):
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "real_broken_scripts")},
+                cwd=str(tmp_path))
+    assert "✗ Alembic config found:" in out and "but its scripts failed to load: SyntaxError" in out
+    assert report_lines(out)[-1].startswith("✗ Current migration unknown"), out
+    assert "0 pending" not in out
+
+
+def test_the_report_names_the_setting_for_revisions_in_subfolders(target_url, tmp_path):
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "real_version_dirs")},
+                cwd=str(tmp_path))
+    assert "yields no revisions while 2 revision file(s) lie below it" in out
+    assert f"PGADMIN_ALEMBIC_VERSION_LOCATIONS={FIXTURES / 'real_version_dirs' / 'migrations' / 'versions' / 'postgresql'}" in out
+    assert not report_lines(out)[-1].startswith("✓")
+    fixed = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "real_version_dirs"),
+                   "PGADMIN_ALEMBIC_VERSION_LOCATIONS": "migrations/versions/postgresql"}, cwd=str(tmp_path))
+    assert "! No migration applied yet (empty version table), 2 pending" in fixed
+
+
+def test_the_report_reads_each_tenant_schemas_version_table(target_url, tmp_path):
+    import psycopg
+
+    with psycopg.connect(make_url(target_url).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        for schema, rev in (("tenant_a", "t2_email"), ("tenant_b", "t1_accounts")):
+            conn.execute(f"CREATE SCHEMA {schema}")
+            conn.execute(f"CREATE TABLE {schema}.schema_version (version_num varchar(32) PRIMARY KEY)")
+            conn.execute(f"INSERT INTO {schema}.schema_version VALUES (%s)", (rev,))
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "real_tenants")}, cwd=str(tmp_path))
+    assert ("! Current migration per schema (2 version tables): tenant_a: t2_email (0 pending); "
+            "tenant_b: t1_accounts (1 pending)") in out
+
+
+def test_the_report_uses_the_ini_section_the_pages_use(target_url, tmp_path):
+    import psycopg
+
+    with psycopg.connect(make_url(target_url).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('rep1')")  # the database is at the reporting section's head
+    out = check({"DATABASE_URL": target_url, "PGADMIN_PROJECT_DIR": str(FIXTURES / "alembic_sections"),
+                 "PGADMIN_ALEMBIC_SECTION": "reporting"}, cwd=str(tmp_path))
+    assert f"✓ Alembic config found: {FIXTURES / 'alembic_sections' / 'alembic.ini'} [reporting]" in out
+    assert "✓ Current migration: rep1 (reporting: create reports, tagged with the -x tenant), 0 pending" in out

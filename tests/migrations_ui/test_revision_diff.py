@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrations_ui.services import function_bodies
+from migrations_ui.preview import function_bodies
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

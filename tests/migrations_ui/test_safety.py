@@ -129,3 +129,27 @@ def test_estimated_rows_come_from_the_planner(target):
         conn.execute("ANALYZE big_orders")
     counts = services.estimated_rows(["big_orders", "public.big_orders", "no_such_table"])
     assert counts == {"big_orders": 1234, "public.big_orders": 1234, "no_such_table": None}
+
+
+# --- issue 9, class 12 ---------------------------------------------------------------------------
+
+def test_a_downgrade_to_base_does_not_flag_dropping_the_version_table_as_data_loss():
+    # older Alembic releases end an offline downgrade to base with DROP TABLE alembic_version
+    script = ("BEGIN;\n\n-- Running downgrade l1_items -> \n\nDROP TABLE items;\n\n"
+              "DELETE FROM alembic_version WHERE alembic_version.version_num = 'l1_items';\n\n"
+              "DROP TABLE alembic_version;\n\nCOMMIT;\n")
+    found = safety.analyse_sql(script)
+    assert [(f["rule"], f["table"]) for f in found] == [("drop_table", "items")]
+    # a project's own version table name (env.py's version_table=) is bookkeeping too
+    assert rules("DROP TABLE meta.schema_history;\n") == ["drop_table"]
+    assert safety.analyse_sql("DROP TABLE meta.schema_history;\n", ["schema_history"]) == []
+
+
+def test_an_index_on_a_table_created_by_the_same_revision_blocks_nobody():
+    sql = emitted(lambda op: (op.create_table("fresh", sa.Column("id", sa.Integer, primary_key=True)),
+                              op.create_index("ix_fresh_id", "fresh", ["id"])))
+    assert "create_index_blocking" not in rules(sql)
+    # ... but the same index in a later revision of the run finds a table the application may already use
+    two_revisions = ("-- Running upgrade  -> r1\n\nCREATE TABLE fresh (id INTEGER);\n\n"
+                     "-- Running upgrade r1 -> r2\n\nCREATE INDEX ix_fresh_id ON fresh (id);\n")
+    assert rules(two_revisions) == ["create_index_blocking"]
