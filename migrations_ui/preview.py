@@ -211,7 +211,8 @@ def estimated_rows(tables: list[str]) -> dict[str, int | None]:
             for name in tables:
                 row = conn.execute(text("SELECT c.reltuples::bigint FROM pg_class c WHERE c.oid = to_regclass(:name)"),
                                    {"name": name}).first()
-                out[name] = None if row is None else max(int(row[0]), 0) if row[0] is not None else None
+                # reltuples < 0: never analysed (PostgreSQL 14+) — unknown, not "0 rows"
+                out[name] = None if row is None or row[0] is None or row[0] < 0 else int(row[0])
     except AppError:
         return {name: None for name in tables}
     return out

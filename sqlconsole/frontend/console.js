@@ -383,7 +383,7 @@ async function refreshStats() {
       el("h3", { text: "Biggest tables" }),
       el("ul", { class: "sql-list" }, s.biggest_tables.slice(0, 5).map((t) => el("li", {},
         el("a", { href: "#", class: "sql-load", "data-sql": `SELECT * FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)} LIMIT 100;` }, `${t.schema}.${t.name}`),
-        el("small", { class: "muted", text: ` ${t.total_size} · ~${Number(t.estimated_rows).toLocaleString()} rows` })))),
+        el("small", { class: "muted", text: ` ${t.total_size} · ${t.estimated_rows == null ? "rows unknown (never analysed)" : `~${Number(t.estimated_rows).toLocaleString()} rows`}` })))),
       s.longest_queries.length ? el("h3", { text: "Longest running" }) : null,
       s.longest_queries.length ? el("ul", { class: "sql-list" }, s.longest_queries.slice(0, 5).map((q) => el("li", { title: q.query },
         el("code", { text: q.query.length > 60 ? q.query.slice(0, 59) + "…" : q.query }),

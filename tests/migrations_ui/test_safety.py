@@ -131,6 +131,16 @@ def test_estimated_rows_come_from_the_planner(target):
     assert counts == {"big_orders": 1234, "public.big_orders": 1234, "no_such_table": None}
 
 
+def test_a_never_analysed_table_has_an_unknown_row_count_not_zero(target):
+    libpq = make_url(target).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        if conn.info.server_version < 140000:
+            return  # before 14 "never analysed" and "empty" look alike in pg_class
+        conn.execute("CREATE TABLE IF NOT EXISTS fresh_orders (id int)")
+        conn.execute("INSERT INTO fresh_orders SELECT generate_series(1, 500)")
+    assert services.estimated_rows(["fresh_orders"]) == {"fresh_orders": None}
+
+
 # --- issue 9, class 12 ---------------------------------------------------------------------------
 
 def test_a_downgrade_to_base_does_not_flag_dropping_the_version_table_as_data_loss():
