@@ -297,7 +297,11 @@
     scheduleRedraw();
   });
   window.addEventListener("mouseup", function () {
-    if (drag && drag.kind === "node" && moved) { redrawEdges(); savePosition(drag.id); }
+    if (drag && drag.kind === "node" && moved) {
+      var b = boxes[drag.id];
+      moveBox(b, q(b.x), q(b.y));  /* the saved (half-pixel) place, so the server draws the same */
+      redrawEdges(); savePosition(drag.id);
+    }
     drag = null; wrap.classList.remove("panning");
   });
   /* A click that ended a drag must not follow the table's link. */
