@@ -347,13 +347,17 @@ def place(graph: dict[str, Any], columns: bool = True,
 
 
 def render_svg(graph: dict[str, Any], columns: bool = True, saved: dict[str, dict[str, float]] | None = None,
-               placed: dict[str, Any] | None = None) -> str:
-    """The whole diagram as a standalone SVG document (theme colours with light fallbacks)."""
+               placed: dict[str, Any] | None = None, role: str = "img") -> str:
+    """The whole diagram as a standalone SVG document (theme colours with light fallbacks).
+
+    ``role``: "img" for the file; the page passes "group", since its tables are links to focus and
+    open (an image's children are hidden from assistive technology).
+    """
     placed = placed or place(graph, columns, saved)
     pos = placed["positions"]
     x0, y0, w, h = placed["bounds"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="erd{"" if columns else " no-columns"}" '
-           f'width="{w}" height="{h}" viewBox="{x0} {y0} {w} {h}" role="img" aria-label="ER diagram">',
+           f'width="{w}" height="{h}" viewBox="{x0} {y0} {w} {h}" role="{role}" aria-label="ER diagram">',
            f"<style>{STYLE}</style>",
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6e7781"/></marker></defs>',

@@ -47,7 +47,7 @@ def erd_page(request: HttpRequest) -> HttpResponse:
     graph = services.erd(source, focus, depth)
     saved = positions.load(request.user)
     placed = erdlib.place(graph, columns, saved)
-    svg = erdlib.render_svg(graph, columns, placed=placed)
+    svg = erdlib.render_svg(graph, columns, placed=placed, role="group")
     # The page's JSON carries the computed places too: "Reset layout" returns to them without a reload.
     graph["layout"] = {"computed": placed["computed"],
                        "saved": {k: v for k, v in saved.items() if k in placed["positions"]}}

@@ -405,6 +405,7 @@
     copy.setAttribute("viewBox", box.join(" "));
     copy.setAttribute("width", box[2]); copy.setAttribute("height", box[3]);
     copy.setAttribute("xmlns", NS);
+    copy.setAttribute("role", "img");
     return { text: new XMLSerializer().serializeToString(copy), w: box[2], h: box[3] };
   }
   function download(blob, name) {
