@@ -174,6 +174,7 @@
   function applyView() {
     viewport.setAttribute("transform", "translate(" + view.x.toFixed(1) + "," + view.y.toFixed(1) + ") scale(" + view.k.toFixed(4) + ")");
     if (zoomLevel) zoomLevel.textContent = Math.round(view.k * 100) + "%";
+    updateMinimap();
   }
   function sizeWrap() {
     /* The canvas fills the window below the header: no dead space, no page scroll. */
@@ -187,10 +188,12 @@
     return { x: bb.x, y: bb.y, w: Math.max(bb.width, 1), h: Math.max(bb.height, 1) };
   }
   function fit() {
+    /* The floating controls take the top strip: the content fits below them. */
     var c = contentBox(), W = wrap.clientWidth, H = wrap.clientHeight, pad = 16;
-    view.k = Math.min(MAX_FIT, (W - 2 * pad) / c.w, (H - 2 * pad) / c.h);
+    var top = controls && !controls.hidden ? controls.offsetTop + controls.offsetHeight + 8 : pad;
+    view.k = Math.min(MAX_FIT, (W - 2 * pad) / c.w, (H - top - pad) / c.h);
     view.x = (W - c.w * view.k) / 2 - c.x * view.k;
-    view.y = (H - c.h * view.k) / 2 - c.y * view.k;
+    view.y = top + (H - top - pad - c.h * view.k) / 2 - c.y * view.k;
     applyView();
   }
   function zoomAt(factor, sx, sy) {
@@ -228,6 +231,56 @@
     else if (e.key === "0") { e.preventDefault(); fit(); }
   });
 
+  /* --- minimap: every table as a block, the visible part as a frame; click or drag to go there --- */
+  var mini = document.getElementById("erd-minimap"), miniSvg = null, miniFrame = null, miniBox = null;
+  function buildMinimap() {
+    if (!mini) return;
+    mini.textContent = "";
+    var c = contentBox(), m = 20;
+    miniBox = { x: c.x - m, y: c.y - m, w: c.w + 2 * m, h: c.h + 2 * m };
+    miniSvg = document.createElementNS(NS, "svg");
+    miniSvg.setAttribute("viewBox", [miniBox.x, miniBox.y, miniBox.w, miniBox.h].join(" "));
+    miniSvg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    Object.keys(boxes).forEach(function (id) {
+      var b = boxes[id], r = document.createElementNS(NS, "rect");
+      r.setAttribute("x", b.x); r.setAttribute("y", b.y); r.setAttribute("width", b.w); r.setAttribute("height", b.h);
+      r.setAttribute("class", "mini-node" + (id === graph.focus ? " focus" : ""));
+      miniSvg.append(r);
+    });
+    miniFrame = document.createElementNS(NS, "rect");
+    miniFrame.setAttribute("class", "mini-view");
+    miniSvg.append(miniFrame);
+    mini.append(miniSvg);
+    updateMinimap();
+  }
+  function updateMinimap() {
+    if (!miniFrame || mini.hidden) return;
+    miniFrame.setAttribute("x", -view.x / view.k); miniFrame.setAttribute("y", -view.y / view.k);
+    miniFrame.setAttribute("width", wrap.clientWidth / view.k); miniFrame.setAttribute("height", wrap.clientHeight / view.k);
+  }
+  function miniGo(evt) {
+    var r = miniSvg.getBoundingClientRect();
+    var s = Math.max(miniBox.w / r.width, miniBox.h / r.height);
+    var ox = (r.width * s - miniBox.w) / 2, oy = (r.height * s - miniBox.h) / 2;
+    var wx = miniBox.x + (evt.clientX - r.left) * s - ox, wy = miniBox.y + (evt.clientY - r.top) * s - oy;
+    view.x = wrap.clientWidth / 2 - wx * view.k; view.y = wrap.clientHeight / 2 - wy * view.k;
+    applyView();
+  }
+  var miniDrag = false;
+  if (mini) {
+    mini.addEventListener("mousedown", function (evt) { evt.preventDefault(); evt.stopPropagation(); miniDrag = true; miniGo(evt); });
+    window.addEventListener("mousemove", function (evt) { if (miniDrag) miniGo(evt); });
+    window.addEventListener("mouseup", function () { miniDrag = false; });
+  }
+  var mapButton = document.getElementById("erd-map");
+  function showMinimap(on) {
+    if (!mini) return;
+    mini.hidden = !on;
+    if (mapButton) mapButton.setAttribute("aria-pressed", on ? "true" : "false");
+    if (on) buildMinimap();
+  }
+  on("erd-map", function () { showMinimap(mini.hidden); });
+
   /* --- saving positions (per user, internal DB) ----------------------------------------- */
   var csrfInput = document.querySelector("#erd-csrf [name=csrfmiddlewaretoken]");
   function api(method, body) {
@@ -259,6 +312,7 @@
     layout.saved = {};
     redrawEdges();
     fit();
+    if (mini && !mini.hidden) buildMinimap();
     wrap.dataset.saving = "1";
     api("DELETE").then(function () { say("Layout reset to the computed positions."); })
       .catch(failed).then(function () { delete wrap.dataset.saving; });
@@ -301,6 +355,7 @@
       var b = boxes[drag.id];
       moveBox(b, q(b.x), q(b.y));  /* the saved (half-pixel) place, so the server draws the same */
       redrawEdges(); savePosition(drag.id);
+      if (mini && !mini.hidden) buildMinimap();
     }
     drag = null; wrap.classList.remove("panning");
   });
@@ -388,6 +443,7 @@
         b.rect.setAttribute("height", b.h);
       });
       redrawEdges();
+      if (mini && !mini.hidden) buildMinimap();
       history.replaceState(null, "", urlFor(focusSel ? focusSel.value : ""));
     });
   } else if (hide) {
@@ -438,6 +494,7 @@
   /* --- first view: fill the window, fit the content ------------------------------------ */
   sizeWrap();
   fit();
+  showMinimap(graph.tables.length > 8);
   if (graph.focus && boxes[graph.focus] && !graph.hops && graph.tables.length > 12) {
     /* Everything shown, one table highlighted: centre it at a readable size. */
     var fb = boxes[graph.focus];
