@@ -5,7 +5,8 @@ the row of the referenced (PK) column(s), on the sides that face each other. Sev
 row and side are spread a few pixels apart (ordered by where their other end is, so they do not
 cross each other). The line runs horizontally out of the source, vertically in a channel, and
 horizontally into the target, with rounded corners; the channel is chosen among the free vertical
-strips between tables so that the line crosses as few tables as possible.
+strips between tables so that the line crosses as few tables as possible, preferring the strip next
+to the target (the source side stays free for the labels).
 
 The label ("N:1 · CASCADE") sits beside the first horizontal segment, on the side away from the
 vertical run, so the text never lies on its own line; a background rect gives it a halo.
@@ -71,21 +72,23 @@ def _side_x(box: dict[str, float], side: int) -> float:
     return box["x"] + box["w"] if side > 0 else box["x"]
 
 
-def _crossings(segments: list[tuple[float, float, float, float]], boxes: list[dict[str, float]]) -> int:
+def _crossings(segments: list[tuple[float, float, float, float]], boxes: list[tuple[float, float, float, float]]) -> int:
+    """How many of ``boxes`` (x0, y0, x1, y1, already shrunk by 1 px) the polyline passes through."""
+    spans = [(min(a, c), max(a, c), min(b, d), max(b, d)) for a, b, c, d in segments]
     hits = 0
-    for b in boxes:
-        x0, y0, x1, y1 = b["x"] + 1, b["y"] + 1, b["x"] + b["w"] - 1, b["y"] + b["h"] - 1
-        for sx0, sy0, sx1, sy1 in segments:
-            lo_x, hi_x, lo_y, hi_y = min(sx0, sx1), max(sx0, sx1), min(sy0, sy1), max(sy0, sy1)
+    for x0, y0, x1, y1 in boxes:
+        for lo_x, hi_x, lo_y, hi_y in spans:
             if lo_x < x1 and hi_x > x0 and lo_y < y1 and hi_y > y0:
                 hits += 1
                 break
     return hits
 
 
-def _free_strips(boxes: list[dict[str, float]], lo: float, hi: float) -> list[float]:
-    """Centres of the x ranges between ``lo`` and ``hi`` that no table covers (the layer gaps)."""
-    spans = sorted((b["x"], b["x"] + b["w"]) for b in boxes)
+def _free_strips(spans: list[tuple[float, float]], lo: float, hi: float) -> list[float]:
+    """Centres of the x ranges between ``lo`` and ``hi`` that no table covers (the layer gaps).
+
+    ``spans``: every table's (left, right), sorted.
+    """
     out: list[float] = []
     cursor = lo
     for s0, s1 in spans:
@@ -116,6 +119,7 @@ def route(graph: dict[str, Any], pos: dict[str, dict[str, float]], columns: bool
     """{edge id: {d, lx, ly, anchor, bx, by, bw, bh}} for every relationship of ``graph``."""
     nodes = {t["id"]: t for t in graph["tables"]}
     boxes = [pos[t["id"]] for t in graph["tables"] if t["id"] in pos]
+    spans = sorted((b["x"], b["x"] + b["w"]) for b in boxes)
     ends: list[dict[str, Any]] = []
     for i, e in enumerate(graph["relationships"]):
         a, b = pos[e["from"]], pos[e["to"]]
@@ -146,16 +150,23 @@ def route(graph: dict[str, Any], pos: dict[str, dict[str, float]], columns: bool
         if s1 == s2:  # both on the right: a loop around the outside
             candidates = [max(x1, x2) + 16 + lane]
         else:
-            candidates = [x1 + s1 * (16 + lane), x2 + s2 * (16 + lane)]
-            candidates += [c + lane - 9 for c in _free_strips(boxes, min(x1, x2), max(x1, x2))]
-        others = [bx for bx in boxes if bx is not a and bx is not b]
+            candidates = [x2 + s2 * (16 + lane), x1 + s1 * (16 + lane)]
+            candidates += [c + lane - 9 for c in _free_strips(spans, min(x1, x2), max(x1, x2))]
+        # Only tables in the band the route can use matter (this keeps 300 edges × 200 tables fast).
+        lo_x, hi_x = min(x1, x2) - 60, max(x1, x2) + 60
+        lo_y, hi_y = min(ay, by), max(ay, by)
+        others = [(o["x"] + 1, o["y"] + 1, o["x"] + o["w"] - 1, o["y"] + o["h"] - 1) for o in boxes
+                  if o is not a and o is not b and o["x"] + o["w"] - 1 > lo_x and o["x"] + 1 < hi_x
+                  and o["y"] + o["h"] - 1 > lo_y and o["y"] + 1 < hi_y]
         best: tuple[float, float] | None = None
         for c in candidates:
             c = q(c)
-            segs = [(x1, ay, c, ay), (c, ay, c, by), (c, by, x2, by)]
-            cost = _crossings(segs, others) * 10000 + abs(c - x1) + abs(x2 - c)
+            hits = _crossings([(x1, ay, c, ay), (c, ay, c, by), (c, by, x2, by)], others)
+            cost = hits * 10000 + abs(c - x1) + abs(x2 - c)
             if best is None or cost < best[0]:
                 best = (cost, c)
+            if hits == 0 and min(x1, x2) <= c <= max(x1, x2):
+                break  # no shorter route exists, and ties keep the first candidate anyway
         assert best is not None
         cx = best[1]
         text = label_text(e)

@@ -23,7 +23,8 @@
   var boxes = {};
   svg.querySelectorAll("g.node").forEach(function (g) {
     var id = g.dataset.table, rect = g.querySelector("rect.box");
-    var p = layout.saved[id] || layout.computed[id] || { x: 0, y: 0 };
+    var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform") || "");
+    var p = layout.saved[id] || layout.computed[id] || (m ? { x: +m[1], y: +m[2] } : { x: 0, y: 0 });
     boxes[id] = { id: id, g: g, rect: rect, x: p.x, y: p.y, w: +rect.getAttribute("width"),
                   h: +rect.getAttribute("height"), fullH: +rect.getAttribute("height") };
   });
@@ -51,20 +52,17 @@
   }
   function sideX(box, side) { return side > 0 ? box.x + box.w : box.x; }
   function crossings(segs, others) {
+    var spans = segs.map(function (s) { return [Math.min(s[0], s[2]), Math.max(s[0], s[2]), Math.min(s[1], s[3]), Math.max(s[1], s[3])]; });
     var hits = 0;
-    others.forEach(function (b) {
-      var x0 = b.x + 1, y0 = b.y + 1, x1 = b.x + b.w - 1, y1 = b.y + b.h - 1;
-      for (var k = 0; k < segs.length; k++) {
-        var s = segs[k];
-        var loX = Math.min(s[0], s[2]), hiX = Math.max(s[0], s[2]), loY = Math.min(s[1], s[3]), hiY = Math.max(s[1], s[3]);
-        if (loX < x1 && hiX > x0 && loY < y1 && hiY > y0) { hits += 1; break; }
+    others.forEach(function (o) {
+      for (var k = 0; k < spans.length; k++) {
+        var p = spans[k];
+        if (p[0] < o[2] && p[1] > o[0] && p[2] < o[3] && p[3] > o[1]) { hits += 1; break; }
       }
     });
     return hits;
   }
-  function freeStrips(list, lo, hi) {
-    var spans = list.map(function (b) { return [b.x, b.x + b.w]; });
-    spans.sort(function (p, r) { return p[0] - r[0] || p[1] - r[1]; });
+  function freeStrips(spans, lo, hi) {
     var out = [], cursor = lo;
     for (var k = 0; k < spans.length; k++) {
       var s0 = spans[k][0], s1 = spans[k][1];
@@ -86,6 +84,8 @@
   }
   function route() {
     var list = graph.tables.filter(function (t) { return boxes[t.id]; }).map(function (t) { return boxes[t.id]; });
+    var spans = list.map(function (b) { return [b.x, b.x + b.w]; });
+    spans.sort(function (p, r) { return p[0] - r[0] || p[1] - r[1]; });
     var ends = graph.relationships.map(function (e, i) {
       var a = boxes[e.from], b = boxes[e.to], self = e.from === e.to, s = sides(a, b, self);
       return { i: i, e: e, a: a, b: b, self: self, s1: s[0], s2: s[1],
@@ -110,16 +110,21 @@
       var x1 = q(sideX(a, s1)), x2 = q(sideX(b, s2)), lane = (end.i % 4) * LANE, candidates;
       if (s1 === s2) candidates = [Math.max(x1, x2) + 16 + lane];
       else {
-        candidates = [x1 + s1 * (16 + lane), x2 + s2 * (16 + lane)];
-        freeStrips(list, Math.min(x1, x2), Math.max(x1, x2)).forEach(function (c) { candidates.push(c + lane - 9); });
+        candidates = [x2 + s2 * (16 + lane), x1 + s1 * (16 + lane)];
+        freeStrips(spans, Math.min(x1, x2), Math.max(x1, x2)).forEach(function (c) { candidates.push(c + lane - 9); });
       }
-      var others = list.filter(function (o) { return o !== a && o !== b; });
+      var loX = Math.min(x1, x2) - 60, hiX = Math.max(x1, x2) + 60, loY = Math.min(ay, by), hiY = Math.max(ay, by);
+      var others = list.filter(function (o) {
+        return o !== a && o !== b && o.x + o.w - 1 > loX && o.x + 1 < hiX && o.y + o.h - 1 > loY && o.y + 1 < hiY;
+      }).map(function (o) { return [o.x + 1, o.y + 1, o.x + o.w - 1, o.y + o.h - 1]; });
       var best = null;
-      candidates.forEach(function (c) {
-        c = q(c);
-        var cost = crossings([[x1, ay, c, ay], [c, ay, c, by], [c, by, x2, by]], others) * 10000 + Math.abs(c - x1) + Math.abs(x2 - c);
+      for (var ci = 0; ci < candidates.length; ci++) {
+        var c = q(candidates[ci]);
+        var hits = crossings([[x1, ay, c, ay], [c, ay, c, by], [c, by, x2, by]], others);
+        var cost = hits * 10000 + Math.abs(c - x1) + Math.abs(x2 - c);
         if (best === null || cost < best[0]) best = [cost, c];
-      });
+        if (hits === 0 && Math.min(x1, x2) <= c && c <= Math.max(x1, x2)) break;
+      }
       var cx = best[1], text = labelText(e), w = q(text.length * LABEL_CHAR_W + 6), anchor, lx, ly;
       if (end.self) { anchor = "start"; lx = cx + 5; ly = (ay + by) / 2 + 4; }
       else {

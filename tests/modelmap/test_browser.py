@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.modelmap.conftest import parse_svg
+from tests.modelmap.test_erd_browser import _paths_from_server, _paths_in_dom
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -79,6 +80,9 @@ def test_clicking_an_edge_explains_it_and_clicking_a_table_opens_its_data(served
     page.mouse.up()
     assert node.get_attribute("transform") != before and line.get_attribute("d") != before_d
     assert page.url.endswith("/er-diagram")
+    # The position is saved for this user: the server's SVG now draws every line as the page re-routed it.
+    page.wait_for_function("!document.getElementById('erd-wrap').dataset.saving")
+    assert _paths_in_dom(page) == _paths_from_server(page, served_demo)
 
     # The wheel zooms (the view's transform scales); hiding columns collapses every table to its header.
     view = page.locator("svg.erd g.viewport").get_attribute("transform")

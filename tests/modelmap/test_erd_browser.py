@@ -149,16 +149,20 @@ LABEL_CHECK = """() => {
       const p = path.getPointAtLength(s);
       if (p.x >= t.x - half && p.x <= t.x + t.width + half && p.y >= t.y - half && p.y <= t.y + t.height + half) hits++;
     }
-    const covered = r.x <= t.x + 0.5 && r.y <= t.y + 1.5 && r.x + r.width >= t.x + t.width - 0.5 && r.y + r.height >= t.y + t.height - 2.5;
+    const covered = r.x <= t.x + 0.5 && r.y <= t.y + 1.5 &&
+                    r.x + r.width >= t.x + t.width - 0.5 && r.y + r.height >= t.y + t.height - 2.5;
     out.push({edge: g.dataset.from + '->' + g.dataset.to, text: text.textContent, hits, covered});
   }
   return out;
 }"""
 
 CONTRAST = """() => {
-  const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(channel);
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
   return [...document.querySelectorAll('g.edge')].map(g => {
-    const a = lum(getComputedStyle(g.querySelector('text')).fill), b = lum(getComputedStyle(g.querySelector('rect.label-bg')).fill);
+    const a = lum(getComputedStyle(g.querySelector('text')).fill);
+    const b = lum(getComputedStyle(g.querySelector('rect.label-bg')).fill);
     return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
   });
 }"""
@@ -179,8 +183,11 @@ def test_labels_sit_beside_their_lines_with_a_halo_readable_in_both_themes(serve
 PORTS = """() => {
   const point = (path, at) => { const p = path.getPointAtLength(at), m = path.getScreenCTM();
                                 return new DOMPoint(p.x, p.y).matrixTransform(m); };
-  const row = (table, column) => { const b = document.querySelector(`g.node[data-table="${table}"] g.col[data-column="${column}"] text.name`).getBoundingClientRect();
-                                   return b.top + b.height / 2; };
+  const row = (table, column) => {
+    const b = document.querySelector(`g.node[data-table="${table}"] g.col[data-column="${column}"] text.name`)
+      .getBoundingClientRect();
+    return b.top + b.height / 2;
+  };
   const edge = (f, t) => document.querySelector(`g.edge[data-from="${f}"][data-to="${t}"] path.line`);
   const a = edge('stock_moves', 'warehouses'), b = edge('stock_moves', 'stock_items');
   const a0 = point(a, 0), b0 = point(b, 0), aEnd = point(a, a.getTotalLength());
@@ -301,6 +308,7 @@ def test_the_er_diagram_has_no_serious_accessibility_violations(served, login):
     for theme in ("dark", "light"):
         tab.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
         result = tab.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-                              ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))")
+                              ".map(v => ({id: v.id, impact: v.impact,"
+                              " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))")
         serious = [v for v in result if v["impact"] in ("serious", "critical")]
         assert serious == [], (theme, serious)
