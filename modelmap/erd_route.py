@@ -9,7 +9,8 @@ strips between tables so that the line crosses as few tables as possible, prefer
 to the target (the source side stays free for the labels).
 
 The label ("N:1 · CASCADE") sits beside the first horizontal segment, on the side away from the
-vertical run, so the text never lies on its own line; a background rect gives it a halo.
+vertical run (or on the other side when that spot is taken and the vertical run is out of its
+reach), so the text never lies on its own line; a background rect gives it a halo.
 
 ``static/modelmap/erd.js`` (``route()``) is a line-for-line mirror used after a drag; the browser
 test checks that both produce the same ``d`` attributes. Coordinates are rounded to half pixels so
@@ -104,6 +105,10 @@ def _free_strips(spans: list[tuple[float, float]], lo: float, hi: float) -> list
     return out
 
 
+def _clash(placed: list[tuple[float, float, float, float]], bx: float, ly: float, w: float) -> bool:
+    return any(bx < ox + ow and bx + w > ox and ly - 10 < oy + oh and ly + 3 > oy for ox, oy, ow, oh in placed)
+
+
 def _path(x1: float, ay: float, cx: float, by: float, x2: float) -> str:
     if abs(ay - by) < 1:
         return f"M{num(x1)},{num(ay)} H{num(x2)}"
@@ -180,8 +185,13 @@ def route(graph: dict[str, Any], pos: dict[str, dict[str, float]], columns: bool
             # Beside the first segment, on the side away from the vertical run.
             ly = ay + 14 if by < ay - 0.5 else ay - 5
         bx = lx - 3 if anchor == "start" else lx - w + 3
-        # Labels of one table side must not cover each other: slide a clashing one outwards.
+        # Labels of one table side must not cover each other: take the other side of the line when
+        # the vertical run is clear of the label, else slide the label outwards.
         key = (e["from"], s1)
+        if not end["self"] and _clash(placed.get(key, []), bx, ly, w) and not bx - RADIUS <= cx <= bx + w + RADIUS:
+            flipped = ay - 5 if ly > ay else ay + 14
+            if not _clash(placed.get(key, []), bx, flipped, w):
+                ly = flipped
         for (ox, oy, ow, oh) in placed.get(key, []):
             if bx < ox + ow and bx + w > ox and ly - 10 < oy + oh and ly + 3 > oy:
                 step = (ox + ow + 4 - bx) if anchor == "start" else -(bx + w + 4 - ox)

@@ -74,6 +74,9 @@
     if (hi - cursor > 24) out.push((cursor + hi) / 2);
     return out;
   }
+  function clash(list, bx, ly, w) {
+    return list.some(function (o) { return bx < o[0] + o[2] && bx + w > o[0] && ly - 10 < o[1] + o[3] && ly + 3 > o[1]; });
+  }
   function pathD(x1, ay, cx, by, x2) {
     if (Math.abs(ay - by) < 1) return "M" + num(x1) + "," + num(ay) + " H" + num(x2);
     var d1 = cx >= x1 ? 1 : -1, d2 = x2 >= cx ? 1 : -1, sy = by > ay ? 1 : -1;
@@ -134,6 +137,10 @@
         ly = by < ay - 0.5 ? ay + 14 : ay - 5;
       }
       var bx = anchor === "start" ? lx - 3 : lx - w + 3, key = JSON.stringify([e.from, s1]);
+      if (!end.self && clash(placed[key] || [], bx, ly, w) && !(bx - RADIUS <= cx && cx <= bx + w + RADIUS)) {
+        var flipped = ly > ay ? ay - 5 : ay + 14;
+        if (!clash(placed[key] || [], bx, flipped, w)) ly = flipped;
+      }
       (placed[key] || []).forEach(function (o) {
         if (bx < o[0] + o[2] && bx + w > o[0] && ly - 10 < o[1] + o[3] && ly + 3 > o[1]) {
           var step = anchor === "start" ? (o[0] + o[2] + 4 - bx) : -(bx + w + 4 - o[0]);

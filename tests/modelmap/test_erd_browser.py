@@ -178,6 +178,8 @@ def test_labels_sit_beside_their_lines_with_a_halo_readable_in_both_themes(serve
     for theme in ("dark", "light"):
         tab.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
         assert min(tab.evaluate(CONTRAST)) >= 4.5, theme
+        (REPO / "test-artifacts").mkdir(exist_ok=True)
+        tab.screenshot(path=str(REPO / "test-artifacts" / f"erd-composite-{theme}.png"))
 
 
 PORTS = """() => {
