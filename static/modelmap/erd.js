@@ -177,7 +177,6 @@
 
   /* --- the view: a transform on g.viewport (screen = t + k * world) --------------------- */
   var viewport = svg.querySelector("g.viewport");
-  var bounds = svg.getAttribute("viewBox").split(/\s+/).map(Number);
   var view = { k: 1, x: 0, y: 0 };
   var MIN_K = 0.1, MAX_K = 4, MAX_FIT = 2;
   wrap.classList.add("js");
@@ -191,7 +190,7 @@
   function sizeWrap() {
     /* The canvas fills the window below the header: no dead space, no page scroll. */
     var top = wrap.getBoundingClientRect().top + window.scrollY;
-    wrap.style.height = Math.max(320, window.innerHeight - top - 12) + "px";
+    wrap.style.height = Math.max(320, window.innerHeight - top - 20) + "px";
   }
   function contentBox() {
     var ids = Object.keys(boxes);
@@ -521,5 +520,4 @@
     resizeTimer = setTimeout(function () { sizeWrap(); fit(); }, 150);
   });
   wrap.dataset.ready = "1";
-  void bounds;
 })();

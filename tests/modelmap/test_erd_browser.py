@@ -90,6 +90,7 @@ def test_alice_zooms_with_buttons_and_keys_and_fit_shows_every_table(served, log
       return {w: content.width / wrap.width, h: content.height / wrap.height, bottom: innerHeight - wrap.bottom};
     }""")
     assert max(fill["w"], fill["h"]) > 0.9 and 0 <= fill["bottom"] < 30, fill
+    assert tab.evaluate("document.documentElement.scrollHeight <= innerHeight")  # and the page does not scroll
     fitted = scale(tab)
 
     tab.click("#erd-zoom-in")
