@@ -1,4 +1,10 @@
-"""REST API of the model map: /api/models, /api/models/{name}, .../relationships, /api/erd."""
+"""REST API of the model map: /api/models, /api/models/{name}, .../relationships, /api/erd.
+
+``/api/erd/positions`` (GET, PUT merge, DELETE reset) keeps the caller's dragged ER-diagram
+positions; any logged-in role may save its own (a preference, not a target write: not audited).
+``/api/erd?format=svg`` draws the server-side Python layout with the caller's saved positions, the
+same picture the page shows (``&layout=computed`` ignores them).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modelmap import erd as erdlib
-from modelmap import services
+from modelmap import positions, services
 
 
 class SVGRenderer(BaseRenderer):
@@ -74,13 +80,34 @@ class ErdView(APIView):
     renderer_classes = [JSONRenderer, SVGRenderer]
 
     @extend_schema(parameters=[OpenApiParameter("source", str, enum=["models", "database"]),
-                               OpenApiParameter("focus", str), OpenApiParameter("hops", int),
+                               OpenApiParameter("focus", str), OpenApiParameter("depth", int),
+                               OpenApiParameter("hops", int, description="old name of depth"),
+                               OpenApiParameter("layout", str, enum=["saved", "computed"]),
                                OpenApiParameter("columns", OpenApiTypes.BOOL),
                                OpenApiParameter("format", str, enum=["json", "svg"])], responses=dict, operation_id="erd")
     def get(self, request: Request) -> Response:
         params = request.query_params
-        graph = services.erd(params.get("source", ""), params.get("focus", "").strip(), _int(params.get("hops"), 1))
+        depth = _int(params.get("depth") or params.get("hops"), 1)
+        graph = services.erd(params.get("source", ""), params.get("focus", "").strip(), depth)
         if request.accepted_renderer.format == "svg":
-            svg = erdlib.render_svg(graph, params.get("columns", "1") != "0")
+            saved = {} if params.get("layout") == "computed" else positions.load(request.user)
+            svg = erdlib.render_svg(graph, params.get("columns", "1") != "0", saved)
             return Response(svg, headers={"Content-Disposition": 'inline; filename="er-diagram.svg"'})
         return Response(graph)
+
+
+class ErdPositionsView(APIView):
+    """The caller's saved ER-diagram positions {table: {x, y}}: PUT merges (null forgets one), DELETE resets."""
+
+    @extend_schema(responses=dict, operation_id="erd_positions")
+    def get(self, request: Request) -> Response:
+        return Response({"positions": positions.load(request.user)})
+
+    @extend_schema(request=dict, responses=dict, operation_id="erd_positions_save")
+    def put(self, request: Request) -> Response:
+        return Response({"positions": positions.merge(request.user, request.data)})
+
+    @extend_schema(responses=dict, operation_id="erd_positions_reset")
+    def delete(self, request: Request) -> Response:
+        positions.reset(request.user)
+        return Response({"positions": {}})

@@ -9,4 +9,5 @@ urlpatterns = [
     path("models/<str:name>", api.ModelDetailView.as_view(), name="api-model"),
     path("models/<str:name>/relationships", api.ModelRelationshipsView.as_view(), name="api-model-relationships"),
     path("erd", api.ErdView.as_view(), name="api-erd"),
+    path("erd/positions", api.ErdPositionsView.as_view(), name="api-erd-positions"),
 ]

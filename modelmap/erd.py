@@ -1,12 +1,22 @@
 """The ER diagram: a graph of tables and foreign keys, a layered layout, and its SVG picture.
 
 ``build_graph()`` turns the model map (or the live database) into the JSON ``/api/erd`` returns:
-``{tables: [...], relationships: [...]}``. ``layout()`` places the tables in Python — longest-path
-layering over the FK graph (a table sits right of every table it references), a few barycentric
-sweeps to untangle each layer, tall layers wrapped into sub-columns, one block per schema — so the
-page needs no layout library and the picture is the same in the browser, the SVG export and the
-API. ``render_svg()`` draws it; ``static/modelmap/erd.js`` only adds comfort (pan/zoom, drag,
-details) and recomputes edges with the same geometry as ``edge_path()`` here.
+``{tables: [...], relationships: [...]}``. ``layout()`` places the tables — longest-path layering
+over the FK graph (a table sits right of every table it references), a few barycentric sweeps to
+untangle each layer, tall layers wrapped into sub-columns, one block per schema. A user's dragged
+positions (``modelmap.models.ErdLayout``) override the computed ones. ``modelmap.erd_route`` routes
+the edges (ports on the key rows, orthogonal lines, labels beside them) and ``render_svg()`` draws
+it all; ``static/modelmap/erd.js`` adds zoom/fit, drag (re-routing with a mirror of erd_route),
+focus and saving positions.
+
+Why the layout stays in Python rather than elkjs (considered, as the issue suggests): the picture
+must be the same on the page, in ``/api/erd?format=svg`` (CI and docs fetch it with a token, no
+browser) and in the page's own SVG/PNG export. With the layout in Python the server draws the SVG
+once, the page shows it before any JavaScript runs (no re-layout flash, no 1.5 MB elk bundle) and
+the API stays byte-identical to the page. elkjs's layered algorithm would also not help after a
+drag: re-routing around freely placed tables is not what it does, so a small router would still be
+needed in the browser. The cost — the edge router exists twice (``erd_route.py`` and ``route()``
+in erd.js) — is held in check by a browser test that compares both outputs path by path.
 """
 
 from __future__ import annotations
@@ -16,8 +26,10 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-HEADER_H = 26
-ROW_H = 18
+from modelmap import erd_route
+
+HEADER_H = erd_route.HEADER_H
+ROW_H = erd_route.ROW_H
 CHAR_W = 7.4
 MIN_W = 150
 LAYER_GAP = 150
@@ -31,6 +43,24 @@ def data_id(table: dict[str, Any]) -> str:
     return f"{table.get('schema') or 'public'}.{table['name']}"
 
 
+def key_mark(table: dict[str, Any], column: dict[str, Any]) -> str:
+    """"PK", "FK", "PK FK", or with a composite key the column's place in it: "PK 1/2 FK 2/2"."""
+    name = column["name"]
+    constraints = table.get("constraints") or []
+    pk_cols = next((list(c["columns"]) for c in constraints if c["kind"] == "primary_key"), None)
+    if pk_cols is None:
+        pk_cols = [c["name"] for c in table["columns"] if c.get("primary_key")]
+    marks = []
+    if name in pk_cols:
+        marks.append("PK" if len(pk_cols) == 1 else f"PK {pk_cols.index(name) + 1}/{len(pk_cols)}")
+    fk = next((list(c["columns"]) for c in constraints if c["kind"] == "foreign_key" and name in c["columns"]), None)
+    if fk is not None:
+        marks.append("FK" if len(fk) == 1 else f"FK {fk.index(name) + 1}/{len(fk)}")
+    elif column.get("foreign_keys"):
+        marks.append("FK")
+    return " ".join(marks)
+
+
 def build_graph(tables: list[dict[str, Any]], models: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Nodes and FK edges from table descriptions; edges carry the ORM relationships over them."""
     nodes: dict[str, dict[str, Any]] = {}
@@ -41,7 +71,7 @@ def build_graph(tables: list[dict[str, Any]], models: list[dict[str, Any]] | Non
             "association": bool(t.get("association")), "external": False,
             "columns": [{"name": c["name"], "type": c.get("sql_type") or c.get("type") or "",
                          "pk": bool(c.get("primary_key")), "fk": bool(c.get("foreign_keys")),
-                         "nullable": bool(c.get("nullable", True))} for c in t["columns"]],
+                         "nullable": bool(c.get("nullable", True)), "key": key_mark(t, c)} for c in t["columns"]],
         }
     edges: list[dict[str, Any]] = []
     for t in tables:
@@ -58,7 +88,7 @@ def build_graph(tables: list[dict[str, Any]], models: list[dict[str, Any]] | Non
                                 "data_id": f"{schema or 'public'}.{name}",
                                 "models": [], "mapped": False, "association": False, "external": True,
                                 "columns": [{"name": r.rsplit(".", 1)[1], "type": "", "pk": True, "fk": False,
-                                             "nullable": False} for r in refs]}
+                                             "nullable": False, "key": "PK"} for r in refs]}
             cols = list(fk["columns"])
             one_to_one = any(s and s == set(cols) for s in unique_sets)
             edges.append({
@@ -115,11 +145,20 @@ def focus(graph: dict[str, Any], table_id: str, hops: int) -> dict[str, Any]:
 
 # --- layout -------------------------------------------------------------------------------
 
+KEY_CHAR_W = 6.2  # the 10 px key marks
+
+
+def key_width(node: dict[str, Any]) -> float:
+    """Width of the key-mark gutter left of the column names (wider for "PK 1/2 FK 2/2")."""
+    return max([22.0] + [len(c.get("key") or "") * KEY_CHAR_W + 10 for c in node["columns"]])
+
+
 def node_size(node: dict[str, Any], columns: bool = True) -> tuple[float, float]:
     header = len(node["name"]) + (len(node["schema"]) + 1 if node["schema"] != "public" else 0) + \
         (len(", ".join(node["models"])) + 4 if node["models"] else 0)
-    longest = max([header + 4] + [len(c["name"]) + len(c["type"]) + 9 for c in node["columns"]])
-    width = max(MIN_W, round(longest * CHAR_W + 16))
+    longest = max([(header + 4) * CHAR_W + 22] + [key_width(node) + (len(c["name"]) + len(c["type"]) + 4) * CHAR_W
+                                             for c in node["columns"]])
+    width = max(MIN_W, round(longest + 16))
     height = HEADER_H + (len(node["columns"]) * ROW_H + 6 if columns else 0)
     return width, height
 
@@ -232,38 +271,6 @@ def _bary(node: str, links: dict[str, set[str]], pos: dict[str, int], current: i
 
 # --- SVG ----------------------------------------------------------------------------------
 
-def anchor_y(box: dict[str, float], node: dict[str, Any], column: str | None, columns: bool) -> float:
-    names = [c["name"] for c in node["columns"]]
-    if not columns or column not in names:
-        return box["y"] + HEADER_H / 2
-    return box["y"] + HEADER_H + names.index(column) * ROW_H + ROW_H / 2 + 3
-
-
-def edge_path(a: dict[str, float], ay: float, b: dict[str, float], by: float, self_loop: bool) -> tuple[str, float, float]:
-    """SVG path from the referencing table ``a`` to the referenced ``b``; returns (d, label x, label y).
-
-    Mirrored in erd.js (edgePath) so dragged nodes keep the same curves.
-    """
-    if self_loop:
-        x = a["x"] + a["w"]
-        d = f"M{x:.1f},{ay:.1f} C{x + 50:.1f},{ay:.1f} {x + 50:.1f},{by - 30:.1f} {x:.1f},{by - 8:.1f}"
-        return d, x + 40, (ay + by) / 2 - 10
-    if a["x"] > b["x"] + b["w"]:
-        x1, x2, s1, s2 = a["x"], b["x"] + b["w"], -1, 1
-    elif a["x"] + a["w"] < b["x"]:
-        x1, x2, s1, s2 = a["x"] + a["w"], b["x"], 1, -1
-    else:
-        x1, x2, s1, s2 = a["x"] + a["w"], b["x"] + b["w"], 1, 1
-    bend = max(40.0, abs(x2 - x1) / 2)
-    c1x, c2x = x1 + s1 * bend, x2 + s2 * bend
-    d = f"M{x1:.1f},{ay:.1f} C{c1x:.1f},{ay:.1f} {c2x:.1f},{by:.1f} {x2:.1f},{by:.1f}"
-    # The label sits halfway along the curve (t = 0.5), in the gap between the layers; labels of
-    # several FKs into one table stay apart because their source rows differ.
-    t = 0.5
-    k0, k1, k2, k3 = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t * t, t ** 3
-    return d, k0 * x1 + k1 * c1x + k2 * c2x + k3 * x2, k0 * ay + k1 * ay + k2 * by + k3 * by
-
-
 STYLE = """
 .erd { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
 .erd .schema-block { fill: none; stroke: var(--border, #c9d1d9); stroke-dasharray: 6 4; }
@@ -277,11 +284,11 @@ STYLE = """
 .erd .node .title { font-weight: 700; }
 .erd .node .type { fill: var(--muted, #59636e); }
 .erd .node .model { font-style: italic; }
-.erd .node .key { fill: var(--warn, #9a6700); font-weight: 700; }
+.erd .node .key { fill: var(--warn, #9a6700); font-weight: 700; font-size: 10px; }
 .erd .edge path { fill: none; stroke: var(--muted, #6e7781); stroke-width: 1.4; }
 .erd .edge .hit { stroke: transparent; stroke-width: 10; }
-.erd .edge text { fill: var(--muted, #59636e); font-size: 11px; paint-order: stroke; stroke: var(--bg, #ffffff);
-  stroke-width: 3px; stroke-linejoin: round; }
+.erd .edge text { fill: var(--muted, #59636e); font-size: 11px; }
+.erd .edge rect.label-bg { fill: var(--bg, #ffffff); fill-opacity: .88; stroke: var(--border, #d0d7de); stroke-width: .6; }
 .erd .edge.cascade path.line { stroke: var(--bad, #cf222e); stroke-width: 2; }
 .erd .edge.cascade text { fill: var(--bad, #cf222e); font-weight: 700; }
 .erd.no-columns .col { display: none; }
@@ -299,33 +306,58 @@ def _node_svg(node: dict[str, Any], box: dict[str, float], focused: bool, column
     subtitle = ", ".join(node["models"]) if node["models"] else ("association table" if node["association"]
                                                                   else "no model")
     label = node["name"] if node["schema"] == "public" else f"{node['schema']}.{node['name']}"
+    href = f"/data/{escape(quote(node['data_id'], safe=''))}"
     parts = [f'<g class="{" ".join(classes)}" id="node-{escape(node["id"])}" data-table="{escape(node["id"])}" '
-             f'data-href="/data/{escape(quote(node["data_id"], safe=""))}" transform="translate({box["x"]:.1f},{box["y"]:.1f})">',
-             f'<a href="/data/{escape(quote(node["data_id"], safe=""))}"><title>{escape(label)} — {escape(subtitle)}</title>',
+             f'data-href="{href}" transform="translate({box["x"]:g},{box["y"]:g})">',
+             f'<a href="{href}"><title>{escape(label)} — {escape(subtitle)}</title>',
              f'<rect class="box" width="{box["w"]}" height="{box["h"]}"/>',
              f'<rect class="head" x="1" y="1" width="{box["w"] - 2}" height="{HEADER_H - 2}" rx="5"/>',
              f'<text class="title" x="8" y="17">{escape(label)}</text>']
-    if node["models"]:  # the class name(s), so the picture maps tables back to the code
-        parts.append(f'<text class="type model" x="{box["w"] - 8}" y="17" text-anchor="end">'
+    # The class name(s), so the picture maps tables back to the code; the page puts its focus button right of it.
+    if node["models"]:
+        parts.append(f'<text class="type model" x="{box["w"] - 28}" y="17" text-anchor="end">'
                      f'{escape(", ".join(node["models"]))}</text>')
+    name_x = round(key_width(node) + 2)
     for i, col in enumerate(node["columns"] if columns else []):
         y = HEADER_H + i * ROW_H + 15
-        key = "PK" if col["pk"] else ("FK" if col["fk"] else "")
-        parts.append(f'<g class="col"><text class="key" x="6" y="{y}">{key}</text>'
-                     f'<text x="28" y="{y}">{escape(col["name"])}{"" if col["nullable"] or col["pk"] else " *"}</text>'
+        parts.append(f'<g class="col" data-column="{escape(col["name"])}"><text class="key" x="6" y="{y}">'
+                     f'{escape(col.get("key") or "")}</text>'
+                     f'<text class="name" x="{name_x}" y="{y}">{escape(col["name"])}'
+                     f'{"" if col["nullable"] or col["pk"] else " *"}</text>'
                      f'<text class="type" x="{box["w"] - 6}" y="{y}" text-anchor="end">{escape(col["type"][:28])}</text></g>')
     parts.append("</a></g>")
     return "".join(parts)
 
 
-def render_svg(graph: dict[str, Any], columns: bool = True) -> str:
-    """The whole diagram as a standalone SVG document (theme colours with light fallbacks)."""
+def place(graph: dict[str, Any], columns: bool = True,
+          saved: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The computed layout with a user's saved positions laid over it, and the bounds of the whole."""
     placed = layout(graph, columns)
     pos = placed["positions"]
-    nodes = {t["id"]: t for t in graph["tables"]}
+    placed["computed"] = {i: {"x": b["x"], "y": b["y"]} for i, b in pos.items()}
+    for table_id, xy in (saved or {}).items():
+        if table_id in pos:
+            pos[table_id] = {**pos[table_id], "x": float(xy["x"]), "y": float(xy["y"])}
+    x0 = min([0.0] + [b["x"] - MARGIN for b in pos.values()])
+    y0 = min([0.0] + [b["y"] - MARGIN for b in pos.values()])
+    x1 = max([float(placed["width"])] + [b["x"] + b["w"] + 90 for b in pos.values()])
+    y1 = max([float(placed["height"])] + [b["y"] + b["h"] + MARGIN for b in pos.values()])
+    placed["bounds"] = [round(x0), round(y0), round(x1 - x0), round(y1 - y0)]
+    return placed
+
+
+def render_svg(graph: dict[str, Any], columns: bool = True, saved: dict[str, dict[str, float]] | None = None,
+               placed: dict[str, Any] | None = None, role: str = "img") -> str:
+    """The whole diagram as a standalone SVG document (theme colours with light fallbacks).
+
+    ``role``: "img" for the file; the page passes "group", since its tables are links to focus and
+    open (an image's children are hidden from assistive technology).
+    """
+    placed = placed or place(graph, columns, saved)
+    pos = placed["positions"]
+    x0, y0, w, h = placed["bounds"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="erd{"" if columns else " no-columns"}" '
-           f'width="{placed["width"]}" height="{placed["height"]}" viewBox="0 0 {placed["width"]} {placed["height"]}" '
-           f'role="img" aria-label="ER diagram">',
+           f'width="{w}" height="{h}" viewBox="{x0} {y0} {w} {h}" role="{role}" aria-label="ER diagram">',
            f"<style>{STYLE}</style>",
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6e7781"/></marker></defs>',
@@ -335,21 +367,18 @@ def render_svg(graph: dict[str, Any], columns: bool = True) -> str:
             out.append(f'<rect class="schema-block" x="{b["x"]}" y="{b["y"]}" width="{b["w"]:.0f}" '
                        f'height="{b["h"]:.0f}" rx="10"/>'
                        f'<text class="schema-label" x="{b["x"] + 10}" y="{b["y"] + 17}">schema {escape(b["schema"])}</text>')
+    routes = erd_route.route(graph, pos, columns)
     out.append('<g class="edges">')
     for e in graph["relationships"]:
-        a, b = pos[e["from"]], pos[e["to"]]
-        ay = anchor_y(a, nodes[e["from"]], e["columns"][0] if e["columns"] else None, columns)
-        by = anchor_y(b, nodes[e["to"]], e["ref_columns"][0] if e["ref_columns"] else None, columns)
-        d, lx, ly = edge_path(a, ay, b, by, e["from"] == e["to"])
+        r = routes[e["id"]]
         cascade = (e.get("ondelete") or "").upper() == "CASCADE"
-        label = e["cardinality"] + (f" · {e['ondelete']}" if e.get("ondelete") else "")
         title = f"{e['from']}({', '.join(e['columns'])}) → {e['to']}({', '.join(e['ref_columns'])})"
         out.append(f'<g class="edge{" cascade" if cascade else ""}" data-edge="{e["id"]}" data-from="{escape(e["from"])}" '
-                   f'data-to="{escape(e["to"])}" data-from-col="{escape(e["columns"][0] if e["columns"] else "")}" '
-                   f'data-to-col="{escape(e["ref_columns"][0] if e["ref_columns"] else "")}">'
+                   f'data-to="{escape(e["to"])}">'
                    f"<title>{escape(title)}</title>"
-                   f'<path class="hit" d="{d}"/><path class="line" d="{d}" marker-end="url(#arrow)"/>'
-                   f'<text x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle">{escape(label)}</text></g>')
+                   f'<path class="hit" d="{r["d"]}"/><path class="line" d="{r["d"]}" marker-end="url(#arrow)"/>'
+                   f'<rect class="label-bg" x="{r["bx"]}" y="{r["by"]}" width="{r["bw"]}" height="{r["bh"]}" rx="3"/>'
+                   f'<text x="{r["lx"]}" y="{r["ly"]}" text-anchor="{r["anchor"]}">{escape(erd_route.label_text(e))}</text></g>')
     out.append('</g><g class="nodes">')
     for t in graph["tables"]:
         out.append(_node_svg(t, pos[t["id"]], t["id"] == graph.get("focus"), columns))

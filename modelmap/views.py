@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from modelmap import erd as erdlib
-from modelmap import services
+from modelmap import positions, services
 
 
 def _int(value: str | None, default: int) -> int:
@@ -39,15 +39,21 @@ def models_page(request: HttpRequest) -> HttpResponse:
 
 
 def erd_page(request: HttpRequest) -> HttpResponse:
+    """The diagram drawn on the server (with the user's saved positions); erd.js adds zoom, drag, focus."""
     source = request.GET.get("source", "")
     focus = request.GET.get("focus", "").strip()
-    hops = _int(request.GET.get("hops"), 1)
+    depth = _int(request.GET.get("depth") or request.GET.get("hops"), 1)
     columns = request.GET.get("columns", "1") != "0"
-    graph = services.erd(source, focus, hops)
-    svg = erdlib.render_svg(graph, columns)
+    graph = services.erd(source, focus, depth)
+    saved = positions.load(request.user)
+    placed = erdlib.place(graph, columns, saved)
+    svg = erdlib.render_svg(graph, columns, placed=placed, role="group")
+    # The page's JSON carries the computed places too: "Reset layout" returns to them without a reload.
+    graph["layout"] = {"computed": placed["computed"],
+                       "saved": {k: v for k, v in saved.items() if k in placed["positions"]}}
     return render(request, "modelmap/erd.html", {
         "graph": graph, "svg": svg, "source": graph["source"], "focus": graph.get("focus", ""),
-        "hops": hops, "columns": columns, "table_count": len(graph["tables"]),
+        "depth": depth, "columns": columns, "table_count": len(graph["tables"]),
         "edge_count": len(graph["relationships"]),
         "export_query": request.GET.urlencode(),
     })

@@ -1,6 +1,8 @@
-/* /er-diagram comfort: pan/zoom, drag tables (edges follow), hide columns, edge details, PNG export.
-   The server already drew the diagram (an inline SVG); this file only moves what is there. The edge
-   geometry below mirrors modelmap/erd.py (anchor_y, edge_path). No third-party code. */
+/* /er-diagram comfort: zoom/fit controls, pan, drag tables (positions saved per user), focus on
+   change, edge details, SVG/PNG export of what is on screen. The server already drew the diagram
+   (an inline SVG, Python layout); route() below mirrors modelmap/erd_route.py so edges follow a
+   dragged table exactly as the server would draw them (a browser test compares both). No inline
+   script, no third-party code. */
 (function () {
   "use strict";
   var wrap = document.getElementById("erd-wrap");
@@ -8,85 +10,339 @@
   var dataEl = document.getElementById("erd-data");
   if (!svg || !dataEl) return;
   var graph = JSON.parse(dataEl.textContent);
-  var HEADER_H = 26, ROW_H = 18;
+  var layout = graph.layout || { computed: {}, saved: {} };
+  var HEADER_H = 26, ROW_H = 18, LABEL_CHAR_W = 6.7, LABEL_H = 13, PORT_SPREAD = 10, RADIUS = 6, LANE = 6;
+  var NS = "http://www.w3.org/2000/svg";
   var tables = {}, edges = {};
   graph.tables.forEach(function (t) { tables[t.id] = t; });
   graph.relationships.forEach(function (e) { edges[e.id] = e; });
+  var statusEl = document.getElementById("erd-status");
+  function say(text) { if (statusEl) statusEl.textContent = text; }
 
-  /* --- node geometry ------------------------------------------------------------------ */
+  /* --- node geometry (from the JSON, not parsed back from the SVG) --------------------- */
   var boxes = {};
   svg.querySelectorAll("g.node").forEach(function (g) {
-    var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform"));
-    var rect = g.querySelector("rect.box");
-    boxes[g.dataset.table] = { g: g, rect: rect, x: +m[1], y: +m[2], w: +rect.getAttribute("width"),
-                               fullH: +rect.getAttribute("height") };
+    var id = g.dataset.table, rect = g.querySelector("rect.box");
+    var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform") || "");
+    var p = layout.saved[id] || layout.computed[id] || (m ? { x: +m[1], y: +m[2] } : { x: 0, y: 0 });
+    boxes[id] = { id: id, g: g, rect: rect, x: p.x, y: p.y, w: +rect.getAttribute("width"),
+                  h: +rect.getAttribute("height"), fullH: +rect.getAttribute("height") };
   });
   var showColumns = !svg.classList.contains("no-columns");
+  if (!showColumns) Object.keys(boxes).forEach(function (id) {
+    var n = tables[id].columns.length; boxes[id].fullH = HEADER_H + (n ? n * ROW_H + 6 : 0);
+  });
 
-  function anchorY(id, column) {
-    var b = boxes[id], names = tables[id].columns.map(function (c) { return c.name; });
-    var i = names.indexOf(column);
-    if (!showColumns || i < 0 || !b.g.querySelector(".col")) return b.y + HEADER_H / 2;
-    return b.y + HEADER_H + i * ROW_H + ROW_H / 2 + 3;
+  /* --- routing: a mirror of modelmap/erd_route.py -------------------------------------- */
+  function q(v) { return Math.round(v * 2) / 2; }
+  function num(v) { return String(q(v) === 0 ? 0 : q(v)); }
+  function labelText(e) { return e.cardinality + (e.ondelete ? " · " + e.ondelete : ""); }
+  function rowY(box, node, cols) {
+    var names = node.columns.map(function (c) { return c.name; });
+    var rows = cols.map(function (c) { return names.indexOf(c); }).filter(function (i) { return i >= 0; });
+    if (!showColumns || !rows.length) return box.y + HEADER_H / 2;
+    var sum = 0; rows.forEach(function (r) { sum += r; });
+    return box.y + HEADER_H + (sum / rows.length) * ROW_H + ROW_H / 2 + 3;
   }
-  function edgePath(a, ay, b, by, selfLoop) {
-    if (selfLoop) {
-      var x = a.x + a.w;
-      return { d: "M" + x + "," + ay + " C" + (x + 50) + "," + ay + " " + (x + 50) + "," + (by - 30) + " " + x + "," + (by - 8),
-               lx: x + 40, ly: (ay + by) / 2 - 10 };
+  function sides(a, b, selfLoop) {
+    if (selfLoop) return [1, 1];
+    if (a.x >= b.x + b.w) return [-1, 1];
+    if (a.x + a.w <= b.x) return [1, -1];
+    return [1, 1];
+  }
+  function sideX(box, side) { return side > 0 ? box.x + box.w : box.x; }
+  function crossings(segs, others) {
+    var spans = segs.map(function (s) { return [Math.min(s[0], s[2]), Math.max(s[0], s[2]), Math.min(s[1], s[3]), Math.max(s[1], s[3])]; });
+    var hits = 0;
+    others.forEach(function (o) {
+      for (var k = 0; k < spans.length; k++) {
+        var p = spans[k];
+        if (p[0] < o[2] && p[1] > o[0] && p[2] < o[3] && p[3] > o[1]) { hits += 1; break; }
+      }
+    });
+    return hits;
+  }
+  function freeStrips(spans, lo, hi) {
+    var out = [], cursor = lo;
+    for (var k = 0; k < spans.length; k++) {
+      var s0 = spans[k][0], s1 = spans[k][1];
+      if (s1 <= cursor) continue;
+      if (s0 >= hi) break;
+      if (s0 - cursor > 24) out.push((cursor + s0) / 2);
+      cursor = Math.max(cursor, s1);
     }
-    var x1, x2, s1, s2;
-    if (a.x > b.x + b.w) { x1 = a.x; x2 = b.x + b.w; s1 = -1; s2 = 1; }
-    else if (a.x + a.w < b.x) { x1 = a.x + a.w; x2 = b.x; s1 = 1; s2 = -1; }
-    else { x1 = a.x + a.w; x2 = b.x + b.w; s1 = 1; s2 = 1; }
-    var bend = Math.max(40, Math.abs(x2 - x1) / 2), c1x = x1 + s1 * bend, c2x = x2 + s2 * bend;
-    var t = 0.5, k0 = Math.pow(1 - t, 3), k1 = 3 * (1 - t) * (1 - t) * t, k2 = 3 * (1 - t) * t * t, k3 = t * t * t;
-    return { d: "M" + x1 + "," + ay + " C" + c1x + "," + ay + " " + c2x + "," + by + " " + x2 + "," + by,
-             lx: k0 * x1 + k1 * c1x + k2 * c2x + k3 * x2, ly: k0 * ay + k1 * ay + k2 * by + k3 * by };
+    if (hi - cursor > 24) out.push((cursor + hi) / 2);
+    return out;
   }
-  function redrawEdges(onlyFor) {
+  function clash(list, bx, ly, w) {
+    return list.some(function (o) { return bx < o[0] + o[2] && bx + w > o[0] && ly - 10 < o[1] + o[3] && ly + 3 > o[1]; });
+  }
+  function pathD(x1, ay, cx, by, x2) {
+    if (Math.abs(ay - by) < 1) return "M" + num(x1) + "," + num(ay) + " H" + num(x2);
+    var d1 = cx >= x1 ? 1 : -1, d2 = x2 >= cx ? 1 : -1, sy = by > ay ? 1 : -1;
+    var r = Math.min(RADIUS, Math.abs(ay - by) / 2, Math.abs(cx - x1), Math.abs(x2 - cx));
+    return "M" + num(x1) + "," + num(ay) + " H" + num(cx - d1 * r) + " Q" + num(cx) + "," + num(ay) + " " +
+      num(cx) + "," + num(ay + sy * r) + " V" + num(by - sy * r) + " Q" + num(cx) + "," + num(by) + " " +
+      num(cx + d2 * r) + "," + num(by) + " H" + num(x2);
+  }
+  function route() {
+    var list = graph.tables.filter(function (t) { return boxes[t.id]; }).map(function (t) { return boxes[t.id]; });
+    var spans = list.map(function (b) { return [b.x, b.x + b.w]; });
+    spans.sort(function (p, r) { return p[0] - r[0] || p[1] - r[1]; });
+    var ends = graph.relationships.map(function (e, i) {
+      var a = boxes[e.from], b = boxes[e.to], self = e.from === e.to, s = sides(a, b, self);
+      return { i: i, e: e, a: a, b: b, self: self, s1: s[0], s2: s[1],
+               ay: rowY(a, tables[e.from], e.columns), by: rowY(b, tables[e.to], e.ref_columns) };
+    });
+    var groups = {}, order = [];
+    function add(key, member) { if (!groups[key]) { groups[key] = []; order.push(key); } groups[key].push(member); }
+    ends.forEach(function (end) {
+      add(JSON.stringify([end.e.from, end.s1, end.ay]), [end.by, end.i, "ay"]);
+      add(JSON.stringify([end.e.to, end.s2, end.by]), [end.ay, end.i, "by"]);
+    });
+    var shifted = {};
+    order.forEach(function (key) {
+      var members = groups[key], n = members.length;
+      members.sort(function (p, r) { return p[0] - r[0] || p[1] - r[1] || (p[2] < r[2] ? -1 : p[2] > r[2] ? 1 : 0); });
+      members.forEach(function (m, k) { shifted[m[1] + m[2]] = n > 1 ? (k - (n - 1) / 2) * (PORT_SPREAD / (n - 1)) : 0; });
+    });
+    var out = {}, placed = {};
+    ends.forEach(function (end) {
+      var e = end.e, a = end.a, b = end.b, s1 = end.s1, s2 = end.s2;
+      var ay = q(end.ay + shifted[end.i + "ay"]), by = q(end.by + shifted[end.i + "by"]);
+      var x1 = q(sideX(a, s1)), x2 = q(sideX(b, s2)), lane = (end.i % 4) * LANE, candidates;
+      if (s1 === s2) candidates = [Math.max(x1, x2) + 16 + lane];
+      else {
+        candidates = [x2 + s2 * (16 + lane), x1 + s1 * (16 + lane)];
+        freeStrips(spans, Math.min(x1, x2), Math.max(x1, x2)).forEach(function (c) { candidates.push(c + lane - 9); });
+      }
+      var loX = Math.min(x1, x2) - 60, hiX = Math.max(x1, x2) + 60, loY = Math.min(ay, by), hiY = Math.max(ay, by);
+      var others = list.filter(function (o) {
+        return o !== a && o !== b && o.x + o.w - 1 > loX && o.x + 1 < hiX && o.y + o.h - 1 > loY && o.y + 1 < hiY;
+      }).map(function (o) { return [o.x + 1, o.y + 1, o.x + o.w - 1, o.y + o.h - 1]; });
+      var best = null;
+      for (var ci = 0; ci < candidates.length; ci++) {
+        var c = q(candidates[ci]);
+        var hits = crossings([[x1, ay, c, ay], [c, ay, c, by], [c, by, x2, by]], others);
+        var cost = hits * 10000 + Math.abs(c - x1) + Math.abs(x2 - c);
+        if (best === null || cost < best[0]) best = [cost, c];
+        if (hits === 0 && Math.min(x1, x2) <= c && c <= Math.max(x1, x2)) break;
+      }
+      var cx = best[1], text = labelText(e), w = q(text.length * LABEL_CHAR_W + 6), anchor, lx, ly;
+      if (end.self) { anchor = "start"; lx = cx + 5; ly = (ay + by) / 2 + 4; }
+      else {
+        var going = cx >= x1 ? 1 : -1;
+        anchor = going > 0 ? "start" : "end";
+        lx = x1 + going * 6;
+        ly = by < ay - 0.5 ? ay + 14 : ay - 5;
+      }
+      var bx = anchor === "start" ? lx - 3 : lx - w + 3, key = JSON.stringify([e.from, s1]);
+      if (!end.self && clash(placed[key] || [], bx, ly, w) && !(bx - RADIUS <= cx && cx <= bx + w + RADIUS)) {
+        var flipped = ly > ay ? ay - 5 : ay + 14;
+        if (!clash(placed[key] || [], bx, flipped, w)) ly = flipped;
+      }
+      (placed[key] || []).forEach(function (o) {
+        if (bx < o[0] + o[2] && bx + w > o[0] && ly - 10 < o[1] + o[3] && ly + 3 > o[1]) {
+          var step = anchor === "start" ? (o[0] + o[2] + 4 - bx) : -(bx + w + 4 - o[0]);
+          lx += step; bx += step;
+        }
+      });
+      (placed[key] = placed[key] || []).push([bx, ly - 10, w, LABEL_H]);
+      out[e.id] = { d: pathD(x1, ay, cx, by, x2), lx: num(lx), ly: num(ly), anchor: anchor,
+                    bx: num(bx), by: num(ly - 10), bw: num(w), bh: num(LABEL_H) };
+    });
+    return out;
+  }
+  var pending = false;
+  function redrawEdges() {
+    var routes = route();
     svg.querySelectorAll("g.edge").forEach(function (g) {
-      var from = g.dataset.from, to = g.dataset.to;
-      if (onlyFor && from !== onlyFor && to !== onlyFor) return;
-      var p = edgePath(boxes[from], anchorY(from, g.dataset.fromCol), boxes[to], anchorY(to, g.dataset.toCol), from === to);
-      g.querySelectorAll("path").forEach(function (path) { path.setAttribute("d", p.d); });
-      var text = g.querySelector("text");
-      text.setAttribute("x", p.lx.toFixed(1)); text.setAttribute("y", (p.ly - 4).toFixed(1));
+      var r = routes[g.dataset.edge];
+      if (!r) return;
+      g.querySelectorAll("path").forEach(function (path) { path.setAttribute("d", r.d); });
+      var text = g.querySelector("text"), bg = g.querySelector("rect.label-bg");
+      text.setAttribute("x", r.lx); text.setAttribute("y", r.ly); text.setAttribute("text-anchor", r.anchor);
+      if (bg) { bg.setAttribute("x", r.bx); bg.setAttribute("y", r.by); bg.setAttribute("width", r.bw); bg.setAttribute("height", r.bh); }
     });
   }
-
-  /* --- pan and zoom through the viewBox ------------------------------------------------ */
-  var vb = svg.getAttribute("viewBox").split(/\s+/).map(Number);
-  var full = { w: vb[2], h: vb[3] };
-  wrap.classList.add("js");
-  svg.removeAttribute("width"); svg.removeAttribute("height");
-  function fit() {
-    /* The whole diagram, never enlarged past 1:1 (a five-table project stays readable). */
-    vb = [0, 0, Math.max(full.w, wrap.clientWidth), Math.max(full.h, wrap.clientHeight)];
-    setViewBox();
+  function scheduleRedraw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; redrawEdges(); });
   }
-  function setViewBox() { svg.setAttribute("viewBox", vb.map(function (v) { return v.toFixed(1); }).join(" ")); }
-  function toSvg(evt) {
+  function moveBox(b, x, y) {
+    b.x = x; b.y = y;
+    b.g.setAttribute("transform", "translate(" + num(x) + "," + num(y) + ")");
+  }
+
+  /* --- the view: a transform on g.viewport (screen = t + k * world) --------------------- */
+  var viewport = svg.querySelector("g.viewport");
+  var view = { k: 1, x: 0, y: 0 };
+  var MIN_K = 0.1, MAX_K = 4, MAX_FIT = 2;
+  wrap.classList.add("js");
+  svg.removeAttribute("viewBox"); svg.removeAttribute("width"); svg.removeAttribute("height");
+  var zoomLevel = document.getElementById("erd-zoom-level");
+  function applyView() {
+    viewport.setAttribute("transform", "translate(" + view.x.toFixed(1) + "," + view.y.toFixed(1) + ") scale(" + view.k.toFixed(4) + ")");
+    if (zoomLevel) zoomLevel.textContent = Math.round(view.k * 100) + "%";
+    updateMinimap();
+  }
+  function sizeWrap() {
+    /* The canvas fills the window below the header: no dead space, no page scroll. */
+    var top = wrap.getBoundingClientRect().top + window.scrollY;
+    wrap.style.height = Math.max(320, window.innerHeight - top - 20) + "px";
+  }
+  function contentBox() {
+    var ids = Object.keys(boxes);
+    if (!ids.length) return { x: 0, y: 0, w: 100, h: 100 };
+    var bb = viewport.getBBox();  /* nodes, edges and labels, in world units */
+    return { x: bb.x, y: bb.y, w: Math.max(bb.width, 1), h: Math.max(bb.height, 1) };
+  }
+  function fit() {
+    /* The floating controls take the top strip: the content fits below them. */
+    var c = contentBox(), W = wrap.clientWidth, H = wrap.clientHeight, pad = 16;
+    var top = controls && !controls.hidden ? controls.offsetTop + controls.offsetHeight + 8 : pad;
+    view.k = Math.min(MAX_FIT, (W - 2 * pad) / c.w, (H - top - pad) / c.h);
+    view.x = (W - c.w * view.k) / 2 - c.x * view.k;
+    view.y = top + (H - top - pad - c.h * view.k) / 2 - c.y * view.k;
+    applyView();
+  }
+  function zoomAt(factor, sx, sy) {
+    var k = Math.min(MAX_K, Math.max(MIN_K, view.k * factor));
+    view.x = sx - (sx - view.x) * (k / view.k);
+    view.y = sy - (sy - view.y) * (k / view.k);
+    view.k = k;
+    applyView();
+  }
+  function zoomCentre(factor) { zoomAt(factor, wrap.clientWidth / 2, wrap.clientHeight / 2); }
+  function actualSize() { zoomCentre(1 / view.k); }
+  function toWorld(evt) {
     var r = svg.getBoundingClientRect();
-    var scale = Math.max(vb[2] / r.width, vb[3] / r.height);
-    var offX = (r.width * scale - vb[2]) / 2, offY = (r.height * scale - vb[3]) / 2;
-    return { x: vb[0] + (evt.clientX - r.left) * scale - offX, y: vb[1] + (evt.clientY - r.top) * scale - offY, scale: scale };
+    return { x: (evt.clientX - r.left - view.x) / view.k, y: (evt.clientY - r.top - view.y) / view.k };
   }
   svg.addEventListener("wheel", function (evt) {
     evt.preventDefault();
-    var p = toSvg(evt), k = evt.deltaY > 0 ? 1.15 : 1 / 1.15;
-    vb = [p.x - (p.x - vb[0]) * k, p.y - (p.y - vb[1]) * k, vb[2] * k, vb[3] * k];
-    setViewBox();
+    var r = svg.getBoundingClientRect();
+    zoomAt(evt.deltaY > 0 ? 1 / 1.15 : 1.15, evt.clientX - r.left, evt.clientY - r.top);
   }, { passive: false });
 
+  var controls = document.getElementById("erd-controls");
+  if (controls) controls.hidden = false;
+  function on(id, fn) { var b = document.getElementById(id); if (b) b.addEventListener("click", fn); }
+  on("erd-zoom-in", function () { zoomCentre(1.25); });
+  on("erd-zoom-out", function () { zoomCentre(1 / 1.25); });
+  on("erd-fit", fit);
+  on("erd-actual", actualSize);
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target && e.target.tagName) || "";
+    if (/INPUT|TEXTAREA|SELECT/.test(tag) || (e.target && e.target.isContentEditable)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "+" || e.key === "=") { e.preventDefault(); zoomCentre(1.25); }
+    else if (e.key === "-" || e.key === "_") { e.preventDefault(); zoomCentre(1 / 1.25); }
+    else if (e.key === "0") { e.preventDefault(); fit(); }
+  });
+
+  /* --- minimap: every table as a block, the visible part as a frame; click or drag to go there --- */
+  var mini = document.getElementById("erd-minimap"), miniSvg = null, miniFrame = null, miniBox = null;
+  function buildMinimap() {
+    if (!mini) return;
+    mini.textContent = "";
+    var c = contentBox(), m = 20;
+    miniBox = { x: c.x - m, y: c.y - m, w: c.w + 2 * m, h: c.h + 2 * m };
+    miniSvg = document.createElementNS(NS, "svg");
+    miniSvg.setAttribute("viewBox", [miniBox.x, miniBox.y, miniBox.w, miniBox.h].join(" "));
+    miniSvg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    Object.keys(boxes).forEach(function (id) {
+      var b = boxes[id], r = document.createElementNS(NS, "rect");
+      r.setAttribute("x", b.x); r.setAttribute("y", b.y); r.setAttribute("width", b.w); r.setAttribute("height", b.h);
+      r.setAttribute("class", "mini-node" + (id === graph.focus ? " focus" : ""));
+      miniSvg.append(r);
+    });
+    miniFrame = document.createElementNS(NS, "rect");
+    miniFrame.setAttribute("class", "mini-view");
+    miniSvg.append(miniFrame);
+    mini.append(miniSvg);
+    updateMinimap();
+  }
+  function updateMinimap() {
+    if (!miniFrame || mini.hidden) return;
+    miniFrame.setAttribute("x", -view.x / view.k); miniFrame.setAttribute("y", -view.y / view.k);
+    miniFrame.setAttribute("width", wrap.clientWidth / view.k); miniFrame.setAttribute("height", wrap.clientHeight / view.k);
+  }
+  function miniGo(evt) {
+    var r = miniSvg.getBoundingClientRect();
+    var s = Math.max(miniBox.w / r.width, miniBox.h / r.height);
+    var ox = (r.width * s - miniBox.w) / 2, oy = (r.height * s - miniBox.h) / 2;
+    var wx = miniBox.x + (evt.clientX - r.left) * s - ox, wy = miniBox.y + (evt.clientY - r.top) * s - oy;
+    view.x = wrap.clientWidth / 2 - wx * view.k; view.y = wrap.clientHeight / 2 - wy * view.k;
+    applyView();
+  }
+  var miniDrag = false;
+  if (mini) {
+    mini.addEventListener("mousedown", function (evt) { evt.preventDefault(); evt.stopPropagation(); miniDrag = true; miniGo(evt); });
+    window.addEventListener("mousemove", function (evt) { if (miniDrag) miniGo(evt); });
+    window.addEventListener("mouseup", function () { miniDrag = false; });
+  }
+  var mapButton = document.getElementById("erd-map");
+  function showMinimap(on) {
+    if (!mini) return;
+    mini.hidden = !on;
+    if (mapButton) mapButton.setAttribute("aria-pressed", on ? "true" : "false");
+    if (on) buildMinimap();
+  }
+  on("erd-map", function () { showMinimap(mini.hidden); });
+
+  /* --- saving positions (per user, internal DB) ----------------------------------------- */
+  var csrfInput = document.querySelector("#erd-csrf [name=csrfmiddlewaretoken]");
+  function api(method, body) {
+    return fetch("/api/erd/positions", {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfInput ? csrfInput.value : "" },
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      if (!r.ok) return r.json().catch(function () { return {}; }).then(function (j) {
+        throw new Error((j.error && j.error.message) || ("HTTP " + r.status));
+      });
+      return r.json();
+    });
+  }
+  function failed(err) { if (window.pgadminToast) window.pgadminToast("Layout not saved: " + err.message, "error"); }
+  function savePosition(id) {
+    var b = boxes[id], body = {};
+    body[id] = { x: q(b.x), y: q(b.y) };
+    layout.saved[id] = body[id];
+    wrap.dataset.saving = "1";
+    api("PUT", body).then(function () { say(id + " moved; position saved."); })
+      .catch(failed).then(function () { delete wrap.dataset.saving; });
+  }
+  on("erd-reset", function () {
+    Object.keys(boxes).forEach(function (id) {
+      var p = layout.computed[id];
+      if (p) moveBox(boxes[id], p.x, p.y);
+    });
+    layout.saved = {};
+    redrawEdges();
+    fit();
+    if (mini && !mini.hidden) buildMinimap();
+    wrap.dataset.saving = "1";
+    api("DELETE").then(function () { say("Layout reset to the computed positions."); })
+      .catch(failed).then(function () { delete wrap.dataset.saving; });
+  });
+
+  /* --- drag: pan the canvas, or move a table ------------------------------------------ */
   var drag = null, moved = false;
   svg.addEventListener("mousedown", function (evt) {
     if (evt.button !== 0) return;
     var node = evt.target.closest("g.node");
-    var p = toSvg(evt);
     moved = false;
-    if (node) drag = { kind: "node", id: node.dataset.table, dx: p.x - boxes[node.dataset.table].x, dy: p.y - boxes[node.dataset.table].y };
-    else if (!evt.target.closest("g.edge")) { drag = { kind: "pan", x: evt.clientX, y: evt.clientY, vb: vb.slice(), scale: p.scale }; wrap.classList.add("panning"); }
+    if (evt.target.closest(".focus-btn")) return;
+    if (node) {
+      var p = toWorld(evt), b = boxes[node.dataset.table];
+      drag = { kind: "node", id: b.id, dx: p.x - b.x, dy: p.y - b.y };
+    } else if (!evt.target.closest("g.edge")) {
+      drag = { kind: "pan", x: evt.clientX, y: evt.clientY, vx: view.x, vy: view.y };
+      wrap.classList.add("panning");
+    }
     evt.preventDefault();
   });
   window.addEventListener("mousemove", function (evt) {
@@ -94,24 +350,64 @@
     if (drag.kind === "pan") {
       var dx = evt.clientX - drag.x, dy = evt.clientY - drag.y;
       if (Math.abs(dx) + Math.abs(dy) > 3) moved = true;
-      vb = [drag.vb[0] - dx * drag.scale, drag.vb[1] - dy * drag.scale, vb[2], vb[3]];
-      setViewBox();
+      view.x = drag.vx + dx; view.y = drag.vy + dy;
+      applyView();
       return;
     }
-    var p = toSvg(evt), b = boxes[drag.id];
+    var p = toWorld(evt), b = boxes[drag.id];
     var nx = p.x - drag.dx, ny = p.y - drag.dy;
-    if (Math.abs(nx - b.x) + Math.abs(ny - b.y) > 2) moved = true;
-    if (!moved) return;
-    b.x = nx; b.y = ny;
-    b.g.setAttribute("transform", "translate(" + nx.toFixed(1) + "," + ny.toFixed(1) + ")");
-    redrawEdges(drag.id);
+    if (!moved && Math.abs(nx - b.x) + Math.abs(ny - b.y) <= 2) return;
+    moved = true;
+    moveBox(b, nx, ny);
+    scheduleRedraw();
   });
-  window.addEventListener("mouseup", function () { drag = null; wrap.classList.remove("panning"); });
+  window.addEventListener("mouseup", function () {
+    if (drag && drag.kind === "node" && moved) {
+      var b = boxes[drag.id];
+      moveBox(b, q(b.x), q(b.y));  /* the saved (half-pixel) place, so the server draws the same */
+      redrawEdges(); savePosition(drag.id);
+      if (mini && !mini.hidden) buildMinimap();
+    }
+    drag = null; wrap.classList.remove("panning");
+  });
   /* A click that ended a drag must not follow the table's link. */
   svg.addEventListener("click", function (evt) {
     if (moved) { evt.preventDefault(); moved = false; return; }
     var edge = evt.target.closest("g.edge");
     if (edge) { evt.preventDefault(); showEdge(edge); }
+  });
+
+  /* --- focus: the picker, the depth and each table's ◎ apply at once (the URL is shareable) --- */
+  var form = document.getElementById("erd-form");
+  var focusSel = document.getElementById("erd-focus"), depthSel = document.getElementById("erd-depth");
+  var sourceSel = document.getElementById("erd-source"), apply = document.getElementById("erd-apply");
+  function urlFor(focusId) {
+    var params = new URLSearchParams(location.search);
+    params.delete("hops");
+    if (sourceSel && sourceSel.value) params.set("source", sourceSel.value);
+    if (focusId) { params.set("focus", focusId); params.set("depth", depthSel ? depthSel.value : "1"); }
+    else { params.delete("focus"); params.delete("depth"); }
+    var hide = document.getElementById("erd-hide-columns");
+    if (hide && hide.checked) params.set("columns", "0"); else params.delete("columns");
+    return "/er-diagram?" + params.toString();
+  }
+  if (apply) apply.hidden = true;
+  if (focusSel) focusSel.addEventListener("change", function () { location.assign(urlFor(focusSel.value)); });
+  if (depthSel) depthSel.addEventListener("change", function () { if (focusSel && focusSel.value) location.assign(urlFor(focusSel.value)); });
+  if (sourceSel) sourceSel.addEventListener("change", function () { location.assign(urlFor(focusSel ? focusSel.value : "")); });
+  Object.keys(boxes).forEach(function (id) {
+    var b = boxes[id], label = tables[id].schema === "public" ? tables[id].name : id;
+    var a = document.createElementNS(NS, "a");
+    a.setAttribute("class", "focus-btn ui-only");
+    a.setAttribute("href", urlFor(id));
+    a.setAttribute("aria-label", "Focus on " + label);
+    var title = document.createElementNS(NS, "title"); title.textContent = "Focus on " + label;
+    var circle = document.createElementNS(NS, "circle");
+    circle.setAttribute("cx", b.w - 13); circle.setAttribute("cy", 13); circle.setAttribute("r", 8);
+    var dot = document.createElementNS(NS, "circle");
+    dot.setAttribute("class", "dot"); dot.setAttribute("cx", b.w - 13); dot.setAttribute("cy", 13); dot.setAttribute("r", 3);
+    a.append(title, circle, dot);
+    b.g.append(a);
   });
 
   /* --- edge details -------------------------------------------------------------------- */
@@ -154,20 +450,30 @@
       svg.classList.toggle("no-columns", !showColumns);
       Object.keys(boxes).forEach(function (id) {
         var b = boxes[id];
-        b.rect.setAttribute("height", showColumns ? b.fullH : HEADER_H);
+        b.h = showColumns ? b.fullH : HEADER_H;
+        b.rect.setAttribute("height", b.h);
       });
-      redrawEdges(null);
+      redrawEdges();
+      if (mini && !mini.hidden) buildMinimap();
+      history.replaceState(null, "", urlFor(focusSel ? focusSel.value : ""));
     });
+  } else if (hide) {
+    hide.addEventListener("change", function () { location.assign(urlFor(focusSel ? focusSel.value : "")); });
   }
-  var focus = document.getElementById("erd-focus");
-  if (focus) focus.addEventListener("change", function () { document.getElementById("erd-form").submit(); });
 
-  /* --- exports: the SVG as it is now (moved tables included), and a PNG drawn on a canvas --- */
+  /* --- exports: the SVG exactly as on screen (moved tables included), and a PNG ---------- */
   function currentSvgText() {
     var copy = svg.cloneNode(true);
-    copy.setAttribute("viewBox", "0 0 " + full.w + " " + full.h);
-    copy.setAttribute("width", full.w); copy.setAttribute("height", full.h);
-    return new XMLSerializer().serializeToString(copy);
+    copy.querySelectorAll(".ui-only").forEach(function (n) { n.remove(); });
+    var vp = copy.querySelector("g.viewport");
+    vp.removeAttribute("transform");
+    var c = contentBox(), m = 20;
+    var box = [Math.floor(c.x - m), Math.floor(c.y - m), Math.ceil(c.w + 2 * m), Math.ceil(c.h + 2 * m)];
+    copy.setAttribute("viewBox", box.join(" "));
+    copy.setAttribute("width", box[2]); copy.setAttribute("height", box[3]);
+    copy.setAttribute("xmlns", NS);
+    copy.setAttribute("role", "img");
+    return { text: new XMLSerializer().serializeToString(copy), w: box[2], h: box[3] };
   }
   function download(blob, name) {
     var a = document.createElement("a");
@@ -178,29 +484,40 @@
   var svgLink = document.getElementById("erd-export-svg");
   svgLink.addEventListener("click", function (evt) {
     evt.preventDefault();
-    download(new Blob([currentSvgText()], { type: "image/svg+xml" }), "er-diagram.svg");
+    download(new Blob([currentSvgText().text], { type: "image/svg+xml" }), "er-diagram.svg");
   });
   var pngButton = document.getElementById("erd-export-png");
   pngButton.hidden = false;
   pngButton.addEventListener("click", function () {
-    var img = new Image(), scale = 2;
+    var img = new Image(), scale = 2, current = currentSvgText();
     img.onload = function () {
       var canvas = document.createElement("canvas");
-      canvas.width = full.w * scale; canvas.height = full.h * scale;
+      canvas.width = current.w * scale; canvas.height = current.h * scale;
       var ctx = canvas.getContext("2d");
       ctx.fillStyle = "#ffffff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
       ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
       canvas.toBlob(function (blob) { download(blob, "er-diagram.png"); }, "image/png");
     };
     img.onerror = function () { window.pgadminToast && window.pgadminToast("PNG export failed: the browser could not draw the SVG.", "error"); };
-    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(currentSvgText());
+    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(current.text);
   });
 
+  /* --- first view: fill the window, fit the content ------------------------------------ */
+  sizeWrap();
   fit();
-  /* Focused table: centre it. */
-  if (graph.focus && boxes[graph.focus]) {
-    var b = boxes[graph.focus];
-    vb[0] = b.x + b.w / 2 - vb[2] / 2; vb[1] = b.y + b.fullH / 2 - vb[3] / 2;
-    if (graph.tables.length > 12) setViewBox();
+  showMinimap(graph.tables.length > 8);
+  if (graph.focus && boxes[graph.focus] && !graph.hops && graph.tables.length > 12) {
+    /* Everything shown, one table highlighted: centre it at a readable size. */
+    var fb = boxes[graph.focus];
+    view.k = Math.max(view.k, 0.9);
+    view.x = wrap.clientWidth / 2 - (fb.x + fb.w / 2) * view.k;
+    view.y = wrap.clientHeight / 2 - (fb.y + fb.h / 2) * view.k;
+    applyView();
   }
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () { sizeWrap(); fit(); }, 150);
+  });
+  wrap.dataset.ready = "1";
 })();

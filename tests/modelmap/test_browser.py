@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.modelmap.conftest import parse_svg
+from tests.modelmap.test_erd_browser import _paths_from_server, _paths_in_dom
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -48,7 +49,7 @@ def test_models_page_shows_the_demo_models_with_relationships_and_cascades(serve
 def test_clicking_an_edge_explains_it_and_clicking_a_table_opens_its_data(served_demo, logged_in):
     page = logged_in
     page.goto(served_demo.base_url + "/er-diagram")
-    page.wait_for_selector("#erd-wrap.js")
+    page.wait_for_selector("#erd-wrap[data-ready]")
     for name in ("clients", "brokers", "operations", "client_payment_calendars", "client_brokers"):
         assert page.locator(f'g.node[data-table="{name}"]').count() == 1
     page.screenshot(path=str(SCREENSHOTS / "er-diagram.png"))
@@ -79,12 +80,16 @@ def test_clicking_an_edge_explains_it_and_clicking_a_table_opens_its_data(served
     page.mouse.up()
     assert node.get_attribute("transform") != before and line.get_attribute("d") != before_d
     assert page.url.endswith("/er-diagram")
+    # The position is saved for this user: the server's SVG now draws every line as the page re-routed it.
+    page.wait_for_function("!document.getElementById('erd-wrap').dataset.saving")
+    assert _paths_in_dom(page) == _paths_from_server(page, served_demo)
 
-    # The wheel zooms (the viewBox shrinks); hiding columns collapses every table to its header.
-    view = page.locator("svg.erd").get_attribute("viewBox")
+    # The wheel zooms (the view's transform scales); hiding columns collapses every table to its header.
+    view = page.locator("svg.erd g.viewport").get_attribute("transform")
+    assert view and "scale(" in view
     page.mouse.move(640, 500)
     page.mouse.wheel(0, -300)
-    page.wait_for_function(f"document.querySelector('svg.erd').getAttribute('viewBox') !== '{view}'")
+    page.wait_for_function(f"document.querySelector('svg.erd g.viewport').getAttribute('transform') !== '{view}'")
     page.check("#erd-hide-columns")
     assert "no-columns" in page.locator("svg.erd").get_attribute("class")
     assert page.locator('g.node[data-table="clients"] rect.box').get_attribute("height") == "26"
