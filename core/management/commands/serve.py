@@ -54,7 +54,7 @@ class Command(BaseCommand):
 
             self.say(f"No DATABASE_URL: starting the embedded PostgreSQL in {settings.DATA_DIR / 'postgres'}")
             try:
-                url = embedded.start(settings.DATA_DIR, "brokerbot" if opts["demo"] else "postgres")
+                url = embedded.start(settings.DATA_DIR, "brokerbot" if opts["demo"] else "postgres", app_role=True)
             except RuntimeError as exc:
                 self.say(f"✗ {exc}")
                 raise CommandError("cannot start without a database") from None
