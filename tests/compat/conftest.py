@@ -39,13 +39,18 @@ class Project:
     version_table: str = "alembic_version"
     project_env: dict[str, str] = field(default_factory=dict)  # the project's own variables ({url}, {home})
     cli_upgrades: bool = True  # False: the CLI itself cannot upgrade (env.py wants a connection handed in)
+    prepare: str = ""          # the project's own step before Alembic, run on both databases (Python, with `url`)
 
 
 PROJECTS: dict[str, Project] = {p.key: p for p in [
     Project("optuna", PINS["optuna"], "optuna/storages/_rdb/alembic.ini", "optuna/storages/_rdb",
             base="optuna.storages._rdb.models:BaseModel"),
     Project("mlflow", PINS["mlflow"], "mlflow/store/db_migrations/alembic.ini", ".",
-            base="mlflow.store.tracking.dbmodels.models:Base"),
+            base="mlflow.store.tracking.dbmodels.models:Base",
+            # mlflow's own start creates its pre-1.0 tables, then runs Alembic (mlflow.store.db.utils._initialize_tables)
+            prepare="from sqlalchemy import create_engine\n"
+                    "from mlflow.store.tracking.dbmodels.initial_models import Base\n"
+                    "Base.metadata.create_all(create_engine(url))\n"),
     Project("mlflow-auth", PINS["mlflow"], "mlflow/server/auth/db/migrations/alembic.ini",
             "mlflow/server/auth/db/migrations", base="mlflow.server.auth.db.models:Base",
             version_table="alembic_version_auth"),
@@ -96,6 +101,12 @@ class Compat:
                               capture_output=True, text=True, timeout=1200)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def prepare(self) -> None:
+        """Run the project's own first step on the target and on the twin."""
+        if self.project.prepare:
+            for url in (self.url, self.twin):
+                self.reference("prepare", code=self.project.prepare, url=url.replace("postgresql+psycopg://", "postgresql://", 1))
 
     def cli(self, command: str, target: str) -> dict[str, Any]:
         """``alembic upgrade|downgrade TARGET`` on the twin database."""

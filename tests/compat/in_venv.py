@@ -7,6 +7,7 @@ other versions of everything): ``python in_venv.py TASK JSON`` prints one JSON d
 - ``command``: what ``alembic -c INI [-n SECTION] upgrade|downgrade TARGET`` does, with the target
   URL written into the URL option first (the ini in the wheel names some other database) — the
   same ``alembic.command`` functions the CLI calls;
+- ``prepare``: a project's own first step before Alembic (a snippet run with ``url``);
 - ``models``: ``sqlalchemy.inspect()`` of every mapper of the given Base, after importing it.
 """
 
@@ -50,6 +51,12 @@ def command(spec: dict) -> dict:
     return {"ok": True, "seconds": time.monotonic() - started}
 
 
+def prepare(spec: dict) -> dict:
+    """What the project's own command does before Alembic runs (e.g. mlflow creates its initial tables)."""
+    exec(spec["code"], {"url": spec["url"]})  # noqa: S102 - our own snippet from tests/compat/conftest.py
+    return {"ok": True}
+
+
 def models(spec: dict) -> dict:
     from sqlalchemy import inspect
     from sqlalchemy.orm import configure_mappers
@@ -71,4 +78,4 @@ def models(spec: dict) -> dict:
 
 if __name__ == "__main__":
     task, raw = sys.argv[1], sys.argv[2]
-    print(json.dumps({"graph": graph, "command": command, "models": models}[task](json.loads(raw))))
+    print(json.dumps({"graph": graph, "command": command, "models": models, "prepare": prepare}[task](json.loads(raw))))

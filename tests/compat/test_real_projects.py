@@ -16,16 +16,24 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from tests.compat.conftest import Compat, params, record
-from tests.migrations_ui.conftest import api_run, schema_of
+from tests.migrations_ui.conftest import schema_of, wait_for_run
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.timeout(3600)]
+RUN_TIMEOUT = 1200  # airflow's 152 revisions take minutes on a busy two-core machine
 by_project = pytest.mark.parametrize("compat", params(), indirect=True)
 
 # Failures that are one of issue 9's known classes, being fixed elsewhere: expected to fail on code
 # without that fix, and to pass after it (strict=False, so the integrator removes the marks).
+CLASS_1 = ("issue 9 class 1: relative script_location resolved against the server's cwd → 404 "
+           "'outside the script directory' on every revision detail")
 KNOWN: dict[tuple[str, str], str] = {
-    ("optuna", "previews"): "issue 9 class 1: relative script_location resolved against the server's cwd → 404 "
-                            "'outside the script directory' on every revision detail",
+    ("optuna", "previews"): CLASS_1,        # script_location = alembic
+    ("mlflow", "previews"): CLASS_1,        # script_location = mlflow/store/db_migrations
+    ("mlflow-auth", "previews"): CLASS_1,   # script_location = .
+    ("airflow", "previews"): CLASS_1,       # script_location = migrations
+    ("mlflow", "models"): "issue 9 class 5: SqlMCPServer has a column_property(select(...).label(...)); describing it "
+                          "raises AttributeError ('Label' has no 'nullable'), which drops the model's three "
+                          "relationships while the errors list stays empty",
 }
 
 
@@ -33,6 +41,15 @@ def known(request: pytest.FixtureRequest, compat: Compat, what: str) -> None:
     reason = KNOWN.get((compat.project.key, what))
     if reason:
         request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
+
+
+def api_run(api, kind: str, target: str) -> dict:  # type: ignore[no-untyped-def]
+    """Start a run through the API (no backup: the databases are fresh) and wait for its end."""
+    response = api.post(f"/api/alembic/{kind}", {"target": target, "backup": False}, format="json")
+    assert response.status_code == 202, response.content
+    wait_for_run(response.json()["run_id"], timeout=RUN_TIMEOUT)
+    run: dict = api.get(f"/api/alembic/runs/{response.json()['run_id']}").json()
+    return run
 
 
 def libpq(url: str) -> str:
@@ -85,9 +102,10 @@ def test_upgrade_and_downgrade_do_what_the_cli_does(compat: Compat, request, ali
     known(request, compat, "runs")
     api = api_as(alice)
     table = compat.project.version_table
+    compat.prepare()
 
     started = time.monotonic()
-    run = api_run(api, "upgrade", "heads", backup=False)
+    run = api_run(api, "upgrade", "heads")
     tool_seconds = time.monotonic() - started
     cli = compat.cli("upgrade", "heads")
     assert cli["ok"] == compat.project.cli_upgrades, cli.get("traceback")
@@ -104,7 +122,7 @@ def test_upgrade_and_downgrade_do_what_the_cli_does(compat: Compat, request, ali
 
     # Down to base: the same end state, or the same failure with nothing changed.
     before = schema_of(compat.url)
-    run = api_run(api, "downgrade", "base", backup=False)
+    run = api_run(api, "downgrade", "base")
     cli = compat.cli("downgrade", "base")
     record(compat.project.key, downgrade_cli=("ok" if cli["ok"] else cli["error"][:160]),
            downgrade_tool=run["status"], downgrade_tool_error=(run.get("error") or "")[:300])

@@ -42,7 +42,9 @@ class Pins:
 
 PINS: dict[str, Pins] = {
     "optuna": Pins("optuna", "4.1.0"),
-    "mlflow": Pins("mlflow-skinny", "3.17.2", ("SQLAlchemy==2.0.58", "alembic==1.20.1")),
+    # mlflow-skinny leaves out what its server (and so the auth database's models) imports.
+    "mlflow": Pins("mlflow-skinny", "3.17.2", ("SQLAlchemy==2.0.58", "alembic==1.20.1", "Flask==3.1.3",
+                                               "Flask-WTF==1.3.0", "aiohttp==3.14.5", "numpy==2.4.6", "pandas==3.1.1")),
     "dagster": Pins("dagster", "1.13.29"),
     "airflow": Pins("apache-airflow", "2.10.5"),
 }
