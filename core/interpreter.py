@@ -157,11 +157,22 @@ def _found_environment() -> tuple[str, str, str] | None:
     return _poetry_environment()
 
 
+_poetry_cache: dict[tuple[str, float], tuple[str, str, str] | None] = {}
+
+
 def _poetry_environment() -> tuple[str, str, str] | None:
+    """Poetry's environment of a Poetry project (asked once per lock file version: it costs a process)."""
     root = Path(settings.PROJECT_DIR)
     poetry = shutil.which("poetry")
     if not poetry or not (root / "poetry.lock").is_file():
         return None
+    key = (str(root), (root / "poetry.lock").stat().st_mtime)
+    if key not in _poetry_cache:
+        _poetry_cache[key] = _ask_poetry(poetry, root)
+    return _poetry_cache[key]
+
+
+def _ask_poetry(poetry: str, root: Path) -> tuple[str, str, str] | None:
     try:
         proc = subprocess.run([poetry, "env", "info", "--path"], cwd=root, capture_output=True, text=True,
                               timeout=_CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)

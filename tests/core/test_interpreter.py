@@ -199,3 +199,37 @@ def test_the_startup_report_names_the_interpreter_and_why(tmp_path, target_url):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"✓ Project interpreter: {python} (the project's .venv)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_poetry_lock_installs_its_main_packages_not_the_dev_group(project, monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no poetry on PATH: the lock file is all there is
+    (project / "pyproject.toml").write_text('[tool.poetry]\nname = "app"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
+                                            'six = "^1.17"\n')
+    (project / "poetry.lock").write_text(
+        '[[package]]\nname = "six"\nversion = "1.17.0"\ndescription = ""\noptional = false\n'
+        'python-versions = "*"\ngroups = ["main"]\nfiles = []\n\n'
+        '[[package]]\nname = "iniconfig"\nversion = "2.0.0"\ndescription = ""\noptional = false\n'
+        'python-versions = "*"\ngroups = ["dev"]\nfiles = []\n\n'
+        '[metadata]\nlock-version = "2.1"\npython-versions = "^3.10"\ncontent-hash = "x"\n')
+    assert interpreter.resolve().source == "building"
+    interpreter.wait_for_build()
+    built = interpreter.resolve()
+    assert built.source == "built" and "poetry.lock" in built.reason, interpreter.status()
+    probe = "import importlib.util as u; print(bool(u.find_spec('six')), bool(u.find_spec('iniconfig')))"
+    out = subprocess.run([built.path, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["True", "False"]
+
+
+@pytest.mark.slow
+def test_pyproject_dependencies_alone_are_enough_to_build(project, monkeypatch):
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    (project / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "0"\ndependencies = ["six==1.17.0"]\n')
+    interpreter.resolve()
+    interpreter.wait_for_build()
+    built = interpreter.resolve()
+    assert built.source == "built" and "pyproject.toml" in built.reason, interpreter.status()
+    out = subprocess.run([built.path, "-c", "import six, sqlalchemy; print(six.__version__)"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out == "1.17.0"
