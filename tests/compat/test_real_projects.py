@@ -8,6 +8,7 @@ map is SQLAlchemy's inspect(). ``make compat`` runs all of them; ``make test`` r
 
 from __future__ import annotations
 
+import difflib
 import time
 
 import psycopg
@@ -74,8 +75,6 @@ def tables(url: str) -> int:
 
 
 def diff_lines(a: str, b: str) -> int:
-    import difflib
-
     return sum(1 for line in difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=0)
                if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
@@ -105,9 +104,9 @@ def test_upgrade_and_downgrade_do_what_the_cli_does(compat: Compat, request, ali
     compat.prepare()
 
     started = time.monotonic()
-    run = api_run(api, "upgrade", "heads")
+    run = api_run(api, "upgrade", compat.project.upgrade_to)
     tool_seconds = time.monotonic() - started
-    cli = compat.cli("upgrade", "heads")
+    cli = compat.cli("upgrade", compat.project.upgrade_to)
     assert cli["ok"] == compat.project.cli_upgrades, cli.get("traceback")
     if cli["ok"]:
         assert run["status"] == "succeeded", run
@@ -119,6 +118,12 @@ def test_upgrade_and_downgrade_do_what_the_cli_does(compat: Compat, request, ali
            upgrade_cli_ok=cli["ok"], upgrade_tool_status=run["status"])
     assert tool_schema == cli_schema
     assert versions(compat.url, table) == versions(compat.twin, table)
+    # What the tool then says about the database: at head, nothing pending (read from env.py's version table).
+    status = api.get("/api/alembic/migrations").json()
+    pending = 0 if compat.project.upgrade_to == "heads" else None
+    status_ok = not cli["ok"] or (sorted(status["current"]) == versions(compat.url, table)
+                                  and pending in (None, status["pending_count"]))
+    record(compat.project.key, status_after_upgrade=f"current={status['current']} pending={status['pending_count']}")
 
     # Down to base: the same end state, or the same failure with nothing changed.
     before = schema_of(compat.url)
@@ -126,11 +131,19 @@ def test_upgrade_and_downgrade_do_what_the_cli_does(compat: Compat, request, ali
     cli = compat.cli("downgrade", "base")
     record(compat.project.key, downgrade_cli=("ok" if cli["ok"] else cli["error"][:160]),
            downgrade_tool=run["status"], downgrade_tool_error=(run.get("error") or "")[:300])
+    after_tool, after_cli = schema_of(compat.url), schema_of(compat.twin)
+    record(compat.project.key, downgrade_versions_tool=versions(compat.url, table),
+           downgrade_versions_cli=versions(compat.twin, table), downgrade_diff=[
+               line for line in difflib.unified_diff(after_cli.splitlines(), after_tool.splitlines(), "cli", "tool",
+                                                     lineterm="", n=0)][:40])
     assert run["status"] == ("succeeded" if cli["ok"] else "failed"), (run, cli.get("error"))
-    assert schema_of(compat.url) == schema_of(compat.twin)
+    assert after_tool == after_cli
     assert versions(compat.url, table) == versions(compat.twin, table)
     if not cli["ok"]:
         assert schema_of(compat.url) == before  # a failed downgrade changed nothing
+    if not status_ok and (compat.project.key, "status") in KNOWN:
+        pytest.xfail(KNOWN[(compat.project.key, "status")])
+    assert status_ok, f"after the upgrade the tool said current={status['current']}, pending={status['pending_count']}"
 
 
 @by_project
