@@ -139,8 +139,9 @@ def test_upgrade_and_downgrade_do_what_the_cli_does(compat: Compat, request, ali
     assert run["status"] == ("succeeded" if cli["ok"] else "failed"), (run, cli.get("error"))
     assert after_tool == after_cli
     assert versions(compat.url, table) == versions(compat.twin, table)
-    if not cli["ok"]:
-        assert schema_of(compat.url) == before  # a failed downgrade changed nothing
+    # A failed downgrade leaves what the CLI's leaves: nothing changed when env.py runs one transaction,
+    # the steps before the failing one when it commits per migration (airflow's transaction_per_migration).
+    record(compat.project.key, failed_downgrade_changed_schema=(not cli["ok"]) and after_cli != before)
     if not status_ok and (compat.project.key, "status") in KNOWN:
         pytest.xfail(KNOWN[(compat.project.key, "status")])
     assert status_ok, f"after the upgrade the tool said current={status['current']}, pending={status['pending_count']}"
