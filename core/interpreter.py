@@ -437,8 +437,10 @@ def resolve(*, wait: bool = False) -> Interpreter:
     answered with source ``building``.
     """
     explicit = _explicit_python()
-    if explicit:
-        return Interpreter(explicit, "PGADMIN_PROJECT_PYTHON", "setting")
+    if explicit:  # the user's word: used as given, with a warning when the child cannot run on it
+        why = unusable_reason(explicit) if "/" in explicit or "\\" in explicit else ""
+        return Interpreter(explicit, "PGADMIN_PROJECT_PYTHON", "setting",
+                           warning=f"it cannot import SQLAlchemy and Alembic: {why}; install both into it" if why else "")
     found = _found_environment()
     if found:
         if _same_env(found[0]):

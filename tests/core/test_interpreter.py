@@ -99,6 +99,14 @@ def test_pgadmin_project_python_wins_over_the_project_venv(project, settings, mo
     assert (chosen.path, chosen.source, chosen.reason) == (str(chosen_python), "setting", "PGADMIN_PROJECT_PYTHON")
 
 
+def test_an_explicit_interpreter_without_sqlalchemy_is_still_used_but_the_report_warns(project, settings, tmp_path):
+    bare = make_venv(tmp_path / "bare", with_sqlalchemy=False)
+    settings.PROJECT_PYTHON = str(bare)
+    chosen = interpreter.resolve()
+    assert chosen.path == str(bare) and chosen.source == "setting"
+    assert "cannot import SQLAlchemy and Alembic" in chosen.report_line()
+
+
 def test_the_runner_starts_the_child_with_the_resolved_interpreter(project, monkeypatch):
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     python = make_venv(project / ".venv")
