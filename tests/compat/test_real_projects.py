@@ -152,7 +152,7 @@ def test_every_revision_preview_answers_with_sql_or_a_reason(compat: Compat, req
     known(request, compat, "previews")
     api = api_as(alice)
     body = api.get("/api/alembic/migrations").json()
-    answered, with_sql, failures = 0, 0, []
+    answered, with_sql, failures, reasons = 0, 0, [], {}
     for rev in body["revisions"]:
         response = api.get(f"/api/alembic/revisions/{rev['revision']}")
         if response.status_code != 200:
@@ -165,9 +165,11 @@ def test_every_revision_preview_answers_with_sql_or_a_reason(compat: Compat, req
                 with_sql += direction == "upgrade_sql" and bool(preview["sql"].strip())
             elif not (preview.get("error") or "").strip():
                 failures.append(f"{rev['revision']} {direction}: failed without a reason")
+            else:
+                reasons.setdefault(preview["error"][:160], rev["revision"])
         answered += 1
     record(compat.project.key, previews_answered=answered, previews_with_upgrade_sql=with_sql,
-           previews_total=len(body["revisions"]), preview_failures=failures[:5])
+           previews_total=len(body["revisions"]), preview_failures=failures[:5], preview_reasons=list(reasons)[:5])
     assert failures == []
     assert answered == len(body["revisions"]) > 0
 
