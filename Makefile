@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test lint bench check clean
+.PHONY: help setup demo demo-big run test compat lint bench check clean
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
 	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
+	@echo "make compat    the compatibility tier: real open-source projects from PyPI (docs/compat.md)"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
 
@@ -49,6 +50,12 @@ check: $(STAMP)
 
 test: $(DEVSTAMP)
 	$(PY) -m pytest
+
+# Real projects (optuna, mlflow, airflow, dagster), each pip-installed once into its own venv under
+# ~/.cache/pgadmin-compat (PGADMIN_COMPAT_CACHE); `make test` runs only the smallest of them.
+compat: $(DEVSTAMP)
+	$(PY) -m tests.compat.venvs
+	$(PY) -m pytest tests/compat -m compat
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .

@@ -33,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core import interpreter
 from core.exceptions import AppError
 from core.logging import scrub
 
@@ -94,7 +95,7 @@ def child_cwd(payload: dict[str, Any]) -> str | None:
 
 def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> subprocess.Popen[str]:
     """Start the child for ``task`` (caller reads ``stdout`` line by line)."""
-    python = settings.PROJECT_PYTHON
+    python = interpreter.resolve().path
     if not Path(python).exists() and "/" in python:
         raise RunnerError(f"PGADMIN_PROJECT_PYTHON={python} does not exist.",
                           hint="Set PGADMIN_PROJECT_PYTHON to your project's interpreter, e.g. /app/.venv/bin/python.")

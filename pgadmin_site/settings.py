@@ -93,6 +93,8 @@ PROJECT_DIR = env_path("PGADMIN_PROJECT_DIR", os.getcwd())
 ALEMBIC_CONFIG = env_str("PGADMIN_ALEMBIC_CONFIG")
 SQLALCHEMY_BASE = env_str("PGADMIN_SQLALCHEMY_BASE")
 PROJECT_PYTHON = env_str("PGADMIN_PROJECT_PYTHON") or sys.executable
+# Unset PROJECT_PYTHON: build a cached environment from the project's lock/requirements (core/interpreter.py).
+PROJECT_ENV_BUILD = env_bool("PGADMIN_PROJECT_ENV_BUILD", True)
 RUNNER_TIMEOUT_S = env_int("PGADMIN_RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
 # At most this many child processes serve pages/API reads at once; more requests wait (core/runner.py).
 RUNNER_CONCURRENCY = env_int("PGADMIN_RUNNER_CONCURRENCY", 4, minimum=1, maximum=64)

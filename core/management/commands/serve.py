@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from core import accounts, target
+from core import accounts, interpreter, target
 from core.project import project_status
 
 MARK = {"ok": "✓", "warning": "!", "error": "✗"}
@@ -70,6 +70,8 @@ class Command(BaseCommand):
         except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured with a hint
             raise CommandError(str(exc)) from None
         self.say(f"Connecting to PostgreSQL: {where}")
+        chosen = interpreter.resolve()  # never waits for a build: "building… (see dashboard)" meanwhile
+        self.say(f"{MARK['warning' if chosen.warning or chosen.source == 'building' else 'ok']} {chosen.report_line()}")
         for check in project_status(force=True).values():
             self.say(f"{MARK[check.status]} {check.message}")
             if check.hint and not check.ok:
