@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import target
+from core import pgtools, target
 from core.exceptions import NotFound
 from core.logging import scrub
 from core.roles import require
@@ -73,8 +73,12 @@ def apply_retention(keep: int | None = None) -> list[str]:
 
 
 def client_program(name: str) -> str:
-    """pg_restore / psql next to the pg_dump that made the archives (same version)."""
-    return str(Path(runs.pg_dump_path()).with_name(name))
+    """pg_restore / psql from the folder of the newest pg_dump (the one that made the archives).
+
+    A pg_restore reads archives of its own and older pg_dump versions only; psql of any newer
+    version talks to older servers (the script's newer settings are left out by ``_pump``).
+    """
+    return pgtools.pick().program(name)
 
 
 # Settings a newer pg_restore writes that an older server rejects (pg_dump 18 -> PostgreSQL 15/16).
