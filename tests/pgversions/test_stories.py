@@ -12,12 +12,10 @@ Marked ``pgversions``: the default ``make test`` runs only the ``pgversions_smok
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 from sqlalchemy.engine import make_url
 
 from core import pgtools
@@ -168,7 +166,8 @@ def test_cascade_preview_counts_what_the_delete_then_does(hostile, api_as, bob):
 # --- the SQL console: EXPLAIN ANALYZE and the plan tree ------------------------------------------
 
 @pytest.fixture
-def plans_db(target_url: str, settings):  # type: ignore[no-untyped-def]
+def plans_db(target_url: str, settings, with_reader):  # type: ignore[no-untyped-def]
+    """Small tables in this version's target, a reader role for the console's read mode (as deployed)."""
     from core import target
 
     with psycopg.connect(libpq(target_url), autocommit=True) as conn:
@@ -177,6 +176,7 @@ def plans_db(target_url: str, settings):  # type: ignore[no-untyped-def]
             conn.execute("INSERT INTO small SELECT g, g % 10, 'name ' || g FROM generate_series(1, 1000) g")
             conn.execute("CREATE TABLE pairs AS SELECT g AS id, g % 100 AS a FROM generate_series(1, 20000) g")
             conn.execute("ANALYZE small, pairs")
+    with_reader(target_url)
     settings.TARGET_DATABASE_URL = target_url
     target.set_target_url(None)
     yield target_url
@@ -266,44 +266,51 @@ def test_model_drift_matches_autogenerate(demo_url, settings, alice, api_as):
 
 # --- the reader role ----------------------------------------------------------------------------
 
-def ddl(url: str, statement: pgsql.Composed) -> None:
-    with psycopg.connect(libpq(url), autocommit=True) as conn:
-        conn.execute(statement)
-
-
 @on_every_version()
-def test_a_pg_read_all_data_reader_reads_every_schema_and_the_server_refuses_its_writes(hostile, settings, api_as,
-                                                                                        bob, carol):
-    """The reader role as the server sees it: ``pg_read_all_data`` (PostgreSQL 14+).
+def test_the_reader_role_reads_every_schema_and_cannot_write(hostile, with_reader, settings, api_as, bob, carol):
+    """The least-privilege reader (``pg_read_all_data``, PostgreSQL 14+) on this server.
 
-    Written against CREATE ROLE … GRANT pg_read_all_data: ``manage.py create_reader_role`` /
-    ``PGADMIN_READER_DATABASE_URL`` are being added on another branch; when they land this
-    story should create the role through the command instead.
+    Through ``core.reader_role`` (``manage.py create_reader_role``) where it exists; on a branch
+    without it, the same grants written out, and the tool pointed at the reader's URL.
     """
     from core import target
     from databrowser import query
 
-    role = f"pgadmin_reader_{uuid.uuid4().hex[:8]}"
-    assert sql(hostile, "SELECT count(*) FROM pg_roles WHERE rolname = 'pg_read_all_data'") == [(1,)]
-    ddl(hostile, pgsql.SQL("CREATE ROLE {} LOGIN").format(pgsql.Identifier(role)))
+    reader = with_reader(hostile)
+    name = make_url(reader).username
+    assert sql(hostile, "SELECT pg_has_role(%s, 'pg_read_all_data', 'MEMBER')", name) == [(True,)]
+    uq = '"Odd Schema.v2"."Üser ""Accounts"" 100%"'
+    with psycopg.connect(libpq(reader), autocommit=True) as conn:  # the server's own view of the role
+        assert conn.execute(f"SELECT count(*) FROM {uq}").fetchone()[0] == 260
+        with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)):
+            conn.execute("INSERT INTO public.parent VALUES (99, 'by the reader')")
+    assert sql(hostile, "SELECT count(*) FROM parent WHERE id = 99") == [(0,)]
+
+    if _has_reader_role_module():  # the tool runs read mode and viewers as the reader by itself
+        settings.TARGET_DATABASE_URL = hostile
+    else:  # stand-in before create_reader_role lands here: the tool connects as the reader
+        settings.TARGET_DATABASE_URL = reader
+    target.set_target_url(None)
+    query.invalidate()
     try:
-        ddl(hostile, pgsql.SQL("GRANT pg_read_all_data TO {}").format(pgsql.Identifier(role)))
-        reader_url = make_url(hostile).set(username=role).render_as_string(hide_password=False)
-        settings.TARGET_DATABASE_URL = reader_url
-        target.set_target_url(None)
-        query.invalidate()
         rows = api_as(carol).get(f"/api/tables/{tpath(*USERS)}/data", {"page_size": "25"})
         assert rows.status_code == 200 and len(rows.json()["rows"]) == 25, rows.content
-        console = api_as(bob).post("/api/database/query", {"sql": "SELECT count(*) AS n FROM public.child"},
-                                   format="json").json()["results"][0]
-        assert console["outcome"] == "ok" and console["rows"] == [[sql(hostile, "SELECT count(*) FROM child")[0][0]]]
-        refused = api_as(bob).post(f"/api/tables/{tpath('public', 'order')}/rows",
-                                   {"select": "by reader", "from": 1}, format="json")
-        assert 400 <= refused.status_code < 500, refused.content
-        assert "permission denied" in refused.json()["error"]["message"].lower()
-        assert sql(hostile, "SELECT count(*) FROM \"order\" WHERE \"select\" = 'by reader'") == [(0,)]
+        console = api_as(carol).post("/api/database/query", {"sql": "SELECT current_user AS who"},
+                                     format="json").json()["results"][0]
+        assert console["outcome"] == "ok" and console["rows"] == [[name]], console
+        if not _has_reader_role_module():
+            refused = api_as(bob).post(f"/api/tables/{tpath('public', 'order')}/rows",
+                                       {"select": "by reader", "from": 1}, format="json")
+            assert 400 <= refused.status_code < 500, refused.content
+            assert "permission denied" in refused.json()["error"]["message"].lower()
     finally:
         target.dispose()
         query.invalidate()
-        sql(hostile, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", role)
-        ddl(hostile, pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(role)))
+
+
+def _has_reader_role_module() -> bool:
+    try:
+        from core import reader_role  # noqa: F401
+    except ImportError:
+        return False
+    return True
