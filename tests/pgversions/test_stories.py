@@ -240,6 +240,21 @@ def test_plan_marks_disabled_nodes_where_the_server_says_so(plans_db):
     assert build(allowed).root.disabled is False
 
 
+@on_every_version()
+def test_database_overview_and_editor_schema_read_this_versions_catalogue(hostile, alice, api_as):
+    api = api_as(alice)
+    stats = api.get("/api/database/stats")
+    assert stats.status_code == 200, stats.content
+    body = stats.json()
+    assert body["database"] == make_url(hostile).database and body["connections"] >= 1
+    biggest = {(t["schema"], t["name"]) for t in body["biggest_tables"]}
+    assert USERS in biggest or len(biggest) == 10
+    schema = api.get("/api/database/schema")
+    assert schema.status_code == 200, schema.content
+    namespace = schema.json()["schema"]
+    assert "id" in namespace[USERS[0]][USERS[1]] and namespace["public"]["parent"] == ["id", "name"]
+
+
 # --- model drift --------------------------------------------------------------------------------
 
 @on_every_version()
