@@ -11,6 +11,10 @@ Time arithmetic follows PostgreSQL's conventions: "Actual Total Time" is per loo
 inclusive time is time × loops; inside a parallel section (below a Gather with N launched
 workers) the per-loop figures are averages over N+1 processes, so the product is divided by
 N+1 to approximate wall time.
+
+The JSON differs between server versions (14–18): fields a version adds are read when present
+(18: "Disabled", "Index Searches", "Window", "Storage"; fractional "Actual Rows" per loop), and
+fields this module does not know stay in each node's ``raw`` rather than failing.
 """
 
 from __future__ import annotations
@@ -166,6 +170,8 @@ def build(explain_json: Any) -> Plan:
             details={key: raw[key] for key in _DETAIL_KEYS if key in raw},
             never_executed=bool(never), disabled=raw.get("Disabled") is True, raw=raw,
         )
+        if node.disabled:  # only when true (18 sends false on every node): the details table shows it
+            node.details["Disabled"] = True
         nodes.append(node)
         below = workers
         if raw.get("Node Type") in ("Gather", "Gather Merge"):

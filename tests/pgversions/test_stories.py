@@ -237,6 +237,7 @@ def test_plan_marks_disabled_nodes_where_the_server_says_so(plans_db):
     plan = build(raw)
     assert plan.root.node_type == "Seq Scan" and plan.analyzed
     assert plan.root.disabled is (major >= 18) and plan.root.as_dict()["disabled"] is (major >= 18)
+    assert ("Disabled" in plan.root.details) is (major >= 18)  # shown in the node's details table
     assert build(allowed).root.disabled is False
 
 

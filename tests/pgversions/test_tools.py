@@ -66,7 +66,7 @@ def test_the_plan_tree_keeps_new_fields_and_tolerates_unknown_ones():
     root, scan = plan.nodes
     assert root.details == {"Window": "w1 AS (ORDER BY name)", "Storage": "Memory", "Maximum Storage": 17}
     assert root.raw["Some Field Of PostgreSQL 19"] == {"nested": [1, 2]} and root.disabled is False
-    assert scan.details == {"Index Searches": 2} and scan.disabled is True
+    assert scan.details == {"Index Searches": 2, "Disabled": True} and scan.disabled is True
     assert scan.buffers == {"local_written": 3} and scan.actual_rows == 2.5  # PG18: fractional rows per loop
     assert scan.as_dict()["disabled"] is True
     assert root.inclusive_ms == 2.0 and scan.inclusive_ms == 0.5 and root.exclusive_ms == 1.5
