@@ -126,3 +126,18 @@ def with_reader(settings) -> Iterator[Callable[[str], str]]:  # type: ignore[no-
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the matrix out of any run whose ``-m`` does not name it (e.g. ``-m "not browser"``).
+
+    pyproject's addopts deselects it by default; this also covers a run that replaces ``-m``.
+    Only the ``pgversions_smoke`` cell runs then, as in ``make test``.
+    """
+    if "pgversions" in (config.getoption("markexpr") or ""):
+        return
+    drop = [i for i in items if i.get_closest_marker("pgversions") and not i.get_closest_marker("pgversions_smoke")]
+    if drop:
+        dropped = set(drop)
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [i for i in items if i not in dropped]
