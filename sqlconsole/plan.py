@@ -11,6 +11,10 @@ Time arithmetic follows PostgreSQL's conventions: "Actual Total Time" is per loo
 inclusive time is time × loops; inside a parallel section (below a Gather with N launched
 workers) the per-loop figures are averages over N+1 processes, so the product is divided by
 N+1 to approximate wall time.
+
+The JSON differs between server versions (14–18): fields a version adds are read when present
+(18: "Disabled", "Index Searches", "Window", "Storage"; fractional "Actual Rows" per loop), and
+fields this module does not know stay in each node's ``raw`` rather than failing.
 """
 
 from __future__ import annotations
@@ -28,11 +32,16 @@ _DETAIL_KEYS = (
     "Disk Usage", "Workers Planned", "Workers Launched", "CTE Name", "Function Name", "Subplan Name",
     "Scan Direction", "Presorted Key", "Full-sort Groups", "Cache Key", "Cache Hits", "Cache Misses",
     "Cache Evictions", "Cache Overflows", "Operation", "Planned Partitions", "HashAgg Batches",
+    # Newer servers: "Run Condition" (15); "Storage"/"Maximum Storage" of Material, CTE Scan and
+    # WindowAgg nodes, "Window" (the window definition) and "Index Searches" (18). Older servers
+    # simply do not send them; keys this list does not know stay in the node's ``raw``.
+    "Run Condition", "Storage", "Maximum Storage", "Window", "Index Searches",
 )
 _BUFFER_KEYS = {
     "Shared Hit Blocks": "shared_hit", "Shared Read Blocks": "shared_read",
     "Shared Dirtied Blocks": "shared_dirtied", "Shared Written Blocks": "shared_written",
     "Local Hit Blocks": "local_hit", "Local Read Blocks": "local_read",
+    "Local Dirtied Blocks": "local_dirtied", "Local Written Blocks": "local_written",
     "Temp Read Blocks": "temp_read", "Temp Written Blocks": "temp_written",
 }
 
@@ -63,6 +72,9 @@ class PlanNode:
     buffers: dict[str, int]
     details: dict[str, Any]
     never_executed: bool
+    # PostgreSQL 18 marks each node "Disabled": true when the planner had to use a plan type its
+    # settings disable (enable_seqscan = off and no other way): the cost then means little.
+    disabled: bool = False
     hot: bool = False
     children: list[PlanNode] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -156,8 +168,10 @@ def build(explain_json: Any) -> Plan:
             flagged=bool(factor is not None and factor >= MISESTIMATE_FACTOR),
             buffers={short: int(raw[key]) for key, short in _BUFFER_KEYS.items() if raw.get(key)},
             details={key: raw[key] for key in _DETAIL_KEYS if key in raw},
-            never_executed=bool(never), raw=raw,
+            never_executed=bool(never), disabled=raw.get("Disabled") is True, raw=raw,
         )
+        if node.disabled:  # only when true (18 sends false on every node): the details table shows it
+            node.details["Disabled"] = True
         nodes.append(node)
         below = workers
         if raw.get("Node Type") in ("Gather", "Gather Merge"):
