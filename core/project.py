@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from sqlalchemy import Column, MetaData, String, Table, inspect, select
 
-from core import target
+from core import interpreter, target
 from core.exceptions import AppError
 from core.runner import RunnerError, run_task
 
@@ -178,7 +178,7 @@ _probe_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 def probe_project(force: bool = False, setup: AlembicSetup | None = None) -> dict[str, Any]:
     """The child's answer about alembic and models, cached until the project's files change."""
     setup = setup or resolve_alembic()
-    key = (str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, settings.PROJECT_PYTHON,
+    key = (str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, interpreter.resolve().path,
            fingerprint(Path(settings.PROJECT_DIR)))
     with _probe_lock:
         if not force and key in _probe_cache:

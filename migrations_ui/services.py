@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from sqlalchemy import text
 
-from core import project, target
+from core import interpreter, project, target
 from core.exceptions import AppError, BadRequest, NotFound
 from core.runner import RunnerError, run_task
 from migrations_ui import graph
@@ -109,7 +109,7 @@ _history_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 def _script_key(payload: dict[str, Any]) -> tuple[Any, ...]:
     root = Path(payload.get("alembic_ini") or payload.get("script_location") or settings.PROJECT_DIR)
     root = root.parent if root.is_file() else root
-    return (tuple(sorted((k, str(v)) for k, v in payload.items())), settings.PROJECT_PYTHON, project.fingerprint(root))
+    return (tuple(sorted((k, str(v)) for k, v in payload.items())), interpreter.resolve().path, project.fingerprint(root))
 
 
 def script_history(force: bool = False) -> dict[str, Any]:

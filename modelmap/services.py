@@ -20,7 +20,7 @@ from django.conf import settings
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql
 
-from core import target
+from core import interpreter, target
 from core.exceptions import AppError, BadRequest, NotFound, TargetUnavailable
 from core.project import find_alembic_ini, fingerprint
 from core.runner import RunnerError, run_task
@@ -33,7 +33,7 @@ _cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 def _cache_key() -> tuple[Any, ...]:
     ini, _ = find_alembic_ini()
-    return (str(settings.PROJECT_DIR), str(ini), settings.SQLALCHEMY_BASE, settings.PROJECT_PYTHON,
+    return (str(settings.PROJECT_DIR), str(ini), settings.SQLALCHEMY_BASE, interpreter.resolve().path,
             fingerprint(Path(settings.PROJECT_DIR)))
 
 

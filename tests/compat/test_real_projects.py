@@ -23,19 +23,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.
 RUN_TIMEOUT = 1200  # airflow's 152 revisions take minutes on a busy two-core machine
 by_project = pytest.mark.parametrize("compat", params(), indirect=True)
 
-# Failures that are one of issue 9's known classes, being fixed elsewhere: expected to fail on code
-# without that fix, and to pass after it (strict=False, so the integrator removes the marks).
-CLASS_1 = ("issue 9 class 1: relative script_location resolved against the server's cwd → 404 "
-           "'outside the script directory' on every revision detail")
-KNOWN: dict[tuple[str, str], str] = {
-    ("optuna", "previews"): CLASS_1,        # script_location = alembic
-    ("mlflow", "previews"): CLASS_1,        # script_location = mlflow/store/db_migrations
-    ("mlflow-auth", "previews"): CLASS_1,   # script_location = .
-    ("airflow", "previews"): CLASS_1,       # script_location = migrations
-    ("mlflow", "models"): "issue 9 class 5: SqlMCPServer has a column_property(select(...).label(...)); describing it "
-                          "raises AttributeError ('Label' has no 'nullable'), which drops the model's three "
-                          "relationships while the errors list stays empty",
-}
+# Known failures of the tool on a project, marked xfail with the reason (empty: every project passes).
+# Classes 1 (relative script_location) and 5 (column_property of a Label) were fixed in issue 9.
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def known(request: pytest.FixtureRequest, compat: Compat, what: str) -> None:
