@@ -130,12 +130,31 @@ class AlembicSetup:
         return where + (f" [{self.section}]" if self.ini and self.section != "alembic" else "")
 
 
+def _cli_folder(ini: Path, section: str) -> Path:
+    """Where the ``alembic`` command runs for this ini: the ini's own folder by convention; the
+    project root when the ini's relative ``script_location`` exists only from there (a package that
+    ships ``script_location = pkg/db/migrations`` inside itself and runs Alembic from the package's
+    parent, as mlflow does)."""
+    import configparser
+
+    parser = configparser.ConfigParser(defaults={"here": str(ini.parent)})
+    try:
+        parser.read(ini, encoding="utf-8")
+        location = parser.get(section, "script_location", raw=True).replace("%(here)s", str(ini.parent))
+    except (configparser.Error, OSError):
+        return ini.parent
+    if ":" in location.split("/")[0] or os.path.isabs(location) or (ini.parent / location).exists():
+        return ini.parent
+    project = Path(settings.PROJECT_DIR).resolve()
+    return project if (project / location).is_dir() else ini.parent
+
+
 def resolve_alembic() -> AlembicSetup:
     """The project's Alembic setup from the settings (``PGADMIN_ALEMBIC_*``) and the files found."""
     ini, hint = find_alembic_ini()
-    cwd = ini.parent if ini is not None else Path(settings.PROJECT_DIR).resolve()
     section_env = _env("PGADMIN_ALEMBIC_SECTION")
     section = section_env or _stored_section() or "alembic"
+    cwd = _cli_folder(ini, section) if ini is not None else Path(settings.PROJECT_DIR).resolve()
     location = _env("PGADMIN_ALEMBIC_SCRIPT_LOCATION")
     if location and ":" not in location.split("/")[0] and not os.path.isabs(location):
         location = str((cwd / location).resolve())  # relative to where the CLI runs; ``pkg:folder`` stays

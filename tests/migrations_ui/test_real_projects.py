@@ -60,6 +60,19 @@ def test_a_relative_script_location_opens_revision_detail_and_preview_from_anoth
     assert "ALTER TABLE orders ADD COLUMN total INTEGER" in data["upgrade_sql"]["sql"]
 
 
+def test_an_ini_inside_the_package_with_a_script_location_from_the_project_root(use_real, settings, alice, api_as):
+    # mlflow's shape: shop/db/alembic.ini says `script_location = shop/db/migrations`, and the project
+    # runs Alembic from its root; the ini's own folder would not find the scripts
+    use_real("package_ini")
+    settings.ALEMBIC_CONFIG = str(FIXTURES / "real_package_ini" / "shop" / "db" / "alembic.ini")
+    api = api_as(alice)
+    body = api.get("/api/alembic/migrations")
+    assert body.status_code == 200, body.content
+    assert sorted(r["revision"] for r in body.json()["revisions"]) == ["rp1_orders", "rp2_total"]
+    detail = api.get("/api/alembic/revisions/rp2_total").json()
+    assert "ALTER TABLE orders ADD COLUMN total INTEGER" in detail["upgrade_sql"]["sql"]
+
+
 def test_the_revision_page_renders_with_its_sql_from_another_folder(use_real, alice, client_as):
     use_real("relative_paths")
     page = client_as(alice).get("/alembic/revisions/rp1_orders")
