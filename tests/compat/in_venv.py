@@ -58,7 +58,7 @@ def prepare(spec: dict) -> dict:
 
 
 def models(spec: dict) -> dict:
-    from sqlalchemy import inspect
+    from sqlalchemy import Column, inspect
     from sqlalchemy.orm import configure_mappers
 
     module, _, attr = spec["base"].partition(":")
@@ -67,9 +67,13 @@ def models(spec: dict) -> dict:
     out = {}
     for mapper in owner.registry.mappers:
         m = inspect(mapper.class_)
+        # a column_property of an SQL expression (a Label, a scalar subquery) is not a table column:
+        # the tool lists it with the model's other computed properties
+        mapped = [p for p in m.column_attrs if isinstance(p.columns[0], Column)]
         out[mapper.class_.__name__] = {
             "table": m.local_table.fullname,
-            "columns": sorted(prop.key for prop in m.column_attrs),
+            "columns": sorted(prop.key for prop in mapped),
+            "expressions": sorted(prop.key for prop in m.column_attrs if prop not in mapped),
             "primary_key": sorted(c.name for c in m.primary_key),
             "relationships": sorted((rel.key, rel.mapper.class_.__name__) for rel in m.relationships),
         }

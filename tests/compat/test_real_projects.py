@@ -174,6 +174,8 @@ def test_the_model_map_is_what_sqlalchemy_inspects(compat: Compat, request, caro
     assert response.status_code == 200, response.content
     body = response.json()
     got = {m["name"]: {"table": m["table"], "columns": sorted(c["attr"] for c in m["columns"]),
+                       "expressions": sorted(p["name"] for p in m.get("properties", [])
+                                             if p["kind"] in ("expression", "query_expression")),
                        "primary_key": sorted(c["name"] for c in m["columns"] if c["primary_key"]),
                        "relationships": sorted([r["name"], r["target"]] for r in m["relationships"])}
            for m in body["models"]}
