@@ -399,6 +399,24 @@ def check_migration(probe: dict[str, Any], database: Check, alembic: Check | Non
     return Check("migration", "ok", f"Current migration: {labels}, {len(pending)} pending{table_note}", "", data)
 
 
+def check_interpreter() -> Check:
+    """Which Python runs the project's code and why (core.interpreter; a build in progress is a
+    warning that says so, a failed build an error with the tail of its log)."""
+    chosen = interpreter.resolve()  # never waits for a build
+    state = interpreter.status()
+    data = {"path": chosen.path, "source": chosen.source, "reason": chosen.reason, "state": state["state"]}
+    if state["state"] == "failed":
+        log_tail = str((state.get("build") or {}).get("error") or "")
+        return Check("interpreter", "error", f"{chosen.report_line()}; building the project's environment failed",
+                     log_tail or "Look at PGADMIN_DATA_DIR/envs/<hash>/build.log, fix, and restart.", data)
+    if chosen.warning or chosen.source == "building":
+        return Check("interpreter", "warning", chosen.report_line(),
+                     "The tool uses it as soon as it is built; refresh this page then."
+                     if chosen.source == "building"
+                     else "Install SQLAlchemy and Alembic into it, or set PGADMIN_PROJECT_PYTHON.", data)
+    return Check("interpreter", "ok", chosen.report_line(), "", data)
+
+
 def project_status(force: bool = False) -> dict[str, Check]:
     """Every startup check, each independent of the others."""
     setup = resolve_alembic()
@@ -406,6 +424,7 @@ def project_status(force: bool = False) -> dict[str, Check]:
     probe = probe_project(force=force, setup=setup)
     alembic = check_alembic(probe, setup)
     return {
+        "interpreter": check_interpreter(),
         "database": database,
         "alembic": alembic,
         "models": check_models(probe),

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.roles import HasCapability
+from core.roles import HasCapability, role_of
 from sqlconsole import actions, catalog, services
 
 
@@ -79,7 +79,7 @@ class StatsView(APIView):
 
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:
-        return Response(catalog.database_stats())
+        return Response(catalog.database_stats(show_queries=role_of(request.user) == "admin"))
 
 
 class SchemaView(APIView):

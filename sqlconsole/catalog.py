@@ -21,10 +21,10 @@ COMPLETION_TABLE_LIMIT = 3000
 
 
 @contextmanager
-def _connect() -> Iterator[Connection]:
+def _connect(reader: bool | None = None) -> Iterator[Connection]:
     """``core.target.connect()``, with a missing/bad DATABASE_URL reported as unavailable (503)."""
     try:
-        with target.connect() as conn:
+        with target.connect(reader=reader) as conn:
             yield conn
     except ImproperlyConfigured as exc:
         raise TargetUnavailable(str(exc)) from exc
@@ -85,9 +85,14 @@ def table_info(relations: set[str]) -> dict[str, TableInfo]:
     return found
 
 
-def database_stats() -> dict[str, Any]:
-    """Size, connections, cache hit ratio, biggest tables and longest-running queries of the target."""
-    with _connect() as conn:
+def database_stats(*, show_queries: bool = False) -> dict[str, Any]:
+    """Size, connections, cache hit ratio, biggest tables and longest-running queries of the target.
+
+    Read as the target role (a reader role sees no other role's sessions, and these are counts and
+    states, not data), but the text of other sessions' queries — which may carry literals such as
+    passwords or personal data — only with ``show_queries`` (admins: trusted with the target role).
+    """
+    with _connect(reader=False) as conn:
         overview = conn.execute(text("""
             SELECT current_database() AS database, pg_database_size(current_database()) AS size_bytes,
                    pg_size_pretty(pg_database_size(current_database())) AS size,
@@ -119,5 +124,9 @@ def database_stats() -> dict[str, Any]:
               AND backend_type = 'client backend' AND query_start IS NOT NULL
             ORDER BY query_start LIMIT :limit
         """), {"limit": 10}).mappings().all()
-    return {**dict(overview), "biggest_tables": [dict(r) for r in biggest],
-            "longest_queries": [dict(r) for r in longest]}
+    queries = [dict(r) for r in longest]
+    if not show_queries:
+        for row in queries:
+            row["query"] = None  # shown to admins only (see the docstring)
+    return {**dict(overview), "biggest_tables": [dict(r) for r in biggest], "longest_queries": queries,
+            "query_text_shown": show_queries}

@@ -183,6 +183,19 @@ def served_demo(demo_url: str):  # type: ignore[no-untyped-def]
         served.stop()
 
 
+def wait_until(page, expression: str, timeout_s: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``expression`` in the page until it is truthy. Playwright's ``wait_for_function`` evaluates
+    its predicate with ``eval`` inside the page, which the tool's Content-Security-Policy (no
+    'unsafe-eval') rightly refuses; ``page.evaluate`` goes through the debugger protocol instead."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout_s} s: {expression}")
+        page.wait_for_timeout(50)
+
+
 @pytest.fixture(scope="session")
 def browser():  # type: ignore[no-untyped-def]
     """Debian's Chromium driven by Playwright (never `playwright install`)."""

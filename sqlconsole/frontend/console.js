@@ -385,8 +385,9 @@ async function refreshStats() {
         el("a", { href: "#", class: "sql-load", "data-sql": `SELECT * FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)} LIMIT 100;` }, `${t.schema}.${t.name}`),
         el("small", { class: "muted", text: ` ${t.total_size} · ${t.estimated_rows == null ? "rows unknown (never analysed)" : `~${Number(t.estimated_rows).toLocaleString()} rows`}` })))),
       s.longest_queries.length ? el("h3", { text: "Longest running" }) : null,
-      s.longest_queries.length ? el("ul", { class: "sql-list" }, s.longest_queries.slice(0, 5).map((q) => el("li", { title: q.query },
-        el("code", { text: q.query.length > 60 ? q.query.slice(0, 59) + "…" : q.query }),
+      s.longest_queries.length ? el("ul", { class: "sql-list" }, s.longest_queries.slice(0, 5).map((q) => el("li", { title: q.query ?? "The query text is shown to admins only" },
+        q.query == null ? el("span", { class: "muted", text: `${q.user} · ${q.application_name || "?"}` })
+          : el("code", { text: q.query.length > 60 ? q.query.slice(0, 59) + "…" : q.query }),
         el("small", { class: "muted", text: ` ${fmtMs(q.running_ms)} · ${q.state} · pid ${q.pid}` })))) : null,
     ].filter(Boolean));
     box.hidden = false;

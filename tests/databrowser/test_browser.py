@@ -8,7 +8,7 @@ import re
 import psycopg
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_until
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -40,7 +40,7 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     second_ids = page.locator("#grid tbody tr td:nth-child(2)").all_inner_texts()
     assert int(second_ids[0]) > int(first_ids[-1])
     page.keyboard.press("p")  # back with the keyboard
-    page.wait_for_function("document.querySelector('#grid tbody td:nth-child(2)').innerText === '1'")
+    wait_until(page, "document.querySelector('#grid tbody td:nth-child(2)').innerText === '1'")
     page.locator('#grid thead a.sort[data-sort="amount"]').click()
     page.wait_for_url(re.compile(r"sort=amount"))
     page.locator('#grid thead a.sort[data-sort="amount"]').click()

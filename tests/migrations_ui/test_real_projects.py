@@ -263,22 +263,8 @@ def test_parallel_requests_never_start_more_children_than_the_cap(use_real, sett
 
 # --- class 12: a run is final only once its lock is free ----------------------------------------
 
-def test_a_runs_status_is_final_only_after_its_lock_is_released(use_real, alice, api_as, monkeypatch):
-    from migrations_ui import runs
-    from migrations_ui.models import Run
-
-    use_real("relative_paths")
-    seen_at_release: list[str] = []
-    original = runs.release_lock
-
-    def release_and_look(conn):  # type: ignore[no-untyped-def]
-        seen_at_release.extend(Run.objects.values_list("status", flat=True))  # what a poller sees right now
-        original(conn)
-
-    monkeypatch.setattr(runs, "release_lock", release_and_look)
-    run = api_run(api_as(alice), "upgrade", "heads", backup=False)
-    assert run["status"] == "succeeded"
-    assert seen_at_release == ["running"]  # nobody was told "succeeded" while the lock was still held
+# (class 12's "a run's status reported final before its lock is released" is told by
+# tests/security/test_runs_lock.py::test_a_runs_final_status_is_written_only_after_its_lock_is_released)
 
 
 def test_the_version_table_setting_overrides_what_env_py_configures(use_real, alice, api_as, monkeypatch):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_until
 from tests.modelmap.conftest import parse_svg
 from tests.modelmap.test_erd_browser import _paths_from_server, _paths_in_dom
 
@@ -81,7 +81,7 @@ def test_clicking_an_edge_explains_it_and_clicking_a_table_opens_its_data(served
     assert node.get_attribute("transform") != before and line.get_attribute("d") != before_d
     assert page.url.endswith("/er-diagram")
     # The position is saved for this user: the server's SVG now draws every line as the page re-routed it.
-    page.wait_for_function("!document.getElementById('erd-wrap').dataset.saving")
+    wait_until(page, "!document.getElementById('erd-wrap').dataset.saving")
     assert _paths_in_dom(page) == _paths_from_server(page, served_demo)
 
     # The wheel zooms (the view's transform scales); hiding columns collapses every table to its header.
@@ -89,7 +89,7 @@ def test_clicking_an_edge_explains_it_and_clicking_a_table_opens_its_data(served
     assert view and "scale(" in view
     page.mouse.move(640, 500)
     page.mouse.wheel(0, -300)
-    page.wait_for_function(f"document.querySelector('svg.erd g.viewport').getAttribute('transform') !== '{view}'")
+    wait_until(page, f"document.querySelector('svg.erd g.viewport').getAttribute('transform') !== '{view}'")
     page.check("#erd-hide-columns")
     assert "no-columns" in page.locator("svg.erd").get_attribute("class")
     assert page.locator('g.node[data-table="clients"] rect.box').get_attribute("height") == "26"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO
+from tests.conftest import FIXTURES, REPO, wait_until
 from tests.modelmap.conftest import parse_svg
 
 pytestmark = pytest.mark.browser
@@ -270,7 +270,7 @@ def _drag(tab, table: str, dx: float, dy: float) -> None:  # type: ignore[no-unt
     tab.mouse.down()
     tab.mouse.move(box["x"] + 20 + dx, box["y"] + 10 + dy, steps=6)
     tab.mouse.up()
-    tab.wait_for_function("!document.getElementById('erd-wrap').dataset.saving")
+    wait_until(tab, "!document.getElementById('erd-wrap').dataset.saving")
 
 
 def test_bob_drags_a_table_it_stays_after_reload_and_reset_restores_the_layout(served, login):
@@ -295,7 +295,7 @@ def test_bob_drags_a_table_it_stays_after_reload_and_reset_restores_the_layout(s
     assert json.loads(carol.request.get(served.base_url + "/api/erd/positions").text())["positions"].keys() == {"warehouses"}
 
     tab.click("#erd-reset")
-    tab.wait_for_function("!document.getElementById('erd-wrap').dataset.saving")
+    wait_until(tab, "!document.getElementById('erd-wrap').dataset.saving")
     assert node.get_attribute("transform") == computed
     assert _paths_in_dom(tab) == _paths_from_server(tab, served, "&layout=computed")
     tab.reload()

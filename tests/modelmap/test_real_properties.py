@@ -75,7 +75,7 @@ def test_the_models_page_lists_property_errors_and_every_property(carol, client_
     assert 'data-relationship="orders"' in card and "data-property-error" in card
 
 
-def test_the_startup_report_says_how_many_models_were_described_partly(use_project, settings):
+def test_the_startup_report_says_how_many_models_were_described_partly(use_project, settings, db):
     from core import project
 
     use_project(FIXTURE)

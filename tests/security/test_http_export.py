@@ -116,7 +116,7 @@ def test_an_export_whose_reader_stalls_is_ended_by_the_idle_timeout(role_target,
     def idle_exports() -> int:
         observer = target_url.replace("postgresql+psycopg://", "postgresql://", 1)  # sees every role's state
         with psycopg.connect(observer, autocommit=True) as conn:
-            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgadmin-tool' "
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgadmin-tool%' "
                                 "AND datname = current_database() AND state = 'idle in transaction'").fetchone()[0]
 
     assert idle_exports() == 1

@@ -107,8 +107,9 @@ def test_the_child_doing_the_work_holds_the_run_lock_on_its_own_session(sleepy, 
     # the lock is held by the child's session, not by the server's; env.py's session carries the run's name
     assert lock_holder(sleepy) == name(run_id, "lock")
     assert set(alive) == {name(run_id), name(run_id, "lock")}
-    lines = [line.text for line in RunLine.objects.filter(run_id=run_id)]
-    assert any("the child's session holds it now" in t for t in lines)
+    # the log reaches the database in batches: wait for the hand-over line rather than racing it
+    until(lambda: any("the child's session holds it now" in line.text
+                      for line in RunLine.objects.filter(run_id=run_id)) or None, what="hand-over line")
     assert api.post(f"/api/alembic/runs/{run_id}/cancel").status_code == 202
     wait_for_run(run_id, timeout=30)
     assert Run.objects.get(pk=run_id).status == "failed"

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from core import accounts, interpreter, target
+from core import accounts, target
 from core.project import project_status
 
 MARK = {"ok": "✓", "warning": "!", "error": "✗"}
@@ -70,20 +70,19 @@ class Command(BaseCommand):
         except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured with a hint
             raise CommandError(str(exc)) from None
         self.say(f"Connecting to PostgreSQL: {where}")
-        chosen = interpreter.resolve()  # never waits for a build: "building… (see dashboard)" meanwhile
-        self.say(f"{MARK['warning' if chosen.warning or chosen.source == 'building' else 'ok']} {chosen.report_line()}")
+        from core.reader_role import startup_report  # which role each mode uses (red when dangerous)
+
         for check in project_status(force=True).values():
             self.say(f"{MARK[check.status]} {check.message}")
             if check.hint and not check.ok:
                 self.say(f"    → {check.hint}")
             for err in check.data.get("errors", [])[1:] if check.name == "models" else []:
                 self.say(f"    ✗ {err['module']}: {err['error']} → {err['hint']}")
-        if settings.READ_ONLY:
-            self.say("! Read-only mode (READ_ONLY=1): every write is disabled")
-        from core.reader_role import startup_report  # which role each mode uses (red when dangerous)
-
-        for line in startup_report():
-            self.say(line)
+            if check.name == "database":  # the roles belong with the connection; the report ends on the migration
+                for line in startup_report():
+                    self.say(line)
+                if settings.READ_ONLY:
+                    self.say("! Read-only mode (PGADMIN_READ_ONLY=1): every write is disabled")
 
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "localhost") else host
         base = settings.PUBLIC_URL or f"http://{shown_host}:{port}"
