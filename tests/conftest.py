@@ -189,8 +189,15 @@ def wait_until(page, expression: str, timeout_s: float = 15.0) -> None:  # type:
     'unsafe-eval') rightly refuses; ``page.evaluate`` goes through the debugger protocol instead."""
     import time
 
+    from playwright.sync_api import Error as PlaywrightError
+
     deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except PlaywrightError:  # a navigation in between, or the element not there yet: look again
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout_s} s: {expression}")
         page.wait_for_timeout(50)
