@@ -81,5 +81,6 @@ def test_newcomer_applies_pending_revisions_watches_the_run_and_rolls_back(serve
     assert page.locator("ol.plan li").count() == 1
     page.click("#confirm-run")
     page.wait_for_selector('#run-status[data-status="succeeded"]', timeout=60_000)
+    page.wait_for_selector("#run-facts .ok")  # the page reloads itself once finished: let it, then leave
     page.goto(served_demo.base_url + "/alembic")
     assert page.locator("#pending-count").inner_text() == "1"
