@@ -224,12 +224,23 @@ def _poetry_lock_requirements(lock: Path) -> list[str]:
     return pins
 
 
+_key_cache: dict[tuple[Any, ...], str] = {}
+
+
 def env_key(files: list[Path]) -> str:
-    """Hash of the dependency files' names and contents, and of the Python that builds the env."""
-    digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    """Hash of the dependency files' names and contents, and of the Python that builds the env.
+
+    resolve() runs on every page that reads the project (cache keys, health): the files are read
+    and hashed again only when their size or mtime changes.
+    """
+    stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p in files for st in [p.stat()])
+    if stamp not in _key_cache:
+        digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
+        for path in files:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        _key_cache.clear()  # one project per server: keep only the current answer
+        _key_cache[stamp] = digest.hexdigest()[:16]
+    return _key_cache[stamp]
 
 
 def envs_dir() -> Path:

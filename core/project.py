@@ -402,8 +402,8 @@ def check_migration(probe: dict[str, Any], database: Check, alembic: Check | Non
 def check_interpreter() -> Check:
     """Which Python runs the project's code and why (core.interpreter; a build in progress is a
     warning that says so, a failed build an error with the tail of its log)."""
-    chosen = interpreter.resolve()  # never waits for a build
-    state = interpreter.status()
+    state = interpreter.status()  # resolves once (never waits for a build)
+    chosen = interpreter.Interpreter(**state["interpreter"])
     data = {"path": chosen.path, "source": chosen.source, "reason": chosen.reason, "state": state["state"]}
     if state["state"] == "failed":
         log_tail = str((state.get("build") or {}).get("error") or "")

@@ -41,7 +41,16 @@ def role_of(user: Any) -> str | None:
     """The highest role of a user (superusers are admins), None for anonymous/disabled/no role."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
-    return assigned_role(user)
+    # asked on every target connection of a request (core.target reads viewers through the reader
+    # role): one groups query per user object, forgotten by set_role()
+    cached = getattr(user, "_pgadmin_role", _UNSET)
+    if cached is _UNSET:
+        cached = assigned_role(user)
+        user._pgadmin_role = cached
+    return cached if isinstance(cached, str) else None
+
+
+_UNSET = object()
 
 
 def assigned_role(user: Any) -> str | None:
@@ -60,6 +69,7 @@ def set_role(user: Any, role: str) -> None:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     user.groups.remove(*Group.objects.filter(name__in=ROLES))
     user.groups.add(Group.objects.get(name=role))
+    user.__dict__.pop("_pgadmin_role", None)
 
 
 def can(user: Any, capability: str) -> bool:
