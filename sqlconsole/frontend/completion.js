@@ -18,7 +18,7 @@ OVER PARTITION WINDOW RANGE PRECEDING FOLLOWING UNBOUNDED CURRENT ROW INTERVAL C
 TEMPORARY UNLOGGED REFRESH COPY LOCK FOR SHARE SKIP LOCKED NOWAIT ARRAY`.split(/\s+/);
 
 export const TYPES = `integer bigint smallint numeric real text varchar char boolean date time timestamp timestamptz
-interval uuid json jsonb bytea serial bigserial inet`.split(/\s+/);
+interval uuid json jsonb bytea inet`.split(/\s+/);
 
 export const FUNCTIONS = `count sum avg min max coalesce nullif greatest least now current_date current_timestamp
 date_trunc date_part extract age to_char to_date to_timestamp make_interval lower upper length trim btrim

@@ -39,9 +39,9 @@ const csrf = () => form.querySelector("[name=csrfmiddlewaretoken]").value;
 /* ---- the editor ---------------------------------------------------------------------- */
 const mod = /Mac|iPhone|iPad/.test(navigator.platform || "") ? "⌘" : "Ctrl";
 function placeholderText(example) {
-  return [`-- Type SQL, e.g. ${example}`,
-    `-- ${mod}+Enter runs the statement under the cursor (or the selection) · ${mod}+Shift+Enter runs all`,
-    `-- ${mod}+E explains · ${mod}+Shift+E explain analyze · ${mod}+Space completes names`].join("\n");
+  return [`-- Type SQL here, e.g. ${example}`,
+    `-- ${mod}+Enter: run the statement at the cursor · ${mod}+Shift+Enter: run all`,
+    `-- ${mod}+E: explain · ${mod}+Shift+E: explain analyze · ${mod}+Space: complete`].join("\n");
 }
 const placeholderSlot = new Compartment();
 const darkSlot = new Compartment();
@@ -79,6 +79,36 @@ let escapeClosesPopup = false;
 editor.dom.addEventListener("keydown", (e) => { escapeClosesPopup = e.key === "Escape" && !!completionStatus(editor.state); }, true);
 editor.dom.addEventListener("keydown", (e) => { if (escapeClosesPopup) e.stopPropagation(); });
 editor.dom.classList.add("sql-editor");
+
+/* The grip under the editor: drag it (or focus it and press ↑/↓) to set the editor's height; from
+   then on the height is the user's, beyond the 70%-of-the-window growth limit if they want. */
+const grip = el("div", { class: "sql-grip", role: "separator", tabindex: 0, "aria-orientation": "horizontal",
+  "aria-label": "Editor height", "aria-valuemin": 80, "aria-valuemax": 4000, title: "Drag to resize the editor (or ↑/↓)" });
+editor.dom.after(grip);
+function setEditorHeight(px) {
+  const height = Math.round(Math.min(4000, Math.max(80, px)));
+  editor.dom.style.height = `${height}px`;
+  editor.dom.style.maxHeight = "none";
+  grip.setAttribute("aria-valuenow", height);
+  editor.requestMeasure();
+}
+grip.setAttribute("aria-valuenow", Math.round(editor.dom.getBoundingClientRect().height));
+grip.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  const startY = event.clientY;
+  const startHeight = editor.dom.getBoundingClientRect().height;
+  const move = (e) => setEditorHeight(startHeight + e.clientY - startY);
+  const up = () => { grip.removeEventListener("pointermove", move); grip.removeEventListener("pointerup", up); };
+  grip.setPointerCapture(event.pointerId);
+  grip.addEventListener("pointermove", move);
+  grip.addEventListener("pointerup", up);
+});
+grip.addEventListener("keydown", (event) => {
+  const step = { ArrowDown: 40, ArrowUp: -40 }[event.key];
+  if (!step) return;
+  event.preventDefault();
+  setEditorHeight(editor.dom.getBoundingClientRect().height + step);
+});
 $("#btn-run-all").hidden = false;
 $("#sql-keys").hidden = false;
 editor.focus();
@@ -102,7 +132,9 @@ async function loadCatalogue() {
     if (!response.ok) return;
     catalogue = indexCatalogue(await response.json());
   } catch (e) { return; } // the editor works without names
-  const first = catalogue.path.length ? [...catalogue.bySchema.get(catalogue.path[0]).values()][0] : null;
+  // the example names a real table: the biggest of the first schema on the search path
+  const tables = catalogue.path.length ? [...catalogue.bySchema.get(catalogue.path[0]).values()] : [];
+  const first = tables.filter((t) => t.kind === "table").sort((a, b) => (b.rows || 0) - (a.rows || 0))[0] || tables[0];
   if (first) {
     editor.dispatch({ effects: placeholderSlot.reconfigure(
       placeholder(placeholderText(`SELECT * FROM ${quoteIdent(first.name)} LIMIT 100;`))) });
@@ -432,7 +464,7 @@ function historyItem(h) {
     el("input", { type: "hidden", name: "sql", value: h.sql }),
     el("button", { class: "btn btn-ghost small", type: "submit", name: "action", value: "run",
       title: "Run it again", "aria-label": "Run it again" }, "▶"));
-  return el("li", { class: `outcome-${h.outcome}`, title: `${h.when} · ${h.outcome}${h.error ? ": " + h.error : ""}` },
+  return el("li", { class: `history-entry outcome-${h.outcome}`, title: `${h.when} · ${h.outcome}${h.error ? ": " + h.error : ""}` },
     el("a", { href: `?history=${h.id}`, class: "sql-load", "data-sql": h.sql, title: "Load into the editor" },
       el("code", { text: h.sql.length > 160 ? h.sql.slice(0, 159) + "…" : h.sql })),
     el("div", { class: "sql-entry-meta" },

@@ -23,14 +23,14 @@ export const highlight = syntaxHighlighting(HighlightStyle.define([
   { tag: t.invalid, color: v("invalid") },
 ]));
 
-/* Lines of the editor before it grows (it grows with the text up to 70% of the window and can be
-   resized by its bottom edge). */
+/* Lines of the editor before it grows (it grows with the text up to 70% of the window; the grip
+   under it resizes it, see console.js). */
 export const MIN_LINES = 12;
 
 export const chrome = EditorView.theme({
   "&": {
     color: "var(--text)", backgroundColor: "var(--bg)", border: "1px solid var(--border)", borderRadius: "6px",
-    maxHeight: "70vh", resize: "vertical", overflow: "hidden",
+    maxHeight: "70vh",
   },
   "&.cm-focused": { outline: "2px solid var(--accent)", outlineOffset: "1px" },
   ".cm-scroller": { overflow: "auto", fontFamily: "ui-monospace, SFMono-Regular, Menlo, monospace", lineHeight: "1.45" },
