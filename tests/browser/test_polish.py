@@ -102,3 +102,23 @@ def test_a_missing_table_leads_back_to_the_table_list_and_a_missing_page_home(de
     response = page.goto(demo.base_url + "/no/such/page")
     assert response is not None and response.status == 404
     assert actions_of(page) == [("Go to the dashboard", "/")]
+
+
+def test_shortcuts_do_not_clash_and_reach_users(demo, page):
+    log_in(page, demo, "alice")
+    page.keyboard.press("?")
+    keys = page.locator("#shortcuts kbd").all_inner_texts()
+    assert "g u" in keys and "g t" not in keys and "t" in keys
+    page.keyboard.press("Escape")
+    page.keyboard.press("g")
+    page.keyboard.press("u")
+    page.wait_for_url(demo.base_url + "/users")
+    page.keyboard.press("g")
+    page.keyboard.press("b")
+    page.wait_for_url(demo.base_url + "/data")
+    theme = page.evaluate("document.documentElement.dataset.theme")
+    page.keyboard.press("g")
+    page.keyboard.press("t")  # not a destination: nothing happens, not even the theme
+    assert page.evaluate("document.documentElement.dataset.theme") == theme and page.url == demo.base_url + "/data"
+    page.keyboard.press("t")
+    assert page.evaluate("document.documentElement.dataset.theme") != theme
