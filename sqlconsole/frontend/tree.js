@@ -40,7 +40,7 @@ export function renderTree(box, cat, insert) {
       const cols = el("ul", { class: "tree-columns", hidden: true }, table.columns.map((c) => el("li", { class: "tree-column" },
         el("button", { type: "button", class: "tree-name", "data-insert": quoteIdent(c.name),
           title: `Insert ${quoteIdent(c.name)}` }, c.name),
-        el("span", { class: "tree-type", text: c.type }),
+        el("span", { class: "tree-type", text: c.type, title: c.type }),
         c.pk ? el("abbr", { class: "tree-key tree-pk", title: "primary key", text: "PK" }) : null,
         c.fk ? el("abbr", { class: "tree-key tree-fk", title: `foreign key to ${c.fk}`, text: "FK" }) : null,
         c.not_null && !c.pk ? el("abbr", { class: "tree-key tree-nn", title: "NOT NULL", text: "NN" }) : null)));

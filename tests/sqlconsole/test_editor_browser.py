@@ -16,6 +16,7 @@ from tests.sqlconsole.conftest import libpq
 
 pytestmark = pytest.mark.browser
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = REPO / "docs" / "screenshots"
 
 # WCAG relative luminance and contrast of a text node's colour against what is painted behind it
 # (semi-transparent layers such as the active line composited over the nearest opaque background).
@@ -191,6 +192,7 @@ def test_completion_offers_the_tables_real_columns_and_no_junk(console_demo, bob
         demo_url, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
                   "WHERE attrelid = 'public.operations'::regclass AND attnum > 0 AND NOT attisdropped")}
     # after an alias and a dot: exactly the columns of the aliased table, with their types
+    tab.get_by_role("button", name="Columns of operations").click()
     type_sql(tab, "SELECT  FROM operations o")
     tab.keyboard.press("Home")
     for _ in range(len("SELECT ")):
@@ -199,6 +201,8 @@ def test_completion_offers_the_tables_real_columns_and_no_junk(console_demo, bob
     offered = options(tab)
     assert {label for label, _ in offered} == set(columns)
     assert all(columns[label] in detail for label, detail in offered)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / "sql-editor.png"))
     tab.keyboard.type("amo")
     tab.keyboard.press("Enter")
     assert editor_text(tab) == "SELECT o.amount FROM operations o"
