@@ -269,11 +269,45 @@ function markError(from, message) {
   editor.dispatch({ selection: { anchor: d.from }, scrollIntoView: true });
 }
 
+/* A script's results as tabs, one per statement (the first failed one open, else the last one),
+   following the ARIA tabs pattern: ←/→ move between tabs, Home/End to the ends. */
+function resultTabs(sections, data) {
+  const failed = data.results.findIndex((r) => !["ok", "skipped"].includes(r.outcome));
+  let open = failed >= 0 ? failed : data.results.length - 1;
+  const tabs = data.results.map((r, i) => {
+    const what = r.outcome === "ok" ? (r.command || "ok").replace(/\s+\d+\+?$/, "") : r.outcome;
+    const rows = r.outcome === "ok" && r.row_count !== null && r.row_count !== undefined && r.columns && r.columns.length
+      ? ` · ${r.row_count.toLocaleString()}` : "";
+    return el("button", { type: "button", role: "tab", id: `sql-tab-${i}`, "aria-controls": `sql-panel-${i}`,
+      class: `sql-tab sql-tab-${r.outcome}`, title: r.sql.length > 200 ? r.sql.slice(0, 199) + "…" : r.sql },
+      el("span", { class: "sql-tab-n", text: String(i + 1) }), ` ${what}${rows}`);
+  });
+  const select = (i, focus = false) => {
+    open = i;
+    tabs.forEach((t, j) => { t.setAttribute("aria-selected", String(j === i)); t.tabIndex = j === i ? 0 : -1; });
+    sections.forEach((s, j) => { s.hidden = j !== i; });
+    if (focus) tabs[i].focus();
+  };
+  sections.forEach((s, i) => { s.id = `sql-panel-${i}`; s.setAttribute("role", "tabpanel"); s.setAttribute("aria-labelledby", `sql-tab-${i}`); });
+  tabs.forEach((t, i) => {
+    t.addEventListener("click", () => select(i));
+    t.addEventListener("keydown", (e) => {
+      const to = { ArrowRight: (open + 1) % tabs.length, ArrowLeft: (open - 1 + tabs.length) % tabs.length, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      select(to, true);
+    });
+  });
+  select(open);
+  return el("div", { class: "sql-tabs", role: "tablist", "aria-label": "Results of the statements" }, tabs);
+}
+
 function renderRun(data, base) {
   const diagnostics = [];
   const blocks = (data.messages || []).map((m) => el("p", { class: "alert", text: m }));
+  const sections = [];
   for (const r of data.results) {
-    blocks.push(renderResult(r, base));
+    sections.push(renderResult(r, base));
     if (r.error && r.error.position !== null && r.error.position !== undefined) {
       const from = Math.min(base + r.error.position, editor.state.doc.length);
       const line = editor.state.doc.lineAt(from);
@@ -282,7 +316,8 @@ function renderRun(data, base) {
         severity: "error", message: r.error.message });
     }
   }
-  results.replaceChildren(...blocks);
+  if (sections.length > 1) blocks.push(resultTabs(sections, data));
+  results.replaceChildren(...blocks, ...sections);
   if (diagnostics.length) {
     editor.dispatch(setDiagnostics(editor.state, diagnostics));
     editor.dispatch({ selection: { anchor: diagnostics[0].from }, scrollIntoView: true });

@@ -322,6 +322,24 @@ def test_history_counts_rows_right_in_24_hour_time_and_a_click_loads_an_entry(co
     assert tab.locator(".sql-grid tbody td").all_inner_texts() == ["1"]
 
 
+def test_a_script_shows_one_tab_per_statement_with_the_failed_one_open(bob_console):
+    tab = bob_console
+    type_sql(tab, "SELECT id FROM operations ORDER BY id LIMIT 3;\nSET TimeZone = 'UTC';\n"
+                  "SELECT emial FROM clients;\nSELECT 1;")
+    tab.keyboard.press("Control+Shift+Enter")
+    tabs = tab.get_by_role("tablist", name="Results of the statements").get_by_role("tab")
+    tabs.first.wait_for()
+    assert [re.sub(r"\s+", " ", t) for t in tabs.all_inner_texts()] == ["1 SELECT · 3", "2 SET", "3 error", "4 skipped"]
+    assert tabs.nth(2).get_attribute("aria-selected") == "true"
+    assert tab.get_by_role("tabpanel").inner_text().startswith("SELECT emial FROM clients")
+    tabs.first.click()
+    assert tab.get_by_role("tabpanel").locator(".sql-grid tbody td").all_inner_texts() == ["1", "2", "3"]
+    tab.keyboard.press("ArrowRight")  # the tabs pattern: arrows move between statements
+    assert tabs.nth(1).get_attribute("aria-selected") == "true"
+    assert tab.get_by_role("tabpanel").locator(".sql-meta").inner_text().startswith("SET")
+    assert tab.locator(".sql-result:visible").count() == 1
+
+
 def test_numbers_are_right_aligned_and_text_is_not(bob_console):
     tab = bob_console
     type_sql(tab, "SELECT id, amount, kind::text, created_at FROM operations ORDER BY id LIMIT 3")
