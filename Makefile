@@ -19,17 +19,22 @@ help:
 	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
 
 # Two stamps: `make demo`/`make run` need only the runtime requirements (a faster first run);
-# `make test`/`make lint` add the dev ones.
+# `make test`/`make lint` add the dev ones. The first run takes 1-2 minutes (downloads): every step
+# says what it does, and pip's output is condensed to one line per package (scripts/pip_progress.py).
 $(STAMP): requirements.txt $(wildcard package-lock.json)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt
+	@test -x $(PY) || { echo "→ Creating the virtualenv $(VENV) with $$($(PYTHON) --version 2>&1)"; $(PYTHON) -m venv $(VENV); }
+	@echo "→ Updating pip"
+	@$(PIP) install -q --upgrade pip
+	@echo "→ Installing the Python requirements ($$(grep -cvE '^[[:space:]]*(#|$$)' requirements.txt) packages of requirements.txt and their dependencies, ~50 in all; about a minute the first time)"
+	@$(PY) scripts/pip_progress.py -r requirements.txt
 	@# Third-party JavaScript comes from the npm registry (lock file) and is built into static/build/.
 	@# Without npm the SQL console falls back to a plain text editor (everything else works).
-	if [ -f package-lock.json ] && command -v npm >/dev/null 2>&1; then \
-	  npm ci --no-audit --no-fund --silent && npm run --silent build; \
+	@if [ -f package-lock.json ] && command -v npm >/dev/null 2>&1; then \
+	  echo "→ Building the SQL editor: npm ci (CodeMirror, from package-lock.json), then esbuild"; \
+	  npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; \
 	else echo "npm not found: skipping the SQL editor bundle (the console uses a plain text box)"; fi
-	touch $(STAMP)
+	@touch $(STAMP)
+	@echo "✓ Setup done"
 
 $(DEVSTAMP): $(STAMP) requirements-dev.txt
 	$(PIP) install -q -r requirements-dev.txt
@@ -37,11 +42,15 @@ $(DEVSTAMP): $(STAMP) requirements-dev.txt
 
 setup: $(DEVSTAMP)
 
+# The server prints each step itself: starting PostgreSQL, loading the demo (a running count with the
+# time left for demo-big), the startup report, then the login link.
 demo: $(STAMP)
-	$(PY) manage.py serve --demo --port $(PORT)
+	@echo "→ Starting PostgreSQL Admin with the demo project"
+	@$(PY) manage.py serve --demo --port $(PORT)
 
 demo-big: $(STAMP)
-	$(PY) manage.py serve --demo --big --port $(PORT)
+	@echo "→ Starting PostgreSQL Admin with the demo project and 10 million operations (3-4 minutes the first time)"
+	@$(PY) manage.py serve --demo --big --port $(PORT)
 
 run: $(STAMP)
 	$(PY) manage.py serve --port $(PORT)

@@ -14,7 +14,7 @@ NAV = [
     ("alembic", "Migrations", "/alembic", "g m"),
     ("models", "Models", "/models", "g o"),
     ("erd", "ER diagram", "/er-diagram", "g e"),
-    ("data", "Data", "/data", "g t"),
+    ("data", "Data", "/data", "g b"),  # b for browse: "t" alone toggles the theme
     ("sql", "SQL", "/sql", "g s"),
     ("audit", "Audit", "/audit", "g a"),
 ]

@@ -3,7 +3,10 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from core.favicon import favicon
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("core.api_urls")),
     path("api/", include("migrations_ui.api_urls")),

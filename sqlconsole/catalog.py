@@ -18,6 +18,7 @@ from core.exceptions import TargetUnavailable
 from sqlconsole.hints import TableInfo
 
 COMPLETION_TABLE_LIMIT = 3000
+COMPLETION_FUNCTION_LIMIT = 1000
 
 
 @contextmanager
@@ -30,33 +31,79 @@ def _connect(reader: bool | None = None) -> Iterator[Connection]:
         raise TargetUnavailable(str(exc)) from exc
 
 
+# One row per column of each relation the editor knows (tables, views, materialized views,
+# partitioned and foreign tables), with what the schema tree shows: the type as PostgreSQL prints
+# it, NOT NULL, primary-key membership and the first table a foreign key on it points to.
 _COMPLETION_SQL = text("""
-    SELECT n.nspname, c.relname, a.attname
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-    WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-      AND c.oid IN (
-        SELECT c2.oid FROM pg_class c2 JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
-        WHERE c2.relkind IN ('r', 'v', 'm', 'p', 'f')
-          AND n2.nspname NOT IN ('pg_catalog', 'information_schema') AND n2.nspname NOT LIKE 'pg\\_%'
-        ORDER BY n2.nspname, c2.relname LIMIT :limit)
-    ORDER BY n.nspname, c.relname, a.attnum
+    WITH rel AS (
+        SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+        ORDER BY n.nspname, c.relname LIMIT :limit)
+    SELECT rel.nspname, rel.relname, rel.relkind, rel.reltuples::float8, a.attname,
+           format_type(a.atttypid, a.atttypmod), a.attnotnull,
+           EXISTS (SELECT 1 FROM pg_constraint k
+                   WHERE k.conrelid = rel.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey)) AS pk,
+           (SELECT format('%I.%I', fn.nspname, fc.relname)
+            FROM pg_constraint k JOIN pg_class fc ON fc.oid = k.confrelid
+            JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+            WHERE k.conrelid = rel.oid AND k.contype = 'f' AND a.attnum = ANY (k.conkey)
+            ORDER BY k.conname LIMIT 1) AS fk
+    FROM rel
+    LEFT JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY rel.nspname, rel.relname, a.attnum
 """)
+
+# The project's own functions (not PostgreSQL's catalogue: the editor knows the common built-ins).
+_FUNCTIONS_SQL = text("""
+    SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) AS args
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+      AND p.prokind IN ('f', 'a', 'w')
+    ORDER BY n.nspname, p.proname LIMIT :limit
+""")
+
+_KINDS = {"r": "table", "v": "view", "m": "materialized view", "p": "partitioned table", "f": "foreign table"}
+
+
+def _data_url(schema: str, name: str) -> str:
+    """The relation's page in the data browser (its own addressing rules, see ``databrowser.refs``)."""
+    from databrowser.refs import TableRef
+
+    return f"/data/{TableRef(schema, name).segment}"
 
 
 def completion_schema() -> dict[str, Any]:
-    """``{schema: {table: [columns]}}`` for the editor's autocompletion (CodeMirror's SQL namespace)."""
+    """What the editor completes and the schema tree shows, read from the live catalogue.
+
+    ``schema``: ``{schema: {table: [columns]}}`` (CodeMirror's SQL namespace shape, kept for API
+    clients); ``tables``: each relation with its kind, estimated rows, data-browser URL and
+    columns (type, not null, primary key, foreign-key target); ``functions``: the project's own
+    functions; ``default_schema`` and ``search_path``: where unqualified names resolve.
+    """
     namespace: dict[str, dict[str, list[str]]] = {}
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
     with _connect() as conn:
-        for schema, table, column in conn.execute(_COMPLETION_SQL, {"limit": COMPLETION_TABLE_LIMIT}):
+        for schema, table, kind, rows, column, type_, not_null, pk, fk in conn.execute(
+                _COMPLETION_SQL, {"limit": COMPLETION_TABLE_LIMIT}):
             columns = namespace.setdefault(schema, {}).setdefault(table, [])
+            entry = tables.get((schema, table))
+            if entry is None:
+                entry = tables[(schema, table)] = {
+                    "schema": schema, "name": table, "kind": _KINDS.get(kind, "table"),
+                    "rows": None if rows is None or rows < 0 else int(rows),
+                    "data_url": _data_url(schema, table), "columns": []}
             if column is not None:
                 columns.append(column)
-        search_path = conn.execute(text("SELECT current_schemas(false)")).scalar() or []
+                entry["columns"].append({"name": column, "type": type_, "not_null": bool(not_null),
+                                         "pk": bool(pk), "fk": fk})
+        functions = [{"schema": s, "name": n, "args": a}
+                     for s, n, a in conn.execute(_FUNCTIONS_SQL, {"limit": COMPLETION_FUNCTION_LIMIT})]
+        search_path = list(conn.execute(text("SELECT current_schemas(false)")).scalar() or [])
     default = next((s for s in search_path if s in namespace), "public")
-    return {"schema": namespace, "default_schema": default}
+    return {"schema": namespace, "default_schema": default, "search_path": search_path,
+            "tables": list(tables.values()), "functions": functions}
 
 
 _TABLE_INFO_SQL = text("""

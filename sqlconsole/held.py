@@ -231,7 +231,7 @@ def fetch_more(cursor_ref: str, user_id: int, query_id: str | None = None, count
 
 def _fetch_rows(raw: psycopg.Connection[Any], name: str, want: int, budget: limits.Budget,
                 pending: list[Any] | None = None,
-                columns: list[dict[str, str]] | None = None) -> tuple[list[list[Any]], bool, bool, list[Any] | None]:
+                columns: list[dict[str, Any]] | None = None) -> tuple[list[list[Any]], bool, bool, list[Any] | None]:
     """Up to ``want`` rows of cursor ``name`` (as JSON values), fetched in batches and stopped at
     the byte budget. Returns (rows, has_more, truncated by bytes, the row read past the end);
     ``columns``, when given, receives the result's columns."""
@@ -307,7 +307,12 @@ def _connection_error(exc: psycopg.Error) -> AppError:
                     hint="Run it again; if it keeps failing, the server log has the details.", code="console_error")
 
 
-def _columns(cur: psycopg.Cursor[Any]) -> list[dict[str, str]]:
-    return [{"name": c.name, "type": c.type_display} for c in (cur.description or [])]
+# int2, int4, int8, oid, float4, float8, money, numeric: shown right-aligned (digits line up)
+NUMERIC_OIDS = frozenset({20, 21, 23, 26, 700, 701, 790, 1700})
+
+
+def _columns(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
+    return [{"name": c.name, "type": c.type_display, "numeric": c.type_code in NUMERIC_OIDS}
+            for c in (cur.description or [])]
 
 

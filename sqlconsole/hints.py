@@ -58,15 +58,59 @@ class Hint:
                 "message": self.message, "sql": self.sql}
 
 
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
+# A column reference as PostgreSQL prints it in a plan: optionally alias-qualified, optionally inside
+# a cast — ``(kind)::text`` — then the operator that compares it.
+_COMPARISON = re.compile(
+    r'(?<![\w$."])(?:' + _IDENT + r'\.)?(?P<col>' + _IDENT + r')\)*(?:::[\w ."\[\]]+?\)*)*\s*'
+    r'(?P<op>IS\s+NOT\s+NULL|IS\s+NULL|=\s*ANY\b|<>\s*ALL\b|<>|!=|<=|>=|=|<|>|~~\*|!~~\*|~~|!~~)',
+    re.IGNORECASE)
+# The same comparison written the other way round: ``('2024-01-01'::date < created_at)``.
+_REVERSED = re.compile(
+    r"(?P<op><=|>=|<>|!=|=|<|>)\s*\(*(?:" + _IDENT + r"\.)?(?P<col>" + _IDENT + r")(?![\w$.(\"])", re.IGNORECASE)
+_EQUALITY = ("=", "= ANY", "IS NULL")
+_RANGE = ("<", ">", "<=", ">=", "~~")  # LIKE 'prefix%' is a range scan on a btree (with text_pattern_ops/C)
+_RANK = {"eq": 0, "range": 1, "other": 2}
+
+
+def _ident(text: str) -> str:
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text
+
+
+def _kind(op: str) -> str:
+    op = re.sub(r"\s+", " ", op.strip().upper())
+    if op in _EQUALITY:
+        return "eq"
+    if op in _RANGE:
+        return "range"
+    return "other"
+
+
 def filter_columns(expression: str, columns: tuple[str, ...]) -> list[str]:
-    """The table's columns named in a Filter/Join expression, in order of appearance."""
+    """The table's columns named in a Filter/Join expression, ordered for a B-tree index on them:
+    columns compared with equality (``=``, ``IN``/``= ANY``, ``IS NULL``) first, then columns
+    compared with a range (``<``, ``>``, ``BETWEEN``, ``LIKE 'prefix%'``), then the rest — each
+    group in order of appearance. An index on ``(kind, amount)`` serves ``kind = 'buy' AND amount
+    > 100`` with one contiguous range of entries; ``(amount, kind)`` reads every entry above 100
+    and checks ``kind`` on each."""
+    stripped = _strip_literals(expression)
+    best: dict[str, str] = {}
+    for pattern in (_COMPARISON, _REVERSED):
+        for match in pattern.finditer(stripped):
+            name = _ident(match.group("col"))
+            if name in columns:
+                # ``lower(email) = …`` compares an expression: a plain index on the column does not serve it
+                inside_call = re.search(r"[A-Za-z0-9_]\(\s*$", stripped[:match.start("col")]) is not None
+                kind = "other" if inside_call else _kind(match.group("op"))
+                if name not in best or _RANK[kind] < _RANK[best[name]]:
+                    best[name] = kind
     found: list[str] = []
     # Identifiers as PostgreSQL prints them: bare words or "quoted", optionally alias-qualified.
-    for match in re.finditer(r'"((?:[^"]|"")+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b', _strip_literals(expression)):
+    for match in re.finditer(r'"((?:[^"]|"")+)"|\b([A-Za-z_][A-Za-z0-9_$]*)\b', stripped):
         name = match.group(1).replace('""', '"') if match.group(1) else match.group(2)
         if name in columns and name not in found:
             found.append(name)
-    return found
+    return sorted(found, key=lambda name: _RANK[best.get(name, "other")])  # stable: appearance within a group
 
 
 def _strip_literals(expression: str) -> str:

@@ -97,7 +97,7 @@ class StatementResult:
     start: int  # offset of the statement in the script (for the editor)
     outcome: str = "ok"  # ok | error | cancelled | timeout | skipped
     command: str = ""
-    columns: list[dict[str, str]] = field(default_factory=list)
+    columns: list[dict[str, Any]] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
     row_count: int | None = None
     has_more: bool = False
@@ -220,7 +220,7 @@ class _Run:
                               f"{len(result.rows)} rows shown. Select fewer or narrower columns, or fetch more.")
 
     def _fetch_cursor(self, result: StatementResult, name: str) -> None:
-        columns: list[dict[str, str]] = []
+        columns: list[dict[str, Any]] = []
         rows, has_more, truncated, pending = _fetch_rows(self.raw, name, ROW_CAP, self.budget, columns=columns)
         result.columns = columns
         result.has_more, result.truncated = has_more, truncated
@@ -271,7 +271,7 @@ class _Run:
         elif self.analyze and wrote:
             result.notices.append("EXPLAIN ANALYZE executed the statement inside a transaction that was rolled "
                                   "back: no rows were changed.")
-        result.command = "EXPLAIN"
+        result.command = "EXPLAIN ANALYZE" if self.analyze else "EXPLAIN"  # say what ran
 
 
 def _add_hints(results: list[StatementResult], plans: dict[int, Any]) -> None:

@@ -71,7 +71,9 @@ def console(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             for result in run["results"]:
-                result["shown_rows"] = result["rows"][:FALLBACK_DISPLAY_ROWS]
+                numeric = [bool(c.get("numeric")) for c in result["columns"]]
+                result["shown_cells"] = [list(zip(row, numeric, strict=False))
+                                         for row in result["rows"][:FALLBACK_DISPLAY_ROWS]]
                 if result.get("plan"):
                     result["plan"]["raw_json"] = json.dumps(result["plan"]["raw"], indent=2)
                 if result.get("error") and result["error"].get("position") is not None:

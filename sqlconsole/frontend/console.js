@@ -1,11 +1,15 @@
 /* SQL console: CodeMirror 6 editor, results grid, plan tree. Bundled by scripts/build_assets.mjs
    into static/build/sqlconsole.js. Without the bundle the page is a plain form that still works. */
 import { EditorView, basicSetup } from "codemirror";
-import { keymap } from "@codemirror/view";
+import { keymap, placeholder } from "@codemirror/view";
 import { Compartment, Prec } from "@codemirror/state";
-import { sql, PostgreSQL } from "@codemirror/lang-sql";
+import { LanguageSupport } from "@codemirror/language";
+import { PostgreSQL } from "@codemirror/lang-sql";
 import { setDiagnostics } from "@codemirror/lint";
-import { completionStatus } from "@codemirror/autocomplete";
+import { autocompletion, completionStatus } from "@codemirror/autocomplete";
+import { chrome, darkFlag, highlight, isDark } from "./editor_theme.js";
+import { indexCatalogue, makeCompletionSource, quoteIdent } from "./completion.js";
+import { filterTree, renderTree } from "./tree.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const el = (tag, attrs = {}, ...children) => {
@@ -22,7 +26,6 @@ const el = (tag, attrs = {}, ...children) => {
 };
 const toast = (msg, kind) => (window.pgadminToast ? window.pgadminToast(msg, kind) : alert(msg));
 const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Number(ms).toFixed(1)} ms`);
-const quoteIdent = (name) => (/^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`);
 const pct = (share) => `${(share * 100).toFixed(share >= 0.1 ? 0 : 1)}%`;
 
 const form = $("#sql-form");
@@ -34,8 +37,15 @@ const config = JSON.parse($("#sql-config")?.textContent || "{}");
 const csrf = () => form.querySelector("[name=csrfmiddlewaretoken]").value;
 
 /* ---- the editor ---------------------------------------------------------------------- */
-const language = new Compartment();
-const sqlLang = (schema) => sql({ dialect: PostgreSQL, upperCaseKeywords: true, ...schema });
+const mod = /Mac|iPhone|iPad/.test(navigator.platform || "") ? "⌘" : "Ctrl";
+function placeholderText(example) {
+  return [`-- Type SQL here, e.g. ${example}`,
+    `-- ${mod}+Enter: run the statement at the cursor · ${mod}+Shift+Enter: run all`,
+    `-- ${mod}+E: explain · ${mod}+Shift+E: explain analyze · ${mod}+Space: complete`].join("\n");
+}
+const placeholderSlot = new Compartment();
+const darkSlot = new Compartment();
+let catalogue = null; // indexCatalogue(GET /api/database/schema), once loaded
 const editor = new EditorView({
   doc: textarea.value,
   extensions: [
@@ -46,7 +56,14 @@ const editor = new EditorView({
       { key: "Shift-Mod-e", run: () => (run({ all: false, analyze: true }), true) },
     ])),
     basicSetup,
-    language.of(sqlLang({})),
+    // the PostgreSQL grammar only: completion comes from the catalogue (completion.js), not from
+    // lang-sql's keyword list
+    new LanguageSupport(PostgreSQL.language),
+    autocompletion({ override: [makeCompletionSource(() => catalogue)], icons: true, maxRenderedOptions: 80 }),
+    highlight,
+    chrome,
+    darkSlot.of(darkFlag(isDark())),
+    placeholderSlot.of(placeholder(placeholderText("SELECT * FROM my_table LIMIT 100;"))),
     EditorView.lineWrapping,
     EditorView.contentAttributes.of({ "aria-label": "SQL editor" }),
     EditorView.updateListener.of((u) => { if (u.docChanged) textarea.value = u.state.doc.toString(); }),
@@ -54,22 +71,99 @@ const editor = new EditorView({
 });
 textarea.hidden = true;
 textarea.after(editor.dom);
+/* The page's theme toggle flips data-theme on <html>: follow it (CodeMirror's light/dark variants). */
+new MutationObserver(() => editor.dispatch({ effects: darkSlot.reconfigure(darkFlag(isDark())) }))
+  .observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
 /* Escape that closes the completion popup must not also reach the page's "Escape leaves the field". */
 let escapeClosesPopup = false;
 editor.dom.addEventListener("keydown", (e) => { escapeClosesPopup = e.key === "Escape" && !!completionStatus(editor.state); }, true);
 editor.dom.addEventListener("keydown", (e) => { if (escapeClosesPopup) e.stopPropagation(); });
 editor.dom.classList.add("sql-editor");
+
+/* The grip under the editor: drag it (or focus it and press ↑/↓) to set the editor's height; from
+   then on the height is the user's, beyond the 70%-of-the-window growth limit if they want. */
+const grip = el("div", { class: "sql-grip", role: "separator", tabindex: 0, "aria-orientation": "horizontal",
+  "aria-label": "Editor height", "aria-valuemin": 80, "aria-valuemax": 4000, title: "Drag to resize the editor (or ↑/↓)" });
+editor.dom.after(grip);
+function setEditorHeight(px) {
+  const height = Math.round(Math.min(4000, Math.max(80, px)));
+  editor.dom.style.height = `${height}px`;
+  editor.dom.style.maxHeight = "none";
+  grip.setAttribute("aria-valuenow", height);
+  editor.requestMeasure();
+}
+grip.setAttribute("aria-valuenow", Math.round(editor.dom.getBoundingClientRect().height));
+grip.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  const startY = event.clientY;
+  const startHeight = editor.dom.getBoundingClientRect().height;
+  const move = (e) => setEditorHeight(startHeight + e.clientY - startY);
+  const up = () => { grip.removeEventListener("pointermove", move); grip.removeEventListener("pointerup", up); };
+  grip.setPointerCapture(event.pointerId);
+  grip.addEventListener("pointermove", move);
+  grip.addEventListener("pointerup", up);
+});
+grip.addEventListener("keydown", (event) => {
+  const step = { ArrowDown: 40, ArrowUp: -40 }[event.key];
+  if (!step) return;
+  event.preventDefault();
+  setEditorHeight(editor.dom.getBoundingClientRect().height + step);
+});
 $("#btn-run-all").hidden = false;
 $("#sql-keys").hidden = false;
 editor.focus();
 editor.dispatch({ selection: { anchor: editor.state.doc.length } });
 
-fetch("/api/database/schema", { credentials: "same-origin" })
-  .then((r) => (r.ok ? r.json() : null))
-  .then((data) => {
-    if (data) editor.dispatch({ effects: language.reconfigure(sqlLang({ schema: data.schema, defaultSchema: data.default_schema })) });
-  })
-  .catch(() => {});
+/* Insert a name at the cursor (the schema tree), with a space before it when it would otherwise
+   glue onto the previous word. */
+function insertName(text) {
+  const sel = editor.state.selection.main;
+  const prev = sel.from > 0 ? editor.state.sliceDoc(sel.from - 1, sel.from) : "";
+  const insert = /[\w$"]/.test(prev) ? ` ${text}` : text;
+  editor.dispatch({ changes: { from: sel.from, to: sel.to, insert }, selection: { anchor: sel.from + insert.length },
+    scrollIntoView: true });
+  editor.focus();
+}
+
+const treeBox = $("#schema-tree");
+async function loadCatalogue() {
+  try {
+    const response = await fetch("/api/database/schema", { credentials: "same-origin" });
+    if (!response.ok) return;
+    catalogue = indexCatalogue(await response.json());
+  } catch (e) { return; } // the editor works without names
+  // the example names a real table: the biggest of the first schema on the search path
+  const tables = catalogue.path.length ? [...catalogue.bySchema.get(catalogue.path[0]).values()] : [];
+  const first = tables.filter((t) => t.kind === "table").sort((a, b) => (b.rows || 0) - (a.rows || 0))[0] || tables[0];
+  if (first) {
+    editor.dispatch({ effects: placeholderSlot.reconfigure(
+      placeholder(placeholderText(`SELECT * FROM ${quoteIdent(first.name)} LIMIT 100;`))) });
+  }
+  if (treeBox) {
+    renderTree($("#tree-body"), catalogue, insertName);
+    filterTree($("#tree-body"), $("#tree-filter").value);
+    treeBox.hidden = false;
+    treeBox.dataset.ready = "";
+  }
+}
+loadCatalogue();
+$("#tree-filter")?.addEventListener("input", (e) => filterTree($("#tree-body"), e.target.value));
+$("#tree-refresh")?.addEventListener("click", () => loadCatalogue());
+/* The tree panel folds away to give the editor the width (remembered in this browser). */
+const layout = $(".sql-layout");
+const treeToggle = $("#tree-toggle");
+function showTree(open) {
+  layout.classList.toggle("tree-closed", !open);
+  treeToggle.setAttribute("aria-expanded", String(open));
+  try { localStorage.setItem("sql-tree", open ? "open" : "closed"); } catch (e) { /* private mode */ }
+}
+if (treeToggle) {
+  treeToggle.hidden = false;
+  let saved = null;
+  try { saved = localStorage.getItem("sql-tree"); } catch (e) { /* private mode */ }
+  showTree(saved !== "closed");
+  treeToggle.addEventListener("click", () => showTree(layout.classList.contains("tree-closed")));
+}
 
 /* ---- running --------------------------------------------------------------------------- */
 let running = null; // {queryId, started, timer}
@@ -124,8 +218,7 @@ async function run({ all = false, explain = false, analyze = false } = {}) {
     renderRun(data, base);
     statusBox.textContent = `${data.results.length} statement${data.results.length === 1 ? "" : "s"} · ${fmtMs(data.duration_ms)} · ${data.outcome}`;
   } catch (err) {
-    results.replaceChildren(el("div", { class: "alert alert-error", role: "alert", "data-refusal": err.code || "" },
-      el("strong", { text: err.message }), err.hint ? el("br") : null, err.hint ? el("small", { text: err.hint }) : null));
+    results.replaceChildren(errorBox({ message: err.message, hint: err.hint }, { role: "alert", "data-refusal": err.code || "" }));
     // A read-mode refusal says where: mark the statement or call in the editor.
     const pos = err.detail && typeof err.detail.position === "number" ? err.detail.position : null;
     if (pos !== null) markError(base + pos, err.message);
@@ -176,11 +269,45 @@ function markError(from, message) {
   editor.dispatch({ selection: { anchor: d.from }, scrollIntoView: true });
 }
 
+/* A script's results as tabs, one per statement (the first failed one open, else the last one),
+   following the ARIA tabs pattern: ←/→ move between tabs, Home/End to the ends. */
+function resultTabs(sections, data) {
+  const failed = data.results.findIndex((r) => !["ok", "skipped"].includes(r.outcome));
+  let open = failed >= 0 ? failed : data.results.length - 1;
+  const tabs = data.results.map((r, i) => {
+    const what = r.outcome === "ok" ? (r.command || "ok").replace(/\s+\d+\+?$/, "") : r.outcome;
+    const rows = r.outcome === "ok" && r.row_count !== null && r.row_count !== undefined && r.columns && r.columns.length
+      ? ` · ${r.row_count.toLocaleString()}` : "";
+    return el("button", { type: "button", role: "tab", id: `sql-tab-${i}`, "aria-controls": `sql-panel-${i}`,
+      class: `sql-tab sql-tab-${r.outcome}`, title: r.sql.length > 200 ? r.sql.slice(0, 199) + "…" : r.sql },
+      el("span", { class: "sql-tab-n", text: String(i + 1) }), ` ${what}${rows}`);
+  });
+  const select = (i, focus = false) => {
+    open = i;
+    tabs.forEach((t, j) => { t.setAttribute("aria-selected", String(j === i)); t.tabIndex = j === i ? 0 : -1; });
+    sections.forEach((s, j) => { s.hidden = j !== i; });
+    if (focus) tabs[i].focus();
+  };
+  sections.forEach((s, i) => { s.id = `sql-panel-${i}`; s.setAttribute("role", "tabpanel"); s.setAttribute("aria-labelledby", `sql-tab-${i}`); });
+  tabs.forEach((t, i) => {
+    t.addEventListener("click", () => select(i));
+    t.addEventListener("keydown", (e) => {
+      const to = { ArrowRight: (open + 1) % tabs.length, ArrowLeft: (open - 1 + tabs.length) % tabs.length, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      select(to, true);
+    });
+  });
+  select(open);
+  return el("div", { class: "sql-tabs", role: "tablist", "aria-label": "Results of the statements" }, tabs);
+}
+
 function renderRun(data, base) {
   const diagnostics = [];
   const blocks = (data.messages || []).map((m) => el("p", { class: "alert", text: m }));
+  const sections = [];
   for (const r of data.results) {
-    blocks.push(renderResult(r, base));
+    sections.push(renderResult(r, base));
     if (r.error && r.error.position !== null && r.error.position !== undefined) {
       const from = Math.min(base + r.error.position, editor.state.doc.length);
       const line = editor.state.doc.lineAt(from);
@@ -189,11 +316,20 @@ function renderRun(data, base) {
         severity: "error", message: r.error.message });
     }
   }
-  results.replaceChildren(...blocks);
+  if (sections.length > 1) blocks.push(resultTabs(sections, data));
+  results.replaceChildren(...blocks, ...sections);
   if (diagnostics.length) {
     editor.dispatch(setDiagnostics(editor.state, diagnostics));
     editor.dispatch({ selection: { anchor: diagnostics[0].from }, scrollIntoView: true });
   }
+}
+
+/* An error as separate parts (message, PostgreSQL's detail, the hint), never run together. */
+function errorBox(error, attrs = {}) {
+  return el("div", { class: "alert alert-error sql-error", ...attrs },
+    el("p", { class: "sql-error-message" }, el("strong", { text: error.message })),
+    error.detail ? el("p", { class: "sql-error-detail", text: error.detail }) : null,
+    error.hint ? el("p", { class: "sql-error-hint" }, el("span", { class: "sql-error-label", text: "Hint: " }), error.hint) : null);
 }
 
 function renderResult(r, base) {
@@ -206,11 +342,7 @@ function renderResult(r, base) {
     el("span", { class: "muted sql-meta", text: meta })));
   for (const n of r.notices || []) sec.append(el("p", { class: "sql-notice", text: n }));
   if (r.outcome === "skipped") sec.append(el("p", { class: "muted", text: "Not run: an earlier statement failed." }));
-  if (r.error) {
-    sec.append(el("div", { class: "alert alert-error", "data-error-position": r.error.position ?? "" },
-      el("strong", { text: r.error.message }), r.error.detail ? el("div", { text: r.error.detail }) : null,
-      r.error.hint ? el("small", { text: r.error.hint }) : null));
-  }
+  if (r.error) sec.append(errorBox(r.error, { "data-error-position": r.error.position ?? "" }));
   if (r.plan) sec.append(renderPlan(r.plan));
   if (r.columns && r.columns.length) sec.append(renderGrid(r));
   return sec;
@@ -235,12 +367,14 @@ function renderGrid(r) {
   let sort = null; // [col, dir]
   const wrap = el("div", { class: "sql-grid-box" });
   const tbody = el("tbody");
-  const heads = r.columns.map((c, i) => el("th", { title: `${c.type} — click to sort`, "data-col": i, onclick: () => sortBy(i) }, c.name));
+  const heads = r.columns.map((c, i) => el("th", { class: c.numeric ? "num" : null, title: `${c.type} — click to sort`,
+    "data-col": i, onclick: () => sortBy(i) }, c.name));
   const table = el("table", { class: "grid-table sql-grid" }, el("thead", {}, el("tr", {}, heads)), tbody);
   const count = el("span", { class: "muted" });
   const paint = () => {
     tbody.replaceChildren(...rows.map((row, ri) => el("tr", {}, row.map((v, ci) => el("td", {
-      class: [v === null ? "null" : "", selected && selected[0] === ri && selected[1] === ci ? "selected" : ""].join(" ").trim() || null,
+      class: [r.columns[ci].numeric ? "num" : "", v === null ? "null" : "",
+        selected && selected[0] === ri && selected[1] === ci ? "selected" : ""].join(" ").trim() || null,
       onclick: () => { selected = [ri, ci]; paint(); },
     }, v === null ? "NULL" : cellText(v))))));
     heads.forEach((h, i) => h.setAttribute("aria-sort", sort && sort[0] === i ? (sort[1] > 0 ? "ascending" : "descending") : "none"));
@@ -338,7 +472,11 @@ function loadSql(text) {
   editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: text }, selection: { anchor: text.length } });
   editor.focus();
 }
+/* A click on a history or saved entry loads it into the editor (to read or change it first: a
+   query from the history can be long or heavy); its ▶ button loads and runs it. Ctrl/⌘-click and
+   middle-click keep the browser's meaning (the entry is a real link: a new tab with it loaded). */
 document.addEventListener("click", (event) => {
+  if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
   const star = event.target.closest(".sql-star");
   const link = star || event.target.closest(".sql-load");
   if (!link) return;
@@ -346,6 +484,34 @@ document.addEventListener("click", (event) => {
   loadSql(link.dataset.sql || "");
   if (star) $("#save-name").focus();
 });
+document.addEventListener("submit", (event) => {
+  const entry = event.target.closest(".sql-run-entry");
+  if (!entry) return;
+  event.preventDefault();
+  loadSql(entry.querySelector("[name=sql]").value);
+  run({ all: true });
+}, true);
+
+const plural = (n, word) => `${Number(n).toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+function historyItem(h) {
+  const runForm = el("form", { method: "post", action: "/sql", class: "inline sql-run-entry" },
+    el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: csrf() }),
+    el("input", { type: "hidden", name: "sql", value: h.sql }),
+    el("button", { class: "btn btn-ghost small", type: "submit", name: "action", value: "run",
+      title: "Run it again", "aria-label": "Run it again" }, "▶"));
+  return el("li", { class: `history-entry outcome-${h.outcome}`, title: `${h.when} · ${h.outcome}${h.error ? ": " + h.error : ""}` },
+    el("a", { href: `?history=${h.id}`, class: "sql-load", "data-sql": h.sql, title: "Load into the editor" },
+      el("code", { text: h.sql.length > 160 ? h.sql.slice(0, 159) + "…" : h.sql })),
+    el("div", { class: "sql-entry-meta" },
+      el("small", { class: "muted" },
+        el("time", { datetime: h.started_at, text: h.time }),
+        h.rows !== null ? el("span", { text: plural(h.rows, "row") }) : null,
+        el("span", { text: `${Math.round(h.duration_ms)} ms` }),
+        h.outcome !== "ok" ? el("span", { class: "bad", text: h.outcome }) : null),
+      runForm,
+      el("a", { href: `?history=${h.id}#save-name`, class: "sql-star", "data-sql": h.sql, title: "Save with a name",
+        "aria-label": "Save with a name" }, "★")));
+}
 
 async function refreshHistory() {
   const list = $("#history-list");
@@ -354,10 +520,7 @@ async function refreshHistory() {
     const response = await fetch("/api/database/history?limit=50", { credentials: "same-origin" });
     if (!response.ok) return;
     const data = await response.json();
-    list.replaceChildren(...data.history.map((h) => el("li", { class: `outcome-${h.outcome}`, title: `${h.started_at} · ${h.outcome}${h.error ? ": " + h.error : ""}` },
-      el("a", { href: `?history=${h.id}`, class: "sql-load", "data-sql": h.sql }, el("code", { text: h.sql.length > 80 ? h.sql.slice(0, 79) + "…" : h.sql })),
-      el("a", { href: `?history=${h.id}#save-name`, class: "sql-star", "data-sql": h.sql, title: "Save with a name", "aria-label": "Save with a name" }, "★"),
-      el("small", { class: "muted", text: ` ${new Date(h.started_at).toLocaleTimeString()} · ${h.rows !== null ? h.rows + " rows · " : ""}${Math.round(h.duration_ms)} ms${h.outcome !== "ok" ? " · " + h.outcome : ""}` }))));
+    list.replaceChildren(...data.history.map(historyItem));
   } catch (e) { /* the server-rendered list stays */ }
 }
 

@@ -46,7 +46,8 @@
   document.querySelectorAll("[data-close-overlay]").forEach(function (b) { b.addEventListener("click", closeOverlays); });
   if (overlay) overlay.addEventListener("click", function (e) { if (e.target === overlay) closeOverlays(); });
 
-  var nav = { d: "/", m: "/alembic", o: "/models", e: "/er-diagram", t: "/data", s: "/sql", a: "/audit" };
+  /* "g" then a letter; never "t", which alone toggles the theme (one key, one meaning) */
+  var nav = { d: "/", m: "/alembic", o: "/models", e: "/er-diagram", b: "/data", s: "/sql", a: "/audit", u: "/users" };
   var pendingG = false;
   document.addEventListener("keydown", function (e) {
     var tag = (e.target && e.target.tagName) || "";

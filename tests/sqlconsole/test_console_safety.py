@@ -107,7 +107,8 @@ def test_multi_statement_script_reports_each_statement_and_stops_at_the_error(sh
     results = data["results"]
     assert [r["outcome"] for r in results] == ["ok", "ok", "ok", "error", "skipped"]
     assert results[0]["rows"] == [[f"account {i}"] for i in range(1, 6)]
-    assert results[0]["row_count"] == 5 and results[0]["columns"] == [{"name": "name", "type": "text"}]
+    assert results[0]["row_count"] == 5 and results[0]["columns"] == [{"name": "name", "type": "text", "numeric": False}]
+    assert [c["numeric"] for c in results[2]["columns"]] == [True]  # count(*): right-aligned in the grid
     assert results[1]["command"] == "SET"
     assert results[2]["rows"] == [[scalar(shop, "SELECT count(*) FROM ledger")]]
     assert all(r["duration_ms"] >= 0 for r in results[:4])

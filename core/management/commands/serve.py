@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from core import accounts, target
+from core.demo import duration
 from core.project import project_status
 
 MARK = {"ok": "✓", "warning": "!", "error": "✗"}
@@ -52,16 +54,22 @@ class Command(BaseCommand):
         if not settings.TARGET_DATABASE_URL:
             from core import embedded
 
-            self.say(f"No DATABASE_URL: starting the embedded PostgreSQL in {settings.DATA_DIR / 'postgres'}")
+            pgdata = settings.DATA_DIR / "postgres"
+            first = not (pgdata / "PG_VERSION").exists()
+            self.say(f"No DATABASE_URL: starting the embedded PostgreSQL in {pgdata}"
+                     + (" (first start: creating the cluster, ~10 s)" if first else ""))
+            started = time.monotonic()
             try:
                 url = embedded.start(settings.DATA_DIR, "brokerbot" if opts["demo"] else "postgres", app_role=True)
             except RuntimeError as exc:
                 self.say(f"✗ {exc}")
                 raise CommandError("cannot start without a database") from None
+            self.say(f"✓ Embedded PostgreSQL ready ({duration(time.monotonic() - started)})")
             target.set_target_url(url)
         if opts["demo"]:
             self._load_demo(big=opts["big"])
 
+        self.say("Preparing the tool's own database (users, history, audit)")
         call_command("migrate", interactive=False, verbosity=0)
         admin, uses_link = accounts.ensure_bootstrap_admin()
 
@@ -72,6 +80,7 @@ class Command(BaseCommand):
         self.say(f"Connecting to PostgreSQL: {where}")
         from core.reader_role import startup_report  # which role each mode uses (red when dangerous)
 
+        self.say("Reading the project: interpreter, database, Alembic, models (a few seconds)")
         for check in project_status(force=True).values():
             self.say(f"{MARK[check.status]} {check.message}")
             if check.hint and not check.ok:
@@ -110,10 +119,13 @@ class Command(BaseCommand):
     def _load_demo(self, big: bool) -> None:
         from core.demo import load_demo
 
-        self.say("Loading the demo project (examples/brokerbot)" + (" with 10 million operations" if big else ""))
-        result = load_demo(target.target_url().render_as_string(hide_password=False), big=big)
+        self.say("Loading the demo project (examples/brokerbot)"
+                 + (" with 10 million operations: a few minutes the first time, progress below" if big else ""))
+        started = time.monotonic()
+        result = load_demo(target.target_url().render_as_string(hide_password=False), big=big, progress=self.say)
         if result.get("ok"):
-            self.say(f"✓ Demo data ready: {result.get('clients', '?')} clients, {result.get('operations', '?')} operations")
+            self.say(f"✓ Demo data ready: {result.get('clients', '?')} clients, {result.get('operations', '?')} operations"
+                     f" ({duration(time.monotonic() - started)})")
         else:
             self.say(f"✗ Demo data not loaded: {result.get('error')}")
             if result.get("hint"):
