@@ -147,12 +147,13 @@ class Cache:
         try:
             with self._lock:
                 self.stats["computes"] += 1
+            started = time.time_ns()
             computed = compute()
             blob = pickle.dumps(computed.value, protocol=pickle.HIGHEST_PROTOCOL)
             if computed.store:
-                # The snapshot follows the computation: a file edited while it ran is seen as changed
-                # only if the answer did not already read the new text, which the next visit re-checks.
-                self._store(key, blob, computed.deps)
+                # The dependencies are known only from the answer, so they are recorded after it; a file
+                # changed while it was computed is recorded as changed (the next visit computes again).
+                self._store(key, blob, computed.deps, started)
             flight.blob = blob
         except BaseException as exc:
             flight.error = exc
@@ -165,8 +166,8 @@ class Cache:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def _store(self, key: Hashable, blob: bytes, deps: Deps) -> None:
-        snapshot = deps.snapshot()
+    def _store(self, key: Hashable, blob: bytes, deps: Deps, started_ns: int | None = None) -> None:
+        snapshot = deps.snapshot(started_ns)
         with self._lock:
             if key in self._entries:
                 self._drop(key)

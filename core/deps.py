@@ -37,6 +37,10 @@ MODEL_SKIP_DIRS = SKIP_DIRS | {"tests", "test", "migrations", "alembic"}
 # A stat this close to the snapshot (or newer) is not trusted: mtime has a coarse tick on some file systems.
 RACY_NS = 2_000_000_000
 _MEMO_LIMIT = 50_000
+# File times come from a coarse kernel clock: a write just after a computation started may carry a
+# time slightly before it. Changes within this slack of the start count as made during the computation.
+CLOCK_SLACK_NS = 20_000_000
+_CHANGED_MEANWHILE = (-1, -1, "", 0)  # a recorded state no file ever has: the next check recomputes
 
 _memo_lock = threading.Lock()
 _memo: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, digest)
@@ -81,8 +85,8 @@ class Listing:
     recursive: bool = False
     skip: frozenset[str] = SKIP_DIRS
 
-    def files(self) -> list[str]:
-        """Absolute paths, sorted (an absent root lists nothing)."""
+    def files(self, folders: list[str] | None = None) -> list[str]:
+        """Absolute paths, sorted (an absent root lists nothing); ``folders`` collects the folders walked."""
         out: list[str] = []
         if not self.recursive:
             try:
@@ -90,14 +94,22 @@ class Listing:
                     out = [e.path for e in it if e.name.endswith(self.suffixes) and e.is_file()]
             except OSError:
                 return []
+            if folders is not None:
+                folders.append(self.root)
             return sorted(out)
         for dirpath, dirs, names in os.walk(self.root):
             dirs[:] = [d for d in dirs if d not in self.skip and not d.startswith(".")]
+            if folders is not None:
+                folders.append(dirpath)
             out.extend(os.path.join(dirpath, n) for n in names if n.endswith(self.suffixes))
         return sorted(out)
 
-    def digest(self) -> str:
-        joined = "\n".join(os.path.relpath(p, self.root) for p in self.files())
+    def digest(self, changed_since_ns: int | None = None) -> str:
+        """A hash of the names; ``""`` (which matches nothing) when a folder changed after ``changed_since_ns``."""
+        folders: list[str] = []
+        joined = "\n".join(os.path.relpath(p, self.root) for p in self.files(folders))
+        if changed_since_ns is not None and any((_stat(f) or (0, 0))[0] >= changed_since_ns for f in folders):
+            return ""  # a file came or went while the answer was computed: it may not have seen it
         return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()
 
 
@@ -115,14 +127,20 @@ class Deps:
     def __or__(self, other: Deps) -> Deps:
         return Deps(self.files | other.files, self.listings | other.listings)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, changed_since_ns: int | None = None) -> Snapshot:
+        """The state of the files and listings now. ``changed_since_ns``: when the answer's computation
+        started; what changed after it is recorded as never valid, since the answer may predate the change."""
         now = time.time_ns()
+        since = changed_since_ns - CLOCK_SLACK_NS if changed_since_ns is not None else None
         files: dict[str, tuple[int, int, str, int] | None] = {}
         for path in self.files:
             stat = _stat(path)
+            if stat is not None and since is not None and stat[0] >= since:
+                files[path] = _CHANGED_MEANWHILE
+                continue
             digest = file_digest(path, stat, fresh=stat is not None and stat[0] >= now - RACY_NS) if stat else None
             files[path] = None if stat is None or digest is None else (stat[0], stat[1], digest, now)
-        return Snapshot(files=files, listings={lst: lst.digest() for lst in self.listings})
+        return Snapshot(files=files, listings={lst: lst.digest(since) for lst in self.listings})
 
 
 @dataclass

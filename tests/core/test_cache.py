@@ -129,12 +129,28 @@ def test_a_touched_but_unchanged_file_keeps_the_answer_and_an_edit_drops_it(tmp_
 
 def test_an_edit_keeping_size_and_mtime_within_the_same_tick_is_still_seen(tmp_path):
     files = _files(tmp_path, rev="x = 1\n")
+    _age(files["rev"], seconds=0.5)  # edited a moment ago: its stat alone is not trusted yet
     cache = Cache("test-racy")
     cache.get_or_compute("k", lambda: Computed("one", Deps.of([files["rev"]])))
+    assert cache.peek("k") == "one"
     stat = files["rev"].stat()
     files["rev"].write_text("x = 2\n")  # same size
     os.utime(files["rev"], ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same mtime
     assert cache.peek("k") is None
+
+
+def test_a_file_changed_while_the_answer_was_computed_is_computed_again(tmp_path):
+    files = _files(tmp_path, models="class Client: ...\n")
+    _age(files["models"])
+    cache = Cache("test-meanwhile")
+
+    def compute() -> Computed:
+        text = files["models"].read_text()
+        files["models"].write_text("class Client: ...\nclass Broker: ...\n")  # saved while the child ran
+        return Computed(text, Deps.of([files["models"]]))
+
+    assert cache.get_or_compute("k", compute) == "class Client: ...\n"
+    assert cache.peek("k") is None  # that answer predates the file's content: never served again
 
 
 def test_an_answer_depends_only_on_its_own_files(tmp_path):
@@ -154,6 +170,8 @@ def test_a_new_file_in_a_listed_folder_drops_the_answer(tmp_path):
     versions = tmp_path / "versions"
     versions.mkdir()
     (versions / "0001_first.py").write_text("revision = '0001'\n")
+    _age(versions / "0001_first.py")
+    _age(versions)
     cache = Cache("test-listing")
     listing = Listing(str(versions))
     cache.get_or_compute("history", lambda: Computed(["0001"], Deps.of(listing.files(), [listing])))
@@ -170,7 +188,9 @@ def test_a_file_that_appears_or_vanishes_drops_the_answer(tmp_path):
     assert cache.peek("k") == "no env.py"
     env_py.write_text("target_metadata = None\n")
     assert cache.peek("k") is None
+    _age(env_py)
     cache.get_or_compute("k", lambda: Computed("with env.py", Deps.of([env_py])))
+    assert cache.peek("k") == "with env.py"
     env_py.unlink()
     assert cache.peek("k") is None
 
