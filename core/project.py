@@ -205,8 +205,13 @@ def _probe_key(setup: AlembicSetup) -> tuple[Any, ...]:
 def probe_deps(setup: AlembicSetup, result: dict[str, Any]) -> deps.Deps:
     """What the probe's answer was read from (see ``core.deps``)."""
     info = result.get("alembic") or {}
-    scripts = deps.alembic_scripts(info.get("script_location") or setup.script_location, ini=setup.ini,
-                                   extra_folders=[p for p in setup.version_locations if os.path.isdir(p)])
+    if setup.available and not info.get("ok"):
+        # The scripts failed to load (a revision that does not import, a bad ini): which file will fix it is
+        # unknown, so any Python file of the project (or of the ini's folder) counts.
+        scripts = deps.project_python(settings.PROJECT_DIR) | deps.project_python(setup.cwd) | deps.Deps.of([setup.ini])
+    else:
+        scripts = deps.alembic_scripts(info.get("script_location") or setup.script_location, ini=setup.ini,
+                                       extra_folders=[p for p in setup.version_locations if os.path.isdir(p)])
     models = result.get("models") or {}
     return scripts | deps.model_import(models, settings.PROJECT_DIR, ini=setup.ini, env_py=info.get("env_py"))
 

@@ -177,8 +177,10 @@ def _cached_sql(key: tuple[Any, ...], compute: Any, module_paths: list[str], scr
 
     def run() -> Computed:
         outs = compute()
-        transient = any(o.get("transient") for o in (outs.values() if "ok" not in outs else [outs]))
-        return Computed(outs, _range_deps(module_paths, script_location), store=not transient)
+        # Kept: SQL, and "env.py cannot run offline" (a property of env.py, a dependency). Not kept: a timeout,
+        # a busy runner, or a failure that another file may cause (Alembic loads every revision file).
+        keep = all(o.get("ok") or o.get("offline_unavailable") for o in (outs.values() if "ok" not in outs else [outs]))
+        return Computed(outs, _range_deps(module_paths, script_location), store=keep)
 
     return _sql_cache.get_or_compute(full_key, run)
 
