@@ -122,3 +122,15 @@ def test_a_failing_child_answers_its_error_in_place(settings, demo_url, client_a
     history = client.get("/alembic/part/history")
     assert history.status_code == 200 and 'data-error="alembic_unavailable"' in history.content.decode()
     target.dispose()
+
+
+def test_the_er_diagram_waits_for_the_models_then_reloads_whole(pages_first, children, client_as, alice):
+    client = client_as(alice)
+    page = client.get("/er-diagram")
+    text = html.unescape(page.content.decode())
+    assert "Reading the project's models" in text and 'data-fill-mode="reload"' in text and children == []
+    assert 'href="/er-diagram?source=database"' in text  # the database's own diagram needs no child
+    [url] = _fill_urls(page)
+    assert "data-erd-ready" in client.get(url).content.decode()
+    whole = client.get("/er-diagram").content.decode()
+    assert 'class="erd' in whole and "data-fill=" not in whole
