@@ -10,7 +10,8 @@ class CoreConfig(AppConfig):
     verbose_name = "PostgreSQL Admin core"
 
     def ready(self) -> None:
-        from core import checks, signals  # noqa: F401  (register checks and signal handlers)
+        from core import checks, signals, warm  # noqa: F401  (register checks and signal handlers)
         from core.roles import ensure_roles
 
         post_migrate.connect(ensure_roles, sender=self)
+        warm.install()  # fill the project's caches on the first request (manage.py serve does it at start)

@@ -5,13 +5,12 @@ is the database reachable (and which version), which ``alembic.ini``, which mode
 how many models, which revision is current and how many are pending. Each check is
 independent — a missing ``alembic.ini`` is a warning, not a crash — and each failure carries a
 message and a hint. The part that needs the user's code runs in the child (``core.runner``)
-and is cached until a file of the project changes (mtime fingerprint).
+and is cached (``core.cache``) until a file it was read from changes.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,9 @@ from typing import Any
 from django.conf import settings
 from sqlalchemy import Column, MetaData, String, Table, inspect, select
 
-from core import interpreter, target
+from core import deps, interpreter, target
+from core.cache import Cache, Computed
+from core.cache import digest as cache_digest
 from core.exceptions import AppError
 from core.runner import RunnerError, run_task
 
@@ -175,7 +176,8 @@ def resolve_alembic() -> AlembicSetup:
 
 
 def fingerprint(root: Path) -> tuple[int, int]:
-    """(file count, newest mtime in ns) of the project's .py/.ini files: changes on every edit."""
+    """(file count, newest mtime in ns) of the project's .py/.ini files (kept for scripts; the caches use
+    ``core.deps``, which follows only the files each answer depends on)."""
     count, newest = 0, 0
     for dirpath, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in _SKIP and not d.startswith(".")]
@@ -190,27 +192,51 @@ def fingerprint(root: Path) -> tuple[int, int]:
     return count, newest
 
 
-_probe_lock = threading.Lock()
-_probe_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+# The probe (alembic script folder + model summary) costs a child process: cached until one of the
+# files it read changes (its revision files, env.py, the ini, the modules the model import loaded).
+_probe_cache = Cache("probe", max_entries=8)
+
+
+def _probe_key(setup: AlembicSetup) -> tuple[Any, ...]:
+    return ("probe", str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, interpreter.resolve().path,
+            cache_digest(_target_url_or_none()))
+
+
+def probe_deps(setup: AlembicSetup, result: dict[str, Any]) -> deps.Deps:
+    """What the probe's answer was read from (see ``core.deps``)."""
+    info = result.get("alembic") or {}
+    if setup.available and not info.get("ok"):
+        # The scripts failed to load (a revision that does not import, a bad ini): which file will fix it is
+        # unknown, so any Python file of the project (or of the ini's folder) counts.
+        scripts = deps.project_python(settings.PROJECT_DIR) | deps.project_python(setup.cwd) | deps.Deps.of([setup.ini])
+    else:
+        scripts = deps.alembic_scripts(info.get("script_location") or setup.script_location, ini=setup.ini,
+                                       extra_folders=[p for p in setup.version_locations if os.path.isdir(p)])
+    models = result.get("models") or {}
+    return scripts | deps.model_import(models, settings.PROJECT_DIR, ini=setup.ini, env_py=info.get("env_py"))
 
 
 def probe_project(force: bool = False, setup: AlembicSetup | None = None) -> dict[str, Any]:
-    """The child's answer about alembic and models, cached until the project's files change."""
+    """The child's answer about alembic and models, cached until a file it depends on changes."""
     setup = setup or resolve_alembic()
-    key = (str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, interpreter.resolve().path,
-           fingerprint(Path(settings.PROJECT_DIR)))
-    with _probe_lock:
-        if not force and key in _probe_cache:
-            return _probe_cache[key]
     payload = {**setup.payload(), "sqlalchemy_base": settings.SQLALCHEMY_BASE, "probe_alembic": setup.available}
-    try:
-        result = run_task("probe", payload, target_url=_target_url_or_none())
-    except RunnerError as exc:
-        result = {"runner_error": exc.as_dict()}
-    with _probe_lock:
-        _probe_cache.clear()
-        _probe_cache[key] = result
-    return result
+    url = _target_url_or_none()
+
+    def compute() -> Computed:
+        try:
+            result = run_task("probe", payload, target_url=url)
+        except RunnerError as exc:  # a timeout or a bad interpreter is not a property of the files
+            return Computed({"runner_error": exc.as_dict()}, store=False)
+        return Computed(result, probe_deps(setup, result))
+
+    return dict(_probe_cache.get_or_compute(_probe_key(setup), compute, force=force))
+
+
+def probe_cached(setup: AlembicSetup | None = None) -> dict[str, Any] | None:
+    """The cached probe when it is still valid, else None (never starts a child)."""
+    setup = setup or resolve_alembic()
+    found = _probe_cache.peek(_probe_key(setup))
+    return dict(found) if found is not None else None
 
 
 def _target_url_or_none() -> str | None:
@@ -430,6 +456,23 @@ def project_status(force: bool = False) -> dict[str, Check]:
         "models": check_models(probe),
         "migration": check_migration(probe, database, alembic, setup),
     }
+
+
+def project_status_cached() -> dict[str, Check]:
+    """The checks that need no child process, plus the project's when its probe is cached.
+
+    ``alembic``, ``models`` and ``migration`` are missing while the probe was never run or its files
+    changed: a page shows the rest at once and asks for them later (``project_status()``).
+    """
+    setup = resolve_alembic()
+    database = check_database()
+    checks = {"interpreter": check_interpreter(), "database": database}
+    probe = probe_cached(setup)
+    if probe is not None:
+        alembic = check_alembic(probe, setup)
+        checks.update(alembic=alembic, models=check_models(probe),
+                      migration=check_migration(probe, database, alembic, setup))
+    return checks
 
 
 def status_as_json(checks: dict[str, Check]) -> dict[str, Any]:

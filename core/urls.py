@@ -6,6 +6,8 @@ from core import account_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("dashboard/project", views.dashboard_project, name="dashboard-project"),
+    path("dashboard/drift", views.dashboard_drift, name="dashboard-drift"),
     path("login", views.login_view, name="login"),
     path("logout", views.logout_view, name="logout"),
     path("audit", views.audit_log, name="audit"),

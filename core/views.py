@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,7 +19,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core import accounts, actions, audit
 from core.exceptions import AppError
 from core.models import AuditEntry
-from core.project import project_status
+from core.pages import fragment, pages_first, wait_url
+from core.project import project_status, project_status_cached
 from core.roles import ROLES, assigned_role, can, require
 
 
@@ -67,7 +69,9 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    checks = project_status(force=request.GET.get("refresh") == "1")
+    """The project at a glance; the parts that need the project's code fill in later when not cached."""
+    refresh = request.GET.get("refresh") == "1"
+    checks = project_status_cached() if pages_first(request) else project_status(force=refresh)
     table_count = None
     if checks["database"].ok:
         from sqlalchemy import inspect
@@ -82,12 +86,52 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         except AppError:
             table_count = None
     return render(request, "core/dashboard.html", {
-        "checks": checks,
-        "pending": checks["migration"].data.get("pending", []),
-        "current": checks["migration"].data.get("current", []),
+        **_project_context(checks),
+        "drift": _drift_now(checks, refresh),
         "table_count": table_count,
         "roles": _role_lines() if checks["database"].ok else {},
+        "sync": wait_url(request),
+        "fill_project": reverse("dashboard-project"),
+        "fill_drift": reverse("dashboard-drift"),
     })
+
+
+def _project_context(checks: dict[str, Any]) -> dict[str, Any]:
+    migration = checks.get("migration")
+    pending = migration.data.get("pending", []) if migration else []
+    return {"checks": checks, "pending": pending, "pending_count": len(pending),
+            "current": migration.data.get("current", []) if migration else []}
+
+
+def _drift_now(checks: dict[str, Any], refresh: bool) -> dict[str, Any] | None:
+    """The drift card's answer when known now: cached, or the database's own error; None: fill it later."""
+    if not checks["database"].ok:
+        return {"ok": False, "error": {"message": "The database is not reachable.", "hint": checks["database"].hint}}
+    from migrations_ui.drift import compute_drift, drift_cached
+
+    return compute_drift(force=True) if refresh else drift_cached()
+
+
+@never_cache
+def dashboard_project(request: HttpRequest) -> HttpResponse:
+    """Fragment: the migrations and models cards and the startup checks (runs the probe when not cached)."""
+    def build() -> tuple[str, dict[str, Any]]:
+        return "core/_dash_project.html", {**_project_context(project_status()), "sync": wait_url(request, "/")}
+
+    return fragment(request, ["card-migrations", "card-models", "startup-checks"], build, page="/")
+
+
+@never_cache
+def dashboard_drift(request: HttpRequest) -> HttpResponse:
+    """Fragment: the drift card (autogenerate's comparison; cached under the schema fingerprint)."""
+    from migrations_ui.drift import compute_drift
+
+    def build() -> tuple[str, dict[str, Any]]:
+        migration = project_status_cached().get("migration")
+        pending = len(migration.data.get("pending", [])) if migration else 0
+        return "core/_dash_drift.html", {"drift": compute_drift(), "pending_count": pending}
+
+    return fragment(request, ["card-drift"], build, page="/")
 
 
 def _role_lines() -> dict[str, object]:

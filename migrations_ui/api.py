@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -107,13 +108,14 @@ class CancelView(APIView):
 
 
 class DriftView(APIView):
-    """GET the differences between the project's models and the database (autogenerate compare)."""
+    """GET the differences between the project's models and the database (autogenerate compare; cached
+    until the model files or the schema change, ``?refresh=1`` compares again)."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL)], responses=dict)
     def get(self, request: Request) -> Response:
         from migrations_ui.drift import compute_drift
 
-        return Response(compute_drift())
+        return Response(compute_drift(force=request.query_params.get("refresh") == "1"))
 
 
 class BackupsView(APIView):

@@ -14,23 +14,88 @@ the database but not in the models, ``modify_*`` a column that differs. ``script
 autogenerate would write into a new revision's ``upgrade()`` (shown for copying; the tool never
 writes into the project). ``fallback`` is set when env.py's ``target_metadata`` is None or empty:
 the child then compared with the models the model map discovers, and ``fallback.message`` says so.
+
+The answer is cached (``core.cache``) under the project's Alembic setup, the target, the applied revisions
+and the **schema fingerprint** of the database (``core.catalog``: any DDL, by a migration or by hand,
+changes it), and validated by the files the model import loaded plus env.py and the ini. No time limit:
+the answer changes exactly when one of those does. ``compute_drift(force=True)`` (``?refresh=1``) recomputes.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
+from core import catalog, deps, project
+from core.cache import Cache, Computed
 from core.exceptions import AppError
 from core.runner import RunnerError
 
+_drift_cache = Cache("drift", max_entries=16)
 
-def compute_drift() -> dict[str, Any]:
-    """Models vs database as autogenerate sees it (see the module docstring for the shape)."""
+
+def _key() -> tuple[Any, ...]:
+    """The explicit key: setup, interpreter, target, applied revisions, schema fingerprint (DB queries)."""
+    from migrations_ui import services
+
+    payload = services.project_payload()
+    applied = tuple(sorted(project.current_revisions() or ()))
+    return ("drift", *services.payload_key(payload), settings.SQLALCHEMY_BASE, applied, catalog.schema_fingerprint())
+
+
+def _deps() -> deps.Deps:
+    """The model import's files (as the model map recorded them), env.py and the ini; else every .py file."""
+    from migrations_ui import services
+
+    payload = services.project_payload()
+    ini = payload.get("alembic_ini")
+    try:
+        from modelmap.services import model_deps
+
+        models = model_deps()
+    except ImportError:  # the model map is not installed
+        models = None
+    if models is None:
+        models = deps.project_python(settings.PROJECT_DIR, skip=deps.MODEL_SKIP_DIRS)
+    history = services.script_history_cached() or {}
+    location = history.get("script_location")
+    return models | deps.Deps.of([ini, str(Path(location) / "env.py") if location else None])
+
+
+def compute_drift(force: bool = False) -> dict[str, Any]:
+    """Models vs database as autogenerate sees it (see the module docstring for the shape); never raises."""
+    try:
+        key = _key()
+    except AppError as exc:
+        return _failed(exc.message, exc.hint)
+    except Exception as exc:  # noqa: BLE001 - never raise to the caller (dashboard, model map)
+        return _failed(f"{type(exc).__name__}: {exc}", "")
+
+    def compute() -> Computed:
+        result = _compare()
+        # Only a real comparison is kept: a failure (no database, a timeout) is tried again next time.
+        return Computed(result, _deps(), store=result["ok"])
+
+    found: dict[str, Any] = _drift_cache.get_or_compute(key, compute, force=force)
+    return found
+
+
+def drift_cached() -> dict[str, Any] | None:
+    """The cached comparison when it still holds (files, schema and applied revisions unchanged), else None."""
+    try:
+        key = _key()
+    except Exception:  # noqa: BLE001 - no database: nothing cached can hold; the fragment will say why
+        return None
+    found: dict[str, Any] | None = _drift_cache.peek(key)
+    return found
+
+
+def _compare() -> dict[str, Any]:
     from migrations_ui import services
 
     try:
-        from django.conf import settings
-
         result = services.run_child_task("drift.compare", {"expect": services.target_identity(),
                                                            "sqlalchemy_base": settings.SQLALCHEMY_BASE})
     except RunnerError as exc:

@@ -5,6 +5,10 @@ A revision's preview is the SQL that revision runs and nothing else: the child r
 only its own statements (a merge with ``pass`` says it has nothing to run) and ancestors never leak in.
 An env.py that cannot run offline (it returns early, or raises) gives "offline SQL is not available for
 this project" with the dry run offered, never an empty successful preview.
+
+Offline SQL costs a child process; it is cached (``core.cache``) per range, validated by the files it
+was rendered from: the revision files of the range, env.py and the ini. A second visit to a revision
+starts no child at all; editing that revision's file (or env.py) renders it again.
 """
 
 from __future__ import annotations
@@ -19,10 +23,21 @@ from pygments.lexers import PythonLexer, SqlLexer
 from sqlalchemy import text
 
 from core import target
+from core.cache import Cache, Computed
+from core.deps import Deps
 from core.exceptions import AppError, NotFound
 from core.runner import RunnerError
 from migrations_ui import safety
-from migrations_ui.services import applied_set, find_revision, history, run_child, version_tables
+from migrations_ui.services import (
+    applied_set,
+    find_revision,
+    history,
+    history_cached,
+    payload_key,
+    project_payload,
+    run_child,
+    version_tables,
+)
 
 # --- revision detail ----------------------------------------------------------------------
 
@@ -117,8 +132,9 @@ def offline_sql(direction: str, start: str | None, end: str, revision: str | Non
     """
     try:
         out = run_child("sql", {"direction": direction, "start": start, "end": end, "revision": revision})
-    except RunnerError as exc:
-        return {"ok": False, "error": exc.message, "hint": exc.hint, "sql": "", "range": f"{start or ''}:{end}"}
+    except RunnerError as exc:  # a timeout or a busy runner: not an answer to keep
+        return {"ok": False, "error": exc.message, "hint": exc.hint, "sql": "", "range": f"{start or ''}:{end}",
+                "transient": True}
     if not out.get("ok"):
         return out
     if revision is None:
@@ -144,6 +160,48 @@ def sql_ranges(h: dict[str, Any], rev: dict[str, Any]) -> dict[str, tuple[str | 
             "downgrade": (rev["revision"], parent or "base")}
 
 
+_sql_cache = Cache("offline_sql", max_entries=512)
+
+
+def _range_deps(module_paths: list[str], script_location: str | None) -> Deps:
+    """The files an offline rendering reads: the revision files of its range, env.py and the ini."""
+    return Deps.of([*module_paths, project_payload().get("alembic_ini"),
+                    str(Path(script_location) / "env.py") if script_location else None])
+
+
+def _cached_sql(key: tuple[Any, ...], compute: Any, module_paths: list[str], script_location: str | None,
+                cached_only: bool) -> Any:
+    full_key = (*key, *payload_key(project_payload()))
+    if cached_only:
+        return _sql_cache.peek(full_key)
+
+    def run() -> Computed:
+        outs = compute()
+        # Kept: SQL, and "env.py cannot run offline" (a property of env.py, a dependency). Not kept: a timeout,
+        # a busy runner, or a failure that another file may cause (Alembic loads every revision file).
+        keep = all(o.get("ok") or o.get("offline_unavailable") for o in (outs.values() if "ok" not in outs else [outs]))
+        return Computed(outs, _range_deps(module_paths, script_location), store=keep)
+
+    return _sql_cache.get_or_compute(full_key, run)
+
+
+def revision_sql(h: dict[str, Any], rev: dict[str, Any], *, cached_only: bool = False) -> dict[str, Any] | None:
+    """``{"upgrade": out, "downgrade": out}``: the revision's own offline SQL both ways (cached; with
+    ``cached_only`` None on a miss, without starting a child)."""
+    ranges = sql_ranges(h, rev)
+
+    def compute() -> dict[str, Any]:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # two children side by side: the page waits for one
+            return dict(zip(ranges, pool.map(lambda r: offline_sql(r[0], r[1][0], r[1][1], revision=rev["revision"]),
+                                             ranges.items()), strict=True))
+
+    by_id = {r["revision"]: r for r in h["revisions"]}
+    files = [by_id[r]["module_path"] for r in [rev["revision"], *rev["down_revisions"]] if r in by_id]
+    found: dict[str, Any] | None = _cached_sql(("revision", rev["revision"], tuple(ranges.items())), compute, files,
+                                               h.get("script_location"), cached_only)
+    return found
+
+
 def _highlight(code: str, lexer: Any) -> str:
     return highlight(code, lexer, HtmlFormatter(nowrap=False, cssclass="hl"))
 
@@ -162,29 +220,41 @@ def _range_note(direction: str, start: str | None, end: str, rev: dict[str, Any]
 
 def revision_detail(rev_id: str, *, with_sql: bool = True) -> dict[str, Any]:
     """One revision: its file, the SQL it runs both ways (offline mode), the safety summary."""
-    h = history()
+    return _detail(history(), rev_id, with_sql=with_sql, sql_cached_only=False)
+
+
+def revision_detail_cached(rev_id: str) -> dict[str, Any] | None:
+    """``revision_detail()`` from what is cached, without starting a child: None while the history is
+    not cached; ``sql_pending`` (and no ``*_sql``) while the revision's SQL is not."""
+    h = history_cached()
+    return _detail(h, rev_id, with_sql=True, sql_cached_only=True) if h is not None else None
+
+
+def _detail(h: dict[str, Any], rev_id: str, *, with_sql: bool, sql_cached_only: bool) -> dict[str, Any]:
     rev = find_revision(h, rev_id)
     source = read_source(rev["module_path"], h.get("script_location"))
     detail: dict[str, Any] = {"revision": rev, "source": source, "current": h["current"],
                               "body_warnings": safety.analyse_revision_source(source),
-                              "diff": revision_diffs(rev, h, source)}
-    if with_sql:
-        ranges = sql_ranges(h, rev)
-        with ThreadPoolExecutor(max_workers=2) as pool:  # two children side by side: the page waits for one
-            outs = dict(zip(ranges, pool.map(lambda r: offline_sql(r[0], r[1][0], r[1][1], revision=rev["revision"]),
-                                             ranges.items()), strict=True))
-        tables = [name for name, _ in version_tables()]
-        for direction, (start, end) in ranges.items():
-            out = outs[direction]
-            findings = safety.analyse_sql(out.get("sql") or "", tables) if out.get("ok") else []
-            detail[f"{direction}_sql"] = {**out, "range": f"{start + ':' if start else ''}{end}",
-                                          "note": _range_note(direction, start, end, rev, out), "findings": findings}
-        found = sorted({f["table"] for d in ("upgrade_sql", "downgrade_sql") for f in detail[d]["findings"]
-                        if f.get("table")})
-        counts = estimated_rows(found)
-        for d in ("upgrade_sql", "downgrade_sql"):
-            for f in detail[d]["findings"]:
-                f["estimated_rows"] = counts.get(f.get("table") or "")
+                              "diff": revision_diffs(rev, h, source), "sql_pending": False}
+    if not with_sql:
+        return detail
+    outs = revision_sql(h, rev, cached_only=sql_cached_only)
+    if outs is None:
+        detail["sql_pending"] = True
+        return detail
+    ranges = sql_ranges(h, rev)
+    tables = [name for name, _ in version_tables(h)]
+    for direction, (start, end) in ranges.items():
+        out = outs[direction]
+        findings = safety.analyse_sql(out.get("sql") or "", tables) if out.get("ok") else []
+        detail[f"{direction}_sql"] = {**out, "range": f"{start + ':' if start else ''}{end}",
+                                      "note": _range_note(direction, start, end, rev, out), "findings": findings}
+    found = sorted({f["table"] for d in ("upgrade_sql", "downgrade_sql") for f in detail[d]["findings"]
+                    if f.get("table")})
+    counts = estimated_rows(found)
+    for d in ("upgrade_sql", "downgrade_sql"):
+        for f in detail[d]["findings"]:
+            f["estimated_rows"] = counts.get(f.get("table") or "")
     return detail
 
 
@@ -270,16 +340,25 @@ def plan_run(kind: str, target_value: str, h: dict[str, Any] | None = None) -> d
             "sql_range": (start, end), "body_warnings": warnings}
 
 
-def preview_plan(plan: dict[str, Any]) -> dict[str, Any]:
-    """Offline SQL of the plan's range plus its safety findings with row estimates."""
+def preview_plan(plan: dict[str, Any], h: dict[str, Any] | None = None, *,
+                 cached_only: bool = False) -> dict[str, Any] | None:
+    """Offline SQL of the plan's range plus its safety findings with row estimates (cached per range and
+    steps; with ``cached_only`` None on a miss, without starting a child)."""
     if not plan["steps"] and plan["kind"] != "stamp":
         return {"ok": True, "sql": "", "findings": [], "range": ""}
     start, end = plan["sql_range"]
     if plan["kind"] == "downgrade" and not start:
         return {"ok": False, "error": "Offline SQL of a downgrade needs one current revision.", "hint": "",
                 "sql": "", "findings": []}
-    out = offline_sql(plan["kind"], start, end)
-    tables = [name for name, _ in version_tables()]
+    h = h or history()
+    by_id = {r["revision"]: r for r in h["revisions"]}
+    revisions = [r["revision"] for r in plan["steps"]] + ([start] if start else [])
+    files = [by_id[r]["module_path"] for r in revisions if r in by_id]
+    out = _cached_sql(("plan", plan["kind"], start, end, tuple(revisions)),
+                      lambda: offline_sql(plan["kind"], start, end), files, h.get("script_location"), cached_only)
+    if out is None:
+        return None
+    tables = [name for name, _ in version_tables(h)]
     findings = safety.analyse_sql(out.get("sql") or "", tables) if out.get("ok") else []
     counts = estimated_rows(sorted({f["table"] for f in findings if f.get("table")}))
     for f in findings:

@@ -1,7 +1,7 @@
 """Read side of the Alembic feature: history with status, revision detail, SQL preview.
 
 The revision graph comes from the child (``alembic.history``; the user's revision files are
-imported only there) and is cached until a file of the script directory changes. What is
+imported only there) and is cached (``core.cache``) until a file of the script directory changes. What is
 applied, pending and current is computed here, from the version table read through
 ``core.target``. Both the HTML views and the API call these functions.
 """
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from sqlalchemy import text
 
-from core import interpreter, project, target
+from core import deps, interpreter, project, target
+from core.cache import Cache, Computed
+from core.cache import digest as cache_digest
 from core.exceptions import AppError, BadRequest, NotFound
 from core.runner import RunnerError, run_task
 from migrations_ui import graph
@@ -102,36 +102,54 @@ def run_child(task: str, payload: dict[str, Any], **kwargs: Any) -> dict[str, An
 
 # --- history ------------------------------------------------------------------------------
 
-_cache_lock = threading.Lock()
-_history_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+# The graph costs a child process (Alembic imports every revision file): cached until a file of the
+# script folder, env.py, the ini or script.py.mako changes, or a revision file appears or goes.
+_history_cache = Cache("history", max_entries=8)
 
 
-def _script_key(payload: dict[str, Any]) -> tuple[Any, ...]:
-    root = Path(payload.get("alembic_ini") or payload.get("script_location") or settings.PROJECT_DIR)
-    root = root.parent if root.is_file() else root
-    return (tuple(sorted((k, str(v)) for k, v in payload.items())), interpreter.resolve().path, project.fingerprint(root))
+def payload_key(payload: dict[str, Any]) -> tuple[Any, ...]:
+    """The explicit key part of every answer read from the project's Alembic setup."""
+    return (tuple(sorted((k, str(v)) for k, v in payload.items())), interpreter.resolve().path,
+            cache_digest(_target_or_none()))
+
+
+def _target_or_none() -> str | None:
+    try:
+        return target_url_string()
+    except Exception:  # noqa: BLE001 - no target: the key says so, the child will say why
+        return None
+
+
+def script_history_cached() -> dict[str, Any] | None:
+    """The cached raw graph when still valid, else None (never starts a child)."""
+    payload = project_payload()
+    found: dict[str, Any] | None = _history_cache.peek(("history", *payload_key(payload)))
+    return found
 
 
 def script_history(force: bool = False) -> dict[str, Any]:
     """The raw graph from the child (cached until the scripts change)."""
     payload = project_payload()
-    key = _script_key(payload)
-    with _cache_lock:
-        if not force and key in _history_cache:
-            return _history_cache[key]
-    try:
-        result = run_child("history", {})
-    except RunnerError as exc:
-        raise AlembicUnavailable(f"The project's Alembic scripts could not be read: {exc.message}", hint=exc.hint) from exc
-    if not result.get("ok"):
-        raise AlembicUnavailable(f"The project's Alembic scripts could not be read: {result.get('error')}",
-                                 hint=str(result.get("hint") or ""))
-    authors = git_authors(result.get("script_location") or "")
-    for rev in result["revisions"]:
-        rev["author"] = authors.get(str(Path(rev["module_path"]).resolve()))
-    with _cache_lock:
-        _history_cache.clear()
-        _history_cache[key] = result
+    key = ("history", *payload_key(payload))
+    url = target_url_string()
+    ini = payload.get("alembic_ini")
+
+    def compute() -> Computed:
+        try:
+            result = run_task("alembic.history", {**payload, "target_url": url}, target_url=url)
+        except RunnerError as exc:
+            raise AlembicUnavailable(f"The project's Alembic scripts could not be read: {exc.message}",
+                                     hint=exc.hint) from exc
+        if not result.get("ok"):
+            raise AlembicUnavailable(f"The project's Alembic scripts could not be read: {result.get('error')}",
+                                     hint=str(result.get("hint") or ""))
+        authors = git_authors(result.get("script_location") or "")
+        for rev in result["revisions"]:
+            rev["author"] = authors.get(str(Path(rev["module_path"]).resolve()))
+        return Computed(result, deps.alembic_scripts(result.get("script_location"), ini=ini,
+                                                     module_paths=[r["module_path"] for r in result["revisions"]]))
+
+    result: dict[str, Any] = _history_cache.get_or_compute(key, compute, force=force)
     return result
 
 
@@ -188,7 +206,17 @@ def applied_set(revisions: dict[str, dict[str, Any]], current: list[str]) -> set
 
 def history(force: bool = False) -> dict[str, Any]:
     """Every revision with applied/pending/current/head, the heads, counts and the graph layout."""
-    raw = script_history(force=force)
+    return _with_state(script_history(force=force))
+
+
+def history_cached() -> dict[str, Any] | None:
+    """``history()`` when the graph is cached (the applied state is read now), else None."""
+    raw = script_history_cached()
+    return _with_state(raw) if raw is not None else None
+
+
+def _with_state(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw graph with the target's state (version tables read now: one short query each) and the layout."""
     state_error: dict[str, str] | None = None
     tables = version_tables(raw)
     by_id = {r["revision"]: r for r in raw["revisions"]}
@@ -228,6 +256,7 @@ def history(force: bool = False) -> dict[str, Any]:
         "merge_command": f'alembic merge -m "merge heads" {" ".join(heads)}' if len(heads) > 1 else "",
         "script_location": raw.get("script_location"),
         "version_table": project.table_label(*tables[0]),
+        "version_tables": raw.get("version_tables"),  # as env.py configures them (version_tables(h) reads it)
         "schemas": schemas if len(schemas) > 1 else [],  # schema-per-tenant: each schema's own state
         "stray": stray_state(raw),
         "graph": lay,
@@ -297,15 +326,15 @@ def leftovers() -> dict[str, Any]:
 
 
 # The preview side (revision detail, offline SQL, run plans) lives in migrations_ui/preview.py; these
-# names stay importable from here for the views, the API and runs.py.
-from migrations_ui.preview import (  # noqa: E402,F401  (after the definitions preview.py imports)
-    estimated_rows,
-    highlighted,
-    offline_sql,
-    plan_run,
-    preview_plan,
-    pygments_css,
-    read_source,
-    revision_detail,
-    sql_ranges,
-)
+# names stay reachable from here for the views, the API and runs.py. Looked up lazily: preview.py imports
+# this module, and an eager import here would fail whenever preview.py is imported first.
+_PREVIEW_NAMES = frozenset({"estimated_rows", "highlighted", "offline_sql", "plan_run", "preview_plan", "pygments_css",
+                            "read_source", "revision_detail", "revision_detail_cached", "revision_sql", "sql_ranges"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PREVIEW_NAMES:
+        from migrations_ui import preview
+
+        return getattr(preview, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

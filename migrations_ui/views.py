@@ -5,35 +5,92 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core import target
 from core.exceptions import AppError, BadRequest
+from core.pages import fragment, pages_first, wait_url
 from core.roles import can, require
 from migrations_ui import runs, services
 from migrations_ui.models import Run
 
 
 def alembic_index(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {"can_run": can(request.user, "run_migrations")}
+    """The graph and the state; the history and the drift panel fill in later when not cached."""
+    from migrations_ui.drift import compute_drift, drift_cached
+
+    refresh = request.GET.get("refresh") == "1"
+    context: dict[str, Any] = {"can_run": can(request.user, "run_migrations"), "sync": wait_url(request),
+                               "fill_history": reverse("alembic-part-history"),
+                               "fill_drift": reverse("alembic-part-drift")}
     try:
-        context["h"] = services.history(force=request.GET.get("refresh") == "1")
+        context["h"] = services.history_cached() if pages_first(request) else services.history(force=refresh)
     except AppError as exc:
         context["error"] = exc
+    context["drift"] = compute_drift(force=True) if refresh else drift_cached()
     context["recent_runs"] = Run.objects.all()[:8]
     context["sections"], context["section"] = services.ini_sections(), services.current_section()
     return render(request, "migrations_ui/index.html", context)
 
 
+@never_cache
+def alembic_part_history(request: HttpRequest) -> HttpResponse:
+    """Fragment of /alembic: the summary and the revision graph (runs alembic history when not cached)."""
+    context: dict[str, Any] = {"can_run": can(request.user, "run_migrations")}
+    try:
+        context["h"] = services.history()
+    except AppError as exc:  # shown in place, as the page itself shows it
+        context["error"] = exc
+    return fragment(request, ["alembic-history"], lambda: ("migrations_ui/_history.html", context), page="/alembic")
+
+
+@never_cache
+def alembic_part_drift(request: HttpRequest) -> HttpResponse:
+    """Fragment of /alembic: the drift panel (autogenerate's comparison; cached under the schema fingerprint)."""
+    from migrations_ui.drift import compute_drift
+
+    return fragment(request, ["drift-panel"], lambda: ("migrations_ui/_drift_panel.html", {"drift": compute_drift()}),
+                    page="/alembic")
+
+
+def _revision_context(request: HttpRequest, rev: str, detail: dict[str, Any] | None) -> dict[str, Any]:
+    context: dict[str, Any] = {"rev": rev, "d": detail, "can_run": can(request.user, "run_migrations"),
+                               "sync": wait_url(request, reverse("alembic-revision", args=[rev])),
+                               "fill_body": reverse("alembic-revision-part", args=[rev]),
+                               "fill_sql": reverse("alembic-revision-part", args=[rev]) + "?only=sql"}
+    if detail is None:
+        return context
+    r = detail["revision"]
+    ranges = {k: f"{start + ':' if start else ''}{end}" for k, (start, end) in services.sql_ranges({}, r).items()}
+    context.update(r=r, sql_ranges=ranges,
+                   hl={k: mark_safe(v) for k, v in services.highlighted(detail).items()},  # noqa: S308 - Pygments output escapes the code
+                   sql_waiting=f"Rendering {r['revision']}'s upgrade and downgrade SQL offline "
+                               f"(alembic upgrade --sql {ranges['upgrade']} in a child process)…")
+    return context
+
+
 def revision_page(request: HttpRequest, rev: str) -> HttpResponse:
-    detail = services.revision_detail(rev)
-    return render(request, "migrations_ui/revision.html", {
-        "d": detail, "r": detail["revision"], "hl": {k: mark_safe(v) for k, v in services.highlighted(detail).items()},  # noqa: S308 - Pygments output escapes the code
-        "pygments_css": services.pygments_css(), "can_run": can(request.user, "run_migrations"),
-    })
+    """A revision: its file, diff and safety at once; its offline SQL (a child process) when cached, else later."""
+    detail = services.revision_detail_cached(rev) if pages_first(request) else services.revision_detail(rev)
+    return render(request, "migrations_ui/revision.html", _revision_context(request, rev, detail))
+
+
+@never_cache
+def revision_part(request: HttpRequest, rev: str) -> HttpResponse:
+    """Fragment of a revision's page: the whole body, or (``?only=sql``) its two SQL sections."""
+    only_sql = request.GET.get("only") == "sql"
+
+    def build() -> tuple[str, dict[str, Any]]:
+        context = _revision_context(request, rev, services.revision_detail(rev))
+        return ("migrations_ui/_revision_sql.html" if only_sql else "migrations_ui/_revision_body.html"), context
+
+    ids = ["upgrade-sql", "downgrade-sql"] if only_sql else ["revision-body"]
+    return fragment(request, ids, build, page=reverse("alembic-revision", args=[rev]))
 
 
 @require_http_methods(["GET", "POST"])
@@ -65,9 +122,37 @@ def run_confirm(request: HttpRequest) -> HttpResponse:
         return redirect("alembic-run", run_id=run.pk)
     plan = services.plan_run(kind, target_value, h)
     return render(request, "migrations_ui/confirm.html", {
-        "plan": plan, "preview": services.preview_plan(plan), "h": h, "kind": kind, "target": target_value,
-        "target_label": target.describe(target.target_url()), "dry": dry,
+        "plan": plan, "preview": services.preview_plan(plan, h, cached_only=pages_first(request)), "h": h,
+        "kind": kind, "target": target_value, "target_label": target.describe(target.target_url()), "dry": dry,
+        **_preview_fill(request, kind, target_value, plan),
     })
+
+
+def _preview_fill(request: HttpRequest, kind: str, target_value: str, plan: dict[str, Any]) -> dict[str, Any]:
+    query = QueryDict(mutable=True)
+    query.update({"kind": kind, "target": target_value})
+    start, end = plan["sql_range"]
+    count = plan["count"]
+    return {"fill_preview": f"{reverse('alembic-confirm-preview')}?{query.urlencode()}",
+            "sync": f"{reverse('alembic-confirm')}?{query.urlencode()}&wait=1",
+            "preview_waiting": f"Rendering the {kind} SQL of {count} revision{'s' if count != 1 else ''} offline "
+                               f"(alembic {kind} --sql {start + ':' if start else ''}{end} in a child process)…"}
+
+
+@never_cache
+def run_confirm_preview(request: HttpRequest) -> HttpResponse:
+    """Fragment of the confirmation page: the offline SQL of the run and its safety findings (admin)."""
+    require(request.user, "run_migrations")
+    kind = request.GET.get("kind", "upgrade")
+
+    def build() -> tuple[str, dict[str, Any]]:
+        if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
+            raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade, downgrade or stamp.")
+        h = services.history()
+        plan = services.plan_run(kind, runs.validate_target(kind, request.GET.get("target", ""), h), h)
+        return "migrations_ui/_plan_preview.html", {"preview": services.preview_plan(plan, h)}
+
+    return fragment(request, ["plan-preview"], build, page=reverse("alembic-confirm"))
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
@@ -102,7 +187,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 def drift_page(request: HttpRequest) -> HttpResponse:
     from migrations_ui.drift import compute_drift
 
-    drift = compute_drift()
+    drift = compute_drift(force=request.GET.get("refresh") == "1")
     if request.GET.get("download") == "1" and drift["script"]:
         response = HttpResponse(drift["script"], content_type="text/x-python; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="autogenerate_upgrade.py"'

@@ -1,17 +1,17 @@
 """The model map's service layer: one function per thing a page or an API endpoint shows.
 
 ``inspect_project()`` runs the child task ``models.inspect`` (the user's models are imported only
-there) and caches its answer until a file of the project changes (``core.project.fingerprint``),
-so a refresh after editing code re-runs it. ``reflect_database()`` describes the live tables in
-the same shape, for databases without models and for tables no model maps. ``model_drift()``
-compares the two per table; it prefers the migrations feature's ``compute_drift()`` (Alembic's
-autogenerate compare) so both pages agree, and falls back to a reflection compare of its own.
+there) and caches its answer (``core.cache``) until a file the model import loaded changes (the child
+reports them), so editing a model re-runs it and editing a revision file does not.
+``reflect_database()`` describes the live tables in the same shape, for databases without models
+and for tables no model maps. ``model_drift()`` compares the two per table; it prefers the migrations
+feature's ``compute_drift()`` (Alembic's autogenerate compare, cached under the schema fingerprint) so
+both pages agree, and falls back to a reflection compare of its own.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,47 +20,84 @@ from django.conf import settings
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql
 
-from core import interpreter, target
+from core import deps, interpreter, target
+from core.cache import Cache, Computed
+from core.cache import digest as cache_digest
 from core.exceptions import AppError, BadRequest, NotFound, TargetUnavailable
-from core.project import find_alembic_ini, fingerprint
+from core.project import find_alembic_ini
 from core.runner import RunnerError, run_task
 
 SYSTEM_SCHEMAS = ("information_schema",)
 
-_lock = threading.Lock()
-_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+# models.inspect costs a child process: cached (core.cache) until a file the model import loaded changes.
+_cache = Cache("models", max_entries=8)
+
+
+def _payload() -> dict[str, Any]:
+    ini, _ = find_alembic_ini()
+    return {"alembic_ini": str(ini) if ini else None, "sqlalchemy_base": settings.SQLALCHEMY_BASE,
+            "extra_paths": [str(ini.parent)] if ini else []}
 
 
 def _cache_key() -> tuple[Any, ...]:
-    ini, _ = find_alembic_ini()
-    return (str(settings.PROJECT_DIR), str(ini), settings.SQLALCHEMY_BASE, interpreter.resolve().path,
-            fingerprint(Path(settings.PROJECT_DIR)))
+    payload = _payload()
+    return ("models.inspect", str(settings.PROJECT_DIR), payload["alembic_ini"], settings.SQLALCHEMY_BASE,
+            interpreter.resolve().path, cache_digest(_target_url_or_none()))
 
 
 def inspect_project(force: bool = False) -> dict[str, Any]:
-    """The child's description of every model, cached until the project's files change.
+    """The child's description of every model, cached until a file the import loaded changes.
 
     A runner failure (bad PGADMIN_PROJECT_PYTHON, a hang) is returned as ``runner_error`` rather than
     raised: the pages still show the database from reflection.
     """
-    key = _cache_key()
-    with _lock:
-        if not force and key in _cache:
-            return _cache[key]
-    ini, _ = find_alembic_ini()
-    payload = {"alembic_ini": str(ini) if ini else None, "sqlalchemy_base": settings.SQLALCHEMY_BASE,
-               "extra_paths": [str(ini.parent)] if ini else []}
-    started = time.monotonic()
+    payload = _payload()
+    url = _target_url_or_none()
+
+    def compute() -> Computed:
+        started = time.monotonic()
+        try:
+            result = run_task("models.inspect", payload, target_url=url)
+        except RunnerError as exc:  # not a property of the files: answered, not kept
+            return Computed({"runner_error": exc.as_dict(), "models": [], "tables": [], "errors": [],
+                             "found_by": None, "base": None, "partial": 0,
+                             "elapsed_ms": round((time.monotonic() - started) * 1000)}, store=False)
+        result["elapsed_ms"] = round((time.monotonic() - started) * 1000)
+        ini = payload["alembic_ini"]
+        env_py = env_py_of(ini)
+        return Computed(result, deps.model_import(result, settings.PROJECT_DIR, ini=ini, env_py=env_py))
+
+    found: dict[str, Any] = _cache.get_or_compute(_cache_key(), compute, force=force)
+    return found
+
+
+def inspect_cached() -> dict[str, Any] | None:
+    """The cached inspection when still valid, else None (never starts a child)."""
+    found: dict[str, Any] | None = _cache.peek(_cache_key())
+    return found
+
+
+def model_deps() -> deps.Deps | None:
+    """The files the cached model import depends on (drift builds on the same files), None when unknown."""
+    return _cache.deps_of(_cache_key())
+
+
+def env_py_of(ini: str | None) -> str | None:
+    """env.py of the ini's default section (read with configparser; no alembic import in the server)."""
+    if not ini:
+        return None
+    import configparser
+
+    parser = configparser.ConfigParser(defaults={"here": str(Path(ini).parent)})
     try:
-        result = run_task("models.inspect", payload, target_url=_target_url_or_none())
-    except RunnerError as exc:
-        result = {"runner_error": exc.as_dict(), "models": [], "tables": [], "errors": [],
-                  "found_by": None, "base": None, "partial": 0}
-    result["elapsed_ms"] = round((time.monotonic() - started) * 1000)
-    with _lock:
-        _cache.clear()
-        _cache[key] = result
-    return result
+        parser.read(ini, encoding="utf-8")
+        location = parser.get("alembic", "script_location")
+    except (configparser.Error, OSError):
+        return None
+    if ":" in location.split("/")[0]:
+        return None  # a package resource (pkg:folder): env.py is found through the loaded modules
+    path = Path(location) if Path(location).is_absolute() else Path(ini).parent / location
+    return str(path / "env.py")
 
 
 def _target_url_or_none() -> str | None:
@@ -231,48 +268,42 @@ _LABELS = {
     "add_constraint": "constraint missing in the database", "remove_constraint": "constraint only in the database",
     "add_fk": "foreign key missing in the database", "remove_fk": "foreign key only in the database",
 }
-DRIFT_TTL_S = 60.0
-_drift_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}
 
 
-def _autogenerate_drift(force: bool) -> dict[str, Any] | None:
-    """The migrations feature's ``compute_drift()`` (Alembic autogenerate), cached briefly.
-
-    It costs a child process, so it is cached per project files + target + applied revisions for
-    DRIFT_TTL_S: a migration run changes the key at once; a hand-made DDL change shows within a minute
-    (or at once with ?refresh=1). None when that feature is not installed or cannot answer.
-    """
+def _autogenerate_drift(force: bool, cached_only: bool = False) -> dict[str, Any] | None:
+    """The migrations feature's ``compute_drift()`` (Alembic autogenerate; cached there under the schema
+    fingerprint). None when that feature is not installed, cannot answer, or (``cached_only``) has no
+    cached answer."""
     try:
-        from migrations_ui.drift import compute_drift  # shared with the migrations drift panel
+        from migrations_ui.drift import compute_drift, drift_cached  # shared with the migrations drift panel
     except ImportError:
         return None
     try:
-        from core.project import current_revisions
-
-        revisions = tuple(current_revisions() or ())
-    except Exception:  # noqa: BLE001 - no database: autogenerate cannot compare either
-        return None
-    key = (*_cache_key(), _target_url_or_none(), revisions)
-    now = time.monotonic()
-    with _lock:
-        hit = _drift_cache.get(key)
-        if hit and not force and now - hit[0] < DRIFT_TTL_S:
-            return hit[1]
-    try:
-        result = compute_drift()
+        result = drift_cached() if cached_only else compute_drift(force)
     except Exception:  # noqa: BLE001 - fall back to our own compare rather than lose the page
         return None
-    if not result.get("ok"):
+    if result is None or not result.get("ok"):
         return None
-    with _lock:
-        _drift_cache.clear()
-        _drift_cache[key] = (now, result)
     return result
 
 
-def model_drift(inspection: dict[str, Any], live: list[dict[str, Any]] | None, force: bool = False) -> dict[str, Any]:
-    """{ok, error, source, by_table: {table id: [differences]}}: the one place drift is computed."""
-    result = _autogenerate_drift(force) if live is not None else None
+def _has_autogenerate() -> bool:
+    try:
+        import migrations_ui.drift  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def model_drift(inspection: dict[str, Any], live: list[dict[str, Any]] | None, force: bool = False,
+                cached_only: bool = False) -> dict[str, Any]:
+    """{ok, error, source, by_table: {table id: [differences]}, pending}: the one place drift is computed.
+
+    ``cached_only``: the autogenerate comparison only when cached; otherwise ``pending`` (no child started).
+    """
+    result = _autogenerate_drift(force, cached_only) if live is not None else None
+    if result is None and cached_only and live is not None and _has_autogenerate():
+        return {"ok": False, "pending": True, "error": None, "source": None, "by_table": {}}
     if result is not None:
         return {"ok": True, "error": None, "source": "alembic autogenerate",
                 "note": (result.get("fallback") or {}).get("message"),
@@ -297,7 +328,17 @@ def _group(diffs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 def model_map(force: bool = False, with_drift: bool = True) -> dict[str, Any]:
     """Models, their tables, tables no model maps (from reflection), import errors and drift."""
-    inspection = inspect_project(force=force)
+    return _model_map(inspect_project(force=force), force, with_drift, cached_only=False)
+
+
+def model_map_cached() -> dict[str, Any] | None:
+    """``model_map()`` from what is cached: None while the models are not; ``drift.pending`` while the
+    comparison is not (the database is reflected now: one batch of catalogue queries)."""
+    inspection = inspect_cached()
+    return _model_map(inspection, False, True, cached_only=True) if inspection is not None else None
+
+
+def _model_map(inspection: dict[str, Any], force: bool, with_drift: bool, cached_only: bool) -> dict[str, Any]:
     live: list[dict[str, Any]] | None = None
     db_error: dict[str, Any] | None = None
     try:
@@ -311,7 +352,7 @@ def model_map(force: bool = False, with_drift: bool = True) -> dict[str, Any]:
     unmapped = [t for t in live or [] if t["id"] not in model_tables]  # not even in the models' metadata
     for t in model_tables.values():
         t["in_database"] = (t["id"] in live_ids) if live is not None else None
-    drift = model_drift(inspection, live, force) if with_drift else {"ok": False, "by_table": {}, "error": None}
+    drift = model_drift(inspection, live, force, cached_only) if with_drift else {"ok": False, "by_table": {}, "error": None}
     for model in inspection.get("models", []):
         model["drift"] = drift["by_table"].get(model["table"] or "", [])
     return {
@@ -327,7 +368,7 @@ def model_map(force: bool = False, with_drift: bool = True) -> dict[str, Any]:
         "runner_error": inspection.get("runner_error"),
         "database_error": db_error,
         "drift": {"ok": drift["ok"], "error": drift.get("error"), "source": drift.get("source"),
-                  "note": drift.get("note")},
+                  "note": drift.get("note"), "pending": bool(drift.get("pending"))},
         "elapsed_ms": inspection.get("elapsed_ms"),
     }
 

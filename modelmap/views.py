@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
+from core.exceptions import AppError
+from core.pages import fill_url, fragment, pages_first, wait_url
 from modelmap import erd as erdlib
 from modelmap import positions, services
 
@@ -16,9 +22,12 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def models_page(request: HttpRequest) -> HttpResponse:
-    data = services.model_map(force=request.GET.get("refresh") == "1")
+def _models_context(request: HttpRequest, data: dict[str, Any] | None) -> dict[str, Any]:
     query = request.GET.get("q", "")
+    context: dict[str, Any] = {"data": data, "q": query, "sync": wait_url(request, "/models"),
+                               "fill_body": fill_url(reverse("models-part"), request, keep=("q",))}
+    if data is None:
+        return context
     tables = {t["id"]: t for t in data["tables"]}
     cards = []
     for model in services.search(data["models"], query):
@@ -27,15 +36,28 @@ def models_page(request: HttpRequest) -> HttpResponse:
         table = tables.get(model["table"] or "")
         cards.append({"model": model, "table": table, "search": " ".join(words).lower(),
                       "data_id": erdlib.data_id(table) if table else None})
-    associations = [t for t in data["tables"] if not t["mapped"]]
     # Import/configuration errors name a module; property errors name a model's property.
-    import_errors = [e for e in data["errors"] if "property" not in e]
-    property_errors = [e for e in data["errors"] if "property" in e]
-    return render(request, "modelmap/models.html", {
-        "data": data, "cards": cards, "q": query, "associations": associations,
-        "import_errors": import_errors, "property_errors": property_errors,
-        "total": len(data["models"]),
-    })
+    context.update(cards=cards, associations=[t for t in data["tables"] if not t["mapped"]],
+                   import_errors=[e for e in data["errors"] if "property" not in e],
+                   property_errors=[e for e in data["errors"] if "property" in e], total=len(data["models"]))
+    return context
+
+
+def models_page(request: HttpRequest) -> HttpResponse:
+    """The model cards; the project's models (a child process) and drift fill in later when not cached."""
+    if pages_first(request):
+        data = services.model_map_cached()
+    else:
+        data = services.model_map(force=request.GET.get("refresh") == "1")
+    return render(request, "modelmap/models.html", _models_context(request, data))
+
+
+@never_cache
+def models_part(request: HttpRequest) -> HttpResponse:
+    """Fragment of /models: the count and the whole body, with drift (reads the models when not cached)."""
+    return fragment(request, ["models-total", "models-body"],
+                    lambda: ("modelmap/_models_part.html", _models_context(request, services.model_map())),
+                    page="/models")
 
 
 def erd_page(request: HttpRequest) -> HttpResponse:
@@ -44,6 +66,10 @@ def erd_page(request: HttpRequest) -> HttpResponse:
     focus = request.GET.get("focus", "").strip()
     depth = _int(request.GET.get("depth") or request.GET.get("hops"), 1)
     columns = request.GET.get("columns", "1") != "0"
+    if source != "database" and pages_first(request) and services.inspect_cached() is None:
+        # The diagram's script works on the whole page: wait for the models, then reload (fill.js).
+        return render(request, "modelmap/erd_wait.html", {"fill_ready": reverse("er-diagram-ready"),
+                                                           "sync": wait_url(request)})
     graph = services.erd(source, focus, depth)
     saved = positions.load(request.user)
     placed = erdlib.place(graph, columns, saved)
@@ -57,3 +83,17 @@ def erd_page(request: HttpRequest) -> HttpResponse:
         "edge_count": len(graph["relationships"]),
         "export_query": request.GET.urlencode(),
     })
+
+
+@never_cache
+def erd_ready(request: HttpRequest) -> HttpResponse:
+    """Fragment of /er-diagram while the models are read: answers once they are (the page then reloads)."""
+    def build() -> tuple[str, dict[str, Any]]:
+        inspection = services.inspect_project()
+        err = inspection.get("runner_error")
+        if err:
+            raise AppError(f"The project's models could not be read: {err['message']}", code="runner_failed",
+                           status=502, hint=f"{err['hint']} The diagram of the database itself: /er-diagram?source=database.")
+        return "modelmap/_erd_ready.html", {}
+
+    return fragment(request, ["erd-wait"], build, page="/er-diagram")

@@ -98,6 +98,10 @@ PROJECT_ENV_BUILD = env_bool("PGADMIN_PROJECT_ENV_BUILD", True)
 RUNNER_TIMEOUT_S = env_int("PGADMIN_RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
 # At most this many child processes serve pages/API reads at once; more requests wait (core/runner.py).
 RUNNER_CONCURRENCY = env_int("PGADMIN_RUNNER_CONCURRENCY", 4, minimum=1, maximum=64)
+# Pages render at once with the project's cached answers and fill the rest in afterwards (core/pages.py);
+# 0: every page waits for them. WARM: fill those caches in the background at start (core/warm.py).
+PAGES_FIRST = env_bool("PGADMIN_PAGES_FIRST", True)
+WARM_ON_START = env_bool("PGADMIN_WARM", True)
 READ_ONLY = env_bool("PGADMIN_READ_ONLY", False)
 ADMIN_USERNAME = env_str("PGADMIN_ADMIN_USERNAME")
 ADMIN_PASSWORD = env_str("PGADMIN_ADMIN_PASSWORD")

@@ -24,3 +24,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast has
 # instead of waiting as they do on the real file with OPTIONS["timeout"].
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["PGADMIN_DATA_DIR"], "test-internal.sqlite3")}  # noqa: F405
+
+# Test-client pages wait for the project's answers (the pages-first tests turn it on), and nothing warms
+# the caches behind a test's back (the warm-up tests turn it on).
+PAGES_FIRST = False
+WARM_ON_START = False

@@ -157,6 +157,28 @@ def _project_module(module_name: str, project_dir: str) -> bool:
     return bool(path) and os.path.abspath(path).startswith(os.path.abspath(project_dir) + os.sep)
 
 
+def loaded_project_files(payload: dict[str, Any]) -> list[str]:
+    """The project's own source files among the modules imported so far.
+
+    The server keys its model-map cache on these files (an edit elsewhere keeps the cached answer);
+    installed packages, even in a venv inside the project, and this runner's own modules are left out.
+    """
+    roots = {os.path.abspath(p) for p in [payload.get("project_dir") or os.getcwd(), *payload.get("extra_paths", [])] if p}
+    here = os.path.dirname(os.path.abspath(__file__))
+    out: set[str] = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or not path:
+            continue
+        path = os.path.abspath(path)
+        parts = path.split(os.sep)
+        if path.startswith(here + os.sep) or "site-packages" in parts or "dist-packages" in parts:
+            continue
+        if any(path.startswith(root + os.sep) for root in roots):
+            out.add(path)
+    return sorted(out)
+
+
 def discover(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Import the models; return {found_by, base, metadatas, registries}."""
     project_dir = payload.get("project_dir") or os.getcwd()
@@ -329,7 +351,7 @@ def summary(payload: dict[str, Any]) -> dict[str, Any]:
             "tables": tables, "classes": sorted(m.class_.__name__ for m in mappers),
             "errors": [e for e in errors if "property" not in e],
             "property_errors": [e for e in errors if "property" in e],
-            "partial": len(partial), "partial_models": partial}
+            "partial": len(partial), "partial_models": partial, "project_files": loaded_project_files(payload)}
 
 
 def scan_metadatas(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -385,6 +407,7 @@ def task_inspect(payload: dict[str, Any]) -> dict[str, Any]:
         "partial": sum(1 for m in models if m["partial"]),
         "tables": sorted(tables.values(), key=lambda t: (t["schema"] or "", t["name"])),
         "errors": errors,
+        "project_files": loaded_project_files(payload),
     }
 
 

@@ -30,6 +30,7 @@ def test_newcomer_applies_pending_revisions_watches_the_run_and_rolls_back(serve
     first_pending = page.locator('.rev-row[data-state="pending"] .rev-id').last
     first_pending.click()
     page.wait_for_url(re.compile(r"/alembic/revisions/"))
+    page.wait_for_selector("#upgrade-sql .hl", timeout=30_000)  # the SQL fills in when not computed yet
     assert page.locator(".hl").count() >= 2  # highlighted source and SQL
     assert page.locator("#upgrade-sql").is_visible()
     page.screenshot(path=str(REPO / "test-artifacts" / "alembic-revision.png"), full_page=True)

@@ -1,0 +1,148 @@
+"""Warm the project's caches in the background, so that the first visitor does not wait for them.
+
+``manage.py serve`` calls ``start("serve")`` right before it starts listening; other servers (an ASGI
+or WSGI server pointed at the project directly) get the same on their first request through
+``install()`` (Django's ``request_started``). One daemon thread per process, once, computes in order:
+the probe (startup checks), the revision history, the model map, drift, and the offline SQL of the
+pending revisions (the ones a visitor is about to review), each through its cache (``core.cache``),
+so a page asking for the same answer meanwhile joins the computation instead of starting another.
+
+It never blocks a request and never raises: a failing step is logged (scrubbed) and the next runs.
+Off with ``PGADMIN_WARM=0`` (the test settings turn it off; the warm-up tests turn it on).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+from core.logging import scrub
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_REVISIONS = 20  # a project far behind head: warm the next ones, the rest on demand
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_last: dict[str, Any] = {}
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "WARM_ON_START", True))
+
+
+def start(reason: str) -> bool:
+    """Start the warm-up thread once per process (False when off or already started)."""
+    global _thread
+    if not enabled():
+        return False
+    with _lock:
+        if _thread is not None:
+            return False
+        _thread = threading.Thread(target=_run, args=(reason,), name="pgadmin-warm", daemon=True)
+        _thread.start()
+    return True
+
+
+def join(timeout: float | None = None) -> dict[str, Any]:
+    """Wait for the warm-up thread (tests, benchmarks); the steps' outcomes of the last warm-up."""
+    thread = _thread
+    if thread is not None:
+        thread.join(timeout)
+    with _lock:
+        return dict(_last)
+
+
+def reset() -> None:
+    """Forget that the warm-up ran (tests start it again)."""
+    global _thread
+    with _lock:
+        _thread = None
+        _last.clear()
+
+
+def _run(reason: str) -> None:
+    from django.db import connections
+
+    try:
+        outcome = warm_now()
+        with _lock:
+            _last.update(outcome)
+        done = [name for name, result in outcome["steps"].items() if result == "ok"]
+        log.info("Warm-up (%s) done in %.1f s: %s", reason, outcome["seconds"], ", ".join(done) or "nothing")
+    except Exception as exc:  # noqa: BLE001 - a warm-up must never take the server down
+        log.warning("Warm-up (%s) stopped: %s", reason, scrub(str(exc)))
+    finally:
+        connections.close_all()  # this thread's internal-DB connection (the ini section preference)
+
+
+def warm_now() -> dict[str, Any]:
+    """Compute every answer the pages need, in this thread: ``{"steps": {name: "ok" | error}, "seconds"}``."""
+    started = time.monotonic()
+    steps: dict[str, str] = {}
+
+    def step(name: str, func: Callable[[], object]) -> None:
+        try:
+            func()
+            steps[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - logged, and the next step still runs
+            steps[name] = scrub(f"{type(exc).__name__}: {exc}")[:300]
+            log.warning("Warm-up step %s failed: %s", name, steps[name])
+
+    from core import project
+
+    step("probe", project.probe_project)
+    setup = project.resolve_alembic()
+    if setup.available:
+        from migrations_ui import services
+
+        step("history", services.script_history)
+    step("models", _models)
+    step("drift", _drift)
+    if setup.available:
+        step("pending revisions", _pending_revisions)
+    return {"steps": steps, "seconds": round(time.monotonic() - started, 2)}
+
+
+def _models() -> None:
+    try:
+        from modelmap.services import inspect_project
+    except ImportError:  # the model map is not installed
+        return
+    inspect_project()
+
+
+def _drift() -> None:
+    try:
+        from migrations_ui.drift import compute_drift
+    except ImportError:
+        return
+    result = compute_drift()
+    if not result.get("ok"):
+        raise RuntimeError((result.get("error") or {}).get("message") or "drift could not be computed")
+
+
+def _pending_revisions() -> None:
+    from migrations_ui import preview, services
+
+    h = services.history()
+    by_id = {r["revision"]: r for r in h["revisions"]}
+    for rev in h["pending"][:MAX_PENDING_REVISIONS]:
+        preview.revision_sql(h, by_id[rev])
+
+
+def install() -> None:
+    """Warm on the first request of servers that do not go through ``manage.py serve``."""
+    from django.core.signals import request_started
+
+    request_started.connect(_on_first_request, dispatch_uid="pgadmin-warm-first-request")
+
+
+def _on_first_request(**_: Any) -> None:
+    if _thread is None:
+        start("first request")

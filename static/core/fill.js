@@ -1,0 +1,86 @@
+/* "Pages first, details after": fill the parts of a page that the server had not computed yet.
+
+   The server renders every page at once with what it has cached; a part it still has to compute is a
+   placeholder inside an element with an id, carrying data-fill="/fragment/url" and a sentence that says
+   what it waits for. One request per distinct URL (placeholders sharing a URL share it): the answer is
+   HTML whose top-level elements replace the page's elements with the same ids (an error answer does too,
+   with its message and hint in place). data-fill-mode="reload" reloads the page once the fragment says
+   the data is ready (the ER diagram, whose script needs the whole page). No JS: the placeholder's
+   <noscript> link loads the page with ?wait=1, which computes everything before answering. */
+(function () {
+  "use strict";
+
+  function showError(el, text) {
+    var msg = el.querySelector("[data-fill-message]") || el;
+    el.classList.add("fill-failed");
+    el.setAttribute("data-fill-state", "error");
+    msg.textContent = text;
+    var sync = el.querySelector("[data-fill-sync]");
+    if (sync) sync.hidden = false;
+    var spinner = el.querySelector(".fill-spinner");
+    if (spinner) spinner.remove();
+  }
+
+  function tick(els, started) {
+    var seconds = Math.round((Date.now() - started) / 1000);
+    els.forEach(function (el) {
+      var clock = el.querySelector("[data-fill-elapsed]");
+      if (clock && seconds >= 1) clock.textContent = " " + seconds + " s";
+    });
+  }
+
+  function place(body) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = body;
+    var placed = [];
+    Array.prototype.slice.call(tpl.content.children).forEach(function (node) {
+      var target = node.id && document.getElementById(node.id);
+      if (target) { target.replaceWith(node); placed.push(node); }
+    });
+    return placed;
+  }
+
+  function load(url, els) {
+    var started = Date.now();
+    var timer = setInterval(function () { tick(els, started); }, 1000);
+    fetch(url, { headers: { Accept: "text/html", "X-Fill": "1" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.redirected && /\/login(\?|$)/.test(new URL(r.url).pathname + new URL(r.url).search)) {
+          location.reload(); /* the session ended: the page itself leads to the login */
+          return null;
+        }
+        return r.text().then(function (body) { return { ok: r.ok, status: r.status, body: body }; });
+      })
+      .then(function (res) {
+        clearInterval(timer);
+        if (!res) return;
+        if (res.ok && els[0].getAttribute("data-fill-mode") === "reload") { location.reload(); return; }
+        var placed = place(res.body);
+        els.forEach(function (el) {
+          if (el.isConnected) showError(el, "Could not load this part (HTTP " + res.status + ").");
+        });
+        placed.forEach(scan); /* a filled part may hold placeholders of its own (e.g. the SQL of a revision) */
+        document.dispatchEvent(new CustomEvent("pgadmin:filled", { detail: { url: url, status: res.status } }));
+      })
+      .catch(function () {
+        clearInterval(timer);
+        els.forEach(function (el) { showError(el, "Could not load this part: the server did not answer."); });
+      });
+  }
+
+  function scan(root) {
+    var groups = {};
+    var found = root.matches && root.matches("[data-fill]") ? [root] : [];
+    found = found.concat(Array.prototype.slice.call(root.querySelectorAll("[data-fill]")));
+    found.forEach(function (el) {
+      if (el.getAttribute("data-fill-state")) return;
+      el.setAttribute("data-fill-state", "loading");
+      var url = el.getAttribute("data-fill");
+      (groups[url] = groups[url] || []).push(el);
+    });
+    Object.keys(groups).forEach(function (url) { load(url, groups[url]); });
+  }
+
+  if (!window.fetch || !("content" in document.createElement("template"))) return; /* the links stay */
+  scan(document);
+})();
