@@ -34,6 +34,7 @@ from databrowser.reflection import ColumnInfo, TableInfo
 TRGM_OPCLASSES = ("gin_trgm_ops", "gist_trgm_ops")
 TRGM_MIN_TERM = 3  # pg_trgm extracts nothing from a shorter term: its index would read every entry
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
+_HEXISH = re.compile(r"^[0-9a-fA-F-]+$")
 _CAST_EXPR = re.compile(r"^\((.+)::text\)$")
 _FTS_EXPR = re.compile(r"^to_tsvector\('((?:[^']|'')+)'::regconfig, (.+)\)$")
 _INT_LIMITS = ((sa.SmallInteger, 2**15), (sa.BigInteger, 2**63), (sa.Integer, 2**31))
@@ -214,6 +215,8 @@ def _column(info: TableInfo, cinfo: ColumnInfo, term: str, pattern: str,
             indexed = name in info.indexed
             return SearchColumn(name, "= this UUID" + (" (indexed)" if indexed else ""),
                                 col == sa.bindparam(None, whole, type_=col.type), indexed, btree_sql)
+        if not _HEXISH.match(term):
+            return Skipped(name, "a UUID, and the term is not part of one (hex digits and dashes)")
         served = idx is not None and idx.kind == "trgm_cast" and long_enough
         return SearchColumn(name, "contains, as text" + (f" (trigram index {idx.name})" if served and idx else ""),
                             sa.cast(col, sa.Text).ilike(pattern), served, cast_sql or None, needs_trgm=True)
