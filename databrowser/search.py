@@ -127,6 +127,11 @@ def scan_kind(conn: Connection, info: TableInfo, req: PageRequest, unique: bool)
     if req.sort and req.sort[0][0] not in info.indexed:
         return None, (f"it is sorted by {req.sort[0][0]}, which has no index, so the first page needs every "
                       "match first")
+    if req.sort and not req.sort[0][1] and info.column(req.sort[0][0]).nullable:
+        # after a value, the rest is "greater, or NULL" (NULLs sort last): two ranges no index scan
+        # can resume in order, so every part would re-read the index from its start
+        return None, (f"it is sorted ascending by {req.sort[0][0]}, which may be NULL, so a part cannot resume "
+                      "through its index (sort descending, or by a NOT NULL column)")
     if unique:
         return "keyset", ""
     if info.kind in ("v", "f"):

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.exceptions import BadRequest, Conflict
 from core.roles import can
-from databrowser import actions, forms, models_info, query
+from databrowser import actions, forms, models_info, query, related
 from databrowser.export import export_response
 from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
@@ -139,12 +139,12 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
                                                           c.position]) if c.kind == "bytea" and row[c.name] else None}
               for c in info.columns]
-    related = query.related_counts(info, row)
-    for r in related:
+    referencing = related.related_counts(info, row)
+    for r in referencing:
         r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
             [(f"f.eq.{c}", str(jsonable(v))) for c, v in r["filters"]])
     return render(request, "databrowser/row.html", {
-        "info": info, "row": row, "fields": fields, "related": related, "can_write": _writable(request, info),
+        "info": info, "row": row, "fields": fields, "related": referencing, "can_write": _writable(request, info),
         "edit_url": reverse("data-edit", args=[info.ref.slug, seg]),
         "delete_url": reverse("data-delete", args=[info.ref.slug, seg]),
         "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)),
@@ -277,7 +277,7 @@ def export(request: HttpRequest, tref: str) -> HttpResponseBase:
 def lookup(request: HttpRequest, tref: str) -> JsonResponse:
     """FK picker data: rows of the referenced table as {value, label}, searchable, paged."""
     info = _info(tref)
-    return JsonResponse(query.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
+    return JsonResponse(related.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
                                      request.GET.get("q", ""), request.GET.get("cursor") or None))
 
 
