@@ -75,6 +75,7 @@ class SearchOutcome:
     note: str = ""
     hints: list[str] = field(default_factory=list)  # statements creating the indexes that would serve it
     total: int | None = None  # index / full: the exact number of matches, when it was counted
+    budget_ms: float = 0.0  # scan: the time budget it had
 
     @property
     def summary(self) -> str:
@@ -89,7 +90,8 @@ class SearchOutcome:
             return f"Searched all {self.scanned or 0:,} rows in {took}: {self.matches or 0:,} {_matches(self.matches)}."
         of = f" of ≈ {self.table_estimate:,}" if self.table_estimate else ""
         if not self.scanned:
-            return (f"No rows searched yet: the first part of the table took longer than the {took} budget. "
+            budget = f"{self.budget_ms / 1000:g} s" if self.budget_ms >= 1000 else f"{self.budget_ms:g} ms"
+            return (f"No rows searched yet: the first part of the table did not fit the {budget} time budget. "
                     "Continuing tries a smaller part.")
         where = f" (up to {self.upto})" if self.upto else ""
         head = f"{self.matches or 0:,} {_matches(self.matches)} in the first {self.scanned:,} rows{where}{of}"
@@ -330,7 +332,7 @@ def _scan(conn: Connection, info: TableInfo, req: PageRequest, plan: SearchPlan,
         upto = _describe(info, keys, pos.keys) if pos.keys is not None else ""
     outcome = SearchOutcome(plan, "scan", (time.perf_counter() - started) * 1000, done, info.estimate,
                             scanned=scanned_total, matches=matches, upto=upto, stopped=stopped, physical=physical,
-                            note=note, hints=hints, total=matches if done else None)
+                            note=note, hints=hints, total=matches if done else None, budget_ms=budget)
     total, count_note = (matches if done else None), ""
     if req.exact_count and not done:  # asked for: every match counted, one query under the statement timeout
         total = query.exact_count(conn, info, clauses)
