@@ -104,15 +104,17 @@ def ensure_table(libpq: str) -> None:
     from sqlalchemy.engine import make_url
 
     url = make_url(libpq)
+    name = url.database or "bench_search"
     maintenance = url.set(database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(maintenance, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     with psycopg.connect(libpq, autocommit=True) as conn:
-        mark = conn.execute(f"SELECT obj_description(to_regclass('{TABLE}'), 'pg_class')").fetchone()[0]
+        found = conn.execute(f"SELECT obj_description(to_regclass('{TABLE}'), 'pg_class')").fetchone()
+        mark = found[0] if found else None
         if mark == MARK:
             return
-        print(f"building {TABLE} ({ROWS:,} rows) in {url.database}: a few minutes, once…", file=sys.stderr, flush=True)
+        print(f"building {TABLE} ({ROWS:,} rows) in {name}: a few minutes, once…", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute(f"CREATE TABLE {TABLE} (id bigint PRIMARY KEY, title text NOT NULL, meta jsonb NOT NULL, "
