@@ -97,11 +97,15 @@ class TableDataView(ReadView):
             "paging": page.mode, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor,
             "page": page.page_no, "has_next": page.has_next, "has_prev": page.has_prev,
             "page_size": page.request.page_size, "total_estimate": page.total_estimate,
+            "table_estimate": info.estimate,
         }
         if page.total_exact is not None:
             body["total_exact"] = page.total_exact
+        if page.search is not None:
+            body["search"] = page.search.as_dict()
         if page.sort_hint:
             body["hint"] = page.sort_hint
+            body["hint_sql"] = page.sort_sql or None
         return Response(body)
 
 

@@ -95,6 +95,34 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = :oid AND attnum > 0 AND NOT attisdropped
 """)
 
+# The key columns of every valid, non-partial index of a table, with the access method, the operator
+# class and the column (attnum > 0) or the expression as PostgreSQL prints it: what the search needs
+# to know which columns a trigram or full-text index serves (databrowser.searchplan).
+_INDEX_KEYS_SQL = text("""
+SELECT ic.relname AS index, am.amname AS method, opc.opcname AS opclass,
+       a.attname AS column, CASE WHEN a.attname IS NULL THEN pg_get_indexdef(i.indexrelid, k.ord::int, true) END AS expr
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY k(opc, ord)
+JOIN pg_opclass opc ON opc.oid = k.opc
+LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k.ord - 1] AND a.attnum > 0
+WHERE i.indrelid = :oid AND i.indisvalid AND i.indisready AND i.indpred IS NULL AND k.ord <= i.indnkeyatts
+ORDER BY ic.relname, k.ord
+""")
+
+# Column names as PostgreSQL quotes them in an index expression (quote_ident), to map back.
+_IDENTS_SQL = text("""
+SELECT attname, quote_ident(attname) FROM pg_attribute WHERE attrelid = :oid AND attnum > 0 AND NOT attisdropped
+""")
+
+_BLOCKS_SQL = text("SELECT pg_relation_size(CAST(:oid AS oid)) / current_setting('block_size')::int")
+
+# Whether pg_trgm is installed in this database, only available on the server, or neither.
+_TRGM_SQL = text("""
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'),
+       EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')
+""")
+
 ON_DELETE = {"a": "no action", "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
 
@@ -140,3 +168,33 @@ def constraint(conn: Connection, ref: TableRef, name: str) -> dict[str, Any] | N
 def column_types(conn: Connection, oid: int) -> dict[str, str]:
     """Column name -> the type as PostgreSQL prints it (``numeric(8,2)``, ``"Odd".mood``, ``point``)."""
     return {name: label for name, label in conn.execute(_TYPES_SQL, {"oid": oid})}
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    """One key column of an index: a plain column (``column``) or an expression (``expr``)."""
+
+    index: str
+    method: str  # btree, gin, gist, hash, brin…
+    opclass: str
+    column: str | None
+    expr: str | None
+
+
+def index_keys(conn: Connection, oid: int) -> tuple[list[IndexKey], dict[str, str]]:
+    """The index keys of a relation, and its column names by their quoted spelling."""
+    keys = [IndexKey(r["index"], r["method"], r["opclass"], r["column"], r["expr"])
+            for r in conn.execute(_INDEX_KEYS_SQL, {"oid": oid}).mappings()]
+    idents = {quoted: name for name, quoted in conn.execute(_IDENTS_SQL, {"oid": oid})} if keys else {}
+    return keys, idents
+
+
+def trigram_extension(conn: Connection) -> str:
+    """``installed``, ``available`` (CREATE EXTENSION pg_trgm would work) or ``missing``."""
+    installed, available = conn.execute(_TRGM_SQL).one()
+    return "installed" if installed else "available" if available else "missing"
+
+
+def relation_blocks(conn: Connection, oid: int) -> int:
+    """How many blocks (pages) the relation has now (a physical scan's end)."""
+    return int(conn.execute(_BLOCKS_SQL, {"oid": oid}).scalar_one())

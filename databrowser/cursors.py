@@ -1,4 +1,5 @@
-"""Opaque page cursors: urlsafe base64 of JSON holding the last row's key values.
+"""Opaque page cursors: urlsafe base64 of JSON holding the last row's key values; and the
+cursors of a bounded search scan (where it stopped, what it had counted; see the end).
 
 Values keep their type through tagged JSON (dates, decimals, UUIDs, bytes, arrays, objects);
 the cursor also carries a signature of the table and the order, so a cursor from another sort
@@ -16,6 +17,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -123,3 +125,85 @@ def decode_cursor(info: TableInfo, keys: list[tuple[str, bool]], token: str) -> 
         raise bad from None
     return payload["d"], decoded
 
+
+
+# --- search-scan cursors -------------------------------------------------------------------
+# A bounded search (databrowser.search) stops where its time budget ran out; its cursor says
+# where that was, so "continue" reads on from exactly there: the position (the last key searched,
+# or a physical (block, offset) for a table without a key), how many rows and matches came before
+# (the summary counts across continues) and the chunk size the scan had tuned itself to. It is
+# tied to the table, the order and the search (term, filters, columns) by a signature, and MAC'd
+# like a page cursor: a cursor edited by hand is refused before any value reaches the database.
+
+SCAN_HINT = "Start the search again (drop the cursor parameter): the search begins from the first row."
+
+
+@dataclass
+class ScanPosition:
+    keys: list[Any] | None  # the last key searched (None: from the start); keyset scans
+    block: tuple[int, int] | None  # the last (block, offset) searched; physical scans
+    scanned: int  # rows searched before this position
+    matches: int  # matches found before this position
+    chunk: int  # the chunk size to go on with
+
+
+def is_scan_cursor(token: str) -> bool:
+    """A cheap look at the token's kind (the full check is ``decode_scan_cursor``)."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(payload, dict) and payload.get("t") == "scan"
+
+
+def _scan_signature(info: TableInfo, keys: list[tuple[str, bool]], search: str) -> str:
+    return hashlib.sha256(json.dumps(["scan", info.ref.slug, keys, search]).encode()).hexdigest()[:12]
+
+
+def _scan_mac(payload: dict[str, Any]) -> str:
+    body = json.dumps({k: v for k, v in payload.items() if k != "m"}, separators=(",", ":"), sort_keys=True)
+    key = hashlib.sha256(b"databrowser.scan:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def encode_scan_cursor(info: TableInfo, keys: list[tuple[str, bool]], search: str, pos: ScanPosition) -> str:
+    payload: dict[str, Any] = {"t": "scan", "s": _scan_signature(info, keys, search),
+                               "k": None if pos.keys is None else [_to_json(v) for v in pos.keys],
+                               "p": None if pos.block is None else list(pos.block),
+                               "n": pos.scanned, "h": pos.matches, "c": pos.chunk}
+    payload["m"] = _scan_mac(payload)
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_scan_cursor(info: TableInfo, keys: list[tuple[str, bool]], search: str, token: str) -> ScanPosition:
+    bad = BadRequest("The search cursor is not valid: it was changed or cut.", hint=SCAN_HINT, code="invalid_cursor")
+    if len(token) > 8192:
+        raise bad
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(payload, dict) or payload.get("t") != "scan":
+            raise ValueError("shape")
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        raise bad from None
+    mac = payload.get("m")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _scan_mac(payload)):
+        raise bad
+    if payload.get("s") != _scan_signature(info, keys, search):
+        raise BadRequest("The search cursor belongs to another table, order or search.", hint=SCAN_HINT,
+                         code="invalid_cursor")
+    try:
+        raw_keys, block = payload.get("k"), payload.get("p")
+        values = None if raw_keys is None else [_from_json(v) for v in raw_keys]
+        if values is not None and len(values) != len(keys):
+            raise ValueError("keys")
+        where = None
+        if block is not None:
+            if not (isinstance(block, list) and len(block) == 2 and all(type(b) is int and b >= 0 for b in block)):
+                raise ValueError("block")
+            where = (block[0], block[1])
+        numbers: list[int] = [v for v in (payload.get(k) for k in ("n", "h", "c")) if type(v) is int and v >= 0]
+        if len(numbers) != 3:
+            raise ValueError("counts")
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, ArithmeticError, OverflowError):
+        raise bad from None
+    return ScanPosition(values, where, numbers[0], numbers[1], max(1, numbers[2]))

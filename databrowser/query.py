@@ -7,16 +7,23 @@ and table for a short TTL, dropped on demand with ``invalidate``) and cursors ar
 keys are checked against the reflected columns before any SQL is built. Pages are keyset
 pages whenever the order has a unique key (the primary key, appended after any sort column),
 with an opaque cursor; tables without a key fall back to offsets. Totals come from the
-planner for big tables, ``count(*)`` only for small ones or on request.
+planner for big unfiltered tables, ``count(*)`` for small ones, on request, or when the planner
+says it is cheap; a filtered or searched result never shows the planner's guess (it contradicted
+the rows it stood next to). What a search (``q``) covers is ``databrowser.searchplan``; on big
+tables without a serving index it is a bounded, resumable scan (``databrowser.search``).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from django.conf import settings
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.exc import DBAPIError
@@ -25,19 +32,22 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from core import target
 from core.exceptions import AppError, BadRequest, NotFound, QueryTimeout
-from databrowser import catalog
+from databrowser import searchplan
 from databrowser.cursors import decode_cursor, encode_cursor
 from databrowser.formatting import Cut
 from databrowser.reflection import ColumnInfo, FkLink, TableInfo, get_table, invalidate, list_tables
 from databrowser.refs import format_sort, parse_sort
+from databrowser.searchplan import SearchPlan
 
 __all__ = ["ColumnInfo", "FkLink", "TableInfo", "decode_cursor", "encode_cursor", "fetch_page", "fetch_row", "get_table",
-           "invalidate", "list_tables", "lookup", "parse_request", "related_counts", "where_clauses"]
+           "invalidate", "list_tables", "parse_request", "where_clauses"]
 
 PAGE_SIZES = (25, 50, 100, 500, 1000)
 DEFAULT_PAGE_SIZE = 100
 SMALL_TABLE = 10_000  # below this estimate the grid shows an exact count(*)
-BIG_TABLE = 100_000  # above it an unindexed sort gets a "may be slow" hint
+BIG_TABLE = 100_000  # above it an unindexed sort gets a hint (how long it took, and the index to create)
+COUNT_CHEAP_COST = 20_000  # a filtered count(*) the planner costs below this runs with the page (≈ ≤ 100 ms)
+COUNT_QUICK_MS = 500  # … under this timeout, in case the planner was wrong
 GRID_CUT = 2048  # a grid cell reads at most this many characters of text/JSON (the row page reads all)
 BYTEA_HEAD = 16  # bytes of a bytea the grid shows (hex preview next to the size)
 FILTER_OPS = ("contains", "eq", "starts", "gte", "lte", "null", "bool", "json")
@@ -106,6 +116,7 @@ class PageRequest:
     sort: list[tuple[str, bool]] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
     q: str = ""
+    q_in: list[str] = field(default_factory=list)  # search only these columns (default: every searchable one)
     cursor: str | None = None
     page: int | None = None  # offset mode
     last: bool = False
@@ -140,6 +151,11 @@ def parse_request(info: TableInfo, params: Any) -> PageRequest:
         values = params.getlist(key) if hasattr(params, "getlist") else [params[key]]
         req.filters.extend(Filter(column, op, str(v)) for v in values if str(v) != "")
     req.q = (params.get("q") or "").strip()
+    raw_in = params.getlist("qin") if hasattr(params, "getlist") else [params.get("qin") or ""]
+    for name in (n for v in raw_in for n in str(v).split(",") if n):
+        info.column(name)
+        if name not in req.q_in:
+            req.q_in.append(name)
     req.cursor = params.get("cursor") or None
     raw_page = params.get("page") or ""
     if raw_page:
@@ -197,13 +213,16 @@ def _filter_clause(info: TableInfo, f: Filter) -> sa.ColumnElement[bool]:
     return col <= _bind(f.value, col)  # lte
 
 
-def where_clauses(info: TableInfo, req: PageRequest) -> list[sa.ColumnElement[bool]]:
+def search_plan(info: TableInfo, req: PageRequest) -> SearchPlan | None:
+    """What the request's search covers (None without a search term)."""
+    return searchplan.plan_search(info, req.q, req.q_in) if req.q else None
+
+
+def where_clauses(info: TableInfo, req: PageRequest, plan: SearchPlan | None = None) -> list[sa.ColumnElement[bool]]:
+    """The filters, and the search as one OR over every searched column (see ``searchplan``)."""
     clauses = [_filter_clause(info, f) for f in req.filters]
     if req.q:
-        texts = [info.table.c[c.name] for c in info.columns if c.kind in ("text", "enum")]
-        if not texts:
-            raise BadRequest(f"{info.ref} has no text column to search.", hint="Use a column filter instead.")
-        clauses.append(sa.or_(*[sa.cast(t, sa.Text).icontains(req.q, autoescape=True) for t in texts]))
+        clauses.append((plan or searchplan.plan_search(info, req.q, req.q_in)).clause())
     return clauses
 
 
@@ -245,7 +264,16 @@ def keyset_clause(info: TableInfo, keys: list[tuple[str, bool]], values: list[An
         ands = [_equal(info.c(n), values[j]) for j, (n, _) in enumerate(keys[:i])]
         ands.append(_after(info.c(name), values[i], desc, info.column(name).nullable))
         ors.append(sa.and_(*ands))
-    return sa.or_(*ors)
+    clause = sa.or_(*ors)
+    first, value = keys[0], values[0]
+    if len(keys) > 1 and value is not None and (first[1] or not info.column(first[0]).nullable):
+        # the same rows, plus a plain bound on the leading column that an index on it can start
+        # from: without it every page (and every search chunk) deep in the order re-reads the
+        # index from its start, filtering the OR row by row
+        col = info.c(first[0])
+        bound = _key_value(col, value)
+        clause = sa.and_(col <= bound if first[1] else col >= bound, clause)
+    return clause
 
 
 def _order_by(info: TableInfo, keys: list[tuple[str, bool]], reverse: bool = False) -> list[Any]:
@@ -259,17 +287,21 @@ class Page:
     info: TableInfo
     request: PageRequest
     rows: list[dict[str, Any]]  # column name -> value, plus "__xmin" when the table has it
-    mode: str  # keyset | offset
+    mode: str  # keyset | offset | scan (a bounded search, databrowser.search)
     has_next: bool
     has_prev: bool
     next_cursor: str | None
     prev_cursor: str | None
     page_no: int | None
-    total_estimate: int | None
+    total_estimate: int | None  # the planner's row estimate, only ever for an unfiltered relation
     total_exact: int | None
     count_note: str
     sort_hint: str
     keys: list[tuple[str, bool]]
+    sort_sql: str = ""  # the index that would make the sort cheap (with sort_hint)
+    elapsed_ms: float = 0.0  # the rows' query (or the scan)
+    filtered: bool = False  # filters or a search narrowed the rows
+    search: Any = None  # databrowser.search.SearchOutcome when the request searched
 
     @property
     def sort_text(self) -> str:
@@ -330,21 +362,33 @@ def _rows(result: Any, info: TableInfo, cut: list[ColumnInfo] | None = None) -> 
     return out
 
 
-def _estimate_filtered(conn: Connection, stmt: sa.Select[Any]) -> int | None:
+def _plan_figures(conn: Connection, stmt: sa.Select[Any]) -> tuple[int | None, float | None]:
+    """The planner's (row estimate, total cost) of a statement; (None, None) if EXPLAIN failed."""
     try:
         with conn.begin_nested():
             plan = conn.execute(Explain(stmt)).scalar()
     except DBAPIError:
-        return None
+        return None, None
     data = plan if isinstance(plan, list) else json.loads(str(plan))
-    return int(data[0]["Plan"]["Plan Rows"])
+    return int(data[0]["Plan"]["Plan Rows"]), float(data[0]["Plan"]["Total Cost"])
 
 
-def exact_count(conn: Connection, info: TableInfo, clauses: list[Any]) -> int | None:
-    """count(*) under the statement timeout; None if it was cut (the grid shows the estimate)."""
+@contextmanager
+def statement_timeout(conn: Connection, ms: float) -> Iterator[None]:
+    """The statements inside run under ``ms`` (transaction-local), then the tool's own timeout again.
+    Put a savepoint inside, so a cut statement leaves the transaction usable for the reset."""
+    conn.execute(sa.select(sa.func.set_config("statement_timeout", f"{max(1, int(ms))}ms", True)))
+    try:
+        yield
+    finally:
+        conn.execute(sa.select(sa.func.set_config("statement_timeout", f"{settings.STATEMENT_TIMEOUT_MS}ms", True)))
+
+
+def exact_count(conn: Connection, info: TableInfo, clauses: list[Any], timeout_ms: float | None = None) -> int | None:
+    """count(*) under the statement timeout (or ``timeout_ms``); None if it was cut."""
     stmt = sa.select(sa.func.count()).select_from(info.table).where(*clauses)
     try:
-        with conn.begin_nested():
+        with statement_timeout(conn, timeout_ms or settings.STATEMENT_TIMEOUT_MS), conn.begin_nested():
             return int(conn.execute(stmt).scalar_one())
     except DBAPIError as exc:
         if isinstance(target.translate_error(exc), QueryTimeout):
@@ -352,24 +396,49 @@ def exact_count(conn: Connection, info: TableInfo, clauses: list[Any]) -> int | 
         raise
 
 
+def index_statement(info: TableInfo, column: str) -> str:
+    """``CREATE INDEX CONCURRENTLY ON <table> (<column>);`` (no CONCURRENTLY on a partitioned table;
+    nothing for a view or a plain ``json`` column, which a btree cannot index)."""
+    if info.kind not in ("r", "p", "m") or info.column(column).type_label == "json":
+        return ""
+    how = " " if info.kind == "p" else " CONCURRENTLY "
+    return f"CREATE INDEX{how}ON {searchplan.qualified(info)} ({searchplan.quote(column)});"
+
+
+def _sort_hint(info: TableInfo, column: str, elapsed_ms: float) -> str:
+    return (f"Sorting ≈ {info.estimate or 0:,} rows by {column} took {elapsed_ms / 1000:.1f} s: {column} has no index, "
+            "so PostgreSQL reads and sorts the whole table for every page (and the statement timeout cuts it "
+            "when it takes longer). An index on the column makes it instant.")
+
+
 def fetch_page(info: TableInfo, req: PageRequest, cut: bool = False) -> Page:
-    """One page of rows; with ``cut`` (the HTML grid) long text/JSON/bytea cells hold only their head."""
-    clauses = where_clauses(info, req)
+    """One page of rows; with ``cut`` (the HTML grid) long text/JSON/bytea cells hold only their head.
+    A search goes through ``databrowser.search`` (index, plain query or bounded scan)."""
+    from databrowser import search  # builds on this module's pages
+
+    plan = search_plan(info, req)
+    clauses = where_clauses(info, req, plan)
     keys, unique = order_keys(info, req.sort)
-    sort_hint = ""
-    if req.sort and (info.estimate or 0) > BIG_TABLE and req.sort[0][0] not in info.indexed:
-        sort_hint = (f"{req.sort[0][0]} has no index: sorting {info.estimate:,} rows may be slow, "
-                     "and the statement timeout cuts it.")
+    slow_sort = bool(req.sort) and (info.estimate or 0) > BIG_TABLE and req.sort[0][0] not in info.indexed
+    cut_cols = cut_columns(info, keys) if cut else []
     try:
         with target.connect() as conn:
-            page = _fetch(conn, info, req, clauses, keys, unique, sort_hint, cut_columns(info, keys) if cut else [])
+            if plan is not None:
+                page = search.search_page(conn, info, req, plan, clauses, keys, unique, cut_cols)
+            else:
+                page = _fetch(conn, info, req, clauses, keys, unique, cut_cols)
     except DBAPIError as exc:
         mapped = db_error_to_app(exc)
         if isinstance(mapped, QueryTimeout) and req.sort:
+            sql = index_statement(info, req.sort[0][0]) if slow_sort else ""
             raise QueryTimeout("Sorting or filtering this table took longer than the statement timeout.",
-                               hint="Sort by an indexed column (the key), add a filter, "
-                                    "or raise PGADMIN_STATEMENT_TIMEOUT.") from exc
+                               hint="Sort by an indexed column (the key), add a filter, or raise "
+                                    "PGADMIN_STATEMENT_TIMEOUT." + (f" An index makes this sort fast: {sql}" if sql else ""),
+                               ) from exc
         raise mapped from exc
+    if slow_sort:
+        page.sort_hint = _sort_hint(info, req.sort[0][0], page.elapsed_ms)
+        page.sort_sql = index_statement(info, req.sort[0][0])
     return page
 
 
@@ -387,8 +456,9 @@ def _page_select(info: TableInfo, where: list[Any], order: list[Any], limit: int
 
 
 def _fetch(conn: Connection, info: TableInfo, req: PageRequest, clauses: list[Any], keys: list[tuple[str, bool]],
-           unique: bool, sort_hint: str, cut: list[ColumnInfo]) -> Page:
+           unique: bool, cut: list[ColumnInfo]) -> Page:
     stmt = base_select(info, cut=cut).where(*clauses)
+    started = time.perf_counter()
     size = req.page_size
     has_next = has_prev = False
     next_cursor = prev_cursor = None
@@ -439,16 +509,39 @@ def _fetch(conn: Connection, info: TableInfo, req: PageRequest, clauses: list[An
         rows = rows[:size]
         has_prev = page_no > 1
         mode = "offset"
-    estimate = _estimate_filtered(conn, stmt) if (clauses or info.estimate is None or info.kind not in "rpm") \
-        else info.estimate
-    total_exact = None
-    note = ""
-    if req.exact_count or (estimate is not None and estimate < SMALL_TABLE):
-        total_exact = exact_count(conn, info, clauses)
-        if total_exact is None:
-            note = "Counting took longer than the statement timeout; the total is the planner's estimate."
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    estimate, total_exact, note = _totals(conn, info, req, clauses, stmt, len(rows) if not (has_prev or has_next) else None)
     return Page(info, req, rows, mode, has_next, has_prev, next_cursor, prev_cursor, page_no, estimate, total_exact,
-                note, sort_hint, keys)
+                note, "", keys, elapsed_ms=elapsed_ms, filtered=bool(clauses))
+
+
+def _totals(conn: Connection, info: TableInfo, req: PageRequest, clauses: list[Any], stmt: Any,
+            all_rows: int | None) -> tuple[int | None, int | None, str]:
+    """(estimate, exact count, note) for a page. ``all_rows``: the page held every row there is.
+
+    An unfiltered relation shows the planner's estimate (or the exact count when small or asked).
+    A filtered or searched one never shows an estimate — the planner's guess of a filter stood
+    next to rows that contradicted it — but an exact count: free when the page held every row,
+    else when the table is small, when asked, or when the planner costs the count as cheap (then
+    under a short timeout, in case it was wrong); otherwise no total, and a link to count."""
+    if all_rows is not None and not req.exact_count:
+        return (None if clauses else all_rows), all_rows, ""
+    if not clauses:
+        estimate = info.estimate if (info.estimate is not None and info.kind in "rpm") else \
+            _plan_figures(conn, stmt)[0]
+        total = None
+        if req.exact_count or (estimate is not None and estimate < SMALL_TABLE):
+            total = exact_count(conn, info, clauses)
+            if total is None:
+                return estimate, None, "Counting took longer than the statement timeout; the total is the planner's estimate."
+        return estimate, total, ""
+    if req.exact_count or (info.estimate is not None and info.estimate < SMALL_TABLE):
+        total = exact_count(conn, info, clauses)
+        return None, total, "" if total is not None else "Counting the matching rows took longer than the statement timeout."
+    _rows_guess, cost = _plan_figures(conn, stmt)
+    if cost is not None and cost < COUNT_CHEAP_COST:
+        return None, exact_count(conn, info, clauses, timeout_ms=min(COUNT_QUICK_MS, settings.SEARCH_BUDGET_MS)), ""
+    return None, None, ""
 
 
 def pk_where(info: TableInfo, values: list[Any]) -> sa.ColumnElement[bool]:
@@ -475,60 +568,3 @@ def fetch_row(info: TableInfo, pk_values: list[str], conn: Connection | None = N
             return run(own)
     except DBAPIError as exc:
         raise db_error_to_app(exc) from exc
-
-
-def related_counts(info: TableInfo, row: dict[str, Any]) -> list[dict[str, Any]]:
-    """For each FK of another table pointing at this row: that table, its columns, how many rows."""
-    out = []
-    with target.connect() as conn:
-        for fk in catalog.referencing(conn, info.ref):
-            try:
-                child = get_table(fk.ref, conn)
-                cond = sa.and_(*[child.c(c) == sa.bindparam(None, row[r], type_=child.c(c).type)
-                                 for c, r in zip(fk.columns, fk.ref_columns, strict=True)])
-                with conn.begin_nested():
-                    n = conn.execute(sa.select(sa.func.count()).select_from(child.table).where(cond)).scalar_one()
-            except (DBAPIError, AppError):
-                n = None
-            out.append({"table": fk.ref, "columns": fk.columns, "ref_columns": fk.ref_columns, "count": n,
-                        "on_delete": fk.on_delete, "filters": [(c, row[r]) for c, r in zip(fk.columns, fk.ref_columns,
-                                                                                         strict=True)]})
-    return out
-
-
-LOOKUP_PAGE = 20
-
-
-def lookup(info: TableInfo, column: str, q: str, cursor: str | None) -> dict[str, Any]:
-    """Rows of a referenced table for an FK picker: ``{items: [{value, label}], next_cursor}``.
-
-    Ordered by the picked column (unique for an FK target), searched in it and the label column.
-    """
-    col = info.column(column)
-    key_col = info.c(col.name)
-    label = info.label_column
-    keys = [(col.name, False)]
-    clauses: list[Any] = []
-    if q:
-        searched = [sa.cast(key_col, sa.Text) == q]
-        if label:
-            searched.append(sa.cast(info.c(label), sa.Text).icontains(q, autoescape=True))
-        clauses.append(sa.or_(*searched))
-    if cursor:
-        _d, values = decode_cursor(info, keys, cursor)
-        clauses.append(keyset_clause(info, keys, values))
-    cols = [key_col] + ([info.c(label)] if label and label != col.name else [])
-    stmt = sa.select(*cols).where(*clauses).order_by(key_col).limit(LOOKUP_PAGE + 1)
-    try:
-        with target.connect() as conn:
-            rows = conn.execute(stmt).all()
-    except DBAPIError as exc:
-        raise db_error_to_app(exc) from exc
-    more = len(rows) > LOOKUP_PAGE
-    rows = rows[:LOOKUP_PAGE]
-    from databrowser.formatting import as_text
-
-    items = [{"value": as_text(r[0]), "label": as_text(r[1]) if len(r) > 1 and r[1] is not None else as_text(r[0])}
-             for r in rows]
-    next_cursor = encode_cursor(info, keys, [rows[-1][0]], "a") if more and rows else None
-    return {"items": items, "next_cursor": next_cursor, "label_column": label, "column": col.name}

@@ -67,6 +67,12 @@ class TableInfo:
     indexed: set[str]  # columns that lead some index (a sort on them is cheap)
     label_column: str | None
     loaded_at: float
+    oid: int = 0
+    # every key of every valid non-partial index and the columns by their quoted spelling
+    # (what the search reads to know which columns a trigram or full-text index serves)
+    index_keys: list[catalog.IndexKey] = field(default_factory=list)
+    idents: dict[str, str] = field(default_factory=dict)
+    trigram: str = "missing"  # pg_trgm: installed | available | missing
 
     @property
     def writable(self) -> bool:
@@ -170,7 +176,11 @@ def _reflect(conn: Connection, ref: TableRef) -> TableInfo:
     unique_single: list[str] = []
     for idx in table.indexes:
         names = [c.name for c in idx.columns]
-        if names:
+        # only a btree (or hash) index on the leading column makes a sort or an equality cheap; a
+        # GIN trigram index does neither (an expression index has no plain leading column)
+        using = idx.dialect_options["postgresql"].get("using")  # falsy for the default, btree
+        if names and (not using or using in ("btree", "hash")) \
+                and (not idx.expressions or idx.expressions[0] is idx.columns[0]):
             indexed.add(names[0])
         if idx.unique and len(names) == 1:
             unique_single.append(names[0])
@@ -184,7 +194,9 @@ def _reflect(conn: Connection, ref: TableRef) -> TableInfo:
     texts = [c.name for c in columns if c.kind == "text" and not c.is_pk]
     label = next((n for n in unique_single if n in texts), None) or (texts[0] if texts else None)
     estimate = None if rel["estimate"] is None else int(rel["estimate"])  # None: never analysed, unknown
-    return TableInfo(ref, table, rel["relkind"], columns, pk, estimate, indexed, label, time.monotonic())
+    keys, idents = catalog.index_keys(conn, rel["oid"])
+    return TableInfo(ref, table, rel["relkind"], columns, pk, estimate, indexed, label, time.monotonic(),
+                     oid=rel["oid"], index_keys=keys, idents=idents, trigram=catalog.trigram_extension(conn))
 
 
 def get_table(ref: TableRef, conn: Connection | None = None) -> TableInfo:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.exceptions import BadRequest, Conflict
 from core.roles import can
-from databrowser import actions, forms, models_info, query
+from databrowser import actions, forms, models_info, query, related
 from databrowser.export import export_response
 from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
@@ -79,14 +79,15 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
     table = build_grid(page, base, selectable=_writable(request, info))
     keep = _query_without(request.GET, "cursor", "page", "last", "count")
     nav: dict[str, str | None] = {"first": "?" + keep if (page.has_prev or page.page_no and page.page_no > 1) else None}
-    if page.mode == "keyset":
+    if page.mode in ("keyset", "scan"):
         nav["next"] = "?" + "&".join(filter(None, [keep, urlencode({"cursor": page.next_cursor})])) if page.next_cursor else None
         nav["prev"] = "?" + "&".join(filter(None, [keep, urlencode({"cursor": page.prev_cursor})])) if page.prev_cursor else None
     else:
         n = page.page_no or 1
         nav["next"] = "?" + "&".join(filter(None, [keep, f"page={n + 1}"])) if page.has_next else None
         nav["prev"] = "?" + "&".join(filter(None, [keep, f"page={n - 1}"])) if page.has_prev else None
-    nav["last"] = "?" + "&".join(filter(None, [keep, "last=1"])) if page.has_next else None
+    # a scan has no last page to jump to (finding it is the whole scan): it continues instead
+    nav["last"] = "?" + "&".join(filter(None, [keep, "last=1"])) if page.has_next and page.mode != "scan" else None
     filters = [{"label": f"{f.column} {dict(OP_LABELS)[f.op]} {f.value}",
                 "remove": "?" + urlencode([(k, v) for k in request.GET for v in request.GET.getlist(k)
                                            if k not in ("cursor", "page", "last")
@@ -97,15 +98,29 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "info": info, "page": page, "table": table, "body": body_html(table, page), "nav": nav, "filters": filters,
         "ops": OP_LABELS,
         "page_sizes": query.PAGE_SIZES,
-        "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count"), "count=1"])),
+        "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
         "export_csv": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=csv"])),
         "export_json": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=json"])),
-        "can_write": _writable(request, info), "q": req.q,
+        "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
+        "search": page.search, "console": _console_links(request, page),
         "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
                         if k.startswith("f.") or k in ("sort", "page_size")],
         "size_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
                       if k not in ("page_size", "cursor", "page", "last")],
     })
+
+
+def _console_links(request: HttpRequest, page: query.Page) -> dict[str, str]:
+    """Admins may run the suggested CREATE INDEX statements: links that open them in the SQL console
+    (its write mode runs each statement on its own, as CONCURRENTLY requires)."""
+    if not can(request.user, "write_sql"):
+        return {}
+    links = {}
+    if page.search is not None and page.search.hints:
+        links["search"] = reverse("sql") + "?" + urlencode({"sql": "\n".join(page.search.hints)})
+    if page.sort_sql:
+        links["sort"] = reverse("sql") + "?" + urlencode({"sql": page.sort_sql})
+    return links
 
 
 def _pk(info: TableInfo, pk: str) -> list[str]:
@@ -124,12 +139,12 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
                                                           c.position]) if c.kind == "bytea" and row[c.name] else None}
               for c in info.columns]
-    related = query.related_counts(info, row)
-    for r in related:
+    referencing = related.related_counts(info, row)
+    for r in referencing:
         r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
             [(f"f.eq.{c}", str(jsonable(v))) for c, v in r["filters"]])
     return render(request, "databrowser/row.html", {
-        "info": info, "row": row, "fields": fields, "related": related, "can_write": _writable(request, info),
+        "info": info, "row": row, "fields": fields, "related": referencing, "can_write": _writable(request, info),
         "edit_url": reverse("data-edit", args=[info.ref.slug, seg]),
         "delete_url": reverse("data-delete", args=[info.ref.slug, seg]),
         "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)),
@@ -262,7 +277,7 @@ def export(request: HttpRequest, tref: str) -> HttpResponseBase:
 def lookup(request: HttpRequest, tref: str) -> JsonResponse:
     """FK picker data: rows of the referenced table as {value, label}, searchable, paged."""
     info = _info(tref)
-    return JsonResponse(query.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
+    return JsonResponse(related.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
                                      request.GET.get("q", ""), request.GET.get("cursor") or None))
 
 

@@ -81,6 +81,12 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("PGADMIN_CSRF_TRUSTED_ORIGINS
 # name it); PGADMIN_DATABASE_URL wins when the project's own DATABASE_URL points elsewhere.
 TARGET_DATABASE_URL = env_str("PGADMIN_DATABASE_URL") or env_str("DATABASE_URL")
 STATEMENT_TIMEOUT_MS = env_duration_ms("PGADMIN_STATEMENT_TIMEOUT", "30s")
+# The data grid's search on big tables (databrowser/search.py): the time one answer may scan for,
+# the first chunk of rows it reads (then sized to the measured speed), and the row estimate above
+# which a search without a serving index scans in bounded chunks instead of one query.
+SEARCH_BUDGET_MS = env_int("PGADMIN_SEARCH_BUDGET_MS", 1500, minimum=10, maximum=600_000)
+SEARCH_CHUNK_ROWS = env_int("PGADMIN_SEARCH_CHUNK_ROWS", 10_000, minimum=10, maximum=10_000_000)
+SEARCH_SCAN_ABOVE = env_int("PGADMIN_SEARCH_SCAN_ABOVE", 100_000, minimum=0)
 CONNECT_TIMEOUT_S = env_int("PGADMIN_CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
 # The console's boundary and resource limits (docs/security.md): a least-privilege reader role
 # for read mode and viewers, lock and hold limits, and a byte cap on results.

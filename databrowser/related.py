@@ -1,0 +1,73 @@
+"""Rows around a row: how many rows of other tables reference it, and the FK pickers' lookups.
+
+Both read through reflected tables (``databrowser.query``), values bound, keys checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from core import target
+from core.exceptions import AppError
+from databrowser import catalog
+from databrowser.cursors import decode_cursor, encode_cursor
+from databrowser.formatting import as_text
+from databrowser.query import TableInfo, db_error_to_app, get_table, keyset_clause
+
+
+def related_counts(info: TableInfo, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """For each FK of another table pointing at this row: that table, its columns, how many rows."""
+    out = []
+    with target.connect() as conn:
+        for fk in catalog.referencing(conn, info.ref):
+            try:
+                child = get_table(fk.ref, conn)
+                cond = sa.and_(*[child.c(c) == sa.bindparam(None, row[r], type_=child.c(c).type)
+                                 for c, r in zip(fk.columns, fk.ref_columns, strict=True)])
+                with conn.begin_nested():
+                    n = conn.execute(sa.select(sa.func.count()).select_from(child.table).where(cond)).scalar_one()
+            except (DBAPIError, AppError):
+                n = None
+            out.append({"table": fk.ref, "columns": fk.columns, "ref_columns": fk.ref_columns, "count": n,
+                        "on_delete": fk.on_delete, "filters": [(c, row[r]) for c, r in zip(fk.columns, fk.ref_columns,
+                                                                                         strict=True)]})
+    return out
+
+
+LOOKUP_PAGE = 20
+
+
+def lookup(info: TableInfo, column: str, q: str, cursor: str | None) -> dict[str, Any]:
+    """Rows of a referenced table for an FK picker: ``{items: [{value, label}], next_cursor}``.
+
+    Ordered by the picked column (unique for an FK target), searched in it and the label column.
+    """
+    col = info.column(column)
+    key_col = info.c(col.name)
+    label = info.label_column
+    keys = [(col.name, False)]
+    clauses: list[Any] = []
+    if q:
+        searched = [sa.cast(key_col, sa.Text) == q]
+        if label:
+            searched.append(sa.cast(info.c(label), sa.Text).icontains(q, autoescape=True))
+        clauses.append(sa.or_(*searched))
+    if cursor:
+        _d, values = decode_cursor(info, keys, cursor)
+        clauses.append(keyset_clause(info, keys, values))
+    cols = [key_col] + ([info.c(label)] if label and label != col.name else [])
+    stmt = sa.select(*cols).where(*clauses).order_by(key_col).limit(LOOKUP_PAGE + 1)
+    try:
+        with target.connect() as conn:
+            rows = conn.execute(stmt).all()
+    except DBAPIError as exc:
+        raise db_error_to_app(exc) from exc
+    more = len(rows) > LOOKUP_PAGE
+    rows = rows[:LOOKUP_PAGE]
+    items = [{"value": as_text(r[0]), "label": as_text(r[1]) if len(r) > 1 and r[1] is not None else as_text(r[0])}
+             for r in rows]
+    next_cursor = encode_cursor(info, keys, [rows[-1][0]], "a") if more and rows else None
+    return {"items": items, "next_cursor": next_cursor, "label_column": label, "column": col.name}
