@@ -98,6 +98,13 @@ PROJECT_ENV_BUILD = env_bool("PGADMIN_PROJECT_ENV_BUILD", True)
 RUNNER_TIMEOUT_S = env_int("PGADMIN_RUNNER_TIMEOUT", 60, minimum=1, maximum=3600)
 # At most this many child processes serve pages/API reads at once; more requests wait (core/runner.py).
 RUNNER_CONCURRENCY = env_int("PGADMIN_RUNNER_CONCURRENCY", 4, minimum=1, maximum=64)
+# Warm project workers (core/worker.py): long-lived children that import the project once. At most this
+# many (never more than RUNNER_CONCURRENCY); 0 turns them off (a fresh child per request, as before).
+WORKER_PROCESSES = env_int("PGADMIN_WORKER_PROCESSES", min(4, max(2, os.cpu_count() or 2)), minimum=0, maximum=64)
+# A worker whose process group holds more memory than this (RSS, MB) is killed and its request fails.
+WORKER_MAX_MB = env_int("PGADMIN_WORKER_MAX_MB", 1536, minimum=64, maximum=1024 * 1024)
+# An idle worker beyond the most recently used one exits after this many seconds.
+WORKER_IDLE_S = env_int("PGADMIN_WORKER_IDLE_S", 300, minimum=1, maximum=7 * 24 * 3600)
 READ_ONLY = env_bool("PGADMIN_READ_ONLY", False)
 ADMIN_USERNAME = env_str("PGADMIN_ADMIN_USERNAME")
 ADMIN_PASSWORD = env_str("PGADMIN_ADMIN_PASSWORD")
