@@ -59,6 +59,7 @@ GROW_AFTER_S = 0.3  # a request that waited this long for a busy worker may star
 FINGERPRINT_MAX_INTERVAL_S = 1.0  # the project tree is walked at most this often (per root)
 FINGERPRINT_COST_FACTOR = 50  # …and at most every 50 × the walk's own duration (a small tree: every request)
 RETIRE_GRACE_S = 5.0  # a retired worker's time to exit once its stdin is closed
+STDERR_GRACE_S = 2.0  # how long an answer waits for the end of its stderr (normally there already)
 REAP_EVERY_S = 5.0
 WATCHED_SUFFIXES = (".py", ".ini", ".mako")
 SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", "site-packages", ".pgadmin",
@@ -251,10 +252,23 @@ class Worker:
     def _read_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
         for raw in self.proc.stderr:  # drained continuously: a full pipe would block the worker
-            line = scrub(raw.rstrip())
-            self.stderr_tail.append(line)
-            if self._active:
-                self.events.put({"event": "stderr", "line": line})
+            line = raw.rstrip("\n")
+            mark = str(self.hello.get("stderr_mark") or "")
+            at = line.find(mark) if mark else -1
+            if at >= 0:  # the end of a request's stderr (after a last line without its newline, maybe)
+                line, rid = line[:at], line[at + len(mark):]
+                if line:
+                    self._stderr_line(line)
+                if rid.isdigit():
+                    self.events.put({"event": protocol.STDERR_END, "id": int(rid)})
+                continue
+            self._stderr_line(line)
+
+    def _stderr_line(self, raw: str) -> None:
+        line = scrub(raw.rstrip())
+        self.stderr_tail.append(line)
+        if self._active:
+            self.events.put({"event": protocol.STDERR, "line": line})
 
     def tail(self, lines: int = 5) -> str:
         return "\n".join(list(self.stderr_tail)[-lines:])
@@ -274,27 +288,44 @@ class Worker:
             except (BrokenPipeError, OSError, ValueError):
                 self.kill()
                 raise RunnerError(f"The project worker exited before task {task}. {self.tail()}".strip()) from None
-            while True:
-                event = self._next(deadline, timeout, task)
+            final: dict[str, Any] | None = None
+            ended = not self.hello.get("stderr_mark")  # a worker without the mark: nothing to wait for
+            end_by = deadline
+            while final is None or not ended:
+                if final is None:
+                    event = self._next(deadline, timeout, task)
+                else:  # the answer is in: wait (briefly) for the rest of its stderr, read on another pipe
+                    left = min(deadline, end_by) - time.monotonic()
+                    try:
+                        event = self.events.get(timeout=left) if left > 0 else None
+                    except queue.Empty:
+                        event = None
+                    if event is None:
+                        break
                 if event is None:
                     code = self.proc.wait()
                     raise RunnerError(f"The project worker exited with code {code} without a result "
                                       f"(task {task}). {self.tail()}".strip())
                 kind = event.get("event")
-                if kind == "stderr":
+                if kind == protocol.STDERR:
                     if on_event:
                         on_event(event)
                     continue
                 if event.get("id") != rid:
-                    continue  # not this request's (cannot happen with one request at a time; never trusted)
+                    continue  # not this request's (a late line of a request that gave up waiting for it)
                 event.pop("id", None)
-                if kind in (protocol.RESULT, protocol.ERROR):
+                if kind == protocol.STDERR_END:
+                    ended = True
+                elif kind in (protocol.RESULT, protocol.ERROR):
+                    final = event
+                    end_by = time.monotonic() + STDERR_GRACE_S
                     self.served += 1
                     self.recycle = str(event.get("recycle") or "")
                     self.check_memory(task)
-                    return _answer(event)
-                if on_event:
+                elif on_event:
                     on_event(event)
+            assert final is not None
+            return _answer(final)
         finally:
             self._active = False
 

@@ -30,8 +30,9 @@ PROTOCOL_VERSION = 1
 # that a run never uses a stale import and its run lock lives and dies with its own process.
 RUN_TASKS = frozenset({"alembic.upgrade", "alembic.downgrade", "alembic.stamp", "alembic.dryrun"})
 
-# Event kinds that end a request.
+# Event kinds: the two that end a request, the worker's first line, the server's own for stderr.
 RESULT, ERROR, HELLO = "result", "error", "hello"
+STDERR, STDERR_END = "stderr", "stderr_end"
 
 
 class ProtocolError(ValueError):
@@ -79,7 +80,12 @@ class Event(TypedDict, total=False):
 
 
 class Hello(TypedDict):
-    """The first line of a warm worker: who speaks, and with which versions of what."""
+    """The first line of a warm worker: who speaks, and with which versions of what.
+
+    ``stderr_mark``: the worker writes it, followed by the request id, on stderr at the end of each
+    request, so that the server knows it has read all of that request's stderr (the two pipes are read
+    independently) and hands no line to the wrong request.
+    """
 
     event: str
     protocol: int
@@ -87,6 +93,7 @@ class Hello(TypedDict):
     python: str
     alembic: Optional[str]
     sqlalchemy: Optional[str]
+    stderr_mark: str
 
 
 def encode_event(event: str, request_id: Optional[int] = None, **data: Any) -> str:
@@ -116,7 +123,8 @@ def check_hello(event: Optional[Event]) -> Hello:
     if not isinstance(raw.get("protocol"), int):
         raise ProtocolError("the worker's hello carries no protocol version")
     return {"event": HELLO, "protocol": raw["protocol"], "pid": int(raw.get("pid") or 0),
-            "python": str(raw.get("python") or "?"), "alembic": raw.get("alembic"), "sqlalchemy": raw.get("sqlalchemy")}
+            "python": str(raw.get("python") or "?"), "alembic": raw.get("alembic"), "sqlalchemy": raw.get("sqlalchemy"),
+            "stderr_mark": str(raw.get("stderr_mark") or "")}
 
 
 def _object(line: str) -> Dict[str, Any]:

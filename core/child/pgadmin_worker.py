@@ -29,6 +29,7 @@ import gc
 import logging
 import os
 import queue
+import secrets
 import signal
 import sys
 import threading
@@ -43,6 +44,7 @@ from pgadmin_protocol import ERROR, HELLO, PROTOCOL_VERSION, RUN_TASKS, Protocol
 PATCHED_MODULES = ("alembic.runtime.migration", "alembic.runtime.environment", "alembic.command", "alembic.config",
                    "alembic.script.base", "alembic.script.revision", "alembic.autogenerate.api",
                    "alembic.autogenerate.compare", "alembic.operations.base", "alembic.ddl.impl")
+STDERR_MARK = f"\x1epgadmin-worker-end:{secrets.token_hex(8)}:"  # see pgadmin_protocol.Hello
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGALRM", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
                  if hasattr(signal, name))
 
@@ -159,8 +161,13 @@ def _restore_logging(state: Dict[str, Any]) -> None:
     root.setLevel(state["root"][0])
     root.handlers[:] = state["root"][1]
     logging.Logger.manager.disable = state["disable"]
-    for name, (level, handlers, propagate, disabled) in state["loggers"].items():
-        lg = logging.getLogger(name)
+    for name, lg in list(logging.Logger.manager.loggerDict.items()):
+        if not isinstance(lg, logging.Logger):
+            continue
+        if name not in state["loggers"]:
+            lg.disabled = False  # created during the task (an import); fileConfig's disabling is the task's
+            continue
+        level, handlers, propagate, disabled = state["loggers"][name]
         lg.setLevel(level)
         lg.handlers[:] = handlers
         lg.propagate, lg.disabled = propagate, disabled
@@ -307,13 +314,34 @@ def _versions() -> Tuple[Optional[str], Optional[str]]:
     return out[0], out[1]
 
 
+_PRISTINE: List[_Snapshot] = []  # the patchable namespaces as the worker started (for ``worker.state``)
+
+
+def _state() -> Dict[str, Any]:
+    """What a task may change in the process, as data (task ``worker.state``: tests compare it across tasks)."""
+    patched = sorted(f"{getattr(s.owner, '__qualname__', getattr(s.owner, '__name__', '?'))}.{key}"
+                     for s in _PRISTINE for key in set(s.items) | set(vars(s.owner))
+                     if vars(s.owner).get(key, _MISSING) is not s.items.get(key, _MISSING))
+    root = logging.getLogger()
+    return {"patched": patched, "sys_path": list(sys.path), "cwd": os.getcwd(), "environ": sorted(os.environ),
+            "root_logger": [root.level, len(root.handlers)], "meta_path": [type(f).__name__ for f in sys.meta_path],
+            "disabled_loggers": sorted(n for n, lg in logging.Logger.manager.loggerDict.items()
+                                       if isinstance(lg, logging.Logger) and lg.disabled),
+            "signals": {int(sig): repr(signal.getsignal(sig)) for sig in _SIGNALS},
+            "connect_attempts": len(common.CONNECT_ATTEMPTS), "stdout_is_stderr": sys.stdout is sys.stderr}
+
+
 def serve_one(request: Request) -> None:
     """Run one request and emit its final event (``recycle`` says the worker must be replaced)."""
     common.set_request(request.id)
     try:
+        recycle: List[str] = []
+        kind: str
+        data: Dict[str, Any]
         if request.task in RUN_TASKS:  # runs get a fresh child of their own, never a warm one
             kind, data = ERROR, {"error": f"{request.task} does not run in the warm worker"}
-            recycle: List[str] = []
+        elif request.task == "worker.state":
+            kind, data = "result", {"result": _state()}
         else:
             from pgadmin_runner import execute
 
@@ -323,16 +351,27 @@ def serve_one(request: Request) -> None:
             recycle = scope.recycle
         if recycle:
             data = {**data, "recycle": "; ".join(recycle)}
+        _mark_stderr(request.id)
         common.emit(kind, **data)
     finally:
         common.set_request(None)
 
 
+def _mark_stderr(request_id: int) -> None:
+    """The end of this request's stderr (what the task wrote is in the pipe before this line)."""
+    try:
+        sys.stderr.flush()
+        os.write(2, f"{STDERR_MARK}{request_id}\n".encode())
+    except (OSError, ValueError):
+        pass
+
+
 def main() -> int:
     requests_fd = _take_over_stdin()
     alembic_version, sqlalchemy_version = _versions()
+    _PRISTINE.extend(_Snapshot(ns) for ns in _namespaces())
     common.emit(HELLO, protocol=PROTOCOL_VERSION, pid=os.getpid(), python=sys.version.split()[0],
-                alembic=alembic_version, sqlalchemy=sqlalchemy_version)
+                alembic=alembic_version, sqlalchemy=sqlalchemy_version, stderr_mark=STDERR_MARK)
     lines: queue.Queue[Optional[str]] = queue.Queue()
     busy = threading.Event()
 
