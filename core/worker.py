@@ -194,6 +194,7 @@ class Worker:
     _active: bool = False
     _last_id: int = 0
     _next_check: float = 0.0
+    _stderr_reader: threading.Thread | None = None
 
     @property
     def pid(self) -> int | None:
@@ -218,7 +219,9 @@ class Worker:
         self.started_at = time.time()
         self._next_check = time.monotonic() + POLL_S
         threading.Thread(target=self._read_stdout, daemon=True, name=f"pgadmin-worker-{self.pid}-out").start()
-        threading.Thread(target=self._read_stderr, daemon=True, name=f"pgadmin-worker-{self.pid}-err").start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True,
+                                               name=f"pgadmin-worker-{self.pid}-err")
+        self._stderr_reader.start()
         event = self._next(deadline, timeout, "start")
         if event is None:
             self.kill()
@@ -271,6 +274,9 @@ class Worker:
             self.events.put({"event": protocol.STDERR, "line": line})
 
     def tail(self, lines: int = 5) -> str:
+        """The last lines of stderr (a dead worker's last words: read to the end first, briefly)."""
+        if self.dead and self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=1.0)
         return "\n".join(list(self.stderr_tail)[-lines:])
 
     # -- one request -------------------------------------------------------------------------

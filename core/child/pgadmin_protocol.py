@@ -58,7 +58,8 @@ class Request:
         data = _object(line)
         if not isinstance(data.get("id"), int) or not isinstance(data.get("task"), str):
             raise ProtocolError("a request needs an integer id and a task name")
-        payload = data.get("payload") or {}
+        payload = data.get("payload")
+        payload = {} if payload is None else payload
         if not isinstance(payload, dict):
             raise ProtocolError("a request's payload must be an object")
         cwd = data.get("cwd")
