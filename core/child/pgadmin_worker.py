@@ -33,6 +33,7 @@ import secrets
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
@@ -44,6 +45,7 @@ from pgadmin_protocol import ERROR, HELLO, PROTOCOL_VERSION, RUN_TASKS, Protocol
 PATCHED_MODULES = ("alembic.runtime.migration", "alembic.runtime.environment", "alembic.command", "alembic.config",
                    "alembic.script.base", "alembic.script.revision", "alembic.autogenerate.api",
                    "alembic.autogenerate.compare", "alembic.operations.base", "alembic.ddl.impl")
+IDLE_GC_S = 1.0  # a garbage collection once the worker has been idle this long after a request
 STDERR_MARK = f"\x1epgadmin-worker-end:{secrets.token_hex(8)}:"  # see pgadmin_protocol.Hello
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGALRM", "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2")
                  if hasattr(signal, name))
@@ -260,9 +262,13 @@ class TaskScope:
         sys.meta_path.insert(0, self.imports)  # type: ignore[arg-type]
         if self.cwd and os.path.isdir(self.cwd):
             os.chdir(self.cwd)
-        from pgadmin_runner import set_project_path
+        try:
+            from pgadmin_runner import set_project_path
 
-        set_project_path(self.payload)
+            set_project_path(self.payload)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -346,9 +352,15 @@ def serve_one(request: Request) -> None:
             from pgadmin_runner import execute
 
             payload = {"project_dir": os.getcwd(), **request.payload}
-            with TaskScope(payload, request.cwd) as scope:
-                kind, data = execute(request.task, payload)
-            recycle = scope.recycle
+            scope = TaskScope(payload, request.cwd)
+            try:
+                with scope:
+                    kind, data = execute(request.task, payload)
+                recycle = scope.recycle
+            except BaseException as exc:  # noqa: BLE001 - our own failure around the task: answer, then go
+                kind, data = ERROR, {"error": f"the worker could not run {request.task}: {type(exc).__name__}: {exc}",
+                                     "traceback": traceback.format_exc()}
+                recycle = scope.recycle + ["the worker's own error"]
         if recycle:
             data = {**data, "recycle": "; ".join(recycle)}
         _mark_stderr(request.id)
@@ -384,8 +396,16 @@ def main() -> int:
             os.killpg(os.getpgrp(), signal.SIGKILL)
 
     threading.Thread(target=read, daemon=True, name="pgadmin-worker-requests").start()
+    dirty = False
     while True:
-        line = lines.get()
+        try:
+            line = lines.get(timeout=IDLE_GC_S if dirty else None)
+        except queue.Empty:
+            # Idle: collect now, not between an answer and the next request (a full collection of a big
+            # project's heap takes ~0.1 s). Engines env.py left in reference cycles close their connections.
+            gc.collect()
+            dirty = False
+            continue
         if line is None:
             return 0
         if not line.strip():
@@ -400,7 +420,7 @@ def main() -> int:
             serve_one(request)
         finally:
             busy.clear()
-        gc.collect()  # after the answer: engines env.py left behind close their connections now
+        dirty = True
 
 
 if __name__ == "__main__":
