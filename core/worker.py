@@ -17,7 +17,8 @@ one-shot runner, and why:
   ends; over ``PGADMIN_WORKER_MAX_MB`` the worker is killed and the request fails with that name;
 - a change to a ``.py``, ``.ini`` or ``.mako`` file under the project (and the ini's and the scripts'
   folders) replaces the worker at its next request: the old one has finished its request, the new one
-  imports the edited code. The tree is walked at most about once a second (less for a small tree);
+  imports the edited code. A large tree is walked at most about once a second, a small one at every
+  request (``core.worker_watch``);
 - at most ``PGADMIN_WORKER_PROCESSES`` workers (and never more than ``PGADMIN_RUNNER_CONCURRENCY``),
   started lazily: a second one only when a request has waited for the first. Requests queue in
   arrival order up to their timeout, then answer 503 (``RunnerBusy``). An idle worker beyond the most
@@ -50,22 +51,17 @@ from django.conf import settings
 from core.child import pgadmin_protocol as protocol
 from core.logging import scrub
 from core.runner import RunnerBusy, RunnerError, child_cwd, child_env, project_python
+from core.worker_watch import Watch, group_rss, watch_roots
 
 log = logging.getLogger("pgadmin.worker")
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "child" / "pgadmin_worker.py"
 POLL_S = 0.2  # how often a running request reads the worker's memory
 GROW_AFTER_S = 0.3  # a request that waited this long for a busy worker may start another one
-FINGERPRINT_MAX_INTERVAL_S = 1.0  # the project tree is walked at most this often (per root)
-FINGERPRINT_COST_FACTOR = 50  # …and at most every 50 × the walk's own duration (a small tree: every request)
 RETIRE_GRACE_S = 5.0  # a retired worker's time to exit once its stdin is closed
 STDERR_GRACE_S = 2.0  # how long an answer waits for the end of its stderr (normally there already)
 REAP_EVERY_S = 5.0
-WATCHED_SUFFIXES = (".py", ".ini", ".mako")
-SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", "site-packages", ".pgadmin",
-                       ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"})
 VOLATILE_ENV = frozenset({"PYTEST_CURRENT_TEST"})  # changes on every test phase; the project never reads it
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 EventHandler = Callable[[dict[str, Any]], None]
 
 
@@ -86,90 +82,6 @@ class WorkerKey:
 def environment_digest(env: dict[str, str]) -> str:
     items = sorted((k, v) for k, v in env.items() if k not in VOLATILE_ENV)
     return hashlib.sha256(repr(items).encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-# --- memory ---------------------------------------------------------------------------------
-
-def group_rss(pgid: int) -> int:
-    """Bytes resident in the processes of group ``pgid`` (the worker and whatever it started); 0 without /proc."""
-    total = 0
-    try:
-        entries = os.scandir("/proc")
-    except OSError:
-        return 0
-    with entries:
-        for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                    data = fh.read()
-                fields = data[data.rindex(b")") + 2:].split()
-                if int(fields[2]) == pgid:
-                    total += int(fields[21]) * _PAGE
-            except (OSError, ValueError, IndexError):
-                continue  # gone meanwhile
-    return total
-
-
-# --- the project's files --------------------------------------------------------------------
-
-def _walk(root: str) -> tuple[int, int, int]:
-    """(files, newest mtime, a sum over mtimes and sizes) of the watched files below ``root``."""
-    count = newest = total = 0
-    for dirpath, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")]
-        for name in files:
-            if name.endswith(WATCHED_SUFFIXES):
-                try:
-                    st = os.stat(os.path.join(dirpath, name))
-                except OSError:
-                    continue
-                count += 1
-                newest = max(newest, st.st_mtime_ns)
-                total = (total + st.st_mtime_ns * 31 + st.st_size + hash(name)) & 0xFFFFFFFFFFFF
-    return count, newest, total
-
-
-def watch_roots(payload: dict[str, Any], cwd: str | None) -> tuple[str, ...]:
-    """The folders whose files the project's imports come from: project, ini, scripts, versions, extra paths."""
-    candidates = [payload.get("project_dir"), cwd, payload.get("script_location"),
-                  *(payload.get("version_locations") or []), *(payload.get("extra_paths") or [])]
-    if payload.get("alembic_ini"):
-        candidates.append(str(Path(payload["alembic_ini"]).parent))
-    roots: list[str] = []
-    for raw in candidates:
-        if not raw or ":" in str(raw).split(os.sep)[0]:  # ``package:folder`` lives in site-packages
-            continue
-        path = os.path.realpath(str(raw))
-        if os.path.isdir(path) and path not in roots:
-            roots.append(path)
-    roots.sort(key=len)
-    return tuple(r for i, r in enumerate(roots) if not any(r.startswith(o + os.sep) for o in roots[:i]))
-
-
-class _Watch:
-    """Fingerprints per root, each walk reused for a while (see FINGERPRINT_* above)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen: dict[str, tuple[float, float, tuple[int, int, int]]] = {}  # root -> (checked, interval, fp)
-
-    def fingerprints(self, roots: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
-        out = {}
-        for root in roots:
-            with self._lock:
-                seen = self._seen.get(root)
-            if seen is not None and time.monotonic() - seen[0] < min(seen[1], FINGERPRINT_MAX_INTERVAL_S):
-                out[root] = seen[2]
-                continue
-            started = time.monotonic()
-            fp = _walk(root)
-            took = time.monotonic() - started
-            with self._lock:
-                self._seen[root] = (time.monotonic(), took * FINGERPRINT_COST_FACTOR, fp)
-            out[root] = fp
-        return out
 
 
 # --- one worker -----------------------------------------------------------------------------
@@ -432,7 +344,7 @@ class Pool:
         self._lock = threading.Lock()
         self._workers: list[Worker] = []
         self._queue: list[_Waiter] = []
-        self._watch = _Watch()
+        self._watch = Watch()
         self._reaper: threading.Thread | None = None
 
     @staticmethod
@@ -485,7 +397,10 @@ class Pool:
             return worker
         fresh = Worker(key, dict(current))
         with self._lock:  # same slot, new process: the old one has no request (it was idle)
-            self._workers[self._workers.index(worker)] = fresh
+            if worker in self._workers:
+                self._workers[self._workers.index(worker)] = fresh
+            else:  # the pool was emptied meanwhile (shutdown)
+                self._workers.append(fresh)
         worker.retire(f"files changed under {changed[0]}")
         return fresh
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from core import worker
+from core import worker, worker_watch
 from core.runner import RunnerBusy, RunnerError, queue_state, run_task
 from tests.conftest import FIXTURES, REPO
 
@@ -157,7 +157,7 @@ def test_a_broken_project_answers_the_same_on_every_request(settings):
 # --- restart on file change -----------------------------------------------------------------
 
 def test_editing_a_model_file_restarts_the_worker_and_the_new_column_appears(project, monkeypatch):
-    monkeypatch.setattr(worker, "FINGERPRINT_MAX_INTERVAL_S", 0.0)
+    monkeypatch.setattr(worker_watch, "FINGERPRINT_MAX_INTERVAL_S", 0.0)
     before = run_task("models.inspect", models_payload(project))
     [old] = pids()
     models = project / "wshop" / "models.py"
@@ -172,7 +172,7 @@ def test_editing_a_model_file_restarts_the_worker_and_the_new_column_appears(pro
 
 
 def test_a_request_in_flight_finishes_on_the_old_worker_when_a_file_changes(project, monkeypatch):
-    monkeypatch.setattr(worker, "FINGERPRINT_MAX_INTERVAL_S", 0.0)
+    monkeypatch.setattr(worker_watch, "FINGERPRINT_MAX_INTERVAL_S", 0.0)
     monkeypatch.setenv("WORKER_FIXTURE_ENV_SLEEP", "1.5")
     run_task("alembic.history", alembic_payload(project))  # the worker is warm
     [old] = pids()
