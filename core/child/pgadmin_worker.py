@@ -63,22 +63,29 @@ def _take_over_stdin() -> int:
 # --- what a task may change, and how it is put back -------------------------------------------
 
 class _Snapshot:
-    """A shallow copy of a namespace (a module's or a class's ``__dict__``), restorable by identity."""
+    """A shallow copy of a namespace (a module's or a class's ``__dict__``), restorable by identity.
+
+    A patch replaces an attribute that exists (``RevisionStep.__init__``…): every such replacement is put
+    back. Attributes that appear during a task are left alone: a library may register them lazily (the
+    methods an operations module adds to ``Operations`` when it is first imported), and removing them
+    would break every later task.
+    """
 
     def __init__(self, owner: Any) -> None:
         self.owner = owner
         self.items = dict(vars(owner))
 
-    def restore(self) -> None:
+    def changed(self) -> List[str]:
         now = vars(self.owner)
-        for key in [k for k in now if k not in self.items]:
-            delattr(self.owner, key)
-        for key, value in self.items.items():
-            if now.get(key, _MISSING) is not value:
-                if isinstance(self.owner, ModuleType):
-                    vars(self.owner)[key] = value
-                else:
-                    setattr(self.owner, key, value)
+        return [key for key, value in self.items.items() if now.get(key, _MISSING) is not value]
+
+    def restore(self) -> None:
+        for key in self.changed():
+            value = self.items[key]
+            if isinstance(self.owner, ModuleType):
+                vars(self.owner)[key] = value
+            else:
+                setattr(self.owner, key, value)
 
 
 _MISSING = object()
@@ -326,8 +333,7 @@ _PRISTINE: List[_Snapshot] = []  # the patchable namespaces as the worker starte
 def _state() -> Dict[str, Any]:
     """What a task may change in the process, as data (task ``worker.state``: tests compare it across tasks)."""
     patched = sorted(f"{getattr(s.owner, '__qualname__', getattr(s.owner, '__name__', '?'))}.{key}"
-                     for s in _PRISTINE for key in set(s.items) | set(vars(s.owner))
-                     if vars(s.owner).get(key, _MISSING) is not s.items.get(key, _MISSING))
+                     for s in _PRISTINE for key in s.changed())
     root = logging.getLogger()
     return {"patched": patched, "sys_path": list(sys.path), "cwd": os.getcwd(), "environ": sorted(os.environ),
             "root_logger": [root.level, len(root.handlers)], "meta_path": [type(f).__name__ for f in sys.meta_path],
