@@ -20,7 +20,7 @@ one-shot runner, and why:
   imports the edited code. A large tree is walked at most about once a second, a small one at every
   request (``core.worker_watch``);
 - at most ``PGADMIN_WORKER_PROCESSES`` workers (and never more than ``PGADMIN_RUNNER_CONCURRENCY``),
-  started lazily: a second one only when a request has waited for the first. Requests queue in
+  started lazily: a second one only when a request has waited for a warm first one. Requests queue in
   arrival order up to their timeout, then answer 503 (``RunnerBusy``). An idle worker beyond the most
   recently used one exits after ``PGADMIN_WORKER_IDLE_S``; all exit with the server (atexit here, and
   the child exits when its stdin closes, i.e. also when the server is killed).
@@ -410,9 +410,11 @@ class Pool:
         for waiter in list(self._queue):
             idle = next((w for w in self._workers if w.key == waiter.key and not w.busy and w.alive), None)
             if idle is None:
-                has_own = any(w.key == waiter.key for w in self._workers)
-                if has_own and not waiter.may_grow:
+                own = [w for w in self._workers if w.key == waiter.key]
+                if own and not waiter.may_grow:
                     continue
+                if any(w.served == 0 for w in own):
+                    continue  # one is still in its first (cold) request: a second cold start would only slow it down
                 if len(self._workers) >= self.capacity():
                     other = next((w for w in sorted(self._workers, key=lambda w: w.last_used)
                                   if not w.busy and w.key != waiter.key), None)
