@@ -117,7 +117,8 @@ class Worker:
         return not self.dead and (self.proc is None or self.proc.poll() is None)
 
     # -- start -------------------------------------------------------------------------------
-    def start(self, python: str, cwd: str | None, env: dict[str, str], deadline: float, timeout: float) -> None:
+    def start(self, python: str, cwd: str | None, env: dict[str, str], deadline: float, timeout: float,
+              task: str) -> None:
         try:
             self.proc = subprocess.Popen(
                 [python, str(WORKER_SCRIPT)], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -134,7 +135,7 @@ class Worker:
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True,
                                                name=f"pgadmin-worker-{self.pid}-err")
         self._stderr_reader.start()
-        event = self._next(deadline, timeout, "start")
+        event = self._next(deadline, timeout, task)
         if event is None:
             self.kill()
             raise RunnerError(f"The project worker exited at start (code {self.proc.poll()}). {self.tail()}".strip())
@@ -357,7 +358,7 @@ class Pool:
         try:
             deadline = time.monotonic() + timeout
             if worker.proc is None:
-                worker.start(python, cwd, env, deadline, timeout)
+                worker.start(python, cwd, env, deadline, timeout, task)
             return worker.request(task, payload, cwd, on_event, deadline, timeout)
         finally:
             self._release(worker)
