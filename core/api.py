@@ -110,7 +110,20 @@ class HealthView(APIView):
             "alembic": {**brief("alembic"), "migration": brief("migration")},
             "models": brief("models"),
             "version": settings.VERSION,
+            "workers": _workers(),
         })
+
+
+def _workers() -> dict[str, Any]:
+    """The warm project workers: how many, how busy, how big (pids and counts only: health is public)."""
+    from core.runner import queue_state
+
+    state = queue_state()
+    workers = state["workers"]
+    return {"running": workers["running"], "max": workers["max"], "waiting": state["pages"],
+            "runs_waiting": state["runs"], "protocol": workers["protocol"],
+            "processes": [{k: p[k] for k in ("pid", "started", "requests", "busy", "rss_mb")}
+                          for p in workers["processes"]]}
 
 
 class StatusView(APIView):

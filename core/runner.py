@@ -1,21 +1,29 @@
 """Runs the user's code in a child process (the runner principle of DESIGN.md).
 
-The server never imports the user's models or runs their ``env.py``: ``run_task`` starts
-``PGADMIN_PROJECT_PYTHON core/child/pgadmin_runner.py TASK`` in ``PGADMIN_PROJECT_DIR`` with a JSON payload on
-stdin and reads JSON lines from its stdout, event by event (``on_event`` gets each one as it
-arrives, for live logs). The child inherits the server's environment plus ``DATABASE_URL`` set
-to the target, so a project whose settings read other variables can get them from the sidecar's
-environment. A timeout kills the whole process group.
+The server never imports the user's models or runs their ``env.py``. ``run_task(task, payload)`` runs
+a task in the project's interpreter (``PGADMIN_PROJECT_PYTHON``) and returns its result:
 
-The child runs where the Alembic CLI would be run: in the folder of the project's ``alembic.ini``
-(``payload["cwd"]``, set by ``core.project.resolve_alembic``), else in ``PGADMIN_PROJECT_DIR``.
+- every task but the migration runs (probe, history, offline SQL, models, drift…) goes to a warm
+  project worker (``core.worker``): a long-lived child that imported the project once and answers
+  request after request, replaced when a project file changes, killed on timeout or over its memory
+  limit;
+- the runs (``RUN_TASKS``: upgrade, downgrade, stamp, dry run) start a fresh
+  ``core/child/pgadmin_runner.py TASK`` each, with a JSON payload on stdin, reading JSON lines from its
+  stdout event by event (``on_event`` gets each one as it arrives, for live logs), so that a run never
+  uses a stale import and its run lock lives and dies with its own process.
 
-Concurrency: at most ``PGADMIN_RUNNER_CONCURRENCY`` (default 4) children serve pages and API reads at
-once; further requests wait in a queue (roughly in arrival order) up to their own timeout, then answer
-503 "busy". Migration runs (upgrade, downgrade, stamp, dry run) do not take those slots: they have a
-separate pool of two (one run at a time is already enforced by the advisory lock; the second slot
-lets a dry run or a refused run's check proceed), so a long migration never starves the pages and a
-burst of page requests never delays a run. 30 parallel page requests thus start at most 4 + 2 children.
+Both speak ``core.child.pgadmin_protocol``. The child inherits the server's environment plus
+``DATABASE_URL`` set to the target, so a project whose settings read other variables can get them from
+the sidecar's environment. A timeout kills the child's whole process group. The child runs where the
+Alembic CLI would be run: in the folder of the project's ``alembic.ini`` (``payload["cwd"]``, set by
+``core.project.resolve_alembic``), else in ``PGADMIN_PROJECT_DIR``.
+
+Concurrency: the warm workers are capped by ``PGADMIN_WORKER_PROCESSES`` (see ``core.worker``); with
+``PGADMIN_WORKER_PROCESSES=0`` pages use one-shot children too, at most ``PGADMIN_RUNNER_CONCURRENCY`` at
+once. Migration runs have a separate pool of two (one run at a time is already enforced by the advisory
+lock; the second slot lets a dry run or a refused run's check proceed), so a long migration never starves
+the pages and a burst of page requests never delays a run. Further requests wait in a queue (roughly in
+arrival order) up to their own timeout, then answer 503 "busy".
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Any
 from django.conf import settings
 
 from core import interpreter
+from core.child.pgadmin_protocol import RUN_TASKS, decode_event
 from core.exceptions import AppError
 from core.logging import scrub
 
@@ -41,7 +50,7 @@ CHILD_SCRIPT = Path(__file__).resolve().parent / "child" / "pgadmin_runner.py"
 
 EventHandler = Callable[[dict[str, Any]], None]
 
-RUN_TASKS = frozenset({"alembic.upgrade", "alembic.downgrade", "alembic.stamp", "alembic.dryrun"})
+__all__ = ["RUN_TASKS", "RunnerBusy", "RunnerError", "child_cwd", "child_env", "queue_state", "run_task", "start"]
 RUN_POOL_SIZE = 2
 _pools: dict[str, threading.BoundedSemaphore] = {}
 _pools_lock = threading.Lock()
@@ -59,10 +68,16 @@ def _pool(task: str) -> tuple[str, threading.BoundedSemaphore]:
         return name, _pools[key]
 
 
-def queue_state() -> dict[str, int]:
-    """How many requests wait for a child slot (for tests and the health page)."""
+def queue_state() -> dict[str, Any]:
+    """How many requests wait for a child (``pages``, ``runs``) and the warm workers' state (``workers``)."""
+    from core import worker
+
+    workers = worker.pool().state()
     with _pools_lock:
-        return dict(_waiting)
+        waiting: dict[str, Any] = dict(_waiting)
+    waiting["pages"] += workers["waiting"]
+    waiting["workers"] = workers
+    return waiting
 
 
 class RunnerError(AppError):
@@ -93,12 +108,18 @@ def child_cwd(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> subprocess.Popen[str]:
-    """Start the child for ``task`` (caller reads ``stdout`` line by line)."""
+def project_python() -> str:
+    """The interpreter that runs the project's code (``core.interpreter``); a missing file is a clear error."""
     python = interpreter.resolve().path
     if not Path(python).exists() and "/" in python:
         raise RunnerError(f"PGADMIN_PROJECT_PYTHON={python} does not exist.",
                           hint="Set PGADMIN_PROJECT_PYTHON to your project's interpreter, e.g. /app/.venv/bin/python.")
+    return python
+
+
+def start(task: str, payload: dict[str, Any], target_url: str | None = None) -> subprocess.Popen[str]:
+    """Start the one-shot child for ``task`` (caller reads ``stdout`` line by line)."""
+    python = project_python()
     payload = {"project_dir": str(settings.PROJECT_DIR), **payload}
     try:
         proc = subprocess.Popen(
@@ -131,8 +152,16 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 def run_task(task: str, payload: dict[str, Any], *, target_url: str | None = None,
              on_event: EventHandler | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """Run ``task`` in a child and return its ``result``; raise RunnerError on failure."""
+    """Run ``task`` in a child and return its ``result``; raise RunnerError on failure.
+
+    Runs get a fresh one-shot child; every other task a warm project worker (unless
+    ``PGADMIN_WORKER_PROCESSES=0``). Same result shapes and errors either way.
+    """
     timeout = timeout or settings.RUNNER_TIMEOUT_S
+    if task not in RUN_TASKS and int(settings.WORKER_PROCESSES) > 0:
+        from core import worker  # imports this module: loaded on first use
+
+        return worker.run(task, payload, target_url=target_url, on_event=on_event, timeout=timeout)
     name, pool = _pool(task)
     with _pools_lock:
         _waiting[name] += 1
@@ -156,7 +185,7 @@ def _run_task(task: str, payload: dict[str, Any], *, target_url: str | None,
     assert proc.stdout is not None and proc.stderr is not None
     deadline = time.monotonic() + timeout
     result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: Any = None
     stderr_tail: list[str] = []
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
@@ -181,16 +210,15 @@ def _run_task(task: str, payload: dict[str, Any], *, target_url: str | None,
                     if on_event:
                         on_event({"event": "stderr", "line": scrub(line.rstrip())})
                     continue
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
+                event = decode_event(line)
+                if event is None:
                     continue
                 if event.get("event") == "result":
                     result = event.get("result")
                 elif event.get("event") == "error":
                     error = event
                 elif on_event:
-                    on_event(event)
+                    on_event(dict(event))
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         sel.close()

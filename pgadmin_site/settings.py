@@ -108,6 +108,13 @@ RUNNER_CONCURRENCY = env_int("PGADMIN_RUNNER_CONCURRENCY", 4, minimum=1, maximum
 # 0: every page waits for them. WARM: fill those caches in the background at start (core/warm.py).
 PAGES_FIRST = env_bool("PGADMIN_PAGES_FIRST", True)
 WARM_ON_START = env_bool("PGADMIN_WARM", True)
+# Warm project workers (core/worker.py): long-lived children that import the project once. At most this
+# many (never more than RUNNER_CONCURRENCY); 0 turns them off (a fresh child per request, as before).
+WORKER_PROCESSES = env_int("PGADMIN_WORKER_PROCESSES", min(4, max(2, os.cpu_count() or 2)), minimum=0, maximum=64)
+# A worker whose process group holds more memory than this (RSS, MB) is killed and its request fails.
+WORKER_MAX_MB = env_int("PGADMIN_WORKER_MAX_MB", 1536, minimum=64, maximum=1024 * 1024)
+# An idle worker beyond the most recently used one exits after this many seconds.
+WORKER_IDLE_S = env_int("PGADMIN_WORKER_IDLE_S", 300, minimum=1, maximum=7 * 24 * 3600)
 READ_ONLY = env_bool("PGADMIN_READ_ONLY", False)
 ADMIN_USERNAME = env_str("PGADMIN_ADMIN_USERNAME")
 ADMIN_PASSWORD = env_str("PGADMIN_ADMIN_PASSWORD")

@@ -26,10 +26,13 @@ import os
 import re
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (takes over stdout first)
 from pgadmin_child_runlock import guarded  # the run lock held by this child, and the server-death watchdog
+
+if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
+    from pgadmin_protocol import HistoryResult, HistoryRevision, SqlResult, VersionTable
 
 _CREATE_DATE = re.compile(r"^\s*Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAX_SQL_CHARS = 4000
@@ -151,7 +154,7 @@ def stray_revision_files(script_dir: str, limit: int = 50) -> list[str]:
     return found
 
 
-def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[dict[str, Any]]:
+def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[VersionTable]:
     """Every ``(version_table, version_table_schema)`` env.py passes to ``context.configure``.
 
     env.py runs in offline mode with ``run_migrations`` stubbed out (nothing is emitted or executed), so a
@@ -198,7 +201,7 @@ def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[dict[st
         EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
         EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
     unique = [dict(t) for t in dict.fromkeys(tuple(sorted(d.items())) for d in seen)]
-    return unique or [_static_version_table(env_py)]
+    return unique or [_static_version_table(env_py)]  # type: ignore[return-value]  # {name, schema} dicts
 
 
 def _create_date(doc: str | None) -> str | None:
@@ -221,7 +224,7 @@ failure = _failure
 
 # --- history ------------------------------------------------------------------------------
 
-def task_history(payload: dict[str, Any]) -> dict[str, Any]:
+def task_history(payload: dict[str, Any]) -> HistoryResult | dict[str, Any]:
     """Every revision with its edges and flags, newest first (Alembic's walk order)."""
     from alembic.script import ScriptDirectory
 
@@ -232,7 +235,7 @@ def task_history(payload: dict[str, Any]) -> dict[str, Any]:
         bases = list(script.get_bases())
     except BaseException as exc:  # noqa: BLE001 - a broken revision file is a report, not a crash
         return _failure("alembic script directory", exc)
-    revisions = []
+    revisions: list[HistoryRevision] = []
     for sc in scripts:
         module_doc = getattr(sc.module, "__doc__", None)
         revisions.append({
@@ -302,7 +305,7 @@ def _install_segment_recorder(buf: io.StringIO, segments: list[dict[str, Any]]) 
     migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
 
 
-def task_sql(payload: dict[str, Any]) -> dict[str, Any]:
+def task_sql(payload: dict[str, Any]) -> SqlResult | dict[str, Any]:
     """``alembic upgrade|downgrade --sql from:to`` captured into a string.
 
     With ``revision`` in the payload, ``own_sql`` is only what that revision's function printed (a merge

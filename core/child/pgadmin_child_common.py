@@ -1,19 +1,43 @@
-"""Helpers shared by the child-process task modules (imported first by pgadmin_runner).
+"""Helpers shared by the child-process task modules (imported first by pgadmin_runner and pgadmin_worker).
 
-Importing this module takes over stdout: the protocol stream is kept in ``_PROTOCOL`` and
-``sys.stdout`` becomes stderr, so that whatever the user's code prints cannot corrupt the
-JSON lines. Only the standard library is used here.
+Importing this module takes over the standard streams, at the level of file descriptors: the real
+fd 1 (the pipe the server reads the protocol from) is duplicated to a private descriptor that no
+subprocess inherits, and fd 2 (stderr) is put on fd 1. So whatever the user's code writes —
+``print``, ``os.write(1, …)``, a subprocess it starts (``subprocess.run(["echo", …])``), a C library
+writing to stdout — lands on stderr, which the server drains and shows as log lines, and can never
+corrupt the JSON lines. ``sys.stdout`` becomes ``sys.stderr`` too, so Python-level writes keep their
+order with stderr's. Only the standard library is used here.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
+import threading
 import traceback
-from typing import Any
+from typing import Any, TextIO
 
-_PROTOCOL = sys.stdout
-sys.stdout = sys.stderr  # user prints must not reach the protocol stream
+from pgadmin_protocol import encode_event
+
+
+def _take_over_stdout() -> TextIO:
+    """The protocol stream on a private copy of fd 1; fd 1 and ``sys.stdout`` become stderr."""
+    sys.stdout.flush()
+    private = os.dup(1)  # not inheritable (PEP 446): the user's subprocesses do not get it
+    try:
+        os.dup2(2, 1)
+    except OSError:  # no usable stderr: user output goes nowhere rather than into the protocol
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    sys.stdout = sys.stderr
+    return os.fdopen(private, "w", encoding="utf-8", errors="replace", newline="\n")
+
+
+_PROTOCOL = _take_over_stdout()
+PROTOCOL_FD = _PROTOCOL.fileno()
+_write_lock = threading.Lock()  # the run's watchdog thread emits too: one whole line at a time
+_REQUEST: list[int | None] = [None]  # the warm worker's current request id (None in a one-shot child)
 
 SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", "site-packages",
              ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", "tests", "test",
@@ -21,8 +45,16 @@ SKIP_DIRS = {".git", ".hg", ".venv", "venv", "env", ".env", "node_modules", "__p
 
 
 def emit(event: str, **data: Any) -> None:
-    _PROTOCOL.write(json.dumps({"event": event, **data}, default=str) + "\n")
-    _PROTOCOL.flush()
+    """One event on the protocol stream, tagged with the current request in a warm worker."""
+    line = encode_event(event, _REQUEST[0], **data)
+    with _write_lock:
+        _PROTOCOL.write(line)
+        _PROTOCOL.flush()
+
+
+def set_request(request_id: int | None) -> None:
+    """The request the following events belong to (the warm worker sets it around each task)."""
+    _REQUEST[0] = request_id
 
 
 _MODELS_HINT = "Fix the error in your project, or set PGADMIN_SQLALCHEMY_BASE=module:Base to import only the models module."
@@ -47,6 +79,12 @@ def _type_names(exc: BaseException) -> set[str]:
 # environment variables env.py reads, so that a connection failure names both.
 CONNECT_ATTEMPTS: list[str] = []
 ENV_PY: dict[str, str] = {}
+
+
+def reset_task_state() -> None:
+    """Forget what one task recorded (a warm worker's next task starts as in a fresh child)."""
+    del CONNECT_ATTEMPTS[:]
+    ENV_PY.clear()
 
 
 def _env_variables(env_py: str) -> list[str]:

@@ -15,10 +15,13 @@ metadata would list every table as "to remove".
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgadmin_child_alembic import _config, _install_connect_guard
 from pgadmin_child_common import describe_import_error  # noqa: I001  (takes over stdout first)
+
+if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
+    from pgadmin_protocol import DriftDifference, DriftResult
 
 
 def _name(obj: Any) -> str | None:
@@ -29,7 +32,7 @@ def _table_of(obj: Any) -> Any:
     return getattr(obj, "table", None) or getattr(getattr(obj, "parent", None), "table", None)
 
 
-def _flatten(diff: Any) -> dict[str, Any]:
+def _flatten(diff: Any) -> DriftDifference:
     """One autogenerate diff tuple as {kind, schema, table, column, detail}."""
     if isinstance(diff, list):  # modify_* come as a list of one tuple
         diff = diff[0]
@@ -102,7 +105,7 @@ def _fallback(payload: dict[str, Any], configured: Any) -> tuple[Any, dict[str, 
     return (metadatas[0] if len(metadatas) == 1 else metadatas), note
 
 
-def task_compare(payload: dict[str, Any]) -> dict[str, Any]:
+def task_compare(payload: dict[str, Any]) -> DriftResult:
     from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
     from alembic.runtime.environment import EnvironmentContext
     from alembic.script import ScriptDirectory
@@ -128,7 +131,7 @@ def task_compare(payload: dict[str, Any]) -> dict[str, Any]:
         diffs = compare_metadata(context, metadata)
         out["differences"] = [_flatten(d) for d in diffs]
         script = produce_migrations(context, metadata)
-        out["script"] = render_python_code(script.upgrade_ops) if not script.upgrade_ops.is_empty() else ""
+        out["script"] = render_python_code(script.upgrade_ops) if not script.upgrade_ops.is_empty() else ""  # type: ignore[union-attr,arg-type]
         return []  # nothing to migrate: we only compared
 
     try:

@@ -19,10 +19,13 @@ import configparser
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgadmin_child_common import SKIP_DIRS, describe_import_error  # noqa: I001  (takes over stdout first)
 from pgadmin_child_models_describe import describe_mapper, describe_table
+
+if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
+    from pgadmin_protocol import InspectResult, ModelInfo, ModelsSummary, TableInfo
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -298,7 +301,7 @@ def _configure(errors: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _describe_all(found: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
+def _describe_all(found: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[list[Any], list[ModelInfo]]:
     """Configure and describe every mapper; property errors also go to ``errors`` (one per property).
 
     A property that failed only because the mapper configuration failed is not repeated there: the
@@ -320,7 +323,7 @@ def _describe_all(found: dict[str, Any], errors: list[dict[str, Any]]) -> tuple[
     return mappers, models
 
 
-def _describe_one(mapper: Any, configure_failed: str | None) -> dict[str, Any]:
+def _describe_one(mapper: Any, configure_failed: str | None) -> ModelInfo:
     """describe_mapper(), or a bare entry naming the failure: one odd class must not lose the others."""
     try:
         return describe_mapper(mapper, configure_failed)
@@ -335,7 +338,7 @@ def _describe_one(mapper: Any, configure_failed: str | None) -> dict[str, Any]:
                             "hint": "The model could not be described; its table is still listed."}]}
 
 
-def summary(payload: dict[str, Any]) -> dict[str, Any]:
+def summary(payload: dict[str, Any]) -> ModelsSummary:
     """The startup report's summary: counts, import errors, and the models described only partly.
 
     ``errors`` holds import and configuration errors; ``property_errors`` the per-property ones
@@ -367,7 +370,7 @@ def scan_metadatas(payload: dict[str, Any], errors: list[dict[str, Any]]) -> dic
     return found
 
 
-def task_inspect(payload: dict[str, Any]) -> dict[str, Any]:
+def task_inspect(payload: dict[str, Any]) -> InspectResult:
     """Every model, its table, columns, properties, relationships and inheritance; unmapped tables separately."""
     import sqlalchemy
 
@@ -380,7 +383,7 @@ def task_inspect(payload: dict[str, Any]) -> dict[str, Any]:
         seen[model["name"]] = seen.get(model["name"], 0) + 1
     for model in models:
         model["key"] = model["qualname"] if seen[model["name"]] > 1 else model["name"]
-    tables: dict[str, dict[str, Any]] = {}
+    tables: dict[str, TableInfo] = {}
     for metadata in found["metadatas"]:
         for table in metadata.tables.values():
             tables.setdefault(table.fullname, describe_table(table))

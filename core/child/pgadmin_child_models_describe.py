@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect as pyinspect
 import os
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgadmin_child_models_types import (
     _sql,
@@ -33,9 +33,21 @@ from pgadmin_child_models_types import (
     type_info,
 )
 
+if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
+    from pgadmin_protocol import (
+        ColumnInfo,
+        ConstraintInfo,
+        ForeignKeyInfo,
+        IndexInfo,
+        InheritanceInfo,
+        ModelInfo,
+        RelationshipInfo,
+        TableInfo,
+    )
+
 # --- tables and columns -------------------------------------------------------------------
 
-def _fk(fk: Any) -> dict[str, Any]:
+def _fk(fk: Any) -> ForeignKeyInfo:
     target = fk.target_fullname
     parts = target.split(".")
     return {"target": target, "table": ".".join(parts[:-1]), "column": parts[-1],
@@ -58,7 +70,7 @@ def single_column_sets(table: Any) -> tuple[set[str], set[str]]:
     return unique, indexed
 
 
-def describe_column(column: Any, unique: set[str], indexed: set[str]) -> dict[str, Any]:
+def describe_column(column: Any, unique: set[str], indexed: set[str]) -> ColumnInfo:
     return {
         "name": column.name,
         "type": render_type(column.type),
@@ -77,13 +89,13 @@ def describe_column(column: Any, unique: set[str], indexed: set[str]) -> dict[st
     }
 
 
-def describe_table(table: Any) -> dict[str, Any]:
+def describe_table(table: Any) -> TableInfo:
     unique, indexed = single_column_sets(table)
-    constraints: list[dict[str, Any]] = []
+    constraints: list[ConstraintInfo] = []
     for c in sorted(table.constraints, key=lambda c: (type(c).__name__, str(c.name or ""))):
         kind = type(c).__name__
         name = c.name if isinstance(c.name, str) else None
-        entry: dict[str, Any] = {"kind": {"PrimaryKeyConstraint": "primary_key", "UniqueConstraint": "unique",
+        entry: ConstraintInfo = {"kind": {"PrimaryKeyConstraint": "primary_key", "UniqueConstraint": "unique",
                                           "CheckConstraint": "check", "ForeignKeyConstraint": "foreign_key"}.get(kind, kind),
                                  "name": name, "columns": [col.name for col in c.columns]}
         if kind == "CheckConstraint":
@@ -94,7 +106,7 @@ def describe_table(table: Any) -> dict[str, Any]:
         if kind == "PrimaryKeyConstraint" and not entry["columns"]:
             continue
         constraints.append(entry)
-    indexes = [{"name": i.name if isinstance(i.name, str) else None,
+    indexes: list[IndexInfo] = [{"name": i.name if isinstance(i.name, str) else None,
                 "columns": [e.name if hasattr(e, "name") and e.name else _sql(e) for e in i.expressions],
                 "unique": bool(i.unique)}
                for i in sorted(table.indexes, key=lambda i: str(i.name or ""))]
@@ -144,7 +156,7 @@ def cascade_label(cascade: set[str]) -> str:
     return ", ".join(sorted(cascade))
 
 
-def describe_relationship(rel: Any) -> dict[str, Any]:
+def describe_relationship(rel: Any) -> RelationshipInfo:
     cascade = set(rel.cascade)
     pairs = [(f"{lc.table.fullname}.{lc.name}", f"{rc.table.fullname}.{rc.name}")
              for lc, rc in rel.local_remote_pairs if hasattr(lc, "table") and hasattr(rc, "table")]
@@ -180,7 +192,7 @@ def describe_relationship(rel: Any) -> dict[str, Any]:
     }
 
 
-def _unconfigured_relationship(rel: Any, error: str) -> dict[str, Any]:
+def _unconfigured_relationship(rel: Any, error: str) -> RelationshipInfo:
     """What is known of a relationship SQLAlchemy could not set up (its declaration only)."""
     argument = getattr(rel, "argument", None)
     target = argument if isinstance(argument, str) else getattr(argument, "__name__", None)
@@ -249,7 +261,7 @@ def _hybrid(cls: type, key: str, descriptor: Any) -> dict[str, Any]:
                            "note": None, "error": None}
     if method:
         try:
-            params = list(pyinspect.signature(func).parameters)[1:]
+            params = list(pyinspect.signature(func).parameters)[1:]  # type: ignore[arg-type]
         except (TypeError, ValueError):
             params = []
         out["arguments"] = params
@@ -303,7 +315,7 @@ def _is_mapped(cls: type) -> bool:
     return "__mapper__" in vars(cls) or "_sa_class_manager" in vars(cls)
 
 
-def _inheritance(mapper: Any) -> dict[str, Any] | None:
+def _inheritance(mapper: Any) -> InheritanceInfo | None:
     if mapper.inherits is None and not mapper.polymorphic_map:
         return None
     kind = None
@@ -320,7 +332,7 @@ def _inheritance(mapper: Any) -> dict[str, Any] | None:
     }
 
 
-def _column_entry(mapper: Any, prop: Any, table: Any, unique: set[str], indexed: set[str]) -> dict[str, Any]:
+def _column_entry(mapper: Any, prop: Any, table: Any, unique: set[str], indexed: set[str]) -> ColumnInfo:
     column = prop.columns[0]
     own = column.table is table
     entry = describe_column(column, unique if own else set(), indexed if own else set())
@@ -333,11 +345,11 @@ def _column_entry(mapper: Any, prop: Any, table: Any, unique: set[str], indexed:
     return entry
 
 
-def describe_mapper(mapper: Any, configure_failed: str | None = None) -> dict[str, Any]:
+def describe_mapper(mapper: Any, configure_failed: str | None = None) -> ModelInfo:
     """One model; each property described on its own, its failure recorded on it (and in ``errors``)."""
     cls = mapper.class_
     table = mapper.local_table
-    model: dict[str, Any] = {
+    model: ModelInfo = {
         "name": cls.__name__,
         "qualname": f"{cls.__module__}.{cls.__qualname__}",
         "module": cls.__module__,
@@ -426,7 +438,7 @@ def describe_mapper(mapper: Any, configure_failed: str | None = None) -> dict[st
                 entry["error"] = err["error"]
     if model["errors"]:
         model["partial"] = True
-        names = ", ".join(e["property"] for e in model["errors"])
+        names = ", ".join(e["property"] for e in model["errors"])  # type: ignore[assignment]
         model["error"] = f"{len(model['errors'])} propert{'y' if len(model['errors']) == 1 else 'ies'} could not " \
                          f"be described ({names}); the rest of the model is shown"
     return model

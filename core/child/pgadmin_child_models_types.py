@@ -14,7 +14,10 @@ import decimal
 import enum
 import re
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
+    from pgadmin_protocol import DefaultInfo, TypeInfo
 
 # --- types --------------------------------------------------------------------------------
 
@@ -67,7 +70,7 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def type_info(sqltype: Any) -> dict[str, Any]:
+def type_info(sqltype: Any) -> TypeInfo:
     """The type as structured facts: name, length, precision/scale, timezone, every enum value, array item."""
     from sqlalchemy.types import TypeDecorator
 
@@ -78,7 +81,7 @@ def type_info(sqltype: Any) -> dict[str, Any]:
         inner = getattr(sqltype, "impl_instance", None) or sqltype.impl
         if inner is not None and not isinstance(inner, type):
             decorator, impl = type(sqltype).__name__, inner
-    info: dict[str, Any] = {
+    info: TypeInfo = {
         "name": type(impl).__name__,
         "decorator": decorator,
         "sql": sql_type(sqltype),
@@ -165,7 +168,7 @@ def _scalar(value: Any, sqltype: Any = None) -> tuple[Any, str]:
     return repr(value), type(value).__name__
 
 
-def describe_default(column: Any) -> dict[str, Any] | None:
+def describe_default(column: Any) -> DefaultInfo | None:
     """The Python-side default: ``{kind: scalar|sql|callable|sequence, value, text, python_type}``."""
     default = column.default
     if default is None:

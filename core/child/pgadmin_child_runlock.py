@@ -256,7 +256,7 @@ class RunLock:
             checked.__name__ = getattr(fn, "__name__", "migration")  # Alembic logs the name
             step.migration_fn = checked
 
-        migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
+        migration.RevisionStep.__init__ = init  # type: ignore[method-assign,assignment]
 
     # --- the watchdog ------------------------------------------------------------------------
 

@@ -2,11 +2,15 @@
 
 Executed as a script by the project's interpreter (``PGADMIN_PROJECT_PYTHON``), never imported by the
 server: ``python pgadmin_runner.py TASK`` with a JSON payload on stdin. It speaks JSON lines
-on the *real* stdout (``{"event": "result", ...}``); anything the user's code prints goes to
-stderr so it cannot corrupt the protocol. It depends only on the standard library and on the
+on the *real* stdout (``{"event": "result", ...}``, see ``pgadmin_protocol``); anything the user's code
+writes to stdout — ``print``, ``os.write(1, …)``, a subprocess — goes to stderr (``pgadmin_child_common``
+swaps the file descriptors first) so it cannot corrupt the protocol. It depends only on the standard library and on the
 SQLAlchemy/Alembic installed next to the user's code, so the user's versions are the ones
 that run their code. This folder is ``sys.path[0]`` of the child: it holds only ``pgadmin_*`` modules.
 The child runs in the ini's folder (where the CLI is run) with the CLI's ``sys.path`` (``set_project_path``).
+
+This one-shot runner serves the migration runs (a fresh process each); the other tasks go to the warm
+worker (``pgadmin_worker.py``), which imports this module and runs tasks through ``execute``.
 
 Tasks: ``probe`` (alembic script directory + model discovery for the startup report), and
 ``area.task`` names served by the sibling modules ``pgadmin_child_<area>.py`` (each exports
@@ -22,13 +26,16 @@ import json
 import os
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (takes over stdout first)
 
+if TYPE_CHECKING:
+    from pgadmin_protocol import ModelsSummary, ProbeResult
+
 # --- models -------------------------------------------------------------------------------
 
-def find_models(payload: dict[str, Any]) -> dict[str, Any]:
+def find_models(payload: dict[str, Any]) -> ModelsSummary:
     """The startup report's summary of the models (counts, errors, models described partly)."""
     from pgadmin_child_models import summary
 
@@ -64,7 +71,7 @@ def read_alembic(payload: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def task_probe(payload: dict[str, Any]) -> dict[str, Any]:
+def task_probe(payload: dict[str, Any]) -> ProbeResult:
     alembic_info = read_alembic(payload)
     if alembic_info and alembic_info.get("ok") and not payload.get("env_py"):
         payload["env_py"] = alembic_info.get("env_py")
@@ -137,21 +144,28 @@ def set_project_path(payload: dict[str, Any]) -> None:
     sys.path[site:site] = [p for p in dict.fromkeys(after_stdlib) if p not in sys.path]
 
 
+def execute(task: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Run one task: ``("result", {"result": ...})`` or ``("error", {...})``, for the caller to emit."""
+    func = resolve_task(task)
+    if func is None:
+        return "error", {"error": f"unknown task {task!r}"}
+    try:
+        result = func(payload)
+    except BaseException as exc:  # noqa: BLE001 - report, never crash silently
+        return "error", {**describe_import_error(task, exc), "traceback": traceback.format_exc()}
+    return "result", {"result": result}
+
+
 def main() -> int:
     task = sys.argv[1] if len(sys.argv) > 1 else ""
     payload = json.loads(sys.stdin.read() or "{}")
     set_project_path(payload)
-    func = resolve_task(task)
-    if func is None:
+    if resolve_task(task) is None:
         emit("error", error=f"unknown task {task!r}")
         return 2
-    try:
-        result = func(payload)
-    except BaseException as exc:  # noqa: BLE001 - report, never crash silently
-        emit("error", **describe_import_error(task, exc), traceback=traceback.format_exc())
-        return 1
-    emit("result", result=result)
-    return 0
+    kind, data = execute(task, payload)
+    emit(kind, **data)
+    return 0 if kind == "result" else 1
 
 
 if __name__ == "__main__":
