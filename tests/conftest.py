@@ -203,13 +203,31 @@ def wait_until(page, expression: str, timeout_s: float = 15.0) -> None:  # type:
         page.wait_for_timeout(50)
 
 
+# TEST_BROWSER=firefox (or --browser-name firefox) runs the browser tests in Debian's firefox-esr,
+# through Playwright's WebDriver BiDi support for a stock Firefox (docs/compat.md, "Browsers").
+FIREFOX = os.environ.get("FIREFOX_PATH", "/usr/bin/firefox-esr")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--browser-name", choices=("chromium", "firefox"), default=os.environ.get("TEST_BROWSER", "chromium"),
+                     help="the browser of the browser tests (default $TEST_BROWSER or chromium)")
+
+
 @pytest.fixture(scope="session")
-def browser():  # type: ignore[no-untyped-def]
-    """Debian's Chromium driven by Playwright (never `playwright install`)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
+def browser(pytestconfig):  # type: ignore[no-untyped-def]
+    """Debian's Chromium (or firefox-esr) driven by Playwright (never `playwright install`)."""
     from playwright.sync_api import sync_playwright
 
+    if pytestconfig.getoption("browser_name") == "firefox":
+        if not Path(FIREFOX).exists():
+            pytest.fail(f"{FIREFOX} is missing: apt-get install -y firefox-esr")
+        with sync_playwright() as pw:
+            firefox = pw.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True)
+            yield firefox
+            firefox.close()
+        return
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium
