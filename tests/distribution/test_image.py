@@ -189,8 +189,7 @@ def test_the_image_serves_a_read_only_project_as_a_non_root_user(image, target_u
 
     assert health["status"] == "ok", health
     revisions = sorted((image.app / "migrations" / "versions").glob("0*.py"))
-    assert health["alembic"]["migration"] == {"status": "warning", "current": None, "pending": len(revisions)} or \
-        health["alembic"]["migration"]["pending"] == len(revisions), health
+    assert health["alembic"]["migration"]["pending"] == len(revisions), health
     assert health["models"]["count"] > 0
     status, page = server.get("/login")
     assert status == 200 and "<form" in page

@@ -43,6 +43,10 @@ def test_pyproject_pins_the_same_dependencies_as_requirements_txt():
     required = _requirements((REPO / "requirements.txt").read_text().splitlines())
     assert {name: str(r) for name, r in declared.items()} == {name: str(r) for name, r in required.items()}
     assert all(str(r.specifier).startswith("==") for r in declared.values()), "every dependency is pinned"
+    # the backend the wheel is built with is the one the dev venv has (the tests build without isolation)
+    backend = _requirements(tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"])
+    dev = _requirements([ln for ln in (REPO / "requirements-dev.txt").read_text().splitlines() if not ln.startswith("-r")])
+    assert str(backend["hatchling"]) == str(dev["hatchling"])
 
 
 def test_the_wheel_carries_templates_static_files_the_bundle_child_scripts_demo_and_migrations(tool_wheel):
