@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test compat compat-projects compat-pg lint bench check clean dist-check wheel
+.PHONY: help setup demo demo-big run test test-firefox compat compat-projects compat-pg lint bench check clean dist-check wheel
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
 	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
-	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
+	@echo "make test      the whole test suite (real PostgreSQL, real Chromium, one story in Firefox)"
+	@echo "make test-firefox the browser tests in Debian's firefox-esr (docs/compat.md, Browsers)"
 	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
 	@echo "make lint      ruff + mypy + hadolint (the Dockerfile)"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
@@ -53,6 +54,10 @@ check: $(STAMP)
 
 test: $(DEVSTAMP)
 	$(PY) -m pytest
+
+# Every browser test in firefox-esr instead of Chromium (`make test` runs one Firefox story).
+test-firefox: $(DEVSTAMP)
+	$(PY) -m pytest -m browser --browser-name firefox -rxX
 
 # Real projects (optuna, mlflow, airflow, dagster), each pip-installed once into its own venv under
 # ~/.cache/pgadmin-compat (PGADMIN_COMPAT_CACHE); `make test` runs only the smallest of them.

@@ -206,6 +206,10 @@ def wait_until(page, expression: str, timeout_s: float = 15.0) -> None:  # type:
 # TEST_BROWSER=firefox (or --browser-name firefox) runs the browser tests in Debian's firefox-esr,
 # through Playwright's WebDriver BiDi support for a stock Firefox (docs/compat.md, "Browsers").
 FIREFOX = os.environ.get("FIREFOX_PATH", "/usr/bin/firefox-esr")
+# What firefox-esr 153 over BiDi cannot show Playwright: a download of a blob: URL (the exports
+# build their file in the page). Tests that wait for one are expected to fail there (strict: when
+# a later Firefox reports them, the xfail turns into a failure that says to drop this).
+FIREFOX_BLOB_DOWNLOADS = "firefox-esr over WebDriver BiDi reports no download event for a blob: URL"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -213,25 +217,61 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="the browser of the browser tests (default $TEST_BROWSER or chromium)")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("browser_name") != "firefox":
+        return
+    import inspect
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if item.get_closest_marker("browser") and function and "expect_download" in inspect.getsource(function):
+            item.add_marker(pytest.mark.xfail(reason=FIREFOX_BLOB_DOWNLOADS, strict=True))
+
+
 @pytest.fixture(scope="session")
-def browser(pytestconfig):  # type: ignore[no-untyped-def]
-    """Debian's Chromium (or firefox-esr) driven by Playwright (never `playwright install`)."""
+def playwright_driver():  # type: ignore[no-untyped-def]
+    """One Playwright for the session (its sync API allows one per thread)."""
     from playwright.sync_api import sync_playwright
 
-    if pytestconfig.getoption("browser_name") == "firefox":
-        if not Path(FIREFOX).exists():
-            pytest.fail(f"{FIREFOX} is missing: apt-get install -y firefox-esr")
-        with sync_playwright() as pw:
-            firefox = pw.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True)
-            yield firefox
-            firefox.close()
-        return
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        yield pw
+
+
+def launch_firefox(pw, downloads: Path | None = None):  # type: ignore[no-untyped-def]
+    """Debian's firefox-esr: Playwright's own Firefox build is never downloaded, so the stock one is
+    driven over WebDriver BiDi (the ``moz-firefox`` channel). Downloads are saved in ``downloads``."""
+    if not Path(FIREFOX).exists():
+        pytest.fail(f"{FIREFOX} is missing: apt-get install -y firefox-esr (.ci/run does it)")
+    return pw.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True,
+                             downloads_path=str(downloads) if downloads else None)
+
+
+@pytest.fixture(scope="session")
+def browser(pytestconfig, playwright_driver):  # type: ignore[no-untyped-def]
+    """Debian's Chromium (or firefox-esr, see above) driven by Playwright (never `playwright install`)."""
+    if pytestconfig.getoption("browser_name") == "firefox":
+        launched = launch_firefox(playwright_driver)
+    else:
+        if not Path(CHROMIUM).exists():
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
+        launched = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def firefox_downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the `firefox` fixture's browser saves downloads (seen there, since BiDi reports no
+    download event for a blob: URL)."""
+    return tmp_path_factory.mktemp("firefox-downloads")
+
+
+@pytest.fixture(scope="session")
+def firefox(playwright_driver, firefox_downloads):  # type: ignore[no-untyped-def]
+    """firefox-esr beside the session's browser: the Firefox cell of `make test` (tests/browser/test_firefox.py)."""
+    launched = launch_firefox(playwright_driver, firefox_downloads)
+    yield launched
+    launched.close()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -241,12 +281,28 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     setattr(item, f"rep_{report.when}", report)
 
 
+def _keep_docs_screenshots(tab):  # type: ignore[no-untyped-def]
+    """docs/screenshots show Chromium's rendering: a Firefox run puts its pictures in test-artifacts/firefox/."""
+    docs = (REPO / "docs" / "screenshots").resolve()
+    shoot = tab.screenshot
+
+    def screenshot(*args, path=None, **kwargs):  # type: ignore[no-untyped-def]
+        if path is not None and Path(path).resolve().parent == docs:
+            path = ARTIFACTS / "firefox" / Path(path).name
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return shoot(*args, path=path, **kwargs)
+
+    tab.screenshot = screenshot
+
+
 @pytest.fixture
 def page(browser, request):  # type: ignore[no-untyped-def]
     """A fresh browser page at 1280x800; a screenshot is saved in test-artifacts/ on failure."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = context.new_page()
     tab.set_default_timeout(15_000)
+    if browser.browser_type.name == "firefox":
+        _keep_docs_screenshots(tab)
     yield tab
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
