@@ -242,6 +242,11 @@ def launch_firefox(pw, downloads: Path | None = None):  # type: ignore[no-untype
     driven over WebDriver BiDi (the ``moz-firefox`` channel). Downloads are saved in ``downloads``."""
     if not Path(FIREFOX).exists():
         pytest.fail(f"{FIREFOX} is missing: apt-get install -y firefox-esr (.ci/run does it)")
+    from importlib.metadata import version
+
+    if tuple(int(part) for part in version("playwright").split(".")[:2]) >= (1, 65):
+        pytest.fail(f"playwright {version('playwright')} opens no page in firefox-esr 153 (emulation.setMediaFeaturesOverride "
+                    "is unknown to it): pip install -r requirements-dev.txt, which pins 1.64.1")
     return pw.firefox.launch(channel="moz-firefox", executable_path=FIREFOX, headless=True,
                              downloads_path=str(downloads) if downloads else None)
 
