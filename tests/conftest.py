@@ -256,6 +256,7 @@ def browser(pytestconfig, playwright_driver):  # type: ignore[no-untyped-def]
     """Debian's Chromium (or firefox-esr, see above) driven by Playwright (never `playwright install`)."""
     if pytestconfig.getoption("browser_name") == "firefox":
         launched = launch_firefox(playwright_driver)
+        _keep_docs_screenshots(launched)
     else:
         if not Path(CHROMIUM).exists():
             pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
@@ -286,18 +287,32 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     setattr(item, f"rep_{report.when}", report)
 
 
-def _keep_docs_screenshots(tab):  # type: ignore[no-untyped-def]
-    """docs/screenshots show Chromium's rendering: a Firefox run puts its pictures in test-artifacts/firefox/."""
+def _keep_docs_screenshots(browser):  # type: ignore[no-untyped-def]
+    """docs/screenshots show Chromium's rendering: in a Firefox run, every page of every context
+    writes those pictures to test-artifacts/firefox/ instead."""
     docs = (REPO / "docs" / "screenshots").resolve()
-    shoot = tab.screenshot
 
-    def screenshot(*args, path=None, **kwargs):  # type: ignore[no-untyped-def]
-        if path is not None and Path(path).resolve().parent == docs:
-            path = ARTIFACTS / "firefox" / Path(path).name
-            path.parent.mkdir(parents=True, exist_ok=True)
-        return shoot(*args, path=path, **kwargs)
+    def redirecting(tab):  # type: ignore[no-untyped-def]
+        shoot = tab.screenshot
 
-    tab.screenshot = screenshot
+        def screenshot(*args, path=None, **kwargs):  # type: ignore[no-untyped-def]
+            if path is not None and Path(path).resolve().parent == docs:
+                path = ARTIFACTS / "firefox" / Path(path).name
+                path.parent.mkdir(parents=True, exist_ok=True)
+            return shoot(*args, path=path, **kwargs)
+
+        tab.screenshot = screenshot
+        return tab
+
+    new_context = browser.new_context
+
+    def context_with_redirecting_pages(*args, **kwargs):  # type: ignore[no-untyped-def]
+        context = new_context(*args, **kwargs)
+        new_page = context.new_page
+        context.new_page = lambda *a, **kw: redirecting(new_page(*a, **kw))
+        return context
+
+    browser.new_context = context_with_redirecting_pages
 
 
 @pytest.fixture
@@ -306,8 +321,6 @@ def page(browser, request):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = context.new_page()
     tab.set_default_timeout(15_000)
-    if browser.browser_type.name == "firefox":
-        _keep_docs_screenshots(tab)
     yield tab
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
