@@ -143,3 +143,19 @@ def test_pgadmin_py_serve_has_the_options_of_manage_py_serve(installed_tool, tmp
     # `demo` and `check` are serve's own options, not copies of them
     assert {"--demo", "--check"} <= set(options.findall(tool_help))
     assert not (tmp_path / ".pgadmin").exists(), "--help creates no data dir"
+
+
+@pytest.mark.distribution_full
+def test_a_fresh_clone_builds_its_js_bundle_into_the_wheel_when_npm_is_there(tmp_path):
+    # what `uv tool install git+…` / `pipx install git+…` does: a clone has no static/build/
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the hook then stops the build (the test above)")
+    clone = tmp_path / "clone"
+    for name in _tracked("."):
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_file():
+            shutil.copy2(REPO / name, clone / name)
+    assert not (clone / "static" / "build").exists()
+    run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp_path / "out", clone], env=clean_env())
+    (wheel,) = (tmp_path / "out").glob("*.whl")
+    assert zipfile.ZipFile(wheel).getinfo("static/build/sqlconsole.js").file_size > 0
