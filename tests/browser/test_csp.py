@@ -43,8 +43,13 @@ def watched(served_demo, admin, page):
     return page, console
 
 
+# The WebSocket probe below asks for run 0, which the server refuses: Firefox reports the refusal as a
+# page error (Chromium only logs it). The policy let it connect, which is what the probe checks.
+PROBE_REFUSED = re.compile(r"can.t establish a connection to the server at ws://\S+/ws/alembic/runs/0/")
+
+
 def violations(page, console: list[str]) -> list[str]:
-    return list(page.evaluate("window.__csp || []")) + console
+    return list(page.evaluate("window.__csp || []")) + [line for line in console if not PROBE_REFUSED.search(line)]
 
 
 def test_every_page_of_the_navigation_runs_without_a_csp_violation(served_demo, watched):
