@@ -35,6 +35,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from genproject_files import migration_file, model_module, project_files  # noqa: E402
@@ -182,7 +183,7 @@ def plan(revisions: int, models: int, seed: int) -> Project:
     return Project(revs, tables, ancestors)
 
 
-def write(project: Project, out: Path, seed: int) -> dict[str, object]:
+def write(project: Project, out: Path, seed: int) -> dict[str, Any]:
     """Write the project files into ``out`` (wiped first); return the manifest."""
     if out.exists():
         if any(out.iterdir()) and not (out / MANIFEST).exists():
@@ -201,7 +202,7 @@ def write(project: Project, out: Path, seed: int) -> dict[str, object]:
         (versions / f"{rev.id}_r{rev.index:03d}.py").write_text(migration_file(project, rev))
     heads = [r.id for r in project.revisions if not any(r.index in o.parents for o in project.revisions)]
     root_tables = [t for t in project.tables if not t.fks and not t.composite]
-    manifest: dict[str, object] = {
+    manifest: dict[str, Any] = {
         "seed": seed, "package": PACKAGE, "revisions": len(project.revisions), "models": len(project.tables),
         "merges": sum(r.is_merge for r in project.revisions),
         "branch_points": sum(sum(r.index in o.parents for o in project.revisions) > 1 for r in project.revisions),
@@ -219,7 +220,7 @@ def write(project: Project, out: Path, seed: int) -> dict[str, object]:
     return manifest
 
 
-def generate(out: Path, revisions: int = 200, models: int = 200, seed: int = 11) -> dict[str, object]:
+def generate(out: Path, revisions: int = 200, models: int = 200, seed: int = 11) -> dict[str, Any]:
     """Plan and write a project; return its manifest."""
     project = plan(revisions, models, seed)
     return write(project, out, seed)
@@ -238,7 +239,7 @@ def recreate_database(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def apply(out: Path, url: str, pending: int, rows: int = 5000) -> dict[str, object]:
+def apply(out: Path, url: str, pending: int, rows: int = 5000) -> dict[str, Any]:
     """Recreate the database, upgrade it with the Alembic CLI to ``pending`` revisions before head,
     give the root tables created by then some rows; record current/pending in the manifest."""
     manifest = json.loads((out / MANIFEST).read_text())
