@@ -15,7 +15,7 @@ help:
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium)"
 	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
 	@echo "make lint      ruff + mypy"
-	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
+	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI / RESULTS.md)"
 	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
 
 # Two stamps: `make demo`/`make run` need only the runtime requirements (a faster first run);
@@ -73,8 +73,9 @@ compat-pg: $(DEVSTAMP)
 	-$(PY) -m pytest -q -m pgversions tests/pgversions --junitxml=test-artifacts/pgversions.xml
 	$(PY) -m tests.pgversions.table test-artifacts/pgversions.xml --markdown-out docs/compat-postgres.md
 
+# BENCH_ARGS: e.g. --quick, or --only pages,api (bench/run_all.py --help).
 bench: $(DEVSTAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pgadmin test-artifacts
