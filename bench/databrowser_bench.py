@@ -147,6 +147,9 @@ def main() -> int:
     with psycopg.connect(libpq) as conn:
         total = conn.execute("SELECT count(*) FROM operations").fetchone()[0]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgadmin_site.settings")
+    import django
+
+    django.setup()  # cursor_at() imports databrowser.query, which now needs the app registry (via core.exceptions)
     from tests.serving import Served
 
     served = Served({"DATABASE_URL": libpq, "PGADMIN_ADMIN_USERNAME": ADMIN, "PGADMIN_ADMIN_PASSWORD": PASSWORD,
