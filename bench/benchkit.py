@@ -114,7 +114,7 @@ def _prepare_demo(log: bool) -> Project:
         raise SystemExit(f"demo setup failed:\n{proc.stdout}\n{proc.stderr}")
     return Project("demo", directory, url, "public.clients", "1", ["brokerbot.models"],
                    directory / "brokerbot" / "models.py", pending_revision(directory, url),
-                   {"revisions": len(list((directory / "migrations" / "versions").glob("*.py"))), "models": "4"})
+                   {"revisions": len(list((directory / "migrations" / "versions").glob("*.py"))), "models": 4})
 
 
 def _prepare_generated(log: bool) -> Project:

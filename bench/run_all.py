@@ -76,7 +76,7 @@ REGRESSIONS: dict[str, tuple[list[str], tuple[str, ...]]] = {
 def markers(text: str) -> dict[str, float]:
     found: dict[str, float] = {}
     for block in re.findall(r"<!--\s*bench-figures:(.*?)-->", text, flags=re.S):
-        for key, value in re.findall(r"([\w.\-]+)=(-?[\d.]+)", block):
+        for key, value in re.findall(r"([\w.\-]+)=(-?[\d.]+(?:e[+-]?\d+)?)", block):
             found[key] = float(value)
     return found
 
@@ -184,6 +184,13 @@ def main() -> int:
     return 1 if failures else 0
 
 
+def fmt(value: float) -> str:
+    """Plain decimal notation (never 1.2e+04), 4 significant digits or the whole number."""
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.6f}"
+
+
 def summary(now: dict[str, float], baseline: dict[str, float], targets: dict[str, float | None], tolerance: float) -> None:
     print("\n### Summary: each figure now, in RESULTS.md, ratio now / recorded\n")
     print("| figure | now | recorded | ratio | target | note |")
@@ -200,10 +207,14 @@ def summary(now: dict[str, float], baseline: dict[str, float], targets: dict[str
             notes.append("target met" if value <= target else "target MISSED")
         shown_target = "–" if target is None else f"≤ {target:.0f}"
         described = PATTERNS[key][3] if key in PATTERNS else key.replace(".", " ")
-        print(f"| {described} `{key}` | {value:.4g} | {'–' if old is None else f'{old:.4g}'} | {ratio} | {shown_target} "
+        print(f"| {described} `{key}` | {fmt(value)} | {'–' if old is None else fmt(old)} | {ratio} | {shown_target} "
               f"| {', '.join(notes)} |")
-    line = " ".join(f"{k}={now[k]:.4g}" for k in sorted(now))
-    print(f"\nFor RESULTS.md (machine-readable, invisible when rendered):\n<!-- bench-figures: {line} -->")
+    groups: dict[str, list[str]] = {}
+    for k in sorted(now):
+        parts = k.split(".")
+        groups.setdefault(".".join(parts[:2] if len(parts) > 2 else parts[:1]), []).append(f"{k}={fmt(now[k])}")
+    lines = "\n".join(" ".join(items) for items in groups.values())
+    print(f"\nFor RESULTS.md (machine-readable, invisible when rendered):\n<!-- bench-figures:\n{lines}\n-->")
 
 
 if __name__ == "__main__":
