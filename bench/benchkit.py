@@ -180,6 +180,14 @@ class Server:
                         PASSWORD], cwd=self.cwd, env=self.env, check=True, capture_output=True)
 
     def stop(self) -> None:
+        import psutil
+
+        # Children that put themselves in their own process group (a project worker killed by
+        # group on timeout) are not reached by killpg: remember them and end the survivors by pid.
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -187,6 +195,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        for child in children:
+            try:
+                child.terminate()
+            except psutil.Error:
+                pass  # already gone
+        psutil.wait_procs(children, timeout=5)
         shutil.rmtree(self.cwd, ignore_errors=True)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
