@@ -10,6 +10,7 @@
 * ``Server`` starts ``manage.py serve`` the way users do (``make run``): from a folder that is
   neither the repository nor the project, with ``PGADMIN_PROJECT_DIR`` and ``DATABASE_URL`` in
   the environment and a fresh ``PGADMIN_DATA_DIR``; the admin is created with ``manage.py adduser``.
+  ``PGADMIN_BENCH_SERVER_REPO`` serves another checkout's code instead (comparing branches).
 * ``Session`` is a keep-alive HTTP client with cookies (browser-like login) or a token.
 """
 
@@ -33,6 +34,9 @@ from urllib.parse import quote, urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
+# The checkout whose ``manage.py serve`` is measured: this one, or another (to compare branches with
+# the same benchmark: PGADMIN_BENCH_SERVER_REPO=/path/to/other/checkout).
+SERVER_REPO = Path(os.environ.get("PGADMIN_BENCH_SERVER_REPO") or REPO).resolve()
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ADMIN, PASSWORD = "bench", "bench-password-123"
 sys.path.insert(0, str(HERE))
@@ -151,7 +155,7 @@ class Server:
         self.lines: list[str] = []
         self.started = time.perf_counter()
         self.ready_s = 0.0
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "manage.py"), "serve"], cwd=self.cwd, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, str(SERVER_REPO / "manage.py"), "serve"], cwd=self.cwd, env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -176,7 +180,7 @@ class Server:
         raise SystemExit(f"no server within {timeout} s:\n" + "\n".join(self.lines))
 
     def add_admin(self) -> None:
-        subprocess.run([sys.executable, str(REPO / "manage.py"), "adduser", ADMIN, "--role", "admin", "--password",
+        subprocess.run([sys.executable, str(SERVER_REPO / "manage.py"), "adduser", ADMIN, "--role", "admin", "--password",
                         PASSWORD], cwd=self.cwd, env=self.env, check=True, capture_output=True)
 
     def stop(self) -> None:
