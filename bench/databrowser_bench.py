@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -147,6 +148,12 @@ def main() -> int:
     with psycopg.connect(libpq) as conn:
         total = conn.execute("SELECT count(*) FROM operations").fetchone()[0]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgadmin_site.settings")
+    # Page cursors carry a MAC keyed by SECRET_KEY: this process builds one for the server to accept,
+    # so both use the same key (the served instance inherits this environment).
+    os.environ.setdefault("PGADMIN_SECRET_KEY", secrets.token_urlsafe(48))
+    import django
+
+    django.setup()  # cursor_at() imports databrowser.query, which now needs the app registry (via core.exceptions)
     from tests.serving import Served
 
     served = Served({"DATABASE_URL": libpq, "PGADMIN_ADMIN_USERNAME": ADMIN, "PGADMIN_ADMIN_PASSWORD": PASSWORD,
