@@ -14,14 +14,9 @@ help:
 	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium, one story in Firefox)"
 	@echo "make test-firefox the browser tests in Debian's firefox-esr (docs/compat.md, Browsers)"
-	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
-<<<<<<< HEAD
 	@echo "make lint      ruff + mypy + hadolint (the Dockerfile)"
-	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI)"
-=======
-	@echo "make lint      ruff + mypy"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI / RESULTS.md)"
->>>>>>> bench
+	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
 	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
 	@echo "make wheel     build the installable wheel into dist/ (pipx/uv tool install dist/*.whl)"
 	@echo "make dist-check the wheel installed as a tool, the Docker image reproduced without Docker, its size"
@@ -97,7 +92,6 @@ compat-pg: $(DEVSTAMP)
 	-$(PY) -m pytest -q -m pgversions tests/pgversions --junitxml=test-artifacts/pgversions.xml
 	$(PY) -m tests.pgversions.table test-artifacts/pgversions.xml --markdown-out docs/compat-postgres.md
 
-<<<<<<< HEAD
 # The wheel (python -m build; needs the JS bundle that `make setup` builds) and the distribution
 # tier: `make test` runs its smallest stories; this runs them all and prints the image's size.
 wheel: $(DEVSTAMP)
@@ -106,9 +100,7 @@ wheel: $(DEVSTAMP)
 dist-check: $(DEVSTAMP)
 	$(PY) -m pytest -m distribution tests/distribution -rA -s
 
-=======
 # BENCH_ARGS: e.g. --quick, or --only pages,api (bench/run_all.py --help).
->>>>>>> bench
 bench: $(DEVSTAMP)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 

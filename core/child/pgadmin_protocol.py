@@ -378,6 +378,8 @@ class InspectResult(TypedDict):
     partial: int
     tables: List[TableInfo]
     errors: List[Dict[str, Any]]
+    # the project's own files the model import loaded: the model map's cache depends on them (core/deps.py)
+    project_files: List[str]
 
 
 # --- drift.compare --------------------------------------------------------------------------
@@ -411,6 +413,7 @@ class ModelsSummary(TypedDict):
     property_errors: List[Dict[str, Any]]
     partial: int
     partial_models: List[str]
+    project_files: List[str]
 
 
 class ProbeResult(TypedDict):
