@@ -6,7 +6,9 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pgadmin_site.settings")
+    from pgadmin_site.entry import use_tool_settings
+
+    use_tool_settings()  # the tool's settings even when the project's DJANGO_SETTINGS_MODULE is in the environment
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -45,6 +45,7 @@ from core import interpreter
 from core.child.pgadmin_protocol import RUN_TASKS, decode_event
 from core.exceptions import AppError
 from core.logging import scrub
+from pgadmin_site.entry import project_environment
 
 CHILD_SCRIPT = Path(__file__).resolve().parent / "child" / "pgadmin_runner.py"
 
@@ -91,7 +92,7 @@ class RunnerBusy(RunnerError):
 
 def child_env(target_url: str | None) -> dict[str, str]:
     """The child's environment: the server's own, plus the target URL and unbuffered output."""
-    env = dict(os.environ)
+    env = project_environment()  # the project's own DJANGO_SETTINGS_MODULE, never the tool's
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     if target_url:

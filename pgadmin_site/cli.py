@@ -118,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     # The tool's own settings, whatever the project's environment says (a Django project's
     # DJANGO_SETTINGS_MODULE names *its* settings, which the tool must not load).
-    os.environ["DJANGO_SETTINGS_MODULE"] = "pgadmin_site.settings"
+    from pgadmin_site.entry import use_tool_settings
+
+    use_tool_settings()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(django_argv)
