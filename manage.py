@@ -1,7 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for PostgreSQL Admin (`python manage.py serve`)."""
 
-import os
 import sys
 
 
