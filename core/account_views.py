@@ -16,8 +16,10 @@ from django.views.decorators.http import require_http_methods
 
 from core import actions, audit, tokens
 from core.exceptions import AppError
+from core.roles import no_role_needed
 
 
+@no_role_needed
 @never_cache
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
@@ -39,6 +41,7 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(request, "core/account.html", context, status=status)
 
 
+@no_role_needed
 @never_cache
 @require_http_methods(["GET", "POST"])
 def tokens_page(request: HttpRequest) -> HttpResponse:

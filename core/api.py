@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core import actions, audit, target, tokens
 from core.models import ApiToken
 from core.project import project_status, status_as_json
-from core.roles import CAPABILITIES, HasCapability, can, role_of
+from core.roles import CAPABILITIES, Authenticated, HasCapability, can, role_of
 
 
 class TokenRequest(serializers.Serializer):
@@ -49,6 +49,8 @@ class TokenView(APIView):
 class TokensView(APIView):
     """GET my live API tokens (name, prefix, dates; never the key)."""
 
+    permission_classes = [Authenticated]  # one's own account: no role needed
+
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:
         return Response({"tokens": [tokens.as_json(t) for t in tokens.live_tokens(request.user)]})
@@ -56,6 +58,8 @@ class TokensView(APIView):
 
 class TokenDetailView(APIView):
     """DELETE one of my tokens (revoke). Admins may revoke anyone's."""
+
+    permission_classes = [Authenticated]  # one's own account: no role needed
 
     @extend_schema(responses=dict)
     def delete(self, request: Request, token_id: int) -> Response:
@@ -65,6 +69,8 @@ class TokenDetailView(APIView):
 
 class LogoutView(APIView):
     """POST: revoke the token this call is authenticated with (or end the session)."""
+
+    permission_classes = [Authenticated]  # one's own account: no role needed
 
     @extend_schema(request=None, responses=dict)
     def post(self, request: Request) -> Response:
@@ -135,6 +141,8 @@ class StatusView(APIView):
 
 
 class MeView(APIView):
+    permission_classes = [Authenticated]  # one's own account: no role needed
+
     @extend_schema(responses=dict)
     def get(self, request: Request) -> Response:
         role = role_of(request.user)

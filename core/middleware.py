@@ -1,7 +1,9 @@
 """Login everywhere, and errors rendered from the shared vocabulary (never a stack trace page).
 
 ``LoginRequiredMiddleware`` is Django's, with two exemptions: ``/api/`` (DRF answers 401 JSON
-itself, ``/api/health`` is public) and static files. ``AppErrorMiddleware`` turns an
+itself, ``/api/health`` is public) and static files. After login it checks the view's capability
+(``core.roles.capability``; ``view_target`` by default), so a user without a role, or a page that
+forgets its own check, is refused before any view code runs. ``AppErrorMiddleware`` turns an
 ``AppError`` — or an unexpected exception — into the error page or the JSON error body; the
 traceback is shown (folded) only with ``PGADMIN_DEBUG=1`` and always logged with secrets masked.
 """
@@ -22,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from core import audit
 from core.exceptions import AppError
 from core.logging import scrub
+from core.roles import DEFAULT_CAPABILITY, TARGET_WRITES, require, view_capability
 from core.target import translate_error
 
 log = logging.getLogger("core.errors")
@@ -32,7 +35,22 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
                      view_kwargs: Any) -> HttpResponseBase | None:
         if request.path.startswith(("/api/", settings.STATIC_URL)):
             return None
-        return super().process_view(request, view_func, view_args, view_kwargs)
+        response = super().process_view(request, view_func, view_args, view_kwargs)
+        if response is not None or not getattr(view_func, "login_required", True):
+            return response  # the login redirect, or a public page (login, favicon)
+        needed = view_capability(view_func)
+        if needed is None or needed in TARGET_WRITES:
+            # write capabilities are checked by the view itself: its GET shows the read-only reason
+            return None if needed is None else self._check(request, DEFAULT_CAPABILITY)
+        return self._check(request, needed)
+
+    @staticmethod
+    def _check(request: HttpRequest, needed: str) -> HttpResponse | None:
+        try:
+            require(request.user, needed)
+        except AppError as refused:
+            return render_error(request, refused)
+        return None
 
 
 def wants_json(request: HttpRequest) -> bool:

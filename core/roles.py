@@ -7,7 +7,8 @@ which removes every write to the target whatever the role.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
@@ -103,7 +104,11 @@ def _audit_refusal(user: Any, capability: str, reason: str) -> None:
 
 
 class HasCapability(BasePermission):
-    """DRF permission: ``permission_classes = [HasCapability.of("write_rows")]``."""
+    """DRF permission: ``permission_classes = [HasCapability.of("write_rows")]``.
+
+    Its ``view_target`` form is the API's default (``core.permissions.ViewTarget``):
+    a logged-in user without a role reads nothing unless an endpoint opts out with ``Authenticated``.
+    """
 
     capability = "view_target"
 
@@ -116,3 +121,49 @@ class HasCapability(BasePermission):
             return False  # DRF answers 401 with the login hint
         require(request.user, self.capability)  # raises with a message and a hint
         return True
+
+
+class Authenticated(BasePermission):
+    """DRF permission for the few endpoints any logged-in user may use, role or not (me, tokens, logout)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(getattr(request.user, "is_authenticated", False))
+
+
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
+
+# The attribute LoginRequiredMiddleware reads on every HTML view: the capability it checks before the
+# view runs ("view_target" when a view says nothing), or None for the pages of one's own account.
+CAPABILITY_ATTR = "pgadmin_capability"
+DEFAULT_CAPABILITY = "view_target"
+
+
+def capability(name: str) -> Callable[[ViewFunc], ViewFunc]:
+    """HTML view decorator: ``@capability("run_migrations")`` — checked by the middleware before the view.
+
+    Views that say nothing need ``view_target``; the check holds even when a view forgets its own
+    ``require()`` call (defence in depth: the services check again at the source).
+    """
+    if name not in _NEEDED_ROLE:
+        raise ValueError(f"unknown capability {name!r}")
+
+    def mark(view: ViewFunc) -> ViewFunc:
+        setattr(view, CAPABILITY_ATTR, name)
+        return view
+    return mark
+
+
+def no_role_needed(view: ViewFunc) -> ViewFunc:
+    """HTML view decorator for one's own account pages (a logged-in user without a role still has those)."""
+    setattr(view, CAPABILITY_ATTR, None)
+    return view
+
+
+def view_capability(view: Callable[..., Any]) -> str | None:
+    """The capability an HTML view needs (see ``capability``); unwraps Django's decorator chain."""
+    func: Any = view
+    while func is not None:
+        if hasattr(func, CAPABILITY_ATTR):
+            return getattr(func, CAPABILITY_ATTR)
+        func = getattr(func, "__wrapped__", None)
+    return DEFAULT_CAPABILITY

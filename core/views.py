@@ -21,7 +21,7 @@ from core.exceptions import AppError
 from core.models import AuditEntry
 from core.pages import fragment, pages_first, wait_url
 from core.project import project_status, project_status_cached
-from core.roles import ROLES, assigned_role, can, require
+from core.roles import ROLES, assigned_role, can, capability, no_role_needed, require
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -62,6 +62,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return render(request, "core/login.html", context, status=status)
 
 
+@no_role_needed
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
@@ -174,6 +175,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     })
 
 
+@capability("manage_users")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def users(request: HttpRequest) -> HttpResponse:

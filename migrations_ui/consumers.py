@@ -13,6 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core.roles import can
 from migrations_ui.models import Run
 from migrations_ui.runs import group_name, register_consumer_loop, run_as_dict
 
@@ -28,6 +29,9 @@ class RunLogConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
+            return
+        if not await database_sync_to_async(can)(user, "view_target"):
+            await self.close(code=4403)  # a user without a role reads no run log (its SQL, its errors)
             return
         register_consumer_loop(asyncio.get_running_loop())
         self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
