@@ -101,6 +101,9 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
         "export_csv": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=csv"])),
         "export_json": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=json"])),
+        "bulk_all": reverse("data-bulk", args=[info.ref.slug]) + "?" + urlencode(
+            [("scope", "filter"), *((k, v) for k in request.GET for v in request.GET.getlist(k)
+                                   if k.startswith("f.") or k in ("q", "qin"))]),
         "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
         "search": page.search, "console": _console_links(request, page),
         "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
