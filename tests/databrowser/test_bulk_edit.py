@@ -13,7 +13,7 @@ import pytest
 from core.models import AuditEntry
 from tests.databrowser.conftest import sql
 
-pytestmark = pytest.mark.django_db(transaction=True)
+db = pytest.mark.django_db(transaction=True)  # not on the browser story (Playwright runs an event loop)
 PAGE = "/data/public.child/bulk"
 API = "/api/tables/public.child/bulk-update"
 
@@ -22,6 +22,7 @@ def _labels(url: str, where: str, *params: object) -> list[tuple]:
     return sql(url, f"SELECT id, label FROM child WHERE {where} ORDER BY id", *params)
 
 
+@db
 def test_editor_previews_then_applies_to_ticked_rows_and_to_the_filtered_rows(hostile, client_as, bob):
     client = client_as(bob)
     grid = client.get("/data/public.child?f.eq.parent_id=2").content.decode()
@@ -58,6 +59,7 @@ def test_editor_previews_then_applies_to_ticked_rows_and_to_the_filtered_rows(ho
     assert entries[1].before == {"where": {"f.eq.parent_id": "2"}}
 
 
+@db
 def test_the_api_previews_and_applies_and_its_schema_describes_it(hostile, api_as, bob):
     api = api_as(bob)
     body = {"column": "label", "value": "via api", "where": {"f.eq.parent_id": "4"}}
@@ -74,6 +76,7 @@ def test_the_api_previews_and_applies_and_its_schema_describes_it(hostile, api_a
     assert b"/api/tables/{tref}/bulk-update" in schema and b"BulkUpdateResponse" in schema
 
 
+@db
 def test_viewer_cannot_apply_a_bulk_edit_in_the_page_or_the_api(hostile, client_as, api_as, carol):
     before = _labels(hostile, "id IN (6, 7)")
     client = client_as(carol)
@@ -89,6 +92,7 @@ def test_viewer_cannot_apply_a_bulk_edit_in_the_page_or_the_api(hostile, client_
     assert AuditEntry.objects.filter(username="carol", action="data.bulk_update", outcome="denied").count() == 2
 
 
+@db
 def test_read_only_mode_refuses_bulk_edit_even_for_an_admin(hostile, client_as, api_as, alice, settings):
     settings.READ_ONLY = True
     before = _labels(hostile, "id = 8")
@@ -100,6 +104,7 @@ def test_read_only_mode_refuses_bulk_edit_even_for_an_admin(hostile, client_as, 
     assert _labels(hostile, "id = 8") == before
 
 
+@db
 def test_a_bad_value_is_refused_in_place_and_nothing_is_written(hostile, client_as, api_as, bob):
     before = sql(hostile, "SELECT id, parent_id FROM child WHERE id IN (9, 10) ORDER BY id")
     client = client_as(bob)
@@ -119,6 +124,7 @@ def test_a_bad_value_is_refused_in_place_and_nothing_is_written(hostile, client_
     assert failed.outcome == "failed" and "referenced row" in failed.message
 
 
+@db
 def test_rows_changing_between_preview_and_apply_refuse_the_apply(hostile, client_as, api_as, bob):
     api = api_as(bob)
     body = {"column": "label", "value": "drifted", "where": {"f.eq.parent_id": "5"}}
@@ -136,3 +142,42 @@ def test_rows_changing_between_preview_and_apply_refuse_the_apply(hostile, clien
     assert re.search(rf'name="expected" value="{count + 1}"', html)
     assert sql(hostile, "SELECT count(*) FROM child WHERE label = 'drifted'") == [(0,)]
     assert AuditEntry.objects.filter(action="data.bulk_update", outcome="failed").count() == 2
+
+
+@pytest.mark.browser
+def test_editor_ticks_rows_previews_a_bulk_edit_and_sees_the_grid_updated(served_demo, demo_url, page):
+    from tests.conftest import PASSWORD, REPO
+    from tests.serving import add_user
+
+    base = served_demo.base_url
+    add_user(served_demo, "bob", "editor", PASSWORD)
+    page.goto(base + "/login")
+    page.get_by_label("Username").fill("bob")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/")
+
+    page.goto(base + "/data/public.operations")
+    rows = page.locator("#grid tbody tr")
+    ids = [int(rows.nth(i).locator("td:nth-child(2)").inner_text()) for i in range(3)]
+    for i in range(3):
+        rows.nth(i).locator('input[name="pk"]').check()
+    page.locator("#bulk-edit").click()
+    page.wait_for_url(re.compile(r"/data/public\.operations/bulk\?pk="))
+    page.select_option("#bulk-column", "kind")  # the page reloads with the column's own widget (an enum select)
+    page.wait_for_url(re.compile(r"column=kind"))
+    page.get_by_label("New value of kind").select_option("withdrawal")
+    page.locator("#bulk-preview-button").click()
+    page.wait_for_url(re.compile(r"preview=1"))
+
+    old = dict(sql(demo_url, "SELECT id, kind::text FROM operations WHERE id = ANY(%s)", ids))
+    assert page.locator("#bulk-count").inner_text() == "3"
+    sample = [r.split("\t") for r in page.locator("#bulk-sample tbody tr").all_inner_texts()]
+    assert [(int(s[0]), s[1], s[-1]) for s in sample] == [(i, old[i], "withdrawal") for i in ids]
+    page.screenshot(path=str(REPO / "docs" / "screenshots" / "data-bulk-preview.png"))
+    page.locator("#bulk-apply").click()
+    page.wait_for_url(re.compile(r"/data/public\.operations$"))
+    assert "3 rows updated" in page.content()
+    assert rows.nth(0).locator("td:nth-child(2)").inner_text() == str(ids[0])
+    assert [rows.nth(i).locator("td:nth-child(5)").inner_text() for i in range(3)] == ["withdrawal"] * 3
+    assert sql(demo_url, "SELECT DISTINCT kind::text FROM operations WHERE id = ANY(%s)", ids) == [("withdrawal",)]
