@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import BadRequest
-from core.roles import HasCapability
+from core.roles import HasCapability, can
 from databrowser import actions, bulk, catalog, forms, models_info, query
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
@@ -261,8 +261,6 @@ class BulkUpdateView(ReadView):
         col = bulk.pick_column(info, data["column"])
         value = bulk.value_from_json(info, col, data["value"])
         if data["preview"]:
-            from core.roles import can
-
             preview = bulk.bulk_preview(info, scope, col, value)
             return Response({**preview.as_dict(), "updated": False,
                              "can_apply": info.writable and can(request.user, "write_rows")})

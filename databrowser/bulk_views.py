@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -32,8 +33,6 @@ def _refusal(request: HttpRequest, info: TableInfo) -> str:
     if not info.writable:
         return info.read_only_reason
     if not can(request.user, "write_rows"):
-        from django.conf import settings
-
         if settings.READ_ONLY:
             return "The tool runs in read-only mode (PGADMIN_READ_ONLY=1): no one can change rows."
         return f"Your role ({role_of(request.user) or 'none'}) may read rows but not change them; an editor or admin can."

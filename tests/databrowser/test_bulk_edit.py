@@ -52,6 +52,14 @@ def test_editor_previews_then_applies_to_ticked_rows_and_to_the_filtered_rows(ho
     assert sql(hostile, "SELECT count(*) FROM child WHERE parent_id = 2 AND label IS NULL") == [(matching,)]
     assert sql(hostile, "SELECT count(*) FROM child WHERE parent_id <> 2 AND label IS NULL") == [(0,)]
 
+    # a cross-site POST (no CSRF token) is refused before anything is read or written
+    from django.test import Client
+
+    forged = Client(enforce_csrf_checks=True)
+    forged.force_login(bob)
+    assert forged.post(PAGE, {"pk": ["4"], "column": "label", "c2": "forged", "expected": "1"}).status_code == 403
+    assert sql(hostile, "SELECT count(*) FROM child WHERE label = 'forged'") == [(0,)]
+
     entries = list(AuditEntry.objects.filter(action="data.bulk_update").order_by("id"))
     assert [(e.username, e.outcome) for e in entries] == [("bob", "ok"), ("bob", "ok")]
     assert entries[0].message.startswith("3 row(s) updated") and entries[0].after == {"label": "bulk ticked"}
