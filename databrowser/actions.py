@@ -128,25 +128,36 @@ def _db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values:
             cons = None
         if cons:
             columns, definition = list(cons["columns"]), cons["definition"]
+    hint = ""
     if state == "23505":
-        msg = f"Another row already has this value ({detail or cname})."
+        msg = f"Another row already has this value: {_clause(detail or cname or primary)}."
+        hint = "Choose a different value, or open the row that has it."
         status = 409
     elif state == "23503":
-        msg = f"The referenced row does not exist: {detail or primary}."
+        msg = f"The referenced row does not exist: {_clause(detail or primary)}."
+        hint = "Pick an existing row with the search box of the field, or create that row first."
         status = 400
     elif state == "23502":
         msg = "This field is required (the column is NOT NULL)."
+        hint = "Enter a value."
         status = 400
     elif state == "23514":
-        msg = f"The value breaks the check {cname}: {definition or primary}."
+        msg = f"The value breaks the check {cname}: {_clause(definition or primary)}."
+        hint = "Enter a value the check allows."
         status = 400
     elif state.startswith("22") or state.startswith("42"):
-        msg = f"PostgreSQL cannot accept this value: {primary}."
+        msg = f"PostgreSQL cannot accept this value: {_clause(primary)}."
+        hint = "Check the value against the column's type."
         status = 400
     else:
         return exc
     field_errors = {c: msg for c in columns} if columns else {"__all__": msg}
-    return RowInvalid(msg, field_errors=field_errors, status=status)
+    return RowInvalid(msg, field_errors=field_errors, status=status, hint=hint)
+
+
+def _clause(text: str) -> str:
+    """PostgreSQL's detail as part of our sentence: no closing period of its own (no "…".." or ".).")."""
+    return text.strip().rstrip(".")
 
 
 def _returning(info: TableInfo) -> list[Any]:

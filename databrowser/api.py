@@ -12,15 +12,16 @@ from typing import Any
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import BadRequest
-from core.roles import HasCapability
-from databrowser import actions, catalog, forms, models_info, query
+from core.roles import HasCapability, can
+from databrowser import actions, bulk, catalog, forms, models_info, query
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk
@@ -212,3 +213,56 @@ def export_response_for(request: Request, info: TableInfo) -> HttpResponseBase:
 
     return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest),
                            user=request.user, request=request)
+
+
+class BulkUpdateRequest(serializers.Serializer):
+    column = serializers.CharField(help_text="The column to set (not a key or identity column).")
+    value = serializers.JSONField(allow_null=True, help_text="The new value, as for PUT …/rows/{pk}; null is NULL.")
+    rows = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()), required=False,
+                                 help_text="The rows to change: each one the list of its key values. Or use `where`.")
+    where = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
+                                  help_text="The grid's filters and search: {\"f.eq.kind\": \"buy\", \"q\": \"…\"}; "
+                                            "{} means every row of the table.")
+    preview = serializers.BooleanField(default=False, help_text="Only count and sample the rows; write nothing.")
+    expected_count = serializers.IntegerField(required=False, min_value=0,
+                                              help_text="Required to apply: the count the preview answered. "
+                                                        "A different count at write time is a 409 and nothing is written.")
+
+
+_SAMPLE = inline_serializer("BulkUpdateSampleRow", {"key": serializers.ListField(child=serializers.JSONField()),
+                                                     "old": serializers.JSONField(), "new": serializers.JSONField()})
+
+
+class BulkUpdateView(ReadView):
+    """Set one column to one value on the listed rows or on every row the filters match.
+
+    First ``preview: true`` (the count and up to 10 rows, old and new value), then the same body
+    with ``expected_count`` set to that count applies it in one transaction (editors and admins,
+    not in READ_ONLY mode; audited once with the count)."""
+
+    @extend_schema(request=BulkUpdateRequest, responses={200: inline_serializer("BulkUpdateResponse", {
+        "column": serializers.CharField(), "value": serializers.JSONField(allow_null=True),
+        "count": serializers.IntegerField(help_text="Rows matched (preview) or updated (apply)."),
+        "updated": serializers.BooleanField(help_text="False for a preview."),
+        "sample": serializers.ListField(child=_SAMPLE, required=False, help_text="Preview only."),
+        "can_apply": serializers.BooleanField(required=False, help_text="Preview only: may this user apply it?")})})
+    def post(self, request: Request, tref: str) -> Response:
+        info = _info(tref)
+        body = BulkUpdateRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if ("rows" in data) == ("where" in data):
+            raise BadRequest("Say which rows to change: either `rows` (their keys) or `where` (the filters).",
+                             hint='Send "rows": [[1], [2]] or "where": {"f.eq.kind": "buy"} ({} for every row).')
+        scope = (bulk.selection_scope(info, data["rows"]) if "rows" in data
+                 else bulk.filter_scope(info, [(k, str(v)) for k, v in data["where"].items()]))
+        if not data["preview"]:
+            bulk.require_bulk_writer(request, info)
+        col = bulk.pick_column(info, data["column"])
+        value = bulk.value_from_json(info, col, data["value"])
+        if data["preview"]:
+            preview = bulk.bulk_preview(info, scope, col, value)
+            return Response({**preview.as_dict(), "updated": False,
+                             "can_apply": info.writable and can(request.user, "write_rows")})
+        changed = bulk.do_bulk_update(request, info, scope, col, value, data.get("expected_count"))
+        return Response({"column": col.name, "value": data["value"], "count": changed, "updated": True})

@@ -10,5 +10,6 @@ urlpatterns = [
     path("tables/<str:tref>/data", api.TableDataView.as_view(), name="api-table-data"),
     path("tables/<str:tref>/rows", api.RowsView.as_view(), name="api-table-rows"),
     path("tables/<str:tref>/rows/<str:pk>", api.RowView.as_view(), name="api-table-row"),
+    path("tables/<str:tref>/bulk-update", api.BulkUpdateView.as_view(), name="api-table-bulk-update"),
     path("tables/<str:tref>/export", api.ExportView.as_view(), name="api-table-export"),
 ]

@@ -132,6 +132,12 @@ def field_for(col: ColumnInfo, *, creating: bool, fk_url: str | None, model: Mod
         widget = forms.Textarea(attrs={"rows": 2}) if col.kind == "text" and not max_length else forms.TextInput()
         field = forms.CharField(max_length=max_length, strip=False, widget=widget, **kw)
         field.empty_value = None if col.kind != "text" else ""
+    if col.kind in ("int", "numeric", "float") and not fk_url:
+        # a text box, not <input type=number>: browsers drop the letters of "12x4" silently ("124")
+        # or send an empty value; here the server refuses the text as typed, with its message
+        field.widget = forms.TextInput()
+        attrs["inputmode"] = "numeric" if col.kind == "int" else "decimal"
+        attrs["class"] = (attrs.get("class", "") + " num").strip()
     if fk_url:  # a searchable picker: free text (a label search), not a number spinner
         field.widget = forms.TextInput()
         attrs["data-fk-lookup"] = fk_url

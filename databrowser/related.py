@@ -37,6 +37,29 @@ def related_counts(info: TableInfo, row: dict[str, Any]) -> list[dict[str, Any]]
     return out
 
 
+def row_labels(info: TableInfo, pks: list[list[str]]) -> list[str]:
+    """Each row's label (its label column: the first unique text column, else the first text one),
+    in the order of ``pks``; the key where the table has no label or the row is gone."""
+    label = info.label_column
+    keys = [", ".join(p) for p in pks]
+    if not label or not info.pk or not pks:
+        return keys
+    cols = [info.c(n) for n in info.pk]
+    wanted = [sa.and_(*[c == sa.cast(sa.bindparam(None, v, type_=sa.Text), c.type) for c, v in zip(cols, pk, strict=True)])
+              for pk in pks]
+    stmt = sa.select(*cols, info.c(label)).where(sa.or_(*wanted)).limit(len(pks))
+    try:
+        with target.connect() as conn:
+            found = {tuple(as_text(v) for v in r[:-1]): r[-1] for r in conn.execute(stmt)}
+    except DBAPIError:
+        return keys
+    out = []
+    for pk, key in zip(pks, keys, strict=True):
+        value = found.get(tuple(pk))
+        out.append(f"{as_text(value)} ({key})" if value not in (None, "") else key)
+    return out
+
+
 LOOKUP_PAGE = 20
 
 

@@ -65,7 +65,7 @@ def sort_header(col: ColumnInfo, page: Page, base_query: list[tuple[str, str]]) 
     desc_now = current.get(col.name)
     # Clicking a column sorts by it ascending; clicking the sorted column flips it.
     new_desc = (first == col.name and desc_now is False)
-    query = [(k, v) for k, v in base_query if k not in ("sort", "cursor", "page", "last")]
+    query = [(k, v) for k, v in base_query if k not in ("sort", "cursor", "page", "last", "at")]
     query.append(("sort", format_sort([(col.name, new_desc)])))
     arrow = ""
     if first == col.name:
@@ -79,11 +79,12 @@ def sort_header(col: ColumnInfo, page: Page, base_query: list[tuple[str, str]]) 
 class CellColumn(tables.Column):
     """One reflected column: the cell knows its type (NULL, JSON, bytea…) and FK link."""
 
-    def __init__(self, col: ColumnInfo, **kw: Any) -> None:
+    def __init__(self, col: ColumnInfo, key: bool = False, **kw: Any) -> None:
         self.col = col
         numeric = col.kind in ("int", "numeric", "float")
+        th = " ".join(filter(None, ["num" if numeric else "", "key" if key else ""]))
         super().__init__(empty_values=(), orderable=False,
-                         attrs={"td": {"class": "num" if numeric else f"k-{col.kind}"}}, **kw)
+                         attrs={"td": {"class": "num" if numeric else f"k-{col.kind}"}, "th": {"class": th}}, **kw)
 
     def render(self, value: Any, record: dict[str, Any]) -> SafeString:
         return mark_safe(self.cell(record["__row"]))  # noqa: S308 - cell_fast escapes
@@ -105,17 +106,24 @@ class RowLinkColumn(tables.Column):
         return mark_safe(self.cell(record["__url"], record["__pkseg"]))  # noqa: S308 - escaped in cell()
 
     def cell(self, url: str | None, pk_text: str) -> str:
-        if not url:
+        """The selection box (editors); the row's link is on its key cell (``key_cell``)."""
+        if not url or not self.selectable:
             return ""
-        box = (f'<input type="checkbox" name="pk" value="{escape(pk_text)}" form="bulk-form" aria-label="Select row"> '
-               if self.selectable else "")
-        return f'{box}<a href="{escape(url)}" title="Open this row">open</a>'
+        pk = escape(pk_text)
+        return f'<input type="checkbox" name="pk" value="{pk}" form="bulk-form" aria-label="Select row {pk}">'
+
+
+def key_cell(column: CellColumn, row: dict[str, Any], url: str) -> str:
+    """The first key column's cell: its value is the link to the row (no extra "open" column)."""
+    return (f'<a href="{escape(url)}" class="rowkey" title="Open this row">'
+            f'{cell_fast(row[column.col.name], column.col.kind, None)}</a>')
 
 
 def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool) -> tables.Table:
-    attrs: dict[str, Any] = {"_row": RowLinkColumn(selectable, verbose_name="")}
+    attrs: dict[str, Any] = {"_row": RowLinkColumn(selectable, verbose_name="")} if selectable and page.info.pk else {}
     for col in page.info.columns:
-        attrs[f"c{col.position}"] = CellColumn(col, verbose_name=sort_header(col, page, base_query))
+        key = bool(page.info.pk) and col.name == page.info.pk[0]
+        attrs[f"c{col.position}"] = CellColumn(col, key=key, verbose_name=sort_header(col, page, base_query))
     meta = type("Meta", (), {"attrs": {"class": "grid-table", "id": "grid"}, "orderable": False,
                              "template_name": "django_tables2/table.html", "show_footer": False})
     attrs["Meta"] = meta
@@ -125,13 +133,17 @@ def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool) 
 
 def body_html(table: tables.Table, page: Page) -> SafeString:
     """The <tbody> rows of a page, cell by cell through the table's own columns."""
-    link_col: RowLinkColumn = table.base_columns["_row"]
+    link_col: RowLinkColumn | None = table.base_columns.get("_row")
     cols: list[CellColumn] = [table.base_columns[f"c{c.position}"] for c in page.info.columns]
-    classes = [escape(c.attrs["td"]["class"]) for c in cols]
+    key_name = page.info.pk[0] if page.info.pk else None
+    classes = [escape(c.attrs["td"]["class"]) + (" key" if c.col.name == key_name else "") for c in cols]
     out: list[str] = []
     for row in page.rows:
         pk_text = encode_pk([row[n] for n in page.info.pk]) if page.info.pk else ""
         url = row_url(page, row)
-        cells = "".join(f'<td class="{cls}">{col.cell(row, url)}</td>' for col, cls in zip(cols, classes, strict=True))
-        out.append(f'<tr><td class="rowlink">{link_col.cell(url, pk_text)}</td>{cells}</tr>')
+        cells = "".join(
+            f'<td class="{cls}">{key_cell(col, row, url) if url and col.col.name == key_name else col.cell(row, url)}</td>'
+            for col, cls in zip(cols, classes, strict=True))
+        box = f'<td class="rowlink">{link_col.cell(url, pk_text)}</td>' if link_col is not None else ""
+        out.append(f'<tr>{box}{cells}</tr>')
     return mark_safe("".join(out))  # noqa: S308 - every piece is escaped by format_html/escape above

@@ -3,13 +3,14 @@ the row key values percent-encoded one by one and joined by ``,``."""
 
 from django.urls import path
 
-from databrowser import views
+from databrowser import bulk_views, views
 
 urlpatterns = [
     path("data", views.table_list, name="data"),
     path("data/<str:tref>", views.grid, name="data-table"),
     path("data/<str:tref>/new", views.create_row, name="data-create"),
     path("data/<str:tref>/delete", views.delete_rows, name="data-delete-rows"),
+    path("data/<str:tref>/bulk", bulk_views.bulk_edit, name="data-bulk"),
     path("data/<str:tref>/export", views.export, name="data-export"),
     path("data/<str:tref>/lookup", views.lookup, name="data-lookup"),
     path("data/<str:tref>/row/<str:pk>", views.row_page, name="data-row"),

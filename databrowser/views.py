@@ -6,6 +6,7 @@ Writes confirm on GET and act on POST (CSRF); roles are checked inside the actio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -17,9 +18,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.exceptions import BadRequest, Conflict
+from core.exceptions import AppError, BadRequest, Conflict
 from core.roles import can
-from databrowser import actions, forms, models_info, query, related
+from databrowser import actions, filtercheck, forms, models_info, query, related
 from databrowser.export import export_response
 from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
@@ -74,25 +75,31 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
             params.pop(k, None)
         return redirect(request.path + "?" + params.urlencode())
     req = query.parse_request(info, request.GET)
-    page = query.fetch_page(info, req, cut=True)
+    all_filters = list(req.filters)
+    page, filter_errors = _fetch_marking_bad_filters(info, req)
     base = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
     table = build_grid(page, base, selectable=_writable(request, info))
-    keep = _query_without(request.GET, "cursor", "page", "last", "count")
+    keep = _query_without(request.GET, "cursor", "page", "last", "count", "at")
     nav: dict[str, str | None] = {"first": "?" + keep if (page.has_prev or page.page_no and page.page_no > 1) else None}
+    start = _start_position(request, req, page)
     if page.mode in ("keyset", "scan"):
-        nav["next"] = "?" + "&".join(filter(None, [keep, urlencode({"cursor": page.next_cursor})])) if page.next_cursor else None
-        nav["prev"] = "?" + "&".join(filter(None, [keep, urlencode({"cursor": page.prev_cursor})])) if page.prev_cursor else None
+        at_next = {"at": start + len(page.rows)} if start is not None else {}
+        at_prev = {"at": max(0, start - req.page_size)} if start is not None else {}
+        nav["next"] = ("?" + "&".join(filter(None, [keep, urlencode({"cursor": page.next_cursor, **at_next})]))
+                       if page.next_cursor else None)
+        nav["prev"] = ("?" + "&".join(filter(None, [keep, urlencode({"cursor": page.prev_cursor, **at_prev})]))
+                       if page.prev_cursor else None)
     else:
         n = page.page_no or 1
         nav["next"] = "?" + "&".join(filter(None, [keep, f"page={n + 1}"])) if page.has_next else None
         nav["prev"] = "?" + "&".join(filter(None, [keep, f"page={n - 1}"])) if page.has_prev else None
     # a scan has no last page to jump to (finding it is the whole scan): it continues instead
     nav["last"] = "?" + "&".join(filter(None, [keep, "last=1"])) if page.has_next and page.mode != "scan" else None
-    filters = [{"label": f"{f.column} {dict(OP_LABELS)[f.op]} {f.value}",
+    filters = [{"label": f"{f.column} {dict(OP_LABELS)[f.op]} {f.value}", "error": filter_errors.get(i, ""),
                 "remove": "?" + urlencode([(k, v) for k in request.GET for v in request.GET.getlist(k)
-                                           if k not in ("cursor", "page", "last")
+                                           if k not in ("cursor", "page", "last", "at")
                                            and not (k == f"f.{f.op}.{f.column}" and v == f.value)])}
-               for f in req.filters]
+               for i, f in enumerate(all_filters)]
     export_q = _query_without(request.GET, "cursor", "page", "last", "count", "page_size")
     return render(request, "databrowser/grid.html", {
         "info": info, "page": page, "table": table, "body": body_html(table, page), "nav": nav, "filters": filters,
@@ -101,13 +108,57 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
         "export_csv": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=csv"])),
         "export_json": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=json"])),
+        "bulk_all": reverse("data-bulk", args=[info.ref.slug]) + "?" + urlencode(
+            [("scope", "filter"), *((k, v) for k in request.GET for v in request.GET.getlist(k)
+                                   if k.startswith("f.") or k in ("q", "qin"))]),
         "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
         "search": page.search, "console": _console_links(request, page),
+        "position": _position(start, page), "density": request.COOKIES.get("grid_density", "compact"),
         "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
                         if k.startswith("f.") or k in ("sort", "page_size")],
         "size_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
-                      if k not in ("page_size", "cursor", "page", "last")],
+                      if k not in ("page_size", "cursor", "page", "last", "at")],
     })
+
+
+def _start_position(request: HttpRequest, req: query.PageRequest, page: query.Page) -> int | None:
+    """0-based index of the page's first row, when known: offset pages know it, keyset pages carry
+    it in ``at`` (display only: the cursor alone decides which rows come), the last page counts back."""
+    if page.mode == "offset":
+        return ((page.page_no or 1) - 1) * req.page_size
+    if req.last:
+        return page.total_exact - len(page.rows) if page.total_exact is not None else None
+    if not req.cursor:
+        return 0
+    raw = request.GET.get("at", "")
+    return int(raw) if raw.isdigit() and len(raw) <= 12 else None
+
+
+def _position(start: int | None, page: query.Page) -> dict[str, Any]:
+    """"rows 76–100 of ≈ 10.0 M": the first and last row numbers (1-based) of this page, when known."""
+    shown = len(page.rows)
+    if start is None or not shown:
+        return {"shown": shown}
+    return {"shown": shown, "first": start + 1, "last": start + shown}
+
+
+def _fetch_marking_bad_filters(info: TableInfo, req: query.PageRequest) -> tuple[query.Page, dict[int, str]]:
+    """The page; when a filter value cannot be read, the page without that filter and its message.
+
+    Only a refusal costs the per-filter check (``databrowser.filtercheck``); the grid stays, with the
+    other filters applied and the bad one marked in place (not a 400 page instead of the grid).
+    """
+    try:
+        return query.fetch_page(info, req, cut=True), {}
+    except AppError as refused:
+        if not req.filters or refused.status != 400:
+            raise
+        errors = filtercheck.bad_filters(info, req)
+        if not errors:
+            raise
+    kept = [f for i, f in enumerate(req.filters) if i not in errors]
+    good = dataclasses.replace(req, filters=kept, cursor=None, page=None, last=False)
+    return query.fetch_page(info, good, cut=True), errors
 
 
 def _console_links(request: HttpRequest, page: query.Page) -> dict[str, str]:
@@ -139,6 +190,9 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
                                                           c.position]) if c.kind == "bytea" and row[c.name] else None}
               for c in info.columns]
+    for f, c in zip(fields, info.columns, strict=True):  # an FK value shows its row's label beside the id
+        if c.fk is not None and c.fk.to_pk and f["link"]:
+            f["label"] = _fk_label(c.fk, [row.get(n) for n in c.fk.columns])
     referencing = related.related_counts(info, row)
     for r in referencing:
         r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
@@ -149,6 +203,19 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
         "delete_url": reverse("data-delete", args=[info.ref.slug, seg]),
         "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)),
     })
+
+
+def _fk_label(fk: Any, values: list[Any]) -> str:
+    """The referenced row's label, or "" (no label column, row gone, table unreadable)."""
+    try:
+        ref_info = query.get_table(fk.ref)
+    except AppError:
+        return ""
+    if not ref_info.label_column:
+        return ""
+    key = [as_text(v) for v in values]
+    text = related.row_labels(ref_info, [key])[0]
+    return "" if text == ", ".join(key) else text.rsplit(" (", 1)[0]
 
 
 def _apply_field_errors(form: Any, err: actions.RowInvalid) -> None:
@@ -237,7 +304,8 @@ def _delete_page(request: HttpRequest, info: TableInfo, pks: list[list[str]], ac
     return render(request, "databrowser/delete.html", {
         "info": info, "preview": preview, "pks": [encode_pk(p) for p in pks], "action_url": action_url,
         "orm_cascades": models_info.orm_cascades(info.ref),
-        "can_write": _writable(request, info), "pk_texts": [", ".join(p) for p in pks[:50]],
+        "can_write": _writable(request, info), "pk_texts": related.row_labels(info, pks[:50]),
+        "label_column": info.label_column,
     })
 
 

@@ -51,6 +51,9 @@
             menu.append(more);
           }
           if (!data.items.length && !append) menu.textContent = "No match.";
+          // under the input, aligned with its left edge (the label sits between them in the flow)
+          menu.style.left = input.offsetLeft + "px";
+          menu.style.top = (input.offsetTop + input.offsetHeight + 2) + "px";
           menu.hidden = false;
         })
         .catch(function () { menu.hidden = true; });
@@ -175,4 +178,53 @@
     var link = target && document.getElementById(target);
     if (link) { e.preventDefault(); link.click(); }
   });
+})();
+
+/* grid comfort: density toggle (a cookie, so the server renders the next page the same way),
+   the grid box ends at the viewport's bottom (one scroll), "Delete selected…" waits for a selection */
+(function () {
+  "use strict";
+  var wrap = document.getElementById("grid-wrap");
+  if (!wrap) return;
+
+  function fit() {
+    var below = 16;  // the page's bottom margin
+    var top = wrap.getBoundingClientRect().top + window.scrollY;
+    var height = Math.max(240, window.innerHeight - top - below);
+    wrap.style.maxHeight = height + "px";
+    // whatever sits below the grid (the page's padding, a note) must not make the page scroll too
+    var over = document.scrollingElement.scrollHeight - window.innerHeight;
+    if (over > 0 && height - over >= 240) wrap.style.maxHeight = (height - over) + "px";
+    var box = wrap.querySelector("td.rowlink");  // the sticky key column starts where the boxes end
+    if (box) wrap.style.setProperty("--box-w", box.getBoundingClientRect().width + "px");
+  }
+  fit();
+  window.addEventListener("resize", fit);
+
+  var toggle = document.getElementById("density-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      var next = toggle.dataset.density === "comfortable" ? "compact" : "comfortable";
+      toggle.dataset.density = next;
+      toggle.setAttribute("aria-pressed", next === "comfortable" ? "true" : "false");
+      toggle.lastChild.textContent = next === "comfortable" ? " Comfortable" : " Compact";
+      wrap.classList.remove("density-compact", "density-comfortable");
+      wrap.classList.add("density-" + next);
+      document.cookie = "grid_density=" + next + "; path=/; max-age=31536000; SameSite=Lax";
+      fit();
+    });
+  }
+
+  var needs = document.querySelectorAll("[data-needs-selection]");
+  function selection() {
+    var n = document.querySelectorAll('#grid input[name="pk"]:checked').length;
+    needs.forEach(function (button) {
+      button.disabled = n === 0;
+      button.title = n === 0 ? "Tick rows first" : n + " row" + (n === 1 ? "" : "s") + " selected";
+    });
+  }
+  if (needs.length) {
+    document.getElementById("grid").addEventListener("change", selection);
+    selection();
+  }
 })();

@@ -66,4 +66,12 @@
       if (box) { e.preventDefault(); box.focus(); }
     }
   });
+  /* counts in the reader's locale: the server groups them the English way ([data-n]) */
+  try {
+    var fmt = new Intl.NumberFormat(navigator.language || undefined);
+    document.querySelectorAll("[data-n]").forEach(function (el) {
+      var n = Number(el.dataset.n);
+      if (isFinite(n)) el.textContent = fmt.format(n);
+    });
+  } catch (e) { /* an unknown locale: keep the server's grouping */ }
 })();

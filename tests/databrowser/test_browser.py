@@ -32,7 +32,7 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     page.wait_for_url(re.compile(r"/data/public\.operations$"))
     first_ids = page.locator("#grid tbody tr td:nth-child(2)").all_inner_texts()
     total = _sql(demo_url, "SELECT count(*) FROM operations")[0][0]
-    assert len(first_ids) == 100 and page.locator("#row-total").inner_text().startswith(f"{total} rows")
+    assert len(first_ids) == 100 and page.locator("#row-total").inner_text().startswith(f"{total:,} rows")
 
     # page forward (keyset), then sort by amount, descending
     page.locator("#page-next").click()
@@ -114,6 +114,50 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     page.locator("#confirm-delete").click()
     page.wait_for_url(re.compile(r"/data/public\.clients$"))
     assert _sql(demo_url, "SELECT count(*) FROM operations WHERE client_id = %s", int(picked)) == [(0,)]
+
+
+def test_the_grid_is_dense_scrolls_once_and_remembers_its_density(served_demo, browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    rows_in_view = ("Array.from(document.querySelectorAll('#grid tbody tr')).filter("
+                    "tr => tr.getBoundingClientRect().bottom <= innerHeight).length")
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    add_user(served_demo, "bob", "editor", PASSWORD)
+    try:
+        tab.goto(served_demo.base_url + "/login")
+        tab.get_by_label("Username").fill("bob")
+        tab.get_by_label("Password").fill(PASSWORD)
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(served_demo.base_url + "/")
+        tab.goto(served_demo.base_url + "/data/public.operations")
+        assert tab.evaluate(rows_in_view) >= 25
+        # one scroll: the page does not move, the grid box does; its header and key column stay put
+        assert tab.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 2")
+        tab.evaluate("const w = document.getElementById('grid-wrap'); w.scrollTop = 600; w.scrollLeft = 400")
+        wrap_top, head_top = tab.evaluate("[document.getElementById('grid-wrap').getBoundingClientRect().top, "
+                                          "document.querySelector('#grid thead th').getBoundingClientRect().top]")
+        assert abs(head_top - wrap_top) <= 2
+        box_right, key_left = tab.evaluate("[document.querySelector('#grid td.rowlink').getBoundingClientRect().right, "
+                                           "document.querySelector('#grid td.key').getBoundingClientRect().left]")
+        assert abs(key_left - box_right) <= 2  # the key column sticks beside the selection boxes
+        # "Delete selected…" waits for a selection
+        assert tab.locator("#bulk-delete").is_disabled()
+        tab.locator('#grid input[name="pk"]').first.check()
+        assert tab.locator("#bulk-delete").is_enabled()
+        # density: comfortable rows are taller; the choice survives a reload
+        compact = tab.evaluate("document.querySelector('#grid tbody tr').getBoundingClientRect().height")
+        assert compact <= 30
+        tab.locator("#density-toggle").click()
+        tab.reload()
+        comfortable = tab.evaluate("document.querySelector('#grid tbody tr').getBoundingClientRect().height")
+        assert comfortable > compact + 4 and tab.locator("#density-toggle").get_attribute("aria-pressed") == "true"
+        tab.locator("#density-toggle").click()
+        assert tab.evaluate("document.querySelector('#grid tbody tr').getBoundingClientRect().height") == compact
+    finally:
+        context.close()
 
 
 def test_export_shows_its_progress_then_hands_over_the_whole_file(served_demo, demo_url, browser):

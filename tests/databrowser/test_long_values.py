@@ -42,9 +42,9 @@ def long_db(long_url: str, settings) -> Iterator[str]:  # type: ignore[no-untype
 
 
 def cells(body: str, row_id: int) -> list[str]:
-    rows = [tr for tr in re.findall(r'<tr><td class="rowlink">.*?</tr>', body, re.S) if f'/row/{row_id}"' in tr]
+    rows = [tr for tr in re.findall(r'<tr>.*?</tr>', body, re.S) if f'/row/{row_id}"' in tr]
     assert len(rows) == 1, f"row {row_id} in the grid"
-    return re.findall(r"<td class=\"[^\"]*\">(.*?)</td>", rows[0], re.S)[1:]
+    return re.findall(r"<td class=\"(?!rowlink)[^\"]*\">(.*?)</td>", rows[0], re.S)
 
 
 def test_grid_of_a_table_with_5_mb_cells_stays_small_and_links_the_full_values(long_db, client_as, carol):
@@ -89,7 +89,7 @@ def test_sorting_by_a_long_column_keeps_its_values_whole_for_the_cursor(long_db,
     first = client.get("/data/public.notes", {"sort": "body", "page_size": "25"})
     assert first.status_code == 200
     ordered = [r[0] for r in sql(long_db, "SELECT id FROM notes ORDER BY body, id")]
-    shown = [int(i) for i in re.findall(r'/data/public\.notes/row/(\d+)" title="Open this row"', first.content.decode())]
+    shown = [int(i) for i in re.findall(r'/data/public\.notes/row/(\d+)"[^>]*title="Open this row"', first.content.decode())]
     assert shown == ordered
 
 

@@ -62,6 +62,16 @@ def test_grid_shows_null_empty_json_bytea_and_long_values_distinctly(hostile, cl
     assert '<code class="json">{"n": 1, "source": "bot"}</code>' in body  # JSON shown as JSON
 
 
+def visible(body: str) -> str:
+    """The page's text as a reader sees it (tags gone)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", body))
+
+
+def chips(body: str) -> list[str]:
+    """The labels of the applied-filter chips."""
+    return [visible(c).strip() for c in re.findall(r'<a class="chip"[^>]*>(.*?)</a>', body, re.S)]
+
+
 def test_filter_form_folds_into_the_url_and_chips_remove_it(hostile, client_as, carol):
     client = client_as(carol)
     path = f"/data/{tpath(*USERS)}"
@@ -69,8 +79,8 @@ def test_filter_form_folds_into_the_url_and_chips_remove_it(hostile, client_as, 
     assert r.status_code == 302 and "f.eq.mood=sad" in r["Location"]
     body = client.get(r["Location"]).content.decode()
     expected = sql(hostile, "SELECT count(*) FROM \"Odd Schema.v2\".\"Üser \"\"Accounts\"\" 100%\" WHERE mood = 'sad'")[0][0]
-    assert f"{expected} rows" in body
-    assert "mood = sad ✕" in body
+    assert f"{expected} rows" in visible(body)
+    assert chips(body) == ["mood = sad"]
 
 
 def test_fk_values_link_to_the_referenced_row_and_rows_show_related_counts(hostile, client_as, carol):
@@ -190,7 +200,7 @@ def test_a_second_filter_keeps_the_first_even_on_the_same_column(hostile, client
     assert hidden == {"f.gte.order": "10", "sort": "-order"}
     r = client.get(path, {**hidden, "add_col": "order", "add_op": "lte", "add_val": "20"})
     body = client.get(r["Location"]).content.decode()
-    assert "11 rows" in body and "order ≥ 10 ✕" in body and "order ≤ 20 ✕" in body
+    assert "11 rows" in visible(body) and chips(body) == ["order ≥ 10", "order ≤ 20"]
 
 
 def _form_fields(body: str) -> dict[str, str]:
