@@ -471,6 +471,7 @@ def _work(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
             _audit(request, info, job)
         if job.state == "done":
             query.invalidate(info.ref)
+            job.path.unlink(missing_ok=True)  # imported: the copy has no further use
         connections.close_all()  # this thread's internal-DB connection
 
 

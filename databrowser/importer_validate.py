@@ -406,7 +406,7 @@ def run(plan: Plan, records: Iterator[tuple[int, list[str] | None]], *, write: b
                 progress("reading", out.rows)
             if out.full:
                 out.truncated = True
-            if not out.errors:
+            if not out.full:  # also with failing rows: every reason in one report
                 progress("checking keys and references", out.rows)
                 _set_checks(conn, plan, typed, out)
             if out.errors or not write:
