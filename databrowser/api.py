@@ -256,6 +256,8 @@ class ImportJobSerializer(serializers.Serializer):
 class ImportRequestSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="the CSV (multipart); or send text")
     text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    upload = serializers.CharField(required=False, max_length=32, help_text="a file sent in pieces (POST …/import/chunks)")
+    name = serializers.CharField(required=False, max_length=200, help_text="the file name shown for an upload")
     mapping = serializers.JSONField(required=False, help_text='{"CSV header": "column" | null}; default: by name')
     mode = serializers.ChoiceField(choices=["insert", "upsert"], default="insert")
     delimiter = serializers.CharField(required=False, max_length=1)
@@ -298,6 +300,8 @@ class ImportView(APIView):
             raise importer.too_big()
         if self.handler.path is not None and self.handler.path.stat().st_size:
             path, name = self.handler.path, self.handler.file_name or "upload.csv"
+        elif opts.get("upload"):
+            path, name = importer.adopt_upload(request, info, opts["upload"]), opts.get("name") or "upload.csv"
         elif (opts.get("text") or "").strip():
             path, name = importer.save_text(opts["text"]), "pasted.csv"
         else:
@@ -343,3 +347,22 @@ class ImportRunView(APIView):
         importer.do_import_csv(request, info, job)
         importer.wait(job, 5.0)
         return Response(_job_body(job), status=202)
+
+
+class ImportChunkView(APIView):
+    """POST one piece of a big file as the raw body (``?upload=<id>&offset=<bytes so far>``; the
+    first piece without ``upload``) → {upload, size}; then POST …/import with ``upload=<id>``.
+    Pieces of at most 4 MB keep the server's memory flat whatever the file's size."""
+
+    permission_classes = [HasCapability.of("write_rows")]
+    parser_classes: list[Any] = []  # the body is the piece itself: read as a stream, never parsed
+
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, tref: str) -> Response:
+        info = _info(tref)
+        offset = request.query_params.get("offset", "0")
+        if not offset.isdigit():
+            raise BadRequest("offset must be a byte count.", hint="Send ?offset=<bytes already sent>.")
+        upload_id, size = importer.append_chunk(request, info, request.query_params.get("upload", ""), int(offset),
+                                                request._request)
+        return Response({"upload": upload_id, "size": size})

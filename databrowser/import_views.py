@@ -80,6 +80,9 @@ def _upload(request: HttpRequest, tref: str, handler: importer.UploadHandler) ->
         raise importer.too_big()
     if handler.path is not None and handler.path.stat().st_size:
         path, name = handler.path, handler.file_name or "upload.csv"
+    elif request.POST.get("upload"):  # sent in pieces by the page's script
+        handler.discard()
+        path, name = importer.adopt_upload(request, info, request.POST["upload"]), request.POST.get("name", "")
     elif text.strip():
         handler.discard()
         path, name = importer.save_text(text), "pasted.csv"
@@ -133,3 +136,14 @@ def status(request: HttpRequest, tref: str, job_id: str) -> JsonResponse:
     info = _info(tref)
     job = importer.get_job(request, job_id, info)
     return JsonResponse(job.as_dict())
+
+
+@require_POST
+def upload_chunk(request: HttpRequest, tref: str) -> JsonResponse:
+    """One piece of a file sent in pieces (``?upload=<id>&offset=<bytes so far>``, raw body)."""
+    info = _info(tref)
+    offset = request.GET.get("offset", "0")
+    if not offset.isdigit():
+        raise BadRequest("offset must be a byte count.", hint="Send ?offset=<bytes already sent>.")
+    upload_id, size = importer.append_chunk(request, info, request.GET.get("upload", ""), int(offset), request)
+    return JsonResponse({"upload": upload_id, "size": size})

@@ -125,6 +125,58 @@ def save_text(text: str) -> Path:
     return path
 
 
+# Chunked upload: under daphne a request body is queued whole in memory before the app reads it,
+# so a big file comes in pieces (the page's script and API clients), each appended to the file.
+CHUNK_MAX = 4 * 1024 * 1024
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_uploads: dict[str, tuple[int, str]] = {}  # upload id -> (user id, table slug)
+
+
+def append_chunk(request: Any, info: TableInfo, upload_id: str, offset: int, stream: Any) -> tuple[str, int]:
+    """Append one piece (the request body, read in blocks) to an upload; a new upload without
+    ``upload_id``. ``offset`` must equal the bytes received so far (a retried piece is refused)."""
+    actions.require_writer(request, "data.import", info)
+    if not upload_id:
+        upload_id = uuid.uuid4().hex
+        with _lock:
+            _uploads[upload_id] = (request.user.pk, info.ref.slug)
+        (imports_dir() / f"{upload_id}.part").touch()
+    path = _upload_path(request, info, upload_id)
+    size = path.stat().st_size
+    if offset != size:
+        raise Conflict(f"This upload has {size} bytes; the piece starts at {offset}.", code="bad_offset",
+                       hint=f"Send the piece that starts at byte {size}.", detail={"size": size})
+    received = 0
+    with open(path, "ab") as fh:
+        while block := stream.read(64 * 1024):
+            received += len(block)
+            if received > CHUNK_MAX or size + received > max_bytes():
+                fh.truncate(size)
+                raise too_big() if size + received > max_bytes() else BadRequest(
+                    f"A piece may hold at most {CHUNK_MAX // (1024 * 1024)} MB.", code="chunk_too_large",
+                    hint="Send smaller pieces.")
+            fh.write(block)
+    return upload_id, size + received
+
+
+def _upload_path(request: Any, info: TableInfo, upload_id: str) -> Path:
+    with _lock:
+        owner = _uploads.get(upload_id) if _UPLOAD_ID.match(upload_id or "") else None
+    if owner != (request.user.pk, info.ref.slug):
+        raise NotFound("No such upload.", hint="Start the upload again.")
+    return imports_dir() / f"{upload_id}.part"
+
+
+def adopt_upload(request: Any, info: TableInfo, upload_id: str) -> Path:
+    """The finished upload as the file of a new job."""
+    path = _upload_path(request, info, upload_id)
+    with _lock:
+        _uploads.pop(upload_id, None)
+    final = path.with_suffix(".csv")
+    path.rename(final)
+    return final
+
+
 # --- jobs ------------------------------------------------------------------------------------
 
 @dataclass
@@ -179,7 +231,7 @@ def _forget_old() -> None:
     with _lock:
         for key in [k for k, j in _jobs.items() if now - j.created > JOB_TTL_S and not j.running]:
             _jobs.pop(key).path.unlink(missing_ok=True)
-    for path in imports_dir().glob("*.csv"):  # files of a previous server process
+    for path in [*imports_dir().glob("*.csv"), *imports_dir().glob("*.part")]:  # of a previous server process
         try:
             if now - path.stat().st_mtime > JOB_TTL_S:
                 path.unlink(missing_ok=True)
@@ -533,5 +585,6 @@ def wait(job: ImportJob, seconds: float) -> None:
         thread.join(timeout=seconds)
 
 
-__all__ = ["MAX_ERRORS", "ImportJob", "UploadHandler", "auto_mapping", "check_mapping", "do_import_csv", "get_job",
+__all__ = ["MAX_ERRORS", "ImportJob", "UploadHandler", "adopt_upload", "append_chunk", "auto_mapping",
+            "check_mapping", "do_import_csv", "get_job",
            "new_job", "save_text", "set_options", "start_validation", "wait"]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("data/<str:tref>/export", views.export, name="data-export"),
     path("data/<str:tref>/lookup", views.lookup, name="data-lookup"),
     path("data/<str:tref>/import", import_views.upload, name="data-import"),
+    path("data/<str:tref>/import/chunk", import_views.upload_chunk, name="data-import-chunk"),
     path("data/<str:tref>/import/<str:job_id>", import_views.job_page, name="data-import-job"),
     path("data/<str:tref>/import/<str:job_id>/run", import_views.run_import, name="data-import-run"),
     path("data/<str:tref>/import/<str:job_id>/status", import_views.status, name="data-import-status"),
