@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from core.models import AuditEntry
 from tests.databrowser.conftest import sql
 
-pytestmark = pytest.mark.django_db(transaction=True)
+with_db = pytest.mark.django_db(transaction=True)  # not on the browser story (its server has its own DB)
 
 SCHEMA = """
 DROP TABLE IF EXISTS imp_item, imp_client;
@@ -59,6 +59,7 @@ def _job_page_settled(client, url: str) -> str:  # type: ignore[no-untyped-def]
         time.sleep(0.05)
 
 
+@with_db
 def test_editor_maps_validates_confirms_and_imports_a_clean_csv_in_the_pages(shop, client_as, bob, settings):
     client = client_as(bob)
     assert 'id="import-csv"' in client.get("/data/public.imp_item").content.decode()
@@ -86,6 +87,7 @@ def test_editor_maps_validates_confirms_and_imports_a_clean_csv_in_the_pages(sho
     assert entry.username == "bob" and entry.after["written"] == 2 and entry.target == "public.imp_item"
 
 
+@with_db
 def test_three_bad_rows_are_each_reported_with_line_column_and_reason_and_nothing_is_written(shop, api_as, bob,
                                                                                               monkeypatch):
     from databrowser import importer_validate
@@ -115,6 +117,7 @@ def test_three_bad_rows_are_each_reported_with_line_column_and_reason_and_nothin
     assert "line 4 qty" in failed.message
 
 
+@with_db
 def test_upsert_on_the_primary_key_updates_existing_rows_and_inserts_new_ones(shop, api_as, bob):
     api = api_as(bob)
     text = "id,client_id,qty,note\n1,2,50,updated\n5,1,1,new\n"
@@ -134,6 +137,7 @@ def test_upsert_on_the_primary_key_updates_existing_rows_and_inserts_new_ones(sh
     assert sql(shop, "SELECT qty FROM imp_item WHERE id = 5") == [(1,)]
 
 
+@with_db
 def test_viewer_cannot_import_and_read_only_mode_refuses_everyone(shop, client_as, api_as, carol, alice, settings):
     text = "id,client_id,qty\n7,1,1\n"
     files_before = _imports(settings)
@@ -149,3 +153,58 @@ def test_viewer_cannot_import_and_read_only_mode_refuses_everyone(shop, client_a
     assert sql(shop, "SELECT count(*) FROM imp_item") == [(1,)]
     assert _imports(settings) == files_before  # a refused upload leaves no file behind
     assert AuditEntry.objects.filter(outcome="denied").count() >= 4
+
+
+@pytest.mark.browser
+def test_bob_uploads_a_csv_with_three_bad_rows_sees_why_fixes_it_and_imports(served_demo, demo_url, browser):
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    add_user(served_demo, "bob", "editor", PASSWORD)
+    base = served_demo.base_url
+    client, broker = sql(demo_url, "SELECT min(id) FROM clients")[0][0], sql(demo_url, "SELECT min(id) FROM brokers")[0][0]
+    good = [f"{client},{broker},deposit,98765{i}.25" for i in range(5)]  # amounts no demo row has
+    bad = list(good)
+    bad[1] = f"{client},{broker},deposit,lots"  # line 3: not a number
+    bad[2] = f"{client},{broker},,987652.25"  # line 4: kind is NOT NULL
+    bad[4] = f"999999,{broker},deposit,987654.25"  # line 6: no such client
+    header = "Client ID,Broker_ID,KIND,amount"
+    before = sql(demo_url, "SELECT count(*) FROM operations")[0][0]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    try:
+        tab.goto(base + "/login")
+        tab.get_by_label("Username").fill("bob")
+        tab.get_by_label("Password").fill(PASSWORD)
+        tab.get_by_role("button", name="Log in").click()
+        tab.wait_for_url(base + "/")
+        tab.goto(base + "/data/public.operations")
+        tab.locator("#import-csv").click()
+        for attempt, rows in (("bad", bad), ("fixed", good)):
+            tab.set_input_files("#import-file", files=[{"name": f"{attempt}.csv", "mimeType": "text/csv",
+                                                        "buffer": "\n".join([header, *rows, ""]).encode()}])
+            tab.locator("#import-upload-btn").click()
+            tab.locator("#import-mapping").wait_for()  # the columns matched by name
+            assert tab.locator('tr[data-header="Client ID"] select').input_value() == "client_id"
+            assert tab.locator('tr[data-header="KIND"] select').input_value() == "kind"
+            tab.locator("#import-validate").click()
+            if attempt == "bad":
+                tab.locator("#import-errors").wait_for()
+                reasons = {int(r.get_attribute("data-row")): r.inner_text()
+                           for r in tab.locator("#import-errors tbody tr").all()}
+                assert sorted(reasons) == [3, 4, 6]
+                assert "lots" in reasons[3] and "NOT NULL" in reasons[4] and "no such row in clients" in reasons[6]
+                assert sql(demo_url, "SELECT count(*) FROM operations")[0][0] == before
+                tab.locator("#import-again").click()
+        tab.locator("#import-run").wait_for()
+        assert "All 5 row(s) are valid." in tab.locator("#import-message").inner_text()
+        tab.locator("#import-run").click()
+        tab.locator("#import-done").wait_for()
+        tab.locator("#import-see-rows").click()
+        tab.wait_for_url(base + "/data/public.operations")
+        tab.goto(base + "/data/public.operations?f.gte.amount=987650&f.lte.amount=987655")
+        assert tab.locator("#grid tbody tr").count() == 5
+        assert sql(demo_url, "SELECT count(*) FROM operations")[0][0] == before + 5
+    finally:
+        context.close()
