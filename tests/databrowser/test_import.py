@@ -120,8 +120,14 @@ def test_three_bad_rows_are_each_reported_with_line_column_and_reason_and_nothin
 @with_db
 def test_upsert_on_the_primary_key_updates_existing_rows_and_inserts_new_ones(shop, api_as, bob):
     api = api_as(bob)
-    text = "id,client_id,qty,note\n1,2,50,updated\n5,1,1,new\n"
-    r = api.post("/api/tables/public.imp_item/import", {"text": text, "mode": "upsert"}, format="multipart")
+    data = b"id,client_id,qty,note\n1,2,50,updated\n5,1,1,new\n"
+    # sent in two pieces, as the page's script does with big files
+    first = api.post("/api/tables/public.imp_item/import/chunks?offset=0", data[:30],
+                     content_type="application/octet-stream").json()
+    url = f"/api/tables/public.imp_item/import/chunks?upload={first['upload']}"
+    assert api.post(url + "&offset=0", data[30:], content_type="application/octet-stream").status_code == 409
+    assert api.post(url + "&offset=30", data[30:], content_type="application/octet-stream").json()["size"] == len(data)
+    r = api.post("/api/tables/public.imp_item/import", {"upload": first["upload"], "mode": "upsert"}, format="json")
     job = _settled(api, r.json())
     assert job["state"] == "valid" and job["would_update"] == 1, job
     r = api.post(f"/api/tables/public.imp_item/import/{job['id']}/run")
