@@ -328,7 +328,7 @@ def auto_mapping(info: TableInfo, headers: list[str]) -> list[str | None]:
     for h in headers:
         exact = [c.name for c in cols if c.name == h and c.name not in taken]
         loose = [c.name for c in cols if _norm(c.name) == _norm(h) and c.name not in taken]
-        pick = (exact or loose or [None])[0]
+        pick = next(iter(exact or loose), None)
         if pick:
             taken.add(pick)
         out.append(pick)

@@ -124,13 +124,12 @@ class _Savepoint:
     def __enter__(self) -> None:
         self.raw.execute("SAVEPOINT pgadmin_import")
 
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if exc is None:
             self.raw.execute("RELEASE SAVEPOINT pgadmin_import")
         else:
             self.raw.execute("ROLLBACK TO SAVEPOINT pgadmin_import")
             self.raw.execute("RELEASE SAVEPOINT pgadmin_import")
-        return False
 
 
 def _staging(n: int) -> sa.Table:
@@ -159,11 +158,25 @@ def _create_tables(conn: Connection, plan: Plan) -> tuple[sa.Table, sa.Table]:
     _exec(conn, pgsql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING CONSTRAINTS, {} bigint) ON COMMIT DROP").format(
         pgsql.Identifier("pg_temp", TYPED), pgsql.Identifier(ref.schema, ref.name), pgsql.Identifier(ROW)))
     mapped = {c.name for c in plan.columns}
+    typed = pgsql.Identifier("pg_temp", TYPED)
     for col in plan.info.columns:
         if col.name not in mapped and not col.nullable:
-            _exec(conn, pgsql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
-                pgsql.Identifier("pg_temp", TYPED), pgsql.Identifier(col.name)))
+            _exec(conn, pgsql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(typed, pgsql.Identifier(col.name)))
+    # a CHECK on a column the file leaves to its default would see NULL here, not the default:
+    # left to the INSERT, which sees the real value
+    checks = _exec(conn, _CHECKS_SQL, {"rel": f"pg_temp.{TYPED}"}).fetchall()
+    for name, columns in checks:
+        if set(columns) - mapped:
+            _exec(conn, pgsql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(typed, pgsql.Identifier(name)))
     return staging, _typed(plan)
+
+
+_CHECKS_SQL = """
+SELECT c.conname, array_agg(a.attname::text)
+FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)
+WHERE c.conrelid = %(rel)s::regclass AND c.contype = 'c'
+GROUP BY c.conname
+"""
 
 
 def _copy_chunk(conn: Connection, rows: Iterator[list[Any]], width: int) -> tuple[int, int, int]:
@@ -280,9 +293,10 @@ def _checked(conn: Connection, stmt: Any) -> list[Any]:
     INSERT itself still enforces the constraint."""
     try:
         with _Savepoint(conn):
-            return list(_exec(conn, stmt).fetchall())
+            rows = list(_exec(conn, stmt).fetchall())
     except psycopg.errors.InsufficientPrivilege:
         return []
+    return rows
 
 
 def _duplicates_in_file(conn: Connection, typed: sa.Table, key: tuple[str, ...], limit: int) -> list[RowError]:
