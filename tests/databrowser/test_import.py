@@ -100,8 +100,8 @@ def test_three_bad_rows_are_each_reported_with_line_column_and_reason_and_nothin
     lines.append("1,2,2,dup")  # line 12: key 1 exists in the table
     lines.append("23,1,-1,neg")  # line 13: breaks the CHECK
     api = api_as(bob)
-    r = api.post("/api/tables/public.imp_item/import", {"text": "\n".join(lines) + "\n", "confirm": True},
-                 format="multipart")
+    upload = SimpleUploadedFile("bad.csv", ("\n".join(lines) + "\n").encode())
+    r = api.post("/api/tables/public.imp_item/import", {"file": upload, "confirm": True}, format="multipart")
     assert r.status_code == 202
     job = _settled(api, r.json())
     assert job["state"] == "invalid" and job["written"] == 0
@@ -214,3 +214,14 @@ def test_bob_uploads_a_csv_with_three_bad_rows_sees_why_fixes_it_and_imports(ser
         assert sql(demo_url, "SELECT count(*) FROM operations")[0][0] == before + 5
     finally:
         context.close()
+
+
+@with_db
+def test_a_file_over_the_size_limit_is_refused_while_it_streams_and_leaves_nothing(shop, client_as, bob, settings):
+    settings.IMPORT_MAX_MB = 1
+    files_before = _imports(settings)
+    big = b"id,client_id,qty\n" + b"".join(b"%d,1,1\n" % i for i in range(10, 200_000))
+    assert len(big) > 1024 * 1024
+    r = client_as(bob).post("/data/public.imp_item/import", {"file": SimpleUploadedFile("big.csv", big)})
+    assert r.status_code == 413 and "PGADMIN_IMPORT_MAX_MB" in r.content.decode()
+    assert _imports(settings) == files_before
