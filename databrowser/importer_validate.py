@@ -224,7 +224,8 @@ def _guilty(conn: Connection, plan: Plan, staging: sa.Table, n: int) -> tuple[st
 def _primary(exc: psycopg.Error) -> str:
     diag = getattr(exc, "diag", None)
     text = (getattr(diag, "message_primary", None) or str(exc).splitlines()[0] or "refused").strip()
-    return text.rstrip(".")
+    text = text.rstrip(".")
+    return text if len(text) <= 300 else text[:300] + "…"  # a message quotes the value: keep it short
 
 
 def _row_error(conn: Connection, plan: Plan, staging: sa.Table, n: int, exc: psycopg.Error) -> RowError:

@@ -163,7 +163,7 @@ def test_viewer_cannot_import_and_read_only_mode_refuses_everyone(shop, client_a
 
 @pytest.mark.browser
 def test_bob_uploads_a_csv_with_three_bad_rows_sees_why_fixes_it_and_imports(served_demo, demo_url, browser):
-    from tests.conftest import PASSWORD
+    from tests.conftest import PASSWORD, REPO
     from tests.serving import add_user
 
     add_user(served_demo, "bob", "editor", PASSWORD)
@@ -202,6 +202,7 @@ def test_bob_uploads_a_csv_with_three_bad_rows_sees_why_fixes_it_and_imports(ser
                 assert sorted(reasons) == [3, 4, 6]
                 assert "lots" in reasons[3] and "NOT NULL" in reasons[4] and "no such row in clients" in reasons[6]
                 assert sql(demo_url, "SELECT count(*) FROM operations")[0][0] == before
+                tab.screenshot(path=str(REPO / "docs" / "screenshots" / "data-import-errors.png"), full_page=True)
                 tab.locator("#import-again").click()
         tab.locator("#import-run").wait_for()
         assert "All 5 row(s) are valid." in tab.locator("#import-message").inner_text()
