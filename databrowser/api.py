@@ -263,7 +263,7 @@ class ImportRequestSerializer(serializers.Serializer):
     delimiter = serializers.CharField(required=False, max_length=1)
     null_style = serializers.ChoiceField(choices=["empty", "marker"], required=False)
     confirm = serializers.BooleanField(default=False, help_text="false: validate only; true: validate and import")
-    wait = serializers.FloatField(default=5.0, min_value=0, max_value=60, help_text="seconds to wait for the job")
+    wait = serializers.FloatField(default=5.0, min_value=0, max_value=30, help_text="seconds to wait for the job")
 
 
 def _job_body(job: Any) -> dict[str, Any]:

@@ -180,7 +180,14 @@ def _sniff(path: Path) -> tuple[str, str, list[str], list[list[str]]]:
         delimiter = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters="".join(DELIMITERS)).delimiter
     except csv.Error:
         delimiter = ","
-    rows = list(_head_rows(text, delimiter))
+    try:
+        rows = list(_head_rows(text, delimiter))
+    except csv.Error as exc:
+        raise BadRequest(f"The CSV cannot be read: {exc}.", code="invalid_csv",
+                         hint="Check the quoting of the first lines.") from None
+    if not rows or not any(h.strip() for h in rows[0]):
+        raise BadRequest("The first line names no column.", code="no_header",
+                         hint="The first line of the file must name the columns, e.g. id,name.")
     null_style = "marker" if any("\\N" in r for r in rows[1:]) else "empty"
     return delimiter, null_style, rows[0], rows[1:SAMPLE_ROWS + 1]
 
@@ -278,8 +285,14 @@ def set_options(info: TableInfo, job: ImportJob, *, mapping: list[str | None] | 
             raise BadRequest(f"Unknown delimiter {delimiter!r}.", hint="Use a comma, a semicolon, a tab or a pipe.")
         with open(job.path, "rb") as fh:
             text = fh.read(SNIFF_BYTES).decode("utf-8-sig", errors="replace")
-        rows = _head_rows(text, delimiter)
-        job.delimiter, job.headers, job.samples = delimiter, rows[0] if rows else [], rows[1:SAMPLE_ROWS + 1]
+        try:
+            rows = _head_rows(text, delimiter)
+        except csv.Error as exc:
+            raise BadRequest(f"The CSV cannot be read with this delimiter: {exc}.", code="invalid_csv",
+                             hint="Choose another delimiter.") from None
+        if not rows:
+            raise BadRequest("The first line names no column.", code="no_header", hint="Check the file.")
+        job.delimiter, job.headers, job.samples = delimiter, rows[0], rows[1:SAMPLE_ROWS + 1]
         job.mapping = auto_mapping(info, job.headers)
     elif mapping is not None:
         if len(mapping) != len(job.headers):
@@ -311,6 +324,8 @@ def mapping_from_json(job: ImportJob, raw: Any) -> list[str | None]:
             raise BadRequest("mapping is not valid JSON.", hint='Send {"CSV header": "column", …}.') from None
     if not isinstance(raw, dict):
         raise BadRequest("mapping must be an object.", hint='Send {"CSV header": "column", …}.')
+    if any(v is not None and not isinstance(v, str) for v in raw.values()):
+        raise BadRequest("Each mapping value is a column name or null.", hint='Send {"CSV header": "column", …}.')
     unknown = [k for k in raw if k not in job.headers]
     if unknown:
         raise BadRequest(f"The file has no column {unknown[0]!r}.", hint="Headers: " + ", ".join(job.headers[:30]))
