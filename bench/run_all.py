@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/run_all.py [--only modelmap,alembic,databrowser,pages,api,load,search] [--quick]
+    .venv/bin/python bench/run_all.py [--only modelmap,alembic,databrowser,pages,api,load,search,import] [--quick]
 
 Two groups, each script also runnable alone (see its docstring):
 
@@ -14,7 +14,8 @@ Two groups, each script also runnable alone (see its docstring):
   figures move on the shared 2-CPU machine) the line says "slower". For the migration ratios
   (tool / CLI) the target itself is ≤ 1.05.
 * **targets of issue 11** — ``pages_bench.py`` (Chromium, both projects), ``api_bench.py`` (both),
-  ``load_bench.py`` (demo and generated), and ``search_bench.py`` when present (run as is). Their
+  ``load_bench.py`` (demo and generated), ``import_bench.py`` (1 M-row CSV import vs COPY, peak
+  RSS), and ``search_bench.py`` when present (run as is). Their
   figures are printed with the target each must meet, and with a ratio when RESULTS.md has one.
 
 Reading RESULTS.md: first machine-readable markers, HTML comments invisible in the rendered
@@ -116,6 +117,10 @@ def run_script(args: list[str], env_extra: dict[str, str] | None = None) -> tupl
 def target_figures(name: str, data: list[dict]) -> dict[str, tuple[float, float | None]]:  # type: ignore[type-arg]
     """{key: (value, target or None)} from a new benchmark's --json output."""
     out: dict[str, tuple[float, float | None]] = {}
+    if name == "import":  # one run: a dict of figures
+        fig: dict = data  # type: ignore[assignment]
+        return {"import.copy_s": (fig["copy_s"], None), "import.import_s": (fig["import_s"], None),
+                "import.ratio": (fig["ratio"], None), "import.rss_mb": (fig["rss_growth_mb"], 50)}
     for res in data:
         p = res["project"]
         if name == "pages":
@@ -138,11 +143,11 @@ def target_figures(name: str, data: list[dict]) -> dict[str, tuple[float, float 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="", help="comma-separated: modelmap,alembic,databrowser,pages,api,load,search")
+    parser.add_argument("--only", default="", help="comma-separated: modelmap,alembic,databrowser,pages,api,load,search,import")
     parser.add_argument("--quick", action="store_true", help="fewer runs everywhere (for trying, not for RESULTS.md)")
     parser.add_argument("--tolerance", type=float, default=1.3, help="ratio past which a figure is called slower")
     args = parser.parse_args()
-    chosen = set(args.only.split(",")) - {""} or {*REGRESSIONS, "pages", "api", "load", "search"}
+    chosen = set(args.only.split(",")) - {""} or {*REGRESSIONS, "pages", "api", "load", "search", "import"}
     baseline = recorded()
     now: dict[str, float] = {}
     targets: dict[str, float | None] = {}
@@ -163,6 +168,7 @@ def main() -> int:
         "pages": ["pages_bench.py", "--project", "both", *(["--runs", "2"] if q else [])],
         "api": ["api_bench.py", "--project", "both", *(["--requests", "5"] if q else [])],
         "load": ["load_bench.py", "--project", "both", *(["--duration", "15"] if q else [])],
+        "import": ["import_bench.py", *(["--rows", "100000"] if q else [])],
     }
     for name, cmd in new.items():
         if name not in chosen:

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import BadRequest
 from core.roles import HasCapability, can
-from databrowser import actions, bulk, catalog, forms, models_info, query
+from databrowser import actions, bulk, catalog, forms, importer, models_info, query
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk

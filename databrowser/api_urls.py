@@ -12,4 +12,8 @@ urlpatterns = [
     path("tables/<str:tref>/rows/<str:pk>", api.RowView.as_view(), name="api-table-row"),
     path("tables/<str:tref>/bulk-update", api.BulkUpdateView.as_view(), name="api-table-bulk-update"),
     path("tables/<str:tref>/export", api.ExportView.as_view(), name="api-table-export"),
+    path("tables/<str:tref>/import", api.ImportView.as_view(), name="api-table-import"),
+    path("tables/<str:tref>/import/chunks", api.ImportChunkView.as_view(), name="api-table-import-chunks"),
+    path("tables/<str:tref>/import/<str:job_id>", api.ImportJobView.as_view(), name="api-table-import-job"),
+    path("tables/<str:tref>/import/<str:job_id>/run", api.ImportRunView.as_view(), name="api-table-import-run"),
 ]
