@@ -254,10 +254,16 @@
   });
   /* ticking a column shows or hides it: the server renders it (hidden cells are not sent) */
   var menu = document.getElementById("col-menu");
-  if (sessionStorage.getItem("pgadmin-col-menu") === location.pathname) { menu.open = true; sessionStorage.removeItem("pgadmin-col-menu"); }
+  var reopen = (sessionStorage.getItem("pgadmin-col-menu") || "").split("\n");
+  if (reopen[0] === location.pathname) {  // back from a show/hide: the menu open, the focus on that box
+    sessionStorage.removeItem("pgadmin-col-menu");
+    menu.open = true;
+    var box = form.querySelector("input[name=show][value='" + CSS.escape(reopen[1] || "") + "']");
+    if (box) box.focus();
+  }
   form.addEventListener("change", function (e) {
     if (e.target.name !== "show") return;
-    sessionStorage.setItem("pgadmin-col-menu", location.pathname);
+    sessionStorage.setItem("pgadmin-col-menu", location.pathname + "\n" + e.target.value);
     form.requestSubmit(document.getElementById("col-apply"));
   });
 

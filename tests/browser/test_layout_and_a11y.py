@@ -130,6 +130,7 @@ def test_alice_arranges_the_grid_columns_and_bob_keeps_his_own(demo, browser):
         tab.locator(f'#col-form input[name=show][value="{hidden}"]').uncheck()
         tab.wait_for_load_state("load")
         wait_until(tab, "document.getElementById('col-menu').open === true")
+        assert tab.evaluate("document.activeElement.value") == hidden  # the focus is back on the box
         assert heads(tab) == moved[:-1]
         assert "1 hidden" in tab.locator("#col-menu > summary").inner_text()
         assert serious_violations(tab) == []  # the grid with its menu open
