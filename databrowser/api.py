@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from core.exceptions import BadRequest
 from core.roles import HasCapability, can
-from databrowser import actions, bulk, catalog, forms, importer, models_info, query
+from databrowser import actions, bulk, catalog, columns, forms, importer, models_info, query
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk
@@ -84,6 +84,23 @@ class TableSchemaView(ReadView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, tref: str) -> Response:
         return Response(schema_of(_info(tref)))
+
+
+class TableColumnsView(ReadView):
+    """The caller's column layout of the grid (order, hidden, widths): PUT replaces the parts it names,
+    DELETE resets. Any role may arrange its own grid (a preference, not a target write: not audited)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="table_columns")
+    def get(self, request: Request, tref: str) -> Response:
+        return Response(columns.load(request.user, _info(tref)).as_json())
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, operation_id="table_columns_save")
+    def put(self, request: Request, tref: str) -> Response:
+        return Response(columns.save(request.user, _info(tref), request.data).as_json())
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="table_columns_reset")
+    def delete(self, request: Request, tref: str) -> Response:
+        return Response(columns.reset(request.user, _info(tref)).as_json())
 
 
 class TableDataView(ReadView):

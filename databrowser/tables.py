@@ -72,7 +72,8 @@ def sort_header(col: ColumnInfo, page: Page, base_query: list[tuple[str, str]]) 
         arrow = " ▼" if desc_now else " ▲"
     hint = "" if col.name in page.info.indexed else " (no index)"
     return format_html(
-        '<a href="?{}" class="sort" data-sort="{}" title="Sort by {}{}">{}{}</a><br><small class="muted type">{}{}</small>',
+        '<a href="?{}" class="sort" draggable="false" data-sort="{}" title="Sort by {}{}">{}{}</a>'
+        '<br><small class="muted type">{}{}</small>',
         urlencode(query), col.name, col.name, hint, col.name, arrow, col.type_label, " · key" if col.is_pk else "")
 
 
@@ -119,9 +120,11 @@ def key_cell(column: CellColumn, row: dict[str, Any], url: str) -> str:
             f'{cell_fast(row[column.col.name], column.col.kind, None)}</a>')
 
 
-def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool) -> tables.Table:
+def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool,
+               columns: list[ColumnInfo] | None = None) -> tables.Table:
+    """``columns``: the ones to show, in their order (the user's layout, ``databrowser.columns``)."""
     attrs: dict[str, Any] = {"_row": RowLinkColumn(selectable, verbose_name="")} if selectable and page.info.pk else {}
-    for col in page.info.columns:
+    for col in page.info.columns if columns is None else columns:
         key = bool(page.info.pk) and col.name == page.info.pk[0]
         attrs[f"c{col.position}"] = CellColumn(col, key=key, verbose_name=sort_header(col, page, base_query))
     meta = type("Meta", (), {"attrs": {"class": "grid-table", "id": "grid"}, "orderable": False,
@@ -131,19 +134,41 @@ def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool) 
     return table_class([])
 
 
-def body_html(table: tables.Table, page: Page) -> SafeString:
-    """The <tbody> rows of a page, cell by cell through the table's own columns."""
+def _width_style(px: int | None) -> str:
+    return f' style="width:{px}px;min-width:{px}px;max-width:{px}px"' if px else ""
+
+
+def head_html(table: tables.Table, widths: dict[str, int] | None = None) -> SafeString:
+    """The header cells: the selection column (editors), then one per shown column with its name (for
+    the columns script: drag to reorder, the edge to resize) and its saved width."""
+    widths = widths or {}
+    out = ['<th class="rowlink-head"><span class="visually-hidden">Select</span></th>'] if "_row" in table.base_columns else []
+    for key, column in table.base_columns.items():
+        if key == "_row":
+            continue
+        col = column.col
+        classes = column.attrs["th"]["class"]
+        cls = f' class="{escape(classes)}"' if classes else ""
+        out.append(f'<th{cls} data-col="{escape(col.name)}"{_width_style(widths.get(col.name))}>{column.verbose_name}'
+                   f'<span class="col-resize" aria-hidden="true" title="Drag to resize; double-click for the natural width">'
+                   f'</span></th>')
+    return mark_safe("".join(out))  # noqa: S308 - names escaped, headers built by format_html
+
+
+def body_html(table: tables.Table, page: Page, widths: dict[str, int] | None = None) -> SafeString:
+    """The <tbody> rows of a page, cell by cell through the table's own columns (in their order)."""
+    widths = widths or {}
     link_col: RowLinkColumn | None = table.base_columns.get("_row")
-    cols: list[CellColumn] = [table.base_columns[f"c{c.position}"] for c in page.info.columns]
+    cols: list[CellColumn] = [c for k, c in table.base_columns.items() if k != "_row"]
     key_name = page.info.pk[0] if page.info.pk else None
-    classes = [escape(c.attrs["td"]["class"]) + (" key" if c.col.name == key_name else "") for c in cols]
+    opens = [f'<td class="{escape(c.attrs["td"]["class"])}{" key" if c.col.name == key_name else ""}"'
+             f'{_width_style(widths.get(c.col.name))}>' for c in cols]
     out: list[str] = []
     for row in page.rows:
         pk_text = encode_pk([row[n] for n in page.info.pk]) if page.info.pk else ""
         url = row_url(page, row)
-        cells = "".join(
-            f'<td class="{cls}">{key_cell(col, row, url) if url and col.col.name == key_name else col.cell(row, url)}</td>'
-            for col, cls in zip(cols, classes, strict=True))
+        cells = "".join(f"{td}{key_cell(col, row, url) if url and col.col.name == key_name else col.cell(row, url)}</td>"
+                        for col, td in zip(cols, opens, strict=True))
         box = f'<td class="rowlink">{link_col.cell(url, pk_text)}</td>' if link_col is not None else ""
         out.append(f'<tr>{box}{cells}</tr>')
     return mark_safe("".join(out))  # noqa: S308 - every piece is escaped by format_html/escape above

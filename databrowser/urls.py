@@ -9,6 +9,7 @@ from databrowser import import_views, views
 urlpatterns = [
     path("data", views.table_list, name="data"),
     path("data/<str:tref>", views.grid, name="data-table"),
+    path("data/<str:tref>/columns", views.column_layout, name="data-columns"),
     path("data/<str:tref>/new", views.create_row, name="data-create"),
     path("data/<str:tref>/delete", views.delete_rows, name="data-delete-rows"),
     path("data/<str:tref>/bulk", bulk_views.bulk_edit, name="data-bulk"),

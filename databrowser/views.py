@@ -16,16 +16,17 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.exceptions import AppError, BadRequest, Conflict
 from core.roles import can
-from databrowser import actions, filtercheck, forms, models_info, query, related
+from databrowser import actions, columns, filtercheck, forms, models_info, query, related
 from databrowser.export import export_response
 from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk, encode_pk
-from databrowser.tables import body_html, build_grid, fk_url
+from databrowser.tables import body_html, build_grid, fk_url, head_html
 
 OP_LABELS = [("contains", "contains"), ("eq", "="), ("starts", "starts with"), ("gte", "≥"), ("lte", "≤"),
              ("null", "is null (1) / not null (0)"), ("bool", "is true/false"), ("json", "JSON key=value")]
@@ -78,7 +79,8 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
     all_filters = list(req.filters)
     page, filter_errors = _fetch_marking_bad_filters(info, req)
     base = [(k, v) for k in request.GET for v in request.GET.getlist(k)]
-    table = build_grid(page, base, selectable=_writable(request, info))
+    layout = columns.load(request.user, info)
+    table = build_grid(page, base, selectable=_writable(request, info), columns=layout.visible)
     keep = _query_without(request.GET, "cursor", "page", "last", "count", "at")
     nav: dict[str, str | None] = {"first": "?" + keep if (page.has_prev or page.page_no and page.page_no > 1) else None}
     start = _start_position(request, req, page)
@@ -102,7 +104,8 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
                for i, f in enumerate(all_filters)]
     export_q = _query_without(request.GET, "cursor", "page", "last", "count", "page_size")
     return render(request, "databrowser/grid.html", {
-        "info": info, "page": page, "table": table, "body": body_html(table, page), "nav": nav, "filters": filters,
+        "info": info, "page": page, "table": table, "body": body_html(table, page, layout.widths),
+        "head": head_html(table, layout.widths), "layout": layout, "nav": nav, "filters": filters,
         "ops": OP_LABELS,
         "page_sizes": query.PAGE_SIZES,
         "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
@@ -159,6 +162,18 @@ def _fetch_marking_bad_filters(info: TableInfo, req: query.PageRequest) -> tuple
     kept = [f for i, f in enumerate(req.filters) if i not in errors]
     good = dataclasses.replace(req, filters=kept, cursor=None, page=None, last=False)
     return query.fetch_page(info, good, cut=True), errors
+
+
+@require_POST
+def column_layout(request: HttpRequest, tref: str) -> HttpResponse:
+    """The grid's columns menu without JS: move a column left/right, show/hide, reset; back to the grid."""
+    info = _info(tref)
+    columns.apply_form(request.user, info, request.POST)
+    back = request.POST.get("next", "")
+    grid_url = reverse("data-table", args=[info.ref.slug])
+    if not back.startswith(grid_url) or not url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        back = grid_url
+    return redirect(back)
 
 
 def _console_links(request: HttpRequest, page: query.Page) -> dict[str, str]:

@@ -228,3 +228,154 @@
     selection();
   }
 })();
+
+/* grid columns: drag a header to move it, drag its right edge to resize it; the columns menu's
+   arrows move without a reload (the menu is a form that works without this). Saved per user and
+   table through /api/tables/<table>/columns; the server renders the saved layout. */
+(function () {
+  "use strict";
+  var grid = document.getElementById("grid"), form = document.getElementById("col-form");
+  if (!grid || !form || !form.dataset.api) return;
+  var csrf = form.querySelector("[name=csrfmiddlewaretoken]");
+  var list = form.querySelector(".col-list");
+  var headRow = grid.tHead.rows[0];
+  var lead = headRow.querySelector("th.rowlink-head") ? 1 : 0;  // the selection column (editors only)
+
+  function save(body) {
+    return fetch(form.dataset.api, {
+      method: "PUT", credentials: "same-origin", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf ? csrf.value : "" }
+    }).then(function (r) {
+      if (!r.ok) return r.json().catch(function () { return {}; }).then(function (j) {
+        throw new Error((j.error && j.error.message) || ("HTTP " + r.status));
+      });
+      grid.dataset.saved = String(Date.now());
+      return r.json();
+    }).catch(function (err) {
+      if (window.pgadminToast) window.pgadminToast("Columns not saved: " + err.message, "error");
+    });
+  }
+  function heads() { return Array.prototype.slice.call(headRow.querySelectorAll("th[data-col]")); }
+  function fullOrder() {
+    return Array.prototype.map.call(list.querySelectorAll("li[data-col]"), function (li) { return li.dataset.col; });
+  }
+  function refreshArrows() {
+    var items = list.querySelectorAll("li[data-col]");
+    items.forEach(function (li, i) {
+      li.querySelector("[value$=':left']").disabled = i === 0;
+      li.querySelector("[value$=':right']").disabled = i === items.length - 1;
+    });
+  }
+  /* lay the menu and the grid (header and every row) out in ``order`` (hidden names are skipped) */
+  function apply(order) {
+    var byName = {};
+    list.querySelectorAll("li[data-col]").forEach(function (li) { byName[li.dataset.col] = li; });
+    order.forEach(function (name) { list.append(byName[name]); });
+    refreshArrows();
+    var now = heads().map(function (th) { return th.dataset.col; });
+    var wanted = order.filter(function (n) { return now.indexOf(n) >= 0; });
+    var index = wanted.map(function (n) { return now.indexOf(n) + lead; });
+    Array.prototype.forEach.call(grid.rows, function (tr) {
+      var cells = Array.prototype.slice.call(tr.children);
+      if (cells.length !== now.length + lead) return;
+      index.forEach(function (i) { tr.append(cells[i]); });
+    });
+  }
+  function moveBefore(name, before) {
+    var order = fullOrder().filter(function (n) { return n !== name; });
+    var at = before === null ? order.length : order.indexOf(before);
+    order.splice(at < 0 ? order.length : at, 0, name);
+    apply(order);
+    return save({ order: order });
+  }
+
+  /* the menu's arrows: swap with the neighbour in the full order (as the server does), keep the focus */
+  form.addEventListener("submit", function (e) {
+    var by = e.submitter;
+    if (!by || by.name !== "move") return;
+    e.preventDefault();
+    var parts = by.value.split(":"), way = parts.pop(), name = parts.join(":");
+    var order = fullOrder(), i = order.indexOf(name), j = way === "left" ? i - 1 : i + 1;
+    if (i < 0 || j < 0 || j >= order.length) return;
+    order[i] = order[j]; order[j] = name;
+    apply(order);
+    var again = list.querySelector("li[data-col='" + CSS.escape(name) + "'] [value$=':" + way + "']");
+    (again && !again.disabled ? again : list.querySelector("li[data-col='" + CSS.escape(name) + "'] input")).focus();
+    var status = document.getElementById("col-status");
+    if (status) status.textContent = name + " moved " + way + ".";
+    save({ order: order });
+  });
+  /* ticking a column shows or hides it: the server renders it (hidden cells are not sent) */
+  var menu = document.getElementById("col-menu");
+  var reopen = (sessionStorage.getItem("pgadmin-col-menu") || "").split("\n");
+  if (reopen[0] === location.pathname) {  // back from a show/hide: the menu open, the focus on that box
+    sessionStorage.removeItem("pgadmin-col-menu");
+    menu.open = true;
+    var box = form.querySelector("input[name=show][value='" + CSS.escape(reopen[1] || "") + "']");
+    if (box) box.focus();
+  }
+  form.addEventListener("change", function (e) {
+    if (e.target.name !== "show") return;
+    sessionStorage.setItem("pgadmin-col-menu", location.pathname + "\n" + e.target.value);
+    form.requestSubmit(document.getElementById("col-apply"));
+  });
+
+  /* drag a header onto another: it lands before it (or after it, on its right half) */
+  var dragged = null;
+  function clearMarks() { heads().forEach(function (th) { th.classList.remove("drop-before", "drop-after"); }); }
+  heads().forEach(function (th) {
+    th.draggable = true;
+    th.addEventListener("dragstart", function (e) {
+      dragged = th.dataset.col; th.classList.add("dragging");
+      e.dataTransfer.effectAllowed = "move";
+      e.dataTransfer.setData("text/plain", dragged);
+    });
+    th.addEventListener("dragend", function () { dragged = null; th.classList.remove("dragging"); clearMarks(); });
+    th.addEventListener("dragover", function (e) {
+      if (!dragged || dragged === th.dataset.col) return;
+      e.preventDefault();
+      var box = th.getBoundingClientRect(), after = e.clientX > box.left + box.width / 2;
+      clearMarks(); th.classList.add(after ? "drop-after" : "drop-before");
+    });
+    th.addEventListener("drop", function (e) {
+      if (!dragged || dragged === th.dataset.col) return;
+      e.preventDefault();
+      var after = th.classList.contains("drop-after"), name = dragged;
+      clearMarks();
+      var order = heads().map(function (h) { return h.dataset.col; }).filter(function (n) { return n !== name; });
+      var target = after ? order[order.indexOf(th.dataset.col) + 1] : th.dataset.col;
+      var full = fullOrder();
+      // after the last shown column: before the next column of the full order (maybe a hidden one)
+      moveBefore(name, target !== undefined ? target : (full[full.indexOf(th.dataset.col) + 1] || null));
+    });
+  });
+
+  /* drag a header's right edge to resize its column; a double-click gives the natural width back */
+  function setWidth(name, px) {
+    var i = heads().map(function (th) { return th.dataset.col; }).indexOf(name) + lead;
+    Array.prototype.forEach.call(grid.rows, function (tr) {
+      var cell = tr.children[i];
+      if (!cell) return;
+      ["width", "minWidth", "maxWidth"].forEach(function (p) { cell.style[p] = px ? px + "px" : ""; });
+    });
+  }
+  headRow.querySelectorAll(".col-resize").forEach(function (handle) {
+    var th = handle.parentElement, name = th.dataset.col;
+    handle.addEventListener("mousedown", function (e) {
+      e.preventDefault(); e.stopPropagation();
+      th.draggable = false;
+      var startX = e.clientX, start = th.getBoundingClientRect().width, width = start;
+      function move(ev) { width = Math.max(40, Math.min(2000, Math.round(start + ev.clientX - startX))); setWidth(name, width); }
+      function up() {
+        window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up);
+        th.draggable = true;
+        if (width !== start) { var w = {}; w[name] = width; save({ widths: w }); }
+      }
+      window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
+    });
+    handle.addEventListener("click", function (e) { e.preventDefault(); e.stopPropagation(); });
+    handle.addEventListener("dblclick", function (e) {
+      e.preventDefault(); setWidth(name, null); var w = {}; w[name] = null; save({ widths: w });
+    });
+  });
+})();

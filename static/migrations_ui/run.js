@@ -55,3 +55,42 @@
   }
   connect(0);
 })();
+
+/* "Copy log": the lines as plain text on the clipboard; where the Clipboard API is refused
+   (plain http on another host, or a denied permission) the log is shown selected in a text box. */
+(function () {
+  "use strict";
+  var log = document.getElementById("run-log"), button = document.getElementById("copy-log");
+  if (!log || !button) return;
+  var state = document.getElementById("copy-state"), box = document.getElementById("copy-fallback");
+  var text = document.getElementById("copy-text"), timer = null;
+  button.hidden = false;
+  function logText() {
+    return Array.prototype.map.call(log.querySelectorAll("li"), function (li) {
+      var part = function (cls) { var el = li.querySelector("." + cls); return el ? el.textContent : ""; };
+      return [part("t"), part("k"), part("x")].join(" ").trim();  // the message keeps its own line breaks
+    }).join("\n") + "\n";
+  }
+  function copied(how) {
+    button.textContent = "Copied"; button.dataset.state = "copied";
+    state.textContent = how;
+    clearTimeout(timer);
+    timer = setTimeout(function () { button.textContent = "Copy log"; delete button.dataset.state; state.textContent = ""; }, 2500);
+  }
+  function fallback() {
+    text.value = logText();
+    box.hidden = false;
+    text.focus(); text.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    if (ok) copied("Log copied to the clipboard."); else state.textContent = "Select-all done: copy with Ctrl+C.";
+  }
+  button.addEventListener("click", function () {
+    var value = logText();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(value).then(function () { copied("Log copied to the clipboard."); }, fallback);
+    } else {
+      fallback();
+    }
+  });
+})();
