@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from migrations_ui.models import Run
+from migrations_ui.progress import latest as latest_progress
 from migrations_ui.runs import group_name, register_consumer_loop, run_as_dict
 
 
@@ -43,6 +44,9 @@ class RunLogConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "status", "run": snapshot})
         for line in lines:
             await self.send_json({"type": "line", "line": line})
+        now = latest_progress(self.run_id)  # a page opened mid-backup shows the bar at once
+        if now is not None:
+            await self.send_json({"type": "progress", "progress": now})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):
@@ -54,6 +58,9 @@ class RunLogConsumer(AsyncJsonWebsocketConsumer):
     async def run_lines(self, event: dict[str, Any]) -> None:
         for line in event["lines"]:
             await self.send_json({"type": "line", "line": line})
+
+    async def run_progress(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "progress", "progress": event["progress"]})
 
     async def run_status(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "status", "run": event["run"]})
