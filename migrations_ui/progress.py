@@ -74,7 +74,8 @@ def describe(step: str, sample: Sample, elapsed: float) -> dict[str, Any]:
         parts.append(f"{share:.0%}")
     parts.append(f"{duration(elapsed)} so far")
     if share is not None and share >= 0.02 and elapsed >= 1:
-        parts[-1] += f", about {duration(elapsed / share - elapsed)} left"
+        left = elapsed / share - elapsed
+        parts[-1] += f", about {duration(left)} left" if left >= 1 else ", almost done"
     return {"step": step, "text": " · ".join(parts), "percent": round(share * 100) if share is not None else None,
             "elapsed_s": round(elapsed, 1)}
 
@@ -227,8 +228,8 @@ class RestoreMeter:
             if not self.seen:
                 return None
             # the archive is read and closed: the server builds the indexes and constraints now
-            return Sample(f"Restore: archive read ({size(self.total)}); PostgreSQL builds the indexes and "
-                          "constraints", None)
+            return Sample(f"Restore: archive read ({size(self.total)}); PostgreSQL is finishing (indexes, "
+                          "constraints, commit)", None)
         self.seen = max(self.seen, pos)  # pg_restore seeks back to the table of contents at times
         return Sample(f"Restore: {size(self.seen)} of {size(self.total)} read", self.seen / self.total
                       if self.total else None)

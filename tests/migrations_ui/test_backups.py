@@ -82,13 +82,13 @@ def test_backup_and_restore_report_their_bytes_and_share_while_they_work(use_pro
 
     from migrations_ui import progress
 
-    monkeypatch.setattr(progress, "POLL_S", 0.05)  # sample often, and store every sample as a log line
+    monkeypatch.setattr(progress, "POLL_S", 0.02)  # sample often, and store every sample as a log line
     monkeypatch.setattr(progress, "LINE_S", 0.0)
     url = use_project("linear")
     api = api_as(alice)
     assert api_run(api, "upgrade", "l1_items", backup=False)["status"] == "succeeded"
     with psycopg.connect(libpq(url), autocommit=True) as conn:  # enough rows for pg_dump to take a moment
-        conn.execute("INSERT INTO items (name) SELECT md5(i::text) || repeat('x', 200) FROM generate_series(1, 400000) i")
+        conn.execute("INSERT INTO items (name) SELECT md5(i::text) || repeat('x', 200) FROM generate_series(1, 100000) i")
         conn.execute("ANALYZE items")
     run = api_run(api, "upgrade", "heads", backup=True)
     assert run["status"] == "succeeded"
