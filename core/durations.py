@@ -28,6 +28,12 @@ _lock = threading.Lock()
 _loaded: dict[str, list[float]] | None = None
 
 
+def duration(seconds: float) -> str:
+    """``8 s``, ``2 min 05 s``: how waits and estimates are said everywhere."""
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
 def _path() -> Path:
     return Path(settings.DATA_DIR) / "durations.json"
 

@@ -17,10 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.durations import duration
 from core.exceptions import BadRequest, Conflict
 from core.roles import can
 from databrowser import actions, forms, models_info, query, related
-from databrowser.export import export_response
+from databrowser.export import estimate_seconds, export_response
 from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk, encode_pk
@@ -94,6 +95,9 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
                                            and not (k == f"f.{f.op}.{f.column}" and v == f.value)])}
                for f in req.filters]
     export_q = _query_without(request.GET, "cursor", "page", "last", "count", "page_size")
+    total = page.total_exact if page.total_exact is not None else page.total_estimate
+    # how long each export takes at the pace of the last ones here (said when it is more than a moment)
+    export_eta = {fmt: duration(s) for fmt in ("csv", "json") if (s := estimate_seconds(fmt, total) or 0) >= 2}
     return render(request, "databrowser/grid.html", {
         "info": info, "page": page, "table": table, "body": body_html(table, page), "nav": nav, "filters": filters,
         "ops": OP_LABELS,
@@ -101,6 +105,7 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
         "export_csv": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=csv"])),
         "export_json": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=json"])),
+        "export_eta": export_eta,
         "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
         "search": page.search, "console": _console_links(request, page),
         "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)

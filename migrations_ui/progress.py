@@ -29,6 +29,7 @@ from django.db import connection as django_connection
 from sqlalchemy import text
 
 from core import target
+from core.durations import duration
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,6 @@ def size(n: float) -> str:
             return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
         n /= 1000
     return f"{n:,.1f} TB"  # pragma: no cover - the loop returns at GB
-
-
-def duration(seconds: float) -> str:
-    """``8 s``, ``2 min 05 s``."""
-    seconds = max(0, round(seconds))
-    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 @dataclass
