@@ -118,7 +118,8 @@
             if (isFinite(total) && total > 0) {
               var share = Math.min(0.99, rows / total);
               if (share >= 0.02 && elapsed >= 1000) clock += ", about " + secs(elapsed / share - elapsed) + " left";
-              say(rows.toLocaleString() + " of " + approx + total.toLocaleString() + " rows" + clock, Math.floor(100 * share));
+              say(rows.toLocaleString() + " of " + approx + total.toLocaleString() + " rows (" + Math.floor(100 * share) + " %)" + clock,
+                  Math.floor(100 * share));
             } else {
               say(rows.toLocaleString() + " rows" + clock, null);
             }
