@@ -13,7 +13,9 @@ import json
 import logging
 import statistics
 import threading
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -76,6 +78,31 @@ def typical(kind: str, key: Hashable) -> float | None:
     with _lock:
         seen = _table().get(_name(kind, key))
     return statistics.median(seen) if seen else None
+
+
+@contextmanager
+def heartbeat(say: Callable[[str], None], what: str, *, typical: float | None = None,
+              every: float = 5.0) -> Iterator[None]:
+    """While the body runs, a console line every ``every`` seconds: the time so far against the usual one."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            spent = time.monotonic() - started
+            usual = ""
+            if typical and typical >= 1:  # "usually ~0 s" says nothing
+                usual = (f", usually ~{duration(typical)} here" if spent <= typical * 1.2
+                         else f", longer than the usual ~{duration(typical)}")
+            say(f"  … still {what}: {duration(spent)} so far{usual}")
+
+    thread = threading.Thread(target=beat, daemon=True, name=f"heartbeat {what}")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=1)
 
 
 def reset() -> None:
