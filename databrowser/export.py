@@ -217,15 +217,19 @@ def running_exports() -> dict[str, int]:
 RATE_MIN_ROWS = 5000  # below that, the fixed costs (connection, first query) say nothing about the pace
 
 
-def remember_pace(fmt: str, rows: int, seconds: float) -> None:
-    """Keep the seconds per row of a finished export (``core.durations``, per format)."""
+def remember_pace(fmt: str, rows: int, seconds: float, table: str = "") -> None:
+    """Keep the seconds per row of a finished export (``core.durations``), per format and per table."""
     if rows >= RATE_MIN_ROWS and seconds > 0:
         durations.remember("export.s_per_row", fmt, seconds / rows)
+        if table:
+            durations.remember("export.s_per_row", (fmt, table), seconds / rows)
 
 
-def estimate_seconds(fmt: str, rows: int | None) -> float | None:
-    """How long exporting ``rows`` rows takes at the pace of the last exports (None: nothing to go by)."""
-    pace = durations.typical("export.s_per_row", fmt)
+def estimate_seconds(fmt: str, rows: int | None, table: str = "") -> float | None:
+    """How long exporting ``rows`` rows takes at the pace of the last exports of that table, else of any
+    table (a wide table's rows are slower than a narrow one's); None: nothing to go by."""
+    pace = (durations.typical("export.s_per_row", (fmt, table)) if table else None) \
+        or durations.typical("export.s_per_row", fmt)
     return rows * pace if rows and pace else None
 
 
@@ -264,7 +268,8 @@ def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any 
         tally = {"rows": 0}
         gen = _csv(info, stmt, null, settings.CSV_FORMULA_GUARD, tally) if fmt == "csv" else _json(info, stmt, tally)
         started = time.monotonic()
-        gen = _released_when_done(gen, slot, lambda: remember_pace(fmt, tally["rows"], time.monotonic() - started))
+        gen = _released_when_done(gen, slot, lambda: remember_pace(fmt, tally["rows"], time.monotonic() - started,
+                                                                info.ref.slug))
         content: Any = _async_chunks(gen) if asgi else gen
         response = StreamingHttpResponse(content, content_type=FORMATS[fmt])
     except BaseException:

@@ -97,7 +97,7 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
     export_q = _query_without(request.GET, "cursor", "page", "last", "count", "page_size")
     total = page.total_exact if page.total_exact is not None else page.total_estimate
     # how long each export takes at the pace of the last ones here (said when it is more than a moment)
-    export_eta = {fmt: duration(s) for fmt in ("csv", "json") if (s := estimate_seconds(fmt, total) or 0) >= 2}
+    export_eta = {fmt: duration(s) for fmt in ("csv", "json") if (s := estimate_seconds(fmt, total, info.ref.slug) or 0) >= 2}
     return render(request, "databrowser/grid.html", {
         "info": info, "page": page, "table": table, "body": body_html(table, page), "nav": nav, "filters": filters,
         "ops": OP_LABELS,
