@@ -52,7 +52,7 @@ demo: $(STAMP)
 	@$(PY) manage.py serve --demo --port $(PORT)
 
 demo-big: $(STAMP)
-	@echo "→ Starting PostgreSQL Admin with the demo project and 10 million operations (3-4 minutes the first time)"
+	@echo "→ Starting PostgreSQL Admin with the demo project and 10 million operations (4-10 minutes the first time, a running count with the time left below)"
 	@$(PY) manage.py serve --demo --big --port $(PORT)
 
 run: $(STAMP)

@@ -49,6 +49,17 @@ class Progress:
 
     def __init__(self) -> None:
         self.loaded = False  # the last batch of rows is in; what follows is the index rebuild
+        self.rebuild_from = 0.0  # when the rebuild started (monotonic), and how long it should take
+        self.rebuild_s = 0.0
+
+    def still(self, since_start: float) -> str:
+        """The heartbeat while the child is silent: during the rebuild, its time against the estimate."""
+        if not self.loaded:
+            return f"  … still working ({duration(since_start)} since the start)"
+        spent = time.monotonic() - self.rebuild_from
+        left = (f"about {duration(self.rebuild_s - spent)} left" if spent < self.rebuild_s
+                else f"longer than the {duration(self.rebuild_s)} estimated")
+        return f"  … still rebuilding indexes: {duration(spent)} so far, {left} ({duration(since_start)} since the start)"
 
     def line(self, text: str) -> str | None:
         text = text.strip()
@@ -59,6 +70,7 @@ class Progress:
             left = (elapsed / share) * (1 + REBUILD_SHARE) - elapsed if share > 0 else 0.0
             if done >= total:
                 self.loaded = True
+                self.rebuild_from, self.rebuild_s = time.monotonic(), elapsed * REBUILD_SHARE
                 return (f"  operations: {done:,} / {total:,} rows (100%) in {duration(elapsed)}; now rebuilding the "
                         f"indexes and foreign keys, then ANALYZE (about {duration(elapsed * REBUILD_SHARE)} more)")
             return (f"  operations: {done:,} / {total:,} rows ({share:.0%}) · {duration(elapsed)} so far, "
@@ -120,8 +132,7 @@ def load_demo(url: str, *, big: bool = False, reset: bool = False, timeout: floa
                 proc.wait()
                 return {"ok": False, "error": "the demo setup timed out", "hint": "try again; --big takes minutes"}
             if progress is not None and now - last >= HEARTBEAT_S:
-                step = "rebuilding indexes" if reading.loaded else "working"
-                progress(f"  … still {step} ({duration(now - started)} since the start)")
+                progress(reading.still(now - started))
                 last = now
             continue
         if raw is None:

@@ -94,7 +94,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "sync": wait_url(request),
         "fill_project": reverse("dashboard-project"),
         "fill_drift": reverse("dashboard-drift"),
+        "models_typical_ms": None if checks.get("models") else _models_typical_ms(),
     })
+
+
+def _models_typical_ms() -> int | None:
+    """How long reading the models usually takes here: the models card's wait says so."""
+    from modelmap.services import inspect_typical_ms
+
+    try:
+        return inspect_typical_ms()
+    except Exception:  # noqa: BLE001 - an estimate is never worth a failed dashboard
+        return None
 
 
 def _project_context(checks: dict[str, Any]) -> dict[str, Any]:

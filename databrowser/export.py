@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import AbstractContextManager
@@ -35,7 +36,7 @@ from django.http import StreamingHttpResponse
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from core import target
+from core import durations, target
 from core.exceptions import BadRequest, Throttled
 from databrowser import query
 from databrowser.formatting import as_text, jsonable
@@ -61,7 +62,7 @@ def _export_connection() -> AbstractContextManager[Connection]:
     return target.connect(purpose="export")
 
 
-def _rows(info: TableInfo, stmt: Any) -> Iterator[Any]:
+def _rows(info: TableInfo, stmt: Any, tally: dict[str, int] | None = None) -> Iterator[Any]:
     try:
         with _export_connection() as conn:
             # SET LOCAL through set_config (value bound): a stalled reader ends the transaction
@@ -69,6 +70,8 @@ def _rows(info: TableInfo, stmt: Any) -> Iterator[Any]:
                                                       f"{settings.EXPORT_IDLE_TIMEOUT_MS}ms", True)))
             result = conn.execution_options(stream_results=True, yield_per=YIELD_PER).execute(stmt)
             for partition in result.partitions():
+                if tally is not None:
+                    tally["rows"] += len(partition)
                 yield from partition
     except DBAPIError as exc:
         raise query.db_error_to_app(exc) from exc
@@ -118,11 +121,12 @@ def null_marker(params: Any) -> str:
     return marker
 
 
-def _csv(info: TableInfo, stmt: Any, null: str = DEFAULT_NULL, guard: bool = True) -> Generator[str, None, None]:
+def _csv(info: TableInfo, stmt: Any, null: str = DEFAULT_NULL, guard: bool = True,
+         tally: dict[str, int] | None = None) -> Generator[str, None, None]:
     header = csv_cell("text", "", guard)  # column names are data too (a column may be called "=cmd")
     cells = [csv_cell(c.kind, null, guard) for c in info.columns]
     lines = [",".join(header(c.name) for c in info.columns)]
-    for row in _rows(info, stmt):
+    for row in _rows(info, stmt, tally):
         lines.append(",".join([cell(v) for cell, v in zip(cells, row, strict=True)]))
         if len(lines) >= 500:
             yield "\r\n".join(lines) + "\r\n"
@@ -130,12 +134,12 @@ def _csv(info: TableInfo, stmt: Any, null: str = DEFAULT_NULL, guard: bool = Tru
     yield "\r\n".join(lines) + "\r\n" if lines else ""
 
 
-def _json(info: TableInfo, stmt: Any) -> Generator[str, None, None]:
+def _json(info: TableInfo, stmt: Any, tally: dict[str, int] | None = None) -> Generator[str, None, None]:
     names = [c.name for c in info.columns]
     yield "["
     first = True
     chunk: list[str] = []
-    for row in _rows(info, stmt):
+    for row in _rows(info, stmt, tally):
         chunk.append(("" if first else ",") + "\n" + json.dumps(
             {n: jsonable(v) for n, v in zip(names, row, strict=True)}, ensure_ascii=False))
         first = False
@@ -208,9 +212,33 @@ def running_exports() -> dict[str, int]:
         return dict(_active)
 
 
-def _released_when_done(gen: Generator[str, None, None], slot: ExportSlot) -> Generator[str, None, None]:
+# --- how long an export takes: the pace of the last ones, for the estimate shown before the next ---
+
+RATE_MIN_ROWS = 5000  # below that, the fixed costs (connection, first query) say nothing about the pace
+
+
+def remember_pace(fmt: str, rows: int, seconds: float, table: str = "") -> None:
+    """Keep the seconds per row of a finished export (``core.durations``), per format and per table."""
+    if rows >= RATE_MIN_ROWS and seconds > 0:
+        durations.remember("export.s_per_row", fmt, seconds / rows)
+        if table:
+            durations.remember("export.s_per_row", (fmt, table), seconds / rows)
+
+
+def estimate_seconds(fmt: str, rows: int | None, table: str = "") -> float | None:
+    """How long exporting ``rows`` rows takes at the pace of the last exports of that table, else of any
+    table (a wide table's rows are slower than a narrow one's); None: nothing to go by."""
+    pace = (durations.typical("export.s_per_row", (fmt, table)) if table else None) \
+        or durations.typical("export.s_per_row", fmt)
+    return rows * pace if rows and pace else None
+
+
+def _released_when_done(gen: Generator[str, None, None], slot: ExportSlot,
+                        on_done: Callable[[], None] | None = None) -> Generator[str, None, None]:
     try:
         yield from gen
+        if on_done is not None:  # read to the end (not a client gone half way)
+            on_done()
     finally:
         gen.close()
         slot.release()
@@ -237,8 +265,11 @@ def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any 
                 conn.execute(stmt.limit(0))
         except DBAPIError as exc:
             raise query.db_error_to_app(exc) from exc
-        gen = _csv(info, stmt, null, settings.CSV_FORMULA_GUARD) if fmt == "csv" else _json(info, stmt)
-        gen = _released_when_done(gen, slot)
+        tally = {"rows": 0}
+        gen = _csv(info, stmt, null, settings.CSV_FORMULA_GUARD, tally) if fmt == "csv" else _json(info, stmt, tally)
+        started = time.monotonic()
+        gen = _released_when_done(gen, slot, lambda: remember_pace(fmt, tally["rows"], time.monotonic() - started,
+                                                                info.ref.slug))
         content: Any = _async_chunks(gen) if asgi else gen
         response = StreamingHttpResponse(content, content_type=FORMATS[fmt])
     except BaseException:

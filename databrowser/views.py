@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.durations import duration
 from core.exceptions import AppError, BadRequest, Conflict
 from core.roles import can
 from databrowser import actions, columns, filtercheck, forms, models_info, query, related
-from databrowser.export import export_response
+from databrowser.export import estimate_seconds, export_response
 from databrowser.formatting import as_text, full_html, jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk, encode_pk
@@ -103,6 +104,9 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
                                            and not (k == f"f.{f.op}.{f.column}" and v == f.value)])}
                for i, f in enumerate(all_filters)]
     export_q = _query_without(request.GET, "cursor", "page", "last", "count", "page_size")
+    total = page.total_exact if page.total_exact is not None else page.total_estimate
+    # how long each export takes at the pace of the last ones here (said when it is more than a moment)
+    export_eta = {fmt: duration(s) for fmt in ("csv", "json") if (s := estimate_seconds(fmt, total, info.ref.slug) or 0) >= 2}
     return render(request, "databrowser/grid.html", {
         "info": info, "page": page, "table": table, "body": body_html(table, page, layout.widths),
         "head": head_html(table, layout.widths), "layout": layout, "nav": nav, "filters": filters,
@@ -114,6 +118,7 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "bulk_all": reverse("data-bulk", args=[info.ref.slug]) + "?" + urlencode(
             [("scope", "filter"), *((k, v) for k in request.GET for v in request.GET.getlist(k)
                                    if k.startswith("f.") or k in ("q", "qin"))]),
+        "export_eta": export_eta,
         "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
         "search": page.search, "console": _console_links(request, page),
         "position": _position(start, page), "density": request.COOKIES.get("grid_density", "compact"),

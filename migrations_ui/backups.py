@@ -22,7 +22,7 @@ from core import pgtools, target
 from core.exceptions import NotFound
 from core.logging import scrub
 from core.roles import require
-from migrations_ui import runlock, runs, services
+from migrations_ui import progress, runlock, runs, services
 from migrations_ui.models import Run
 
 DEFAULT_KEEP = 10
@@ -127,10 +127,11 @@ def _restore(run: Run, out: runs.RunLog, payload: dict[str, Any]) -> dict[str, A
     pump = threading.Thread(target=_pump, args=(restore.stdout, psql.stdin, version, restore), daemon=True)
     pump.start()
     assert psql.stdout is not None and restore.stderr is not None
-    for line in psql.stdout:
-        if line.strip():
-            out.line("stderr", scrub(line.rstrip()))
-    pump.join()
+    with progress.watching(run.pk, out, "restore", progress.RestoreMeter(restore.pid, path)):  # bytes read
+        for line in psql.stdout:
+            if line.strip():
+                out.line("stderr", scrub(line.rstrip()))
+        pump.join()
     restore_err = restore.stderr.read()
     codes = (restore.wait(), psql.wait())
     if restore_err.strip():

@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core.roles import can
 from migrations_ui.models import Run
+from migrations_ui.progress import latest as latest_progress
 from migrations_ui.runs import group_name, register_consumer_loop, run_as_dict
 
 
@@ -47,6 +48,9 @@ class RunLogConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "status", "run": snapshot})
         for line in lines:
             await self.send_json({"type": "line", "line": line})
+        now = latest_progress(self.run_id)  # a page opened mid-backup shows the bar at once
+        if now is not None:
+            await self.send_json({"type": "progress", "progress": now})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):
@@ -58,6 +62,9 @@ class RunLogConsumer(AsyncJsonWebsocketConsumer):
     async def run_lines(self, event: dict[str, Any]) -> None:
         for line in event["lines"]:
             await self.send_json({"type": "line", "line": line})
+
+    async def run_progress(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "progress", "progress": event["progress"]})
 
     async def run_status(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "status", "run": event["run"]})

@@ -47,7 +47,7 @@ from core.exceptions import BadRequest, Conflict, NotFound
 from core.logging import scrub
 from core.roles import require
 from core.runner import RunnerError
-from migrations_ui import runlock, safety, services
+from migrations_ui import progress, runlock, safety, services
 from migrations_ui.models import Run, RunLine
 from migrations_ui.runlock import LOCK_KEY, ServerLock, lock_holder  # noqa: F401  (LOCK_KEY: tests, pages)
 
@@ -140,6 +140,10 @@ class RunLog:
         if batch:
             self._send({"type": "run.lines", "lines": [line.as_dict() for line in batch]})
 
+    def progress(self, message: dict[str, Any]) -> None:
+        """A long step's progress (``migrations_ui.progress``): to the page only, never stored."""
+        self._send({"type": "run.progress", "progress": message})
+
     def status(self) -> None:
         self.flush()
         self._send({"type": "run.status", "run": run_as_dict(self.run, with_lines=False)})
@@ -178,8 +182,10 @@ def run_backup(run: Run, out: RunLog) -> None:
     started = time.perf_counter()
     # Named after the run: a new run is refused while this dump's session lives (its locks would block DDL).
     env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
-    proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S, check=False)
+    meter = progress.BackupMeter(path, env["PGAPPNAME"], progress.previous_backup_bytes(run.database, run.pk))
+    with progress.watching(run.pk, out, "backup", meter):  # bytes written and share done, live on the run page
+        proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True,
+                              text=True, timeout=RUN_TIMEOUT_S, check=False)
     run.backup_ms = round((time.perf_counter() - started) * 1000, 1)
     if proc.returncode != 0:
         path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from django.conf import settings
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql
 
-from core import deps, interpreter, target
+from core import deps, durations, interpreter, target
 from core.cache import Cache, Computed
 from core.cache import digest as cache_digest
 from core.exceptions import AppError, BadRequest, NotFound, TargetUnavailable
@@ -63,12 +63,20 @@ def inspect_project(force: bool = False) -> dict[str, Any]:
                              "found_by": None, "base": None, "partial": 0,
                              "elapsed_ms": round((time.monotonic() - started) * 1000)}, store=False)
         result["elapsed_ms"] = round((time.monotonic() - started) * 1000)
+        durations.remember("models.inspect", key, result["elapsed_ms"] / 1000)  # "usually ~N s" next time
         ini = payload["alembic_ini"]
         env_py = env_py_of(ini)
         return Computed(result, deps.model_import(result, settings.PROJECT_DIR, ini=ini, env_py=env_py))
 
-    found: dict[str, Any] = _cache.get_or_compute(_cache_key(), compute, force=force)
+    key = _cache_key()
+    found: dict[str, Any] = _cache.get_or_compute(key, compute, force=force)
     return found
+
+
+def inspect_typical_ms() -> int | None:
+    """How long reading the models usually takes on this project (ms; None: never measured here)."""
+    seconds = durations.typical("models.inspect", _cache_key())
+    return round(seconds * 1000) if seconds is not None else None
 
 
 def inspect_cached() -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ def _models_context(request: HttpRequest, data: dict[str, Any] | None) -> dict[s
     context: dict[str, Any] = {"data": data, "q": query, "sync": wait_url(request, "/models"),
                                "fill_body": fill_url(reverse("models-part"), request, keep=("q",))}
     if data is None:
+        context["models_typical_ms"] = services.inspect_typical_ms()  # "usually ~N s on this project"
         return context
     tables = {t["id"]: t for t in data["tables"]}
     cards = []
@@ -69,7 +70,8 @@ def erd_page(request: HttpRequest) -> HttpResponse:
     if source != "database" and pages_first(request) and services.inspect_cached() is None:
         # The diagram's script works on the whole page: wait for the models, then reload (fill.js).
         return render(request, "modelmap/erd_wait.html", {"fill_ready": reverse("er-diagram-ready"),
-                                                           "sync": wait_url(request)})
+                                                           "sync": wait_url(request),
+                                                           "models_typical_ms": services.inspect_typical_ms()})
     graph = services.erd(source, focus, depth)
     saved = positions.load(request.user)
     placed = erdlib.place(graph, columns, saved)

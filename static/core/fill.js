@@ -21,11 +21,32 @@
     if (spinner) spinner.remove();
   }
 
+  function seconds(ms) {
+    var s = Math.max(1, Math.round(ms / 1000));
+    return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + ("0" + (s % 60)).slice(-2) + " s";
+  }
+
+  /* The time so far; with data-fill-typical-ms (how long this took the last times here) also the estimate
+     and a bar that fills against it, so a long wait reads as progress rather than as a hang. */
   function tick(els, started) {
-    var seconds = Math.round((Date.now() - started) / 1000);
+    var elapsed = Date.now() - started;
+    if (elapsed < 1000) return;
     els.forEach(function (el) {
       var clock = el.querySelector("[data-fill-elapsed]");
-      if (clock && seconds >= 1) clock.textContent = " " + seconds + " s";
+      if (!clock) return;
+      var typical = +el.getAttribute("data-fill-typical-ms") || 0, text = " " + seconds(elapsed);
+      if (typical >= 1000) {
+        text += elapsed <= typical * 1.2 ? ", usually ~" + seconds(typical) + " on this project"
+                                         : ", longer than the usual ~" + seconds(typical) + " on this project";
+        var bar = el.querySelector("progress.fill-bar");
+        if (!bar) {
+          bar = document.createElement("progress");
+          bar.className = "fill-bar"; bar.max = 100;
+          clock.parentNode.after(bar);
+        }
+        bar.value = Math.min(95, Math.round(100 * elapsed / typical));
+      }
+      clock.textContent = text;
     });
   }
 

@@ -77,6 +77,10 @@
     var m = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
     return m ? m[1] : fallback;
   }
+  function secs(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + ("0" + (s % 60)).slice(-2) + " s";
+  }
   function say(text, percent) {
     status.textContent = text;
     if (percent === null) bar.removeAttribute("value"); else bar.value = percent;
@@ -90,7 +94,9 @@
       var total = parseInt(a.dataset.total || "", 10), rows = 0, newlines = 0, chunks = [], parts = [], pending = 0;
       var csv = a.dataset.export === "csv", quoted = false, approx = "exact" in a.dataset ? "" : "≈";
       exportBox.hidden = false; exportBox.dataset.state = "running";
-      say("Export started…", isFinite(total) && total > 0 ? 0 : null);
+      var started = Date.now();
+      say("Export started…" + (a.dataset.eta ? " (usually about " + a.dataset.eta + " for this many rows)" : ""),
+          isFinite(total) && total > 0 ? 0 : null);
       fetch(a.href, { credentials: "same-origin" }).then(function (response) {
         if (!response.ok) {
           return response.json().catch(function () { return {}; }).then(function (body) {
@@ -110,10 +116,15 @@
               if (b === 34 && csv) quoted = !quoted; else if (b === 10 && !quoted) newlines++;
             }
             rows = Math.max(0, newlines - 1);  // CSV: the header line; JSON: the opening "["
+            // the time so far, and the time left at the pace so far (once there is a pace to go by)
+            var elapsed = Date.now() - started, clock = " · " + secs(elapsed) + " so far";
             if (isFinite(total) && total > 0) {
-              say(rows.toLocaleString() + " of " + approx + total.toLocaleString() + " rows", Math.min(99, Math.floor(100 * rows / total)));
+              var share = Math.min(0.99, rows / total);
+              if (share >= 0.02 && elapsed >= 1000) clock += ", about " + secs(elapsed / share - elapsed) + " left";
+              say(rows.toLocaleString() + " of " + approx + total.toLocaleString() + " rows (" + Math.floor(100 * share) + " %)" + clock,
+                  Math.floor(100 * share));
             } else {
-              say(rows.toLocaleString() + " rows", null);
+              say(rows.toLocaleString() + " rows" + clock, null);
             }
             return pump();
           });
@@ -127,7 +138,7 @@
           document.body.append(link); link.click(); link.remove();
           setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
           bar.value = 100; exportBox.dataset.state = "done";
-          say("done: " + rows.toLocaleString() + " rows (100 %)", 100);
+          say("done: " + rows.toLocaleString() + " rows (100 %) in " + secs(Date.now() - started), 100);
         });
       }).catch(function (err) {
         exportBox.dataset.state = "failed"; say("Export failed: " + err.message, 0);

@@ -25,6 +25,18 @@
     if (atBottom) li.scrollIntoView({ block: "end" });
   }
 
+  // a long step (backup, restore): bytes so far, share done and time left, replaced at each sample
+  var box = document.getElementById("run-progress");
+  function setProgress(p) {
+    if (!box) return;
+    if (p.done || startedFinished) { box.hidden = true; return; }
+    var bar = document.getElementById("run-progress-bar");
+    if (p.percent === null || p.percent === undefined) bar.removeAttribute("value"); else bar.value = p.percent;
+    document.getElementById("run-progress-text").textContent = p.text;
+    box.dataset.step = p.step;
+    box.hidden = false;
+  }
+
   function setStatus(run) {
     badge.textContent = run.status;
     badge.dataset.status = run.status;
@@ -46,6 +58,7 @@
       var msg = JSON.parse(ev.data);
       if (msg.type === "line") addLine(msg.line);
       else if (msg.type === "status") setStatus(msg.run);
+      else if (msg.type === "progress") setProgress(msg.progress);
     };
     ws.onclose = function () {
       if (startedFinished) return;

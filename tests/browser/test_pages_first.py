@@ -121,3 +121,28 @@ def test_a_failing_child_shows_its_error_in_place(broken, page):
     assert "could not be read" in failed.inner_text()
     assert failed.query_selector(".hint") is not None  # the hint comes along
     assert page.locator("#main").is_visible() and "Server Error" not in page.content()
+
+
+def test_a_slow_model_import_shows_its_time_against_the_usual_one(target_url, tmp_path, page):
+    """Reading the models takes seconds here: the second wait says how long it usually takes, with a bar."""
+    import shutil
+
+    project = tmp_path / "slow_project"
+    shutil.copytree(FIXTURES / "worker_project", project)
+    models = project / "wshop" / "models.py"
+    models.write_text("import time\n\ntime.sleep(2.5)  # a big project's import\n" + models.read_text())
+    served = _serve({"DATABASE_URL": target_url, "PGADMIN_WARM": "0", "PGADMIN_PROJECT_DIR": str(project)})
+    try:
+        _login(page, served)
+        first = page.goto(served.base_url + "/models")
+        assert "data-fill-typical-ms" not in first.text()  # never read here: no estimate to give
+        page.wait_for_selector('[data-model="Customer"]', timeout=60_000)
+        models.write_text(models.read_text() + "\n# edited: the next visit reads the models again\n")
+        second = page.goto(served.base_url + "/models")
+        assert "data-fill-typical-ms" in second.text()
+        clock = page.wait_for_selector("[data-fill-elapsed]:has-text('on this project')", timeout=30_000)
+        assert "usually ~" in clock.inner_text() or "longer than the usual ~" in clock.inner_text()
+        assert 0 < page.locator("progress.fill-bar").evaluate("p => p.value") <= 95
+        page.wait_for_selector('[data-model="Customer"]', timeout=60_000)
+    finally:
+        served.stop()

@@ -53,6 +53,12 @@ def test_the_big_load_shows_a_running_count_percentage_and_an_honest_time_left()
         rows_left = (10 - n) * 14
         assert rows_left < estimate <= rows_left + 0.5 * 140
     assert "(100%)" in shown[-1] and "rebuilding the indexes" in shown[-1] and reading.loaded
+    rebuild = seconds(re.search(r"about (.+) more", shown[-1])[1])  # type: ignore[index]
+    # the heartbeat during the rebuild counts down that estimate, then says it is over it
+    assert re.fullmatch(rf"  … still rebuilding indexes: 0 s so far, about {re.escape(duration(rebuild))} left "
+                        r"\(2 min 30 s since the start\)", reading.still(150))
+    reading.rebuild_from -= rebuild + 5
+    assert f"longer than the {duration(rebuild)} estimated" in reading.still(200)
     assert reading.line("INFO  [sqlalchemy.engine] SELECT 1") is None  # noise stays out
 
 

@@ -261,3 +261,39 @@ def test_saving_an_edit_form_unchanged_keeps_every_value_of_every_type(hostile, 
     assert client.post(path, fields).status_code == 302
     after = sql(hostile, f"SELECT \"it's \"\"quoted\"\"\", range::text FROM {table} WHERE id = 14")
     assert after == [("changed", "[1,9)")]
+
+
+def test_an_export_keeps_its_pace_and_the_grid_then_says_how_long_the_next_one_takes(hostile, client_as, carol,
+                                                                                      settings, tmp_path, monkeypatch,
+                                                                                      request):
+    from core import durations
+    from databrowser import export
+
+    settings.DATA_DIR = tmp_path
+    durations.reset()
+    request.addfinalizer(durations.reset)  # the next test reads its own data dir's durations
+    monkeypatch.setattr(export, "RATE_MIN_ROWS", 1)  # the fixture's tables are small
+    client = client_as(carol)
+    path = f"/data/{tpath(*USERS)}"
+    body = client.get(path).content.decode()
+    assert 'id="export-estimate"' not in body and "data-eta=" not in body  # nothing to go by yet
+    rows = len(b"".join(client.get(link(body, "export-csv")).streaming_content).decode().strip().splitlines()) - 1
+    from databrowser.refs import TableRef
+
+    table = ("csv", TableRef(*USERS).slug)
+    pace = durations.typical("export.s_per_row", table)
+    assert rows > 0 and pace is not None and pace > 0
+    assert durations.typical("export.s_per_row", "csv") == pace  # the first of any table, too
+    assert (tmp_path / "durations.json").exists()  # kept for the next start too
+    # other tables exported slowly: this table's own (fast) pace still counts, no estimate worth saying
+    for _ in range(durations.KEEP):
+        durations.remember("export.s_per_row", "csv", 30 / rows)
+    assert 'id="export-estimate"' not in client.get(path).content.decode()
+    # this table exported slowly (a busy server): the grid says the time before the click
+    for _ in range(durations.KEEP):
+        durations.remember("export.s_per_row", table, 30 / rows)
+    body = client.get(path).content.decode()
+    total = int(re.search(r'data-total="(\d+)"[^>]*id="export-csv"', body).group(1))
+    expected = durations.duration(total * durations.typical("export.s_per_row", table))
+    assert f'<span class="muted small" id="export-estimate">CSV: about {expected}</span>' in body
+    assert f'data-eta="{expected}"' in body and "json" not in re.search(r'id="export-estimate">[^<]*', body).group(0)

@@ -74,3 +74,38 @@ def test_retention_keeps_the_newest_archives(settings, db):
     assert sorted(p.name for p in folder.glob("*.dump")) == ["db-3.dump", "db-4.dump"]
     for p in folder.glob("*.dump"):
         p.unlink()
+
+
+def test_backup_and_restore_report_their_bytes_and_share_while_they_work(use_project, alice, api_as, monkeypatch):
+    """A backup says how much it has written and how far it is; a restore how much of the archive it has read."""
+    import re
+
+    from migrations_ui import progress
+
+    monkeypatch.setattr(progress, "POLL_S", 0.02)  # sample often, and store every sample as a log line
+    monkeypatch.setattr(progress, "LINE_S", 0.0)
+    url = use_project("linear")
+    api = api_as(alice)
+    assert api_run(api, "upgrade", "l1_items", backup=False)["status"] == "succeeded"
+    with psycopg.connect(libpq(url), autocommit=True) as conn:  # enough rows for pg_dump to take a moment
+        conn.execute("INSERT INTO items (name) SELECT md5(i::text) || repeat('x', 200) FROM generate_series(1, 100000) i")
+        conn.execute("ANALYZE items")
+    run = api_run(api, "upgrade", "heads", backup=True)
+    assert run["status"] == "succeeded"
+    samples = [line["text"] for line in run["lines"] if line["kind"] == "backup" and " written" in line["text"]]
+    assert samples, [line["text"] for line in run["lines"]]
+    figure = re.compile(r"Backup: ([\d,.]+) (bytes|kB|MB) written")
+    assert all(figure.match(text) for text in samples), samples
+    shares = [int(m[1]) for text in samples if (m := re.search(r" · (\d+)% · ", text))]
+    assert shares and shares == sorted(shares), samples  # a share of the table data, never going back
+    assert any("public.items (" in text and "left" in text for text in samples), samples
+
+    response = api.post("/api/alembic/restore", {"name": Path(run["backup"]["path"]).name, "backup": False},
+                        format="json")
+    wait_for_run(response.json()["run_id"])
+    restore = api.get(f"/api/alembic/runs/{response.json()['run_id']}").json()
+    assert restore["status"] == "succeeded"
+    total = progress.size(run["backup"]["bytes"])
+    read = [line["text"] for line in restore["lines"] if line["kind"] == "restore" and line["text"].startswith("Restore:")]
+    assert any(re.match(rf"Restore: [\d,.]+ (bytes|kB|MB) of {re.escape(total)} read · \d+%", t) for t in read), read
+    assert progress.latest(restore["id"]) is None  # the step is over: no bar left for a page opened now

@@ -67,3 +67,39 @@ def test_anonymous_websocket_is_refused(use_project, alice, api_as):
     wait_for_run(response.json()["run_id"])
     code, messages = async_to_sync(collect)(response.json()["run_id"], AnonymousUser())
     assert code == 4401 and messages == []
+
+
+def test_a_long_steps_progress_reaches_the_page_and_a_late_viewer_gets_the_last_one(use_project, alice, carol,
+                                                                                    api_as):
+    from channels.db import database_sync_to_async
+
+    from migrations_ui import progress
+    from migrations_ui.models import Run
+    from migrations_ui.runs import RunLog
+
+    use_project("linear")
+    response = api_as(alice).post("/api/alembic/upgrade", {"target": "l1_items", "backup": False}, format="json")
+    run_id = response.json()["run_id"]
+    wait_for_run(run_id)
+    run = Run.objects.get(pk=run_id)
+    earlier = progress.describe("backup", progress.Sample("Backup: 1.0 MB written", 0.25), 3.0)
+    later = progress.describe("backup", progress.Sample("Backup: 2.0 MB written", 0.5), 6.0)
+    progress._LATEST[run_id] = earlier  # as while the backup's sampler runs
+    try:
+        async def watch() -> list[dict]:  # type: ignore[type-arg]
+            comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/alembic/runs/{run_id}/")
+            comm.scope["user"] = carol
+            assert (await comm.connect(timeout=10))[0]
+            got = []
+            while not got or got[-1]["type"] != "progress":
+                got.append(await comm.receive_json_from(timeout=10))
+            await database_sync_to_async(lambda: RunLog(run).progress(later))()
+            got.append(await comm.receive_json_from(timeout=10))
+            await comm.disconnect()
+            return [m["progress"] for m in got if m["type"] == "progress"]
+
+        seen = async_to_sync(watch)()
+    finally:
+        progress._LATEST.pop(run_id, None)
+    assert seen == [earlier, later]
+    assert later["percent"] == 50 and later["text"].startswith("Backup: 2.0 MB written · 50% · 6 s so far, about 6 s left")

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from core import accounts, target
+from core import accounts, durations, target
 from core.demo import duration
 from core.project import project_status
 
@@ -80,8 +80,16 @@ class Command(BaseCommand):
         self.say(f"Connecting to PostgreSQL: {where}")
         from core.reader_role import startup_report  # which role each mode uses (red when dangerous)
 
-        self.say("Reading the project: interpreter, database, Alembic, models (a few seconds)")
-        for check in project_status(force=True).values():
+        # a big project's models take a while to import: say how long it took the last times, and beat
+        key = ("serve.project", str(settings.PROJECT_DIR))
+        usual = durations.typical("startup", key)
+        self.say("Reading the project: interpreter, database, Alembic, models "
+                 + (f"(usually ~{duration(usual)} here)" if usual and usual >= 1 else "(a few seconds)"))
+        started = time.monotonic()
+        with durations.heartbeat(self.say, "reading the project", typical=usual):  # (ignores a usual < 1 s)
+            checks = project_status(force=True)
+        durations.remember("startup", key, time.monotonic() - started)
+        for check in checks.values():
             self.say(f"{MARK[check.status]} {check.message}")
             if check.hint and not check.ok:
                 self.say(f"    → {check.hint}")
