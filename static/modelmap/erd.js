@@ -73,17 +73,45 @@
 
   /* --- the layout: ELK in its worker; the first answer replaces the server's picture ---------- */
   var elk = null, firstLayout = true;
+  /* ELK takes seconds on a few hundred tables: its answer is kept for the tab (sessionStorage, keyed
+     by the exact input), so a reload or a return to the same diagram is instant. The page itself is
+     never cached (no-store), hence the tab's storage rather than localStorage. */
+  function hash(text) {
+    var h = 2166136261;
+    for (var i = 0; i < text.length; i++) { h ^= text.charCodeAt(i); h = Math.imul(h, 16777619); }
+    return (h >>> 0).toString(36) + text.length.toString(36);
+  }
+  function remember(key, value) {
+    try {
+      var keys = JSON.parse(sessionStorage.getItem("erd-layouts") || "[]").filter(function (k) { return k !== key; });
+      keys.push(key);
+      while (keys.length > 6) sessionStorage.removeItem(keys.shift());
+      sessionStorage.setItem(key, JSON.stringify(value));
+      sessionStorage.setItem("erd-layouts", JSON.stringify(keys));
+    } catch (err) { /* storage full or disabled: the next visit lays out again */ }
+  }
+  function recall(key) {
+    try { return JSON.parse(sessionStorage.getItem(key) || "null"); } catch (err) { return null; }
+  }
   function runLayout() {
     if (!window.PgElk || !wrap.dataset.elkWorker) { finish(); return; }
     if (!elk) elk = new window.PgElk({ workerUrl: wrap.dataset.elkWorker });
-    wrap.classList.add("laying-out");
-    say("Laying out " + graph.tables.length + " tables…");
     var sizes = {};
     Object.keys(boxes).forEach(function (id) { sizes[id] = { w: boxes[id].w, h: boxes[id].h }; });
-    var started = performance.now();
-    elk.layout(L.elkGraph(graph, sizes, showColumns)).then(function (result) {
+    var input = L.elkGraph(graph, sizes, showColumns), key = "erd-layout-" + hash(JSON.stringify(input));
+    var started = performance.now(), known = recall(key);
+    if (!known) {
+      wrap.classList.add("laying-out");
+      say("Laying out " + graph.tables.length + " tables…");
+    }
+    var job = known ? Promise.resolve(known) : elk.layout(input).then(function (result) {
       var r = L.readElk(result);
+      remember(key, r);
+      return r;
+    });
+    job.then(function (r) {
       wrap.dataset.layoutMs = String(Math.round(performance.now() - started));
+      wrap.dataset.layout = known ? "remembered" : "elk";
       computed = r.positions; routes = r.routes; elkDone = true;
       Object.keys(boxes).forEach(function (id) {
         var p = saved[id] || computed[id];
