@@ -38,6 +38,22 @@
     return out;
   }
 
+  /* The longest chain of foreign keys (cycles cut): how many layers the layered layout will need. */
+  function depth(graph) {
+    var parents = {}, memo = {}, best = 0;
+    graph.tables.forEach(function (t) { parents[t.id] = []; });
+    graph.relationships.forEach(function (e) { if (e.from !== e.to && parents[e.from]) parents[e.from].push(e.to); });
+    function visit(id) {
+      if (memo[id] !== undefined) return memo[id];
+      memo[id] = 0;  /* on the stack: a cycle ends here */
+      var d = 0;
+      (parents[id] || []).forEach(function (p) { d = Math.max(d, 1 + visit(p)); });
+      return (memo[id] = d);
+    }
+    graph.tables.forEach(function (t) { best = Math.max(best, visit(t.id)); });
+    return best;
+  }
+
   function elkGraph(graph, sizes, showColumns) {
     var tables = {}, ports = {}, ends = [];
     graph.tables.forEach(function (t) { tables[t.id] = t; ports[t.id] = []; });
@@ -51,7 +67,11 @@
       ports[end.table].push({ id: end.port, width: 0, height: 0, x: end.side === "EAST" ? sizes[end.table].w : 0,
                               y: end.y + offset[end.port], layoutOptions: { "elk.port.side": end.side } });
     });
-    var big = graph.tables.length > 60;
+    /* Measured on 220 tables (bench/modelmap_bench.py --browser): ELK's defaults take seconds there,
+       so a big diagram gets one crossing-minimisation pass, the simple node placer and its labels at
+       the FK end of each line (ELK's centre labels become extra nodes: 3x the time), and a deep one
+       (long FK chains: one layer per link) is wrapped into rows instead of a ribbon. */
+    var big = graph.tables.length > 60, deep = depth(graph) > 14;
     return {
       id: "erd",
       layoutOptions: {
@@ -61,8 +81,9 @@
         "elk.layered.spacing.edgeNodeBetweenLayers": "18", "elk.spacing.edgeEdge": "8",
         "elk.layered.spacing.edgeEdgeBetweenLayers": "8", "elk.spacing.edgeLabel": "4",
         "elk.spacing.componentComponent": "50", "elk.aspectRatio": "1.6",
-        "elk.layered.thoroughness": big ? "2" : "7",
-        "elk.layered.wrapping.strategy": big ? "MULTI_EDGE" : "OFF"
+        "elk.layered.thoroughness": big ? "1" : "7",
+        "elk.layered.nodePlacement.strategy": big ? "SIMPLE" : "BRANDES_KOEPF",
+        "elk.layered.wrapping.strategy": deep ? "MULTI_EDGE" : "OFF"
       },
       children: graph.tables.map(function (t) {
         return { id: t.id, width: sizes[t.id].w, height: sizes[t.id].h, ports: ports[t.id],
@@ -71,7 +92,8 @@
       edges: graph.relationships.map(function (e) {
         var text = labelText(e);
         return { id: e.id, sources: [e.id + ":pk"], targets: [e.id + ":fk"],
-                 labels: [{ text: text, width: labelWidth(text), height: LABEL_H }] };
+                 labels: [{ text: text, width: labelWidth(text), height: LABEL_H,
+                            layoutOptions: { "elk.edgeLabels.placement": big ? "HEAD" : "CENTER" } }] };
       })
     };
   }
