@@ -126,7 +126,8 @@ def main() -> int:
     return 0
 
 
-def page_time(svg: str, inspection: dict) -> tuple[float, float, float, float]:  # type: ignore[type-arg]
+def page_time(svg: str, inspection: dict,  # type: ignore[type-arg]
+              screenshot: Path | None = None) -> tuple[float, float, float, float]:
     """Chromium on a page with the inline SVG, erd.js and the ELK bundle (served over HTTP, as the
     worker needs): (first paint by erd.js, ELK done and drawn, ELK's own layout time, a reload
     that reuses the tab's remembered layout) in seconds, medians of 3. Needs ``npm run build`` (static/build/)."""
@@ -185,6 +186,8 @@ def page_time(svg: str, inspection: dict) -> tuple[float, float, float, float]: 
                 page.reload()  # the tab remembers ELK's answer (sessionStorage)
                 page.wait_for_selector("#erd-wrap[data-layout=remembered][data-ready]")
                 again.append(time.perf_counter() - start)
+                if screenshot:
+                    page.screenshot(path=str(screenshot))
                 page.close()
             browser.close()
     finally:

@@ -100,6 +100,7 @@
     Object.keys(boxes).forEach(function (id) { sizes[id] = { w: boxes[id].w, h: boxes[id].h }; });
     var input = L.elkGraph(graph, sizes, showColumns), key = "erd-layout-" + hash(JSON.stringify(input));
     var started = performance.now(), known = recall(key);
+    delete wrap.dataset.ready;
     if (!known) {
       wrap.classList.add("laying-out");
       say("Laying out " + graph.tables.length + " tables…");

@@ -13,7 +13,7 @@
    beside the first stretch on the side away from the vertical run. Nothing here exists in Python. */
 (function () {
   "use strict";
-  var HEADER_H = 26, ROW_H = 18, LABEL_CHAR_W = 6.7, LABEL_H = 15, SPREAD = 12, RADIUS = 6;
+  var HEADER_H = 26, ROW_H = 18, LABEL_CHAR_W = 6.7, LABEL_H = 15, SPREAD = 16, RADIUS = 6;
 
   function labelText(e) { return e.cardinality + (e.ondelete ? " · " + e.ondelete : ""); }
   function labelWidth(text) { return Math.round(text.length * LABEL_CHAR_W + 8); }
@@ -32,7 +32,7 @@
     var groups = {}, out = {};
     ends.forEach(function (end) { (groups[end.key] = groups[end.key] || []).push(end); });
     Object.keys(groups).forEach(function (k) {
-      var list = groups[k], n = list.length, step = n > 1 ? Math.min(5, SPREAD / (n - 1)) : 0;
+      var list = groups[k], n = list.length, step = n > 1 ? Math.min(8, SPREAD / (n - 1)) : 0;
       list.forEach(function (end, i) { out[end.port] = n > 1 ? (i - (n - 1) / 2) * step : 0; });
     });
     return out;
