@@ -31,9 +31,9 @@ $(STAMP): requirements.txt $(wildcard package-lock.json)
 	@echo "→ Installing the Python requirements ($$(grep -cvE '^[[:space:]]*(#|$$)' requirements.txt) packages of requirements.txt and their dependencies, ~50 in all; about a minute the first time)"
 	@$(PY) scripts/pip_progress.py -r requirements.txt
 	@# Third-party JavaScript comes from the npm registry (lock file) and is built into static/build/.
-	@# Without npm the SQL console falls back to a plain text editor (everything else works).
+	@# Without npm the SQL console falls back to a plain text editor, the ER diagram to the server's picture.
 	@if [ -f package-lock.json ] && command -v npm >/dev/null 2>&1; then \
-	  echo "→ Building the SQL editor: npm ci (CodeMirror, from package-lock.json), then esbuild"; \
+	  echo "→ Building the SQL editor and the ER layout: npm ci (CodeMirror, elkjs, from package-lock.json), then esbuild"; \
 	  npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; \
 	else echo "npm not found: skipping the SQL editor bundle (the console uses a plain text box)"; fi
 	@touch $(STAMP)

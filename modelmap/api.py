@@ -2,8 +2,10 @@
 
 ``/api/erd/positions`` (GET, PUT merge, DELETE reset) keeps the caller's dragged ER-diagram
 positions; any logged-in role may save its own (a preference, not a target write: not audited).
-``/api/erd?format=svg`` draws the server-side Python layout with the caller's saved positions, the
-same picture the page shows (``&layout=computed`` ignores them).
+``/api/erd?format=svg`` draws the server's simple picture (layered placement, straight lines between
+the key rows): what the page shows before ELK lays it out in the browser. Saved positions belong to
+the browser's ELK layout, so this picture ignores them; the page's own "Export SVG" saves what is on
+screen.
 """
 
 from __future__ import annotations
@@ -82,7 +84,6 @@ class ErdView(APIView):
     @extend_schema(parameters=[OpenApiParameter("source", str, enum=["models", "database"]),
                                OpenApiParameter("focus", str), OpenApiParameter("depth", int),
                                OpenApiParameter("hops", int, description="old name of depth"),
-                               OpenApiParameter("layout", str, enum=["saved", "computed"]),
                                OpenApiParameter("columns", OpenApiTypes.BOOL),
                                OpenApiParameter("format", str, enum=["json", "svg"])], responses=dict, operation_id="erd")
     def get(self, request: Request) -> Response:
@@ -90,8 +91,7 @@ class ErdView(APIView):
         depth = _int(params.get("depth") or params.get("hops"), 1)
         graph = services.erd(params.get("source", ""), params.get("focus", "").strip(), depth)
         if request.accepted_renderer.format == "svg":
-            saved = {} if params.get("layout") == "computed" else positions.load(request.user)
-            svg = erdlib.render_svg(graph, params.get("columns", "1") != "0", saved)
+            svg = erdlib.render_svg(graph, params.get("columns", "1") != "0")
             return Response(svg, headers={"Content-Disposition": 'inline; filename="er-diagram.svg"'})
         return Response(graph)
 

@@ -1,22 +1,16 @@
-"""The ER diagram: a graph of tables and foreign keys, a layered layout, and its SVG picture.
+"""The ER diagram: a graph of tables and foreign keys, and the picture the server draws of it.
 
 ``build_graph()`` turns the model map (or the live database) into the JSON ``/api/erd`` returns:
-``{tables: [...], relationships: [...]}``. ``layout()`` places the tables — longest-path layering
-over the FK graph (a table sits right of every table it references), a few barycentric sweeps to
-untangle each layer, tall layers wrapped into sub-columns, one block per schema. A user's dragged
-positions (``modelmap.models.ErdLayout``) override the computed ones. ``modelmap.erd_route`` routes
-the edges (ports on the key rows, orthogonal lines, labels beside them) and ``render_svg()`` draws
-it all; ``static/modelmap/erd.js`` adds zoom/fit, drag (re-routing with a mirror of erd_route),
-focus and saving positions.
+``{tables: [...], relationships: [...]}``. The page lays it out in the browser with ELK (``elkjs``
+from npm, bundled into ``static/build/`` by ``scripts/build_assets.mjs``; see
+``static/modelmap/erd_layout.js``): layered placement, orthogonal edges from port to port on the key
+rows, labels placed beside the lines by ELK, and the user's dragged positions laid over it.
 
-Why the layout stays in Python rather than elkjs (considered, as the issue suggests): the picture
-must be the same on the page, in ``/api/erd?format=svg`` (CI and docs fetch it with a token, no
-browser) and in the page's own SVG/PNG export. With the layout in Python the server draws the SVG
-once, the page shows it before any JavaScript runs (no re-layout flash, no 1.5 MB elk bundle) and
-the API stays byte-identical to the page. elkjs's layered algorithm would also not help after a
-drag: re-routing around freely placed tables is not what it does, so a small router would still be
-needed in the browser. The cost — the edge router exists twice (``erd_route.py`` and ``route()``
-in erd.js) — is held in check by a browser test that compares both outputs path by path.
+What this module draws — ``layout()`` and ``render_svg()`` — is the picture without JavaScript: the
+page's first paint (before ELK has run, or when the bundle is not built) and ``/api/erd?format=svg``
+for CI and docs. It is deliberately simple: longest-path layering (a table sits right of every
+table it references), a few barycentric sweeps, tall layers wrapped, one block per schema, and
+straight lines between the key rows. No edge routing is written here, so the geometry exists once.
 """
 
 from __future__ import annotations
@@ -26,10 +20,10 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from modelmap import erd_route
-
-HEADER_H = erd_route.HEADER_H
-ROW_H = erd_route.ROW_H
+HEADER_H = 26
+ROW_H = 18
+LABEL_CHAR_W = 6.7  # 11 px monospace
+LABEL_H = 15
 CHAR_W = 7.4
 MIN_W = 150
 LAYER_GAP = 150
@@ -329,15 +323,50 @@ def _node_svg(node: dict[str, Any], box: dict[str, float], focused: bool, column
     return "".join(parts)
 
 
-def place(graph: dict[str, Any], columns: bool = True,
-          saved: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-    """The computed layout with a user's saved positions laid over it, and the bounds of the whole."""
+def label_text(edge: dict[str, Any]) -> str:
+    """The edge's label: cardinality and ON DELETE rule ("N:1 · RESTRICT")."""
+    return edge["cardinality"] + (f" · {edge['ondelete']}" if edge.get("ondelete") else "")
+
+
+def key_row_y(box: dict[str, float], node: dict[str, Any], cols: list[str], columns: bool) -> float:
+    """Middle of the rows of ``cols`` (a composite key spans several rows), or of the header."""
+    names = [c["name"] for c in node["columns"]]
+    rows = [names.index(c) for c in cols if c in names]
+    if not columns or not rows:
+        return box["y"] + HEADER_H / 2
+    return box["y"] + HEADER_H + (sum(rows) / len(rows)) * ROW_H + ROW_H / 2 + 3
+
+
+def straight_edge(edge: dict[str, Any], a_node: dict[str, Any], b_node: dict[str, Any], a: dict[str, float],
+                  b: dict[str, float], columns: bool) -> dict[str, Any]:
+    """A straight line from the FK rows of ``a`` to the key rows of ``b`` on the sides facing each
+    other, and a label box above its first stretch (the first paint; ELK draws the real routes)."""
+    ay = key_row_y(a, a_node, edge["columns"], columns)
+    by = key_row_y(b, b_node, edge["ref_columns"], columns)
+    if a["x"] >= b["x"] + b["w"]:
+        x1, x2 = a["x"], b["x"] + b["w"]
+    elif a["x"] + a["w"] <= b["x"]:
+        x1, x2 = a["x"] + a["w"], b["x"]
+    else:  # overlapping columns (or a self-reference): out of the right sides, round a short loop
+        x1 = x2 = max(a["x"] + a["w"], b["x"] + b["w"])
+    text = label_text(edge)
+    w = round(len(text) * LABEL_CHAR_W + 6, 1)
+    going = 1 if x2 >= x1 else -1
+    bx = x1 + 4 if going > 0 else x1 - 4 - w
+    above = by >= ay  # the line leaves downwards: the label sits above it, away from the line
+    box_y = ay - LABEL_H - 6 if above else ay + 6
+    if x1 == x2:
+        d = f"M{x1:g},{ay:g} H{x1 + 24:g} V{by:g} H{x2:g}"
+    else:
+        d = f"M{x1:g},{ay:g} L{x2:g},{by:g}"
+    return {"d": d, "bx": round(bx, 1), "by": round(box_y, 1), "bw": w, "bh": LABEL_H,
+            "lx": round(bx + 3, 1), "ly": round(box_y + LABEL_H - 4, 1), "text": text}
+
+
+def place(graph: dict[str, Any], columns: bool = True) -> dict[str, Any]:
+    """The computed layout and the bounds of the whole."""
     placed = layout(graph, columns)
     pos = placed["positions"]
-    placed["computed"] = {i: {"x": b["x"], "y": b["y"]} for i, b in pos.items()}
-    for table_id, xy in (saved or {}).items():
-        if table_id in pos:
-            pos[table_id] = {**pos[table_id], "x": float(xy["x"]), "y": float(xy["y"])}
     x0 = min([0.0] + [b["x"] - MARGIN for b in pos.values()])
     y0 = min([0.0] + [b["y"] - MARGIN for b in pos.values()])
     x1 = max([float(placed["width"])] + [b["x"] + b["w"] + 90 for b in pos.values()])
@@ -346,14 +375,14 @@ def place(graph: dict[str, Any], columns: bool = True,
     return placed
 
 
-def render_svg(graph: dict[str, Any], columns: bool = True, saved: dict[str, dict[str, float]] | None = None,
-               placed: dict[str, Any] | None = None, role: str = "img") -> str:
+def render_svg(graph: dict[str, Any], columns: bool = True, placed: dict[str, Any] | None = None,
+               role: str = "img") -> str:
     """The whole diagram as a standalone SVG document (theme colours with light fallbacks).
 
     ``role``: "img" for the file; the page passes "group", since its tables are links to focus and
     open (an image's children are hidden from assistive technology).
     """
-    placed = placed or place(graph, columns, saved)
+    placed = placed or place(graph, columns)
     pos = placed["positions"]
     x0, y0, w, h = placed["bounds"]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="erd{"" if columns else " no-columns"}" '
@@ -367,10 +396,10 @@ def render_svg(graph: dict[str, Any], columns: bool = True, saved: dict[str, dic
             out.append(f'<rect class="schema-block" x="{b["x"]}" y="{b["y"]}" width="{b["w"]:.0f}" '
                        f'height="{b["h"]:.0f}" rx="10"/>'
                        f'<text class="schema-label" x="{b["x"] + 10}" y="{b["y"] + 17}">schema {escape(b["schema"])}</text>')
-    routes = erd_route.route(graph, pos, columns)
+    nodes = {t["id"]: t for t in graph["tables"]}
     out.append('<g class="edges">')
     for e in graph["relationships"]:
-        r = routes[e["id"]]
+        r = straight_edge(e, nodes[e["from"]], nodes[e["to"]], pos[e["from"]], pos[e["to"]], columns)
         cascade = (e.get("ondelete") or "").upper() == "CASCADE"
         title = f"{e['from']}({', '.join(e['columns'])}) → {e['to']}({', '.join(e['ref_columns'])})"
         out.append(f'<g class="edge{" cascade" if cascade else ""}" data-edge="{e["id"]}" data-from="{escape(e["from"])}" '
@@ -378,7 +407,7 @@ def render_svg(graph: dict[str, Any], columns: bool = True, saved: dict[str, dic
                    f"<title>{escape(title)}</title>"
                    f'<path class="hit" d="{r["d"]}"/><path class="line" d="{r["d"]}" marker-end="url(#arrow)"/>'
                    f'<rect class="label-bg" x="{r["bx"]}" y="{r["by"]}" width="{r["bw"]}" height="{r["bh"]}" rx="3"/>'
-                   f'<text x="{r["lx"]}" y="{r["ly"]}" text-anchor="{r["anchor"]}">{escape(erd_route.label_text(e))}</text></g>')
+                   f'<text x="{r["lx"]}" y="{r["ly"]}">{escape(r["text"])}</text></g>')
     out.append('</g><g class="nodes">')
     for t in graph["tables"]:
         out.append(_node_svg(t, pos[t["id"]], t["id"] == graph.get("focus"), columns))

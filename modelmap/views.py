@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,6 +14,9 @@ from core.exceptions import AppError
 from core.pages import fill_url, fragment, pages_first, wait_url
 from modelmap import erd as erdlib
 from modelmap import positions, services
+
+# ELK (elkjs from npm), built into static/build/ by `npm run build`; without it the page keeps the server's picture.
+ELK_BUNDLE = "build/erd-elk.js"
 
 
 def _int(value: str | None, default: int) -> int:
@@ -62,7 +66,7 @@ def models_part(request: HttpRequest) -> HttpResponse:
 
 
 def erd_page(request: HttpRequest) -> HttpResponse:
-    """The diagram drawn on the server (with the user's saved positions); erd.js adds zoom, drag, focus."""
+    """The diagram drawn on the server (the no-JS picture); erd.js lays it out with ELK, adds zoom, drag, focus."""
     source = request.GET.get("source", "")
     focus = request.GET.get("focus", "").strip()
     depth = _int(request.GET.get("depth") or request.GET.get("hops"), 1)
@@ -73,17 +77,15 @@ def erd_page(request: HttpRequest) -> HttpResponse:
                                                            "sync": wait_url(request),
                                                            "models_typical_ms": services.inspect_typical_ms()})
     graph = services.erd(source, focus, depth)
-    saved = positions.load(request.user)
-    placed = erdlib.place(graph, columns, saved)
-    svg = erdlib.render_svg(graph, columns, placed=placed, role="group")
-    # The page's JSON carries the computed places too: "Reset layout" returns to them without a reload.
-    graph["layout"] = {"computed": placed["computed"],
-                       "saved": {k: v for k, v in saved.items() if k in placed["positions"]}}
+    svg = erdlib.render_svg(graph, columns, role="group")
+    # erd.js lays the diagram out with ELK and puts the tables this user dragged where they left them.
+    ids = {t["id"] for t in graph["tables"]}
+    graph["layout"] = {"saved": {k: v for k, v in positions.load(request.user).items() if k in ids}}
     return render(request, "modelmap/erd.html", {
         "graph": graph, "svg": svg, "source": graph["source"], "focus": graph.get("focus", ""),
         "depth": depth, "columns": columns, "table_count": len(graph["tables"]),
         "edge_count": len(graph["relationships"]),
-        "export_query": request.GET.urlencode(),
+        "export_query": request.GET.urlencode(), "elk": bool(finders.find(ELK_BUNDLE)),
     })
 
 

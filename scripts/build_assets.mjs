@@ -2,7 +2,7 @@
 // package-lock.json) into static/build/, which is gitignored and served by WhiteNoise.
 // Run by `make setup` as `npm ci && npm run build`.
 import { build } from "esbuild";
-import { mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -12,6 +12,7 @@ mkdirSync(outdir, { recursive: true });
 
 const entries = {
   sqlconsole: join(root, "sqlconsole", "frontend", "console.js"),
+  "erd-elk": join(root, "modelmap", "frontend", "elk.js"),
 };
 
 await build({
@@ -25,3 +26,6 @@ await build({
   legalComments: "eof",
   logLevel: "info",
 });
+
+// ELK's layout code runs in a Web Worker: the already-minified worker script ships as is.
+copyFileSync(join(root, "node_modules", "elkjs", "lib", "elk-worker.min.js"), join(outdir, "elk-worker.js"));

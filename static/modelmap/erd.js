@@ -1,17 +1,18 @@
-/* /er-diagram comfort: zoom/fit controls, pan, drag tables (positions saved per user), focus on
-   change, edge details, SVG/PNG export of what is on screen. The server already drew the diagram
-   (an inline SVG, Python layout); route() below mirrors modelmap/erd_route.py so edges follow a
-   dragged table exactly as the server would draw them (a browser test compares both). No inline
-   script, no third-party code. */
+/* /er-diagram comfort: the ELK layout (erd_layout.js, elkjs in a Web Worker), zoom/fit controls,
+   a minimap, pan, drag tables (positions saved per user), focus on change, edge details, SVG/PNG
+   export of what is on screen. The server drew a simple picture first (an inline SVG, shown without
+   JavaScript); once ELK has answered, the tables move to ELK's places and the lines take its routes.
+   No inline script. */
 (function () {
   "use strict";
   var wrap = document.getElementById("erd-wrap");
   var svg = wrap && wrap.querySelector("svg.erd");
   var dataEl = document.getElementById("erd-data");
-  if (!svg || !dataEl) return;
+  var L = window.PgErdLayout;
+  if (!svg || !dataEl || !L) return;
   var graph = JSON.parse(dataEl.textContent);
-  var layout = graph.layout || { computed: {}, saved: {} };
-  var HEADER_H = 26, ROW_H = 18, LABEL_CHAR_W = 6.7, LABEL_H = 13, PORT_SPREAD = 10, RADIUS = 6, LANE = 6;
+  var saved = (graph.layout && graph.layout.saved) || {};
+  var HEADER_H = L.HEADER_H, ROW_H = L.ROW_H;
   var NS = "http://www.w3.org/2000/svg";
   var tables = {}, edges = {};
   graph.tables.forEach(function (t) { tables[t.id] = t; });
@@ -19,12 +20,13 @@
   var statusEl = document.getElementById("erd-status");
   function say(text) { if (statusEl) statusEl.textContent = text; }
 
-  /* --- node geometry (from the JSON, not parsed back from the SVG) --------------------- */
-  var boxes = {};
+  /* --- node geometry: sizes as the server drew them; places from ELK, or the user's ---------- */
+  var boxes = {}, computed = {}, routes = {}, elkDone = false;
   svg.querySelectorAll("g.node").forEach(function (g) {
     var id = g.dataset.table, rect = g.querySelector("rect.box");
     var m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(g.getAttribute("transform") || "");
-    var p = layout.saved[id] || layout.computed[id] || (m ? { x: +m[1], y: +m[2] } : { x: 0, y: 0 });
+    var p = m ? { x: +m[1], y: +m[2] } : { x: 0, y: 0 };
+    computed[id] = p;
     boxes[id] = { id: id, g: g, rect: rect, x: p.x, y: p.y, w: +rect.getAttribute("width"),
                   h: +rect.getAttribute("height"), fullH: +rect.getAttribute("height") };
   });
@@ -32,147 +34,114 @@
   if (!showColumns) Object.keys(boxes).forEach(function (id) {
     var n = tables[id].columns.length; boxes[id].fullH = HEADER_H + (n ? n * ROW_H + 6 : 0);
   });
-
-  /* --- routing: a mirror of modelmap/erd_route.py -------------------------------------- */
   function q(v) { return Math.round(v * 2) / 2; }
   function num(v) { return String(q(v) === 0 ? 0 : q(v)); }
-  function labelText(e) { return e.cardinality + (e.ondelete ? " · " + e.ondelete : ""); }
-  function rowY(box, node, cols) {
-    var names = node.columns.map(function (c) { return c.name; });
-    var rows = cols.map(function (c) { return names.indexOf(c); }).filter(function (i) { return i >= 0; });
-    if (!showColumns || !rows.length) return box.y + HEADER_H / 2;
-    var sum = 0; rows.forEach(function (r) { sum += r; });
-    return box.y + HEADER_H + (sum / rows.length) * ROW_H + ROW_H / 2 + 3;
+
+  /* --- edges: ELK's route, or a simple one when either table was placed by hand -------------- */
+  function simple(e) {
+    var a = boxes[e.from], b = boxes[e.to];
+    return L.simpleRoute(e, a, b, a.y + L.rowOffset(tables[e.from], e.columns, showColumns),
+                         b.y + L.rowOffset(tables[e.to], e.ref_columns, showColumns));
   }
-  function sides(a, b, selfLoop) {
-    if (selfLoop) return [1, 1];
-    if (a.x >= b.x + b.w) return [-1, 1];
-    if (a.x + a.w <= b.x) return [1, -1];
-    return [1, 1];
-  }
-  function sideX(box, side) { return side > 0 ? box.x + box.w : box.x; }
-  function crossings(segs, others) {
-    var spans = segs.map(function (s) { return [Math.min(s[0], s[2]), Math.max(s[0], s[2]), Math.min(s[1], s[3]), Math.max(s[1], s[3])]; });
-    var hits = 0;
-    others.forEach(function (o) {
-      for (var k = 0; k < spans.length; k++) {
-        var p = spans[k];
-        if (p[0] < o[2] && p[1] > o[0] && p[2] < o[3] && p[3] > o[1]) { hits += 1; break; }
+  function drawEdges() {
+    svg.querySelectorAll("g.edge").forEach(function (g) {
+      var e = edges[g.dataset.edge];
+      if (!e) return;
+      var r = (elkDone && !saved[e.from] && !saved[e.to] && routes[e.id]) || simple(e);
+      var d = L.pathD(r.points);
+      g.querySelectorAll("path").forEach(function (path) { path.setAttribute("d", d); });
+      var text = g.querySelector("text"), bg = g.querySelector("rect.label-bg"), l = r.label;
+      if (!l) { text.setAttribute("visibility", "hidden"); if (bg) bg.setAttribute("visibility", "hidden"); return; }
+      text.removeAttribute("visibility"); text.removeAttribute("text-anchor");
+      text.setAttribute("x", num(l.x + 4)); text.setAttribute("y", num(l.y + l.h - 4));
+      if (bg) {
+        bg.removeAttribute("visibility");
+        bg.setAttribute("x", num(l.x)); bg.setAttribute("y", num(l.y)); bg.setAttribute("width", num(l.w)); bg.setAttribute("height", num(l.h));
       }
     });
-    return hits;
-  }
-  function freeStrips(spans, lo, hi) {
-    var out = [], cursor = lo;
-    for (var k = 0; k < spans.length; k++) {
-      var s0 = spans[k][0], s1 = spans[k][1];
-      if (s1 <= cursor) continue;
-      if (s0 >= hi) break;
-      if (s0 - cursor > 24) out.push((cursor + s0) / 2);
-      cursor = Math.max(cursor, s1);
-    }
-    if (hi - cursor > 24) out.push((cursor + hi) / 2);
-    return out;
-  }
-  function clash(list, bx, ly, w) {
-    return list.some(function (o) { return bx < o[0] + o[2] && bx + w > o[0] && ly - 10 < o[1] + o[3] && ly + 3 > o[1]; });
-  }
-  function pathD(x1, ay, cx, by, x2) {
-    if (Math.abs(ay - by) < 1) return "M" + num(x1) + "," + num(ay) + " H" + num(x2);
-    var d1 = cx >= x1 ? 1 : -1, d2 = x2 >= cx ? 1 : -1, sy = by > ay ? 1 : -1;
-    var r = Math.min(RADIUS, Math.abs(ay - by) / 2, Math.abs(cx - x1), Math.abs(x2 - cx));
-    return "M" + num(x1) + "," + num(ay) + " H" + num(cx - d1 * r) + " Q" + num(cx) + "," + num(ay) + " " +
-      num(cx) + "," + num(ay + sy * r) + " V" + num(by - sy * r) + " Q" + num(cx) + "," + num(by) + " " +
-      num(cx + d2 * r) + "," + num(by) + " H" + num(x2);
-  }
-  function route() {
-    var list = graph.tables.filter(function (t) { return boxes[t.id]; }).map(function (t) { return boxes[t.id]; });
-    var spans = list.map(function (b) { return [b.x, b.x + b.w]; });
-    spans.sort(function (p, r) { return p[0] - r[0] || p[1] - r[1]; });
-    var ends = graph.relationships.map(function (e, i) {
-      var a = boxes[e.from], b = boxes[e.to], self = e.from === e.to, s = sides(a, b, self);
-      return { i: i, e: e, a: a, b: b, self: self, s1: s[0], s2: s[1],
-               ay: rowY(a, tables[e.from], e.columns), by: rowY(b, tables[e.to], e.ref_columns) };
-    });
-    var groups = {}, order = [];
-    function add(key, member) { if (!groups[key]) { groups[key] = []; order.push(key); } groups[key].push(member); }
-    ends.forEach(function (end) {
-      add(JSON.stringify([end.e.from, end.s1, end.ay]), [end.by, end.i, "ay"]);
-      add(JSON.stringify([end.e.to, end.s2, end.by]), [end.ay, end.i, "by"]);
-    });
-    var shifted = {};
-    order.forEach(function (key) {
-      var members = groups[key], n = members.length;
-      members.sort(function (p, r) { return p[0] - r[0] || p[1] - r[1] || (p[2] < r[2] ? -1 : p[2] > r[2] ? 1 : 0); });
-      members.forEach(function (m, k) { shifted[m[1] + m[2]] = n > 1 ? (k - (n - 1) / 2) * (PORT_SPREAD / (n - 1)) : 0; });
-    });
-    var out = {}, placed = {};
-    ends.forEach(function (end) {
-      var e = end.e, a = end.a, b = end.b, s1 = end.s1, s2 = end.s2;
-      var ay = q(end.ay + shifted[end.i + "ay"]), by = q(end.by + shifted[end.i + "by"]);
-      var x1 = q(sideX(a, s1)), x2 = q(sideX(b, s2)), lane = (end.i % 4) * LANE, candidates;
-      if (s1 === s2) candidates = [Math.max(x1, x2) + 16 + lane];
-      else {
-        candidates = [x2 + s2 * (16 + lane), x1 + s1 * (16 + lane)];
-        freeStrips(spans, Math.min(x1, x2), Math.max(x1, x2)).forEach(function (c) { candidates.push(c + lane - 9); });
-      }
-      var loX = Math.min(x1, x2) - 60, hiX = Math.max(x1, x2) + 60, loY = Math.min(ay, by), hiY = Math.max(ay, by);
-      var others = list.filter(function (o) {
-        return o !== a && o !== b && o.x + o.w - 1 > loX && o.x + 1 < hiX && o.y + o.h - 1 > loY && o.y + 1 < hiY;
-      }).map(function (o) { return [o.x + 1, o.y + 1, o.x + o.w - 1, o.y + o.h - 1]; });
-      var best = null;
-      for (var ci = 0; ci < candidates.length; ci++) {
-        var c = q(candidates[ci]);
-        var hits = crossings([[x1, ay, c, ay], [c, ay, c, by], [c, by, x2, by]], others);
-        var cost = hits * 10000 + Math.abs(c - x1) + Math.abs(x2 - c);
-        if (best === null || cost < best[0]) best = [cost, c];
-        if (hits === 0 && Math.min(x1, x2) <= c && c <= Math.max(x1, x2)) break;
-      }
-      var cx = best[1], text = labelText(e), w = q(text.length * LABEL_CHAR_W + 6), anchor, lx, ly;
-      if (end.self) { anchor = "start"; lx = cx + 5; ly = (ay + by) / 2 + 4; }
-      else {
-        var going = cx >= x1 ? 1 : -1;
-        anchor = going > 0 ? "start" : "end";
-        lx = x1 + going * 6;
-        ly = by < ay - 0.5 ? ay + 14 : ay - 5;
-      }
-      var bx = anchor === "start" ? lx - 3 : lx - w + 3, key = JSON.stringify([e.from, s1]);
-      if (!end.self && clash(placed[key] || [], bx, ly, w) && !(bx - RADIUS <= cx && cx <= bx + w + RADIUS)) {
-        var flipped = ly > ay ? ay - 5 : ay + 14;
-        if (!clash(placed[key] || [], bx, flipped, w)) ly = flipped;
-      }
-      (placed[key] || []).forEach(function (o) {
-        if (bx < o[0] + o[2] && bx + w > o[0] && ly - 10 < o[1] + o[3] && ly + 3 > o[1]) {
-          var step = anchor === "start" ? (o[0] + o[2] + 4 - bx) : -(bx + w + 4 - o[0]);
-          lx += step; bx += step;
-        }
-      });
-      (placed[key] = placed[key] || []).push([bx, ly - 10, w, LABEL_H]);
-      out[e.id] = { d: pathD(x1, ay, cx, by, x2), lx: num(lx), ly: num(ly), anchor: anchor,
-                    bx: num(bx), by: num(ly - 10), bw: num(w), bh: num(LABEL_H) };
-    });
-    return out;
   }
   var pending = false;
-  function redrawEdges() {
-    var routes = route();
-    svg.querySelectorAll("g.edge").forEach(function (g) {
-      var r = routes[g.dataset.edge];
-      if (!r) return;
-      g.querySelectorAll("path").forEach(function (path) { path.setAttribute("d", r.d); });
-      var text = g.querySelector("text"), bg = g.querySelector("rect.label-bg");
-      text.setAttribute("x", r.lx); text.setAttribute("y", r.ly); text.setAttribute("text-anchor", r.anchor);
-      if (bg) { bg.setAttribute("x", r.bx); bg.setAttribute("y", r.by); bg.setAttribute("width", r.bw); bg.setAttribute("height", r.bh); }
-    });
-  }
   function scheduleRedraw() {
     if (pending) return;
     pending = true;
-    requestAnimationFrame(function () { pending = false; redrawEdges(); });
+    requestAnimationFrame(function () { pending = false; drawEdges(); });
   }
   function moveBox(b, x, y) {
     b.x = x; b.y = y;
     b.g.setAttribute("transform", "translate(" + num(x) + "," + num(y) + ")");
+  }
+
+  /* --- the layout: ELK in its worker; the first answer replaces the server's picture ---------- */
+  var elk = null, firstLayout = true;
+  /* ELK takes seconds on a few hundred tables: its answer is kept for the tab (sessionStorage, keyed
+     by the exact input), so a reload or a return to the same diagram is instant. The page itself is
+     never cached (no-store), hence the tab's storage rather than localStorage. */
+  function hash(text) {
+    var h = 2166136261;
+    for (var i = 0; i < text.length; i++) { h ^= text.charCodeAt(i); h = Math.imul(h, 16777619); }
+    return (h >>> 0).toString(36) + text.length.toString(36);
+  }
+  function remember(key, value) {
+    try {
+      var keys = JSON.parse(sessionStorage.getItem("erd-layouts") || "[]").filter(function (k) { return k !== key; });
+      keys.push(key);
+      while (keys.length > 6) sessionStorage.removeItem(keys.shift());
+      sessionStorage.setItem(key, JSON.stringify(value));
+      sessionStorage.setItem("erd-layouts", JSON.stringify(keys));
+    } catch (err) { /* storage full or disabled: the next visit lays out again */ }
+  }
+  function recall(key) {
+    try { return JSON.parse(sessionStorage.getItem(key) || "null"); } catch (err) { return null; }
+  }
+  function runLayout() {
+    if (!window.PgElk || !wrap.dataset.elkWorker) { finish(); return; }
+    if (!elk) elk = new window.PgElk({ workerUrl: wrap.dataset.elkWorker });
+    var sizes = {};
+    Object.keys(boxes).forEach(function (id) { sizes[id] = { w: boxes[id].w, h: boxes[id].h }; });
+    var input = L.elkGraph(graph, sizes, showColumns), key = "erd-layout-" + hash(JSON.stringify(input));
+    var started = performance.now(), known = recall(key);
+    delete wrap.dataset.ready;
+    if (!known) {
+      wrap.classList.add("laying-out");
+      say("Laying out " + graph.tables.length + " tables…");
+    }
+    var job = known ? Promise.resolve(known) : elk.layout(input).then(function (result) {
+      var r = L.readElk(result);
+      remember(key, r);
+      return r;
+    });
+    job.then(function (r) {
+      wrap.dataset.layoutMs = String(Math.round(performance.now() - started));
+      wrap.dataset.layout = known ? "remembered" : "elk";
+      computed = r.positions; routes = r.routes; elkDone = true;
+      Object.keys(boxes).forEach(function (id) {
+        var p = saved[id] || computed[id];
+        if (p) moveBox(boxes[id], p.x, p.y);
+      });
+      /* ELK places tables by their links, not by schema: the server's schema frames no longer apply
+         (tables outside "public" carry the schema in their title). */
+      svg.querySelectorAll(".schema-block, .schema-label").forEach(function (n) { n.remove(); });
+      say("");
+    }).catch(function (err) {
+      say("The automatic layout failed (" + (err && err.message) + "): the server's picture is shown.");
+    }).then(function () { drawEdges(); finish(); });
+  }
+  function finish() {
+    wrap.classList.remove("laying-out");
+    fit();
+    if (firstLayout) {
+      firstLayout = false;
+      showMinimap(graph.tables.length > 8);
+      if (graph.focus && boxes[graph.focus] && !graph.hops && graph.tables.length > 12) {
+        /* Everything shown, one table highlighted: centre it at a readable size. */
+        var fb = boxes[graph.focus];
+        view.k = Math.max(view.k, 0.9);
+        view.x = wrap.clientWidth / 2 - (fb.x + fb.w / 2) * view.k;
+        view.y = wrap.clientHeight / 2 - (fb.y + fb.h / 2) * view.k;
+        applyView();
+      }
+    } else if (mini && !mini.hidden) buildMinimap();
+    wrap.dataset.ready = "1";
   }
 
   /* --- the view: a transform on g.viewport (screen = t + k * world) --------------------- */
@@ -310,22 +279,22 @@
   function savePosition(id) {
     var b = boxes[id], body = {};
     body[id] = { x: q(b.x), y: q(b.y) };
-    layout.saved[id] = body[id];
+    saved[id] = body[id];
     wrap.dataset.saving = "1";
     api("PUT", body).then(function () { say(id + " moved; position saved."); })
       .catch(failed).then(function () { delete wrap.dataset.saving; });
   }
   on("erd-reset", function () {
     Object.keys(boxes).forEach(function (id) {
-      var p = layout.computed[id];
+      var p = computed[id];
       if (p) moveBox(boxes[id], p.x, p.y);
     });
-    layout.saved = {};
-    redrawEdges();
+    saved = {};
+    drawEdges();
     fit();
     if (mini && !mini.hidden) buildMinimap();
     wrap.dataset.saving = "1";
-    api("DELETE").then(function () { say("Layout reset to the computed positions."); })
+    api("DELETE").then(function () { say("Layout reset to the automatic positions."); })
       .catch(failed).then(function () { delete wrap.dataset.saving; });
   });
 
@@ -336,7 +305,7 @@
     var node = evt.target.closest("g.node");
     moved = false;
     if (evt.target.closest(".focus-btn")) return;
-    if (node) {
+    if (node && !wrap.classList.contains("laying-out")) {
       var p = toWorld(evt), b = boxes[node.dataset.table];
       drag = { kind: "node", id: b.id, dx: p.x - b.x, dy: p.y - b.y };
     } else if (!evt.target.closest("g.edge")) {
@@ -364,8 +333,8 @@
   window.addEventListener("mouseup", function () {
     if (drag && drag.kind === "node" && moved) {
       var b = boxes[drag.id];
-      moveBox(b, q(b.x), q(b.y));  /* the saved (half-pixel) place, so the server draws the same */
-      redrawEdges(); savePosition(drag.id);
+      moveBox(b, q(b.x), q(b.y));  /* the saved (half-pixel) place, so a reload puts it exactly here */
+      savePosition(drag.id); drawEdges();
       if (mini && !mini.hidden) buildMinimap();
     }
     drag = null; wrap.classList.remove("panning");
@@ -453,8 +422,7 @@
         b.h = showColumns ? b.fullH : HEADER_H;
         b.rect.setAttribute("height", b.h);
       });
-      redrawEdges();
-      if (mini && !mini.hidden) buildMinimap();
+      runLayout();
       history.replaceState(null, "", urlFor(focusSel ? focusSel.value : ""));
     });
   } else if (hide) {
@@ -502,22 +470,13 @@
     img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(current.text);
   });
 
-  /* --- first view: fill the window, fit the content ------------------------------------ */
+  /* --- first view: fill the window, fit the server's picture, then lay it out with ELK -------- */
   sizeWrap();
   fit();
-  showMinimap(graph.tables.length > 8);
-  if (graph.focus && boxes[graph.focus] && !graph.hops && graph.tables.length > 12) {
-    /* Everything shown, one table highlighted: centre it at a readable size. */
-    var fb = boxes[graph.focus];
-    view.k = Math.max(view.k, 0.9);
-    view.x = wrap.clientWidth / 2 - (fb.x + fb.w / 2) * view.k;
-    view.y = wrap.clientHeight / 2 - (fb.y + fb.h / 2) * view.k;
-    applyView();
-  }
+  runLayout();
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(function () { sizeWrap(); fit(); }, 150);
   });
-  wrap.dataset.ready = "1";
 })();

@@ -53,11 +53,8 @@ def test_two_foreign_keys_of_one_table_leave_it_from_their_own_rows(composite, c
     to_warehouse = _start(edges[("stock_moves", "warehouses")])
     assert to_items != to_warehouse
     # The composite FK (rows 2 and 3) leaves between its rows; destination_id (row 4) below them.
+    # (The server's picture draws straight lines; the page's ELK routes are checked in the browser.)
     assert to_warehouse[1] - to_items[1] >= 18
-    # Both foreign keys into warehouses.id arrive at its id row, spread apart rather than on one point.
-    ends = [d.rsplit("H", 1) for (f, t), d in edges.items() if t == "warehouses"]
-    arrivals = {re.findall(r"-?[\d.]+", head)[-1] for head, _x in ends}
-    assert len(ends) == 2 and len(arrivals) == 2
 
 
 def test_depth_keeps_the_neighbourhood_and_hops_still_works(composite, carol, api_as):
@@ -82,13 +79,12 @@ def test_viewer_saves_her_own_positions_and_nobody_else_sees_them(composite, car
     # A preference, not a target write: no audit entry.
     assert AuditEntry.objects.count() == audited
 
-    # The SVG export draws her layout; layout=computed and other users get the computed one.
-    def products_at(api, query=""):  # type: ignore[no-untyped-def]
-        root = parse_svg(api.get("/api/erd?format=svg" + query).content)
+    # Saved places belong to the page's ELK layout: the server's simple picture is everyone's.
+    def products_at(api):  # type: ignore[no-untyped-def]
+        root = parse_svg(api.get("/api/erd?format=svg").content)
         return next(g.get("transform") for g in root.iter(f"{SVG}g") if g.get("data-table") == "products")
 
-    assert products_at(api_as(carol)) == "translate(900,40.5)"
-    assert products_at(api_as(carol), "&layout=computed") == products_at(api_as(bob)) != "translate(900,40.5)"
+    assert products_at(api_as(carol)) == products_at(api_as(bob)) != "translate(900,40.5)"
 
     # null forgets one table; DELETE forgets them all.
     api_as(carol).put("/api/erd/positions", {"warehouses": None}, format="json")
@@ -119,54 +115,3 @@ def test_saving_positions_from_the_page_needs_the_csrf_token(composite, carol, c
     assert ok.status_code == 200
     client.logout()
     assert client.put("/api/erd/positions", body, content_type="application/json").status_code in (401, 403)
-
-
-def _segments(d: str) -> list[tuple[float, float, float, float]]:
-    """The path as boxes: each straight run, and each rounded corner's hull (start, control, end)."""
-    tokens = re.findall(r"[MHVQ]|-?[\d.]+", d)
-    out, x, y, i = [], 0.0, 0.0, 0
-    while i < len(tokens):
-        cmd = tokens[i]
-        if cmd == "M":
-            x, y, i = float(tokens[i + 1]), float(tokens[i + 2]), i + 3
-        elif cmd == "H":
-            out.append((min(x, float(tokens[i + 1])), y, max(x, float(tokens[i + 1])), y))
-            x, i = float(tokens[i + 1]), i + 2
-        elif cmd == "V":
-            out.append((x, min(y, float(tokens[i + 1])), x, max(y, float(tokens[i + 1]))))
-            y, i = float(tokens[i + 1]), i + 2
-        else:  # Q cx,cy x,y
-            xs, ys = [x, float(tokens[i + 1]), float(tokens[i + 3])], [y, float(tokens[i + 2]), float(tokens[i + 4])]
-            out.append((min(xs), min(ys), max(xs), max(ys)))
-            x, y, i = xs[2], ys[2], i + 5
-    return out
-
-
-def test_on_a_big_generated_schema_no_label_lies_on_its_own_line():
-    """220 tables, ~320 foreign keys with random targets: every label's halo stays off its line's stroke."""
-    import random
-
-    from modelmap import erd, erd_route
-
-    rng = random.Random(7)
-    tables = []
-    for i in range(220):
-        columns = [{"name": "id", "primary_key": True, "sql_type": "INTEGER"}]
-        columns += [{"name": f"c{j}", "sql_type": "TEXT"} for j in range(rng.randint(0, 6))]
-        constraints = [{"kind": "primary_key", "columns": ["id"]}]
-        for t in sorted({rng.randrange(i) for _ in range(rng.randint(0, 3))} if i else set()):
-            columns.append({"name": f"t{t}_id", "foreign_keys": ["x"], "sql_type": "INTEGER"})
-            constraints.append({"kind": "foreign_key", "columns": [f"t{t}_id"], "references": [f"t{t}.id"],
-                                "ondelete": rng.choice([None, "CASCADE", "RESTRICT", "SET NULL"])})
-        if i % 17 == 5:  # a few self-references
-            columns.append({"name": "parent_id", "foreign_keys": ["x"], "sql_type": "INTEGER"})
-            constraints.append({"kind": "foreign_key", "columns": ["parent_id"], "references": [f"t{i}.id"]})
-        tables.append({"id": f"t{i}", "name": f"t{i}", "columns": columns, "constraints": constraints})
-    graph = erd.build_graph(tables)
-    routes = erd_route.route(graph, erd.place(graph)["positions"], True)
-    assert len(routes) == len(graph["relationships"]) > 300
-    half = 1.0  # the cascade stroke is 2 px wide
-    for edge_id, r in routes.items():
-        bx, by, bw, bh = (float(r[k]) for k in ("bx", "by", "bw", "bh"))
-        for x0, y0, x1, y1 in _segments(r["d"]):
-            assert not (x0 - half < bx + bw and x1 + half > bx and y0 - half < by + bh and y1 + half > by), (edge_id, r)
