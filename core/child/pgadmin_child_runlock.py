@@ -240,23 +240,18 @@ class RunLock:
 
     def install_step_check(self) -> None:
         """Check the lock before each revision runs (chained with any other RevisionStep patch)."""
-        from alembic.runtime import migration
+        import pgadmin_compat as compat
 
-        original_init = migration.RevisionStep.__init__
         lock = self
 
-        def init(step: Any, *args: Any, **kwargs: Any) -> None:
-            original_init(step, *args, **kwargs)
-            fn = step.migration_fn
-
+        def wrap(fn: Any, _revision: Any, _is_upgrade: bool) -> Any:
             def checked(*a: Any, **kw: Any) -> Any:
                 lock.check()
                 return fn(*a, **kw)
 
-            checked.__name__ = getattr(fn, "__name__", "migration")  # Alembic logs the name
-            step.migration_fn = checked
+            return checked
 
-        migration.RevisionStep.__init__ = init  # type: ignore[method-assign,assignment]
+        compat.wrap_revision_steps(wrap)
 
     # --- the watchdog ------------------------------------------------------------------------
 
