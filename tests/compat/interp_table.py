@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,9 +64,11 @@ def main() -> int:
     args = parser.parse_args()
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     text, ok = table(data)
-    header = (f"Measured {datetime.date.today().isoformat()} on Python {platform.python_version()} for the tool and "
-              f"`{PYTHON}` for the cells ({'all passed' if ok else 'FAILURES below'}); seconds: the six stories of the "
-              "row, wall clock, including the child processes' start.")
+    cells_python = subprocess.run([PYTHON, "-c", "import platform; print(platform.python_version())"],
+                                  capture_output=True, text=True, check=False).stdout.strip() or PYTHON
+    header = (f"Measured {datetime.date.today().isoformat()}: the tool on Python {platform.python_version()}, every cell "
+              f"on Python {cells_python}, PostgreSQL 15 ({'all passed' if ok else 'FAILURES below'}); seconds: the six "
+              "stories of the row, wall clock, including the child processes' start.")
     print(text)
     print(header)
     if args.markdown_out:
