@@ -69,7 +69,7 @@ TOO_OLD = Cell(SA14, "1.6.5")
 
 
 def uv() -> str:
-    """uv from the tool's venv (requirements-dev.txt), else from PATH."""
+    """uv from the tool's venv (requirements.txt pins it), else from PATH."""
     local = Path(sys.executable).parent / "uv"
     return str(local) if local.exists() else (shutil.which("uv") or "uv")
 
