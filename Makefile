@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test test-firefox compat compat-projects compat-pg lint bench check clean dist-check wheel
+.PHONY: help setup demo demo-big run test test-firefox compat compat-projects compat-pg compat-interp lint bench check clean dist-check wheel
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI / RESULTS.md)"
 	@echo "make compat    the compatibility tiers: real projects from PyPI and PostgreSQL 14-18 (docs/compat.md)"
 	@echo "make compat-pg the essential stories on PostgreSQL 14, 15, 16, 17 and 18 (table in docs/compat-postgres.md)"
+	@echo "make compat-interp the child code in venvs of SQLAlchemy 1.4/2.0/2.1 x Alembic 1.7-latest (table in docs/compat.md)"
 	@echo "make wheel     build the installable wheel into dist/ (pipx/uv tool install dist/*.whl)"
 	@echo "make dist-check the wheel installed as a tool, the Docker image reproduced without Docker, its size"
 
@@ -70,8 +71,9 @@ test-firefox: $(DEVSTAMP)
 
 # Real projects (optuna, mlflow, airflow, dagster), each pip-installed once into its own venv under
 # ~/.cache/pgadmin-compat (PGADMIN_COMPAT_CACHE); `make test` runs only the smallest of them.
-# `make compat` runs both tiers: the real projects, then the PostgreSQL 14-18 matrix (compat-pg).
-compat: compat-projects compat-pg
+# `make compat` runs every tier: the real projects, the PostgreSQL 14-18 matrix (compat-pg), then the
+# interpreter matrix (compat-interp).
+compat: compat-projects compat-pg compat-interp
 
 compat-projects: $(DEVSTAMP)
 	$(PY) -m tests.compat.venvs
@@ -91,6 +93,15 @@ compat-pg: $(DEVSTAMP)
 	mkdir -p test-artifacts
 	-$(PY) -m pytest -q -m pgversions tests/pgversions --junitxml=test-artifacts/pgversions.xml
 	$(PY) -m tests.pgversions.table test-artifacts/pgversions.xml --markdown-out docs/compat-postgres.md
+
+# The interpreter matrix: one venv per SQLAlchemy x Alembic cell (uv, cached under ~/.cache/pgadmin-compat),
+# the tool pointed at a 1.4-style and a 2.0-typed project through each; the table (cell x story) is printed
+# and written into docs/compat.md. pytest's own exit is left to the table, which fails when a story failed.
+compat-interp: $(DEVSTAMP)
+	$(PY) -m tests.compat.interp_venvs
+	rm -f $${PGADMIN_COMPAT_CACHE:-$$HOME/.cache/pgadmin-compat}/interp-results.json
+	-$(PY) -m pytest -q -m interp tests/compat/test_interpreters.py
+	$(PY) -m tests.compat.interp_table --markdown-out docs/compat.md
 
 # The wheel (python -m build; needs the JS bundle that `make setup` builds) and the distribution
 # tier: `make test` runs its smallest stories; this runs them all and prints the image's size.

@@ -11,6 +11,7 @@ the server on 127.0.0.1:5432.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "pgadmin_site.settings"
 os.environ["DATABASE_URL"] = ""
 SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+HANDBACK: list[str] = []  # per tool run: how the child handed the run lock back (its own log line)
 
 ENV_PY = '''from alembic import context
 from sqlalchemy import engine_from_config, pool
@@ -126,6 +128,11 @@ def tool_seconds(ini: Path, url: str, admin: object) -> float:
     run = runs.start_run(None, "upgrade", "heads", backup=False, user=admin, wait=True)
     assert run.status == "succeeded", run.error
     assert run.started_at and run.finished_at
+    # The child says how long it waited for the server to queue on the run lock at the end: a few ms when
+    # the server saw its "releasing" event at once, HANDBACK_WAIT_S (5 s) when it did not (the old stall).
+    line = run.lines.filter(text__contains="the run lock").filter(text__regex=r"(Handed|did not queue)").first()
+    HANDBACK.append(re.sub(r"\D*(\d+) ms$", r"\1 ms", line.text) if line and line.text.endswith(" ms")
+                    else "server never queued: waited 5 s" if line else "?")
     return (run.finished_at - run.started_at).total_seconds()
 
 
@@ -149,6 +156,7 @@ def bench(label: str, ini: Path, admin: object) -> float:
           f"(median of {ROUNDS}), ratio {ratio:.3f} (NFR-2 wants <= 1.05)", flush=True)
     print(f"  samples CLI {' '.join(f'{x:.2f}' for x in cli)} | tool {' '.join(f'{x:.2f}' for x in tool)}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    print(f"  run lock hand-back waits: {', '.join(HANDBACK[-ROUNDS:])}", flush=True)
     return ratio
 
 

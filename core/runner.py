@@ -180,6 +180,30 @@ def run_task(task: str, payload: dict[str, Any], *, target_url: str | None = Non
         pool.release()
 
 
+class _PipeLines:
+    """Complete lines from a child's pipe, read from its raw descriptor.
+
+    Never ``readline()`` on the buffered file object between ``select()`` calls: that reads ahead
+    whatever the pipe holds, and the lines past the first then sit in Python's buffer, invisible to
+    ``select()``, until the child writes again. A run's "releasing" event (the child waits for the
+    server to queue on the run lock before it unlocks) used to sit there for the child's whole
+    hand-back wait (5 s) whenever it arrived in one read with the lines before it.
+    """
+
+    def __init__(self, fileobj: Any) -> None:
+        self.fd = fileobj.fileno()
+        self._buf = b""
+
+    def read(self) -> tuple[list[str], bool]:
+        """The lines the pipe has now (one ``os.read``), and whether it reached its end."""
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            rest, self._buf = self._buf, b""
+            return ([rest.decode("utf-8", "replace")] if rest else []), True
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        return [line.decode("utf-8", "replace") + "\n" for line in lines], False
+
+
 def _run_task(task: str, payload: dict[str, Any], *, target_url: str | None,
               on_event: EventHandler | None, timeout: float) -> dict[str, Any]:
     proc = start(task, payload, target_url)
@@ -189,8 +213,8 @@ def _run_task(task: str, payload: dict[str, Any], *, target_url: str | None,
     error: Any = None
     stderr_tail: list[str] = []
     sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
+    sel.register(proc.stdout.fileno(), selectors.EVENT_READ, ("out", _PipeLines(proc.stdout)))
+    sel.register(proc.stderr.fileno(), selectors.EVENT_READ, ("err", _PipeLines(proc.stderr)))
     open_streams = 2
     try:
         while open_streams:
@@ -201,25 +225,26 @@ def _run_task(task: str, payload: dict[str, Any], *, target_url: str | None,
                                   hint="An import may hang (e.g. connecting to a service at import time); "
                                        "raise PGADMIN_RUNNER_TIMEOUT if the project is just slow.")
             for key, _ in sel.select(timeout=min(remaining, 1.0)):
-                line = key.fileobj.readline()  # type: ignore[union-attr]
-                if not line:
+                stream, pipe = key.data
+                lines, ended = pipe.read()
+                if ended:
                     sel.unregister(key.fileobj)
                     open_streams -= 1
-                    continue
-                if key.data == "err":
-                    stderr_tail = (stderr_tail + [scrub(line.rstrip())])[-40:]
-                    if on_event:
-                        on_event({"event": "stderr", "line": scrub(line.rstrip())})
-                    continue
-                event = decode_event(line)
-                if event is None:
-                    continue
-                if event.get("event") == "result":
-                    result = event.get("result")
-                elif event.get("event") == "error":
-                    error = event
-                elif on_event:
-                    on_event(dict(event))
+                for line in lines:
+                    if stream == "err":
+                        stderr_tail = (stderr_tail + [scrub(line.rstrip())])[-40:]
+                        if on_event:
+                            on_event({"event": "stderr", "line": scrub(line.rstrip())})
+                        continue
+                    event = decode_event(line)
+                    if event is None:
+                        continue
+                    if event.get("event") == "result":
+                        result = event.get("result")
+                    elif event.get("event") == "error":
+                        error = event
+                    elif on_event:
+                        on_event(dict(event))
         proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         sel.close()

@@ -20,7 +20,6 @@ target's identity). The child runs in the ini's folder, as the CLI does; every p
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import os
 import re
@@ -28,6 +27,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+import pgadmin_compat as compat
 from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (takes over stdout first)
 from pgadmin_child_runlock import guarded  # the run lock held by this child, and the server-death watchdog
 
@@ -84,6 +84,7 @@ def _config(payload: dict[str, Any], *, output_buffer: Any = None, stdout: Any =
         cfg.set_main_option("version_locations", _join_paths(cfg, [str(p) for p in payload["version_locations"]]))
     url = payload.get("target_url")
     if url:
+        url = compat.project_url(str(url))  # SQLAlchemy 1.4 has no psycopg 3 dialect
         escaped = str(url).replace("%", "%%")  # configparser interpolation
         cfg.set_main_option("sqlalchemy.url", escaped)
         # An env.py that reads its URL from its own ini option (config.get_main_option("app_db_url")):
@@ -164,13 +165,11 @@ def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[Version
     import signal
 
     from alembic import command
-    from alembic.runtime.environment import EnvironmentContext
 
     if payload.get("version_table"):  # PGADMIN_ALEMBIC_VERSION_TABLE: the deployment decided, env.py need not run
         schema, _, name = str(payload["version_table"]).rpartition(".")
         return [{"name": name, "schema": schema or None}]
     seen: list[dict[str, Any]] = []
-    original_configure, original_run = EnvironmentContext.configure, EnvironmentContext.run_migrations
 
     def too_slow(_signum: int, _frame: Any) -> None:
         raise TimeoutError("env.py took too long in offline mode")
@@ -179,16 +178,11 @@ def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[Version
     previous = signal.signal(signal.SIGALRM, too_slow)
     signal.alarm(int(payload.get("capture_budget_s") or 15))
 
-    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def configure(kwargs: dict[str, Any]) -> None:
         seen.append({"name": kwargs.get("version_table") or "alembic_version",
                      "schema": kwargs.get("version_table_schema") or None})
-        return original_configure(self, *args, **kwargs)
 
-    def run_migrations(self: Any, **kw: Any) -> None:
-        return None
-
-    EnvironmentContext.configure = configure  # type: ignore[method-assign]
-    EnvironmentContext.run_migrations = run_migrations  # type: ignore[method-assign]
+    undo = [compat.wrap_environment_configure(configure), compat.skip_environment_run_migrations()]
     try:
         command.upgrade(_config({k: v for k, v in payload.items() if k != "target_url"} | {
             "target_url": payload.get("target_url") or "postgresql://offline/offline"},
@@ -198,8 +192,8 @@ def capture_version_tables(payload: dict[str, Any], env_py: str) -> list[Version
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-        EnvironmentContext.configure = original_configure  # type: ignore[method-assign]
-        EnvironmentContext.run_migrations = original_run  # type: ignore[method-assign]
+        for put_back in reversed(undo):
+            put_back()
     unique = [dict(t) for t in dict.fromkeys(tuple(sorted(d.items())) for d in seen)]
     return unique or [_static_version_table(env_py)]  # type: ignore[return-value]  # {name, schema} dicts
 
@@ -240,8 +234,8 @@ def task_history(payload: dict[str, Any]) -> HistoryResult | dict[str, Any]:
         module_doc = getattr(sc.module, "__doc__", None)
         revisions.append({
             "revision": sc.revision,
-            "down_revisions": list(sc._versioned_down_revisions),
-            "depends_on": list(getattr(sc, "_resolved_dependencies", ()) or ()),
+            "down_revisions": compat.down_revisions(sc),
+            "depends_on": compat.resolved_dependencies(sc),
             "branch_labels": sorted(sc.branch_labels or ()),
             "doc": (sc.doc or "").strip(),
             "longdoc": (sc.longdoc or "").strip(),
@@ -283,15 +277,7 @@ def _static_version_table(env_py: str) -> dict[str, str | None]:
 
 def _install_segment_recorder(buf: io.StringIO, segments: list[dict[str, Any]]) -> None:
     """Cut the offline output per revision: what each revision's upgrade()/downgrade() printed."""
-    from alembic.runtime import migration
-
-    original_init = migration.RevisionStep.__init__
-
-    def init(self: Any, revision_map: Any, revision: Any, is_upgrade: bool) -> None:
-        original_init(self, revision_map, revision, is_upgrade)
-        fn = self.migration_fn
-
-        @functools.wraps(fn)
+    def wrap(fn: Any, revision: Any, is_upgrade: bool) -> Any:
         def recorded(*args: Any, **kwargs: Any) -> Any:
             start = buf.tell()
             try:
@@ -300,9 +286,9 @@ def _install_segment_recorder(buf: io.StringIO, segments: list[dict[str, Any]]) 
                 segments.append({"revision": revision.revision, "direction": "upgrade" if is_upgrade else "downgrade",
                                  "sql": buf.getvalue()[start:]})
 
-        self.migration_fn = recorded
+        return recorded
 
-    migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
+    compat.wrap_revision_steps(wrap)
 
 
 def task_sql(payload: dict[str, Any]) -> SqlResult | dict[str, Any]:
@@ -333,7 +319,7 @@ def task_sql(payload: dict[str, Any]) -> SqlResult | dict[str, Any]:
         frame = project_frame(exc)
         # env.py itself refused offline mode (it raised before or around run_migrations): the project has no
         # offline SQL, which is a fact about the project, not a broken revision.
-        in_env = not isinstance(exc, ModuleNotFoundError | SyntaxError) and (
+        in_env = not isinstance(exc, (ModuleNotFoundError, SyntaxError)) and (
             result["hint"] == _ALEMBIC_HINT or (frame is not None and os.path.basename(frame[0]) == "env.py"))
         if in_env:
             result["error"] = f"Offline SQL is not available for this project: env.py failed in offline mode ({result['error']})"
@@ -419,18 +405,11 @@ def _install_statement_log() -> None:
 
 def _install_step_timer(steps: list[dict[str, Any]]) -> None:
     """Wrap each revision's upgrade()/downgrade() to report its start, end and duration."""
-    from alembic.runtime import migration
-
-    original_init = migration.RevisionStep.__init__
-
-    def init(self: Any, revision_map: Any, revision: Any, is_upgrade: bool) -> None:
-        original_init(self, revision_map, revision, is_upgrade)
-        fn = self.migration_fn
+    def wrap(fn: Any, revision: Any, is_upgrade: bool) -> Any:
         rev = revision.revision
-        down = list(revision._versioned_down_revisions)
+        down = compat.down_revisions(revision)
         verb = "upgrade" if is_upgrade else "downgrade"
 
-        @functools.wraps(fn)  # Alembic logs the function's name ("Running upgrade ...")
         def timed(*args: Any, **kwargs: Any) -> Any:
             record = {"revision": rev, "direction": verb, "down_revisions": down, "doc": (revision.doc or "").strip(),
                       "status": "running"}
@@ -451,18 +430,14 @@ def _install_step_timer(steps: list[dict[str, Any]]) -> None:
                  line=f"{verb} {rev} done in {record['duration_ms']} ms")
             return out
 
-        self.migration_fn = timed
+        return timed  # (compat keeps the function's name: Alembic logs it, "Running upgrade ...")
 
-    migration.RevisionStep.__init__ = init  # type: ignore[method-assign]
+    compat.wrap_revision_steps(wrap)
 
 
 def _install_configure_spy(seen: dict[str, Any]) -> None:
     """Record how env.py configures the context (transaction mode, version table)."""
-    from alembic.runtime.environment import EnvironmentContext
-
-    original = EnvironmentContext.configure
-
-    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def configure(kwargs: dict[str, Any]) -> None:
         seen["transaction_per_migration"] = bool(kwargs.get("transaction_per_migration", False))
         seen["version_table"] = kwargs.get("version_table", "alembic_version")
         seen["version_table_schema"] = kwargs.get("version_table_schema")
@@ -473,9 +448,8 @@ def _install_configure_spy(seen: dict[str, Any]) -> None:
         emit("info", line=f"env.py runs {mode} (transactional DDL on PostgreSQL); version table "
                           f"{seen['version_table_schema'] + '.' if seen['version_table_schema'] else ''}{seen['version_table']}",
              **{k: seen[k] for k in ("transaction_per_migration", "version_table", "version_table_schema")})
-        return original(self, *args, **kwargs)
 
-    EnvironmentContext.configure = configure  # type: ignore[method-assign]
+    compat.wrap_environment_configure(configure)
 
 
 def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
@@ -483,7 +457,7 @@ def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
 
     emit("pid", pid=os.getpid(), line=f"child process {os.getpid()} started")
     if payload.get("target_url"):
-        os.environ["DATABASE_URL"] = str(payload["target_url"])
+        os.environ["DATABASE_URL"] = compat.project_url(str(payload["target_url"]))
     steps: list[dict[str, Any]] = []
     context_seen: dict[str, Any] = {}
     _install_connect_guard(payload.get("expect"))

@@ -77,7 +77,7 @@ def _tables(metadata: Any) -> int:
     """Tables of a MetaData (or of a list of them, as env.py may give); 0 for None."""
     if metadata is None:
         return 0
-    if isinstance(metadata, list | tuple):
+    if isinstance(metadata, (list, tuple)):
         return sum(_tables(m) for m in metadata)
     return len(getattr(metadata, "tables", {}) or {})
 
@@ -126,7 +126,7 @@ def task_compare(payload: dict[str, Any]) -> DriftResult:
                                 "hint": "Set target_metadata = Base.metadata in env.py (autogenerate needs it too), "
                                         "or PGADMIN_SQLALCHEMY_BASE=package.module:Base."}
                 return []
-        if isinstance(metadata, list | tuple):
+        if isinstance(metadata, (list, tuple)):
             metadata = metadata[0] if len(metadata) == 1 else metadata
         diffs = compare_metadata(context, metadata)
         out["differences"] = [_flatten(d) for d in diffs]

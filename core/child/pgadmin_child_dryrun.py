@@ -10,6 +10,7 @@ import os
 import re
 from typing import Any
 
+import pgadmin_compat as compat
 from pgadmin_child_alembic import MAX_SQL_CHARS, _config, _failure, _install_connect_guard, _install_step_timer
 from pgadmin_child_common import emit
 
@@ -31,13 +32,11 @@ def task_dryrun(payload: dict[str, Any]) -> dict[str, Any]:
     from contextlib import contextmanager
 
     from alembic import command
-    from alembic.runtime import migration
-    from alembic.runtime.environment import EnvironmentContext
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     if payload.get("target_url"):
-        os.environ["DATABASE_URL"] = str(payload["target_url"])
+        os.environ["DATABASE_URL"] = compat.project_url(str(payload["target_url"]))
     statements: list[str] = []
     skipped: list[str] = []
     steps: list[dict[str, Any]] = []
@@ -55,28 +54,23 @@ def task_dryrun(payload: dict[str, Any]) -> dict[str, Any]:
 
     event.listen(Engine, "before_cursor_execute", before, retval=True)
 
-    original_configure = EnvironmentContext.configure
-
-    def configure(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def configure(kwargs: dict[str, Any]) -> None:
         kwargs["transaction_per_migration"] = False  # one transaction, so that one rollback undoes all
         kwargs["transactional_ddl"] = True
-        return original_configure(self, *args, **kwargs)
 
-    EnvironmentContext.configure = configure  # type: ignore[method-assign]
-    original_run = migration.MigrationContext.run_migrations
+    compat.wrap_environment_configure(configure)
 
-    def run_then_roll_back(self: Any, **kw: Any) -> None:
-        original_run(self, **kw)
+    def roll_back() -> None:
         raise _DryRunDone()
 
-    migration.MigrationContext.run_migrations = run_then_roll_back  # type: ignore[method-assign]
+    compat.after_context_run_migrations(roll_back)
 
     @contextmanager
     def no_autocommit(self: Any) -> Any:
         emit("info", line="autocommit_block() not entered: a dry run stays in its transaction")
         yield
 
-    migration.MigrationContext.autocommit_block = no_autocommit  # type: ignore[method-assign]
+    compat.replace_autocommit_block(no_autocommit)
     direction = payload.get("direction", "upgrade")
     target = str(payload.get("target") or ("heads" if direction == "upgrade" else "-1"))
     try:

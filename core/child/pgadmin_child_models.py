@@ -61,7 +61,7 @@ def _from_env_py(env_py: str) -> tuple[Any, str] | None:
     imports: list[ast.stmt] = []
     expr: ast.expr | None = None
     for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom) and not any(
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not any(
             (a.name.split(".")[0] in ("alembic", "logging")) for a in node.names
         ) and not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("alembic", "logging"))):
             imports.append(node)
@@ -72,7 +72,7 @@ def _from_env_py(env_py: str) -> tuple[Any, str] | None:
     namespace: dict[str, Any] = {}
     exec(compile(ast.Module(body=imports, type_ignores=[]), env_py, "exec"), namespace)  # noqa: S102
     value = eval(compile(ast.Expression(body=expr), env_py, "eval"), namespace)  # noqa: S307
-    if isinstance(value, list | tuple) and value:
+    if isinstance(value, (list, tuple)) and value:
         value = value[0]
     # Prefer the declarative class that owns this MetaData, for class names.
     for obj in namespace.values():
@@ -139,11 +139,9 @@ def _describe(name: str, exc: BaseException) -> dict[str, Any]:
 
 
 def _all_registries() -> list[Any]:
-    from sqlalchemy.orm import mapperlib
+    import pgadmin_compat as compat
 
-    if hasattr(mapperlib, "_all_registries"):
-        return list(mapperlib._all_registries())
-    return list(getattr(mapperlib, "_mapper_registries", {}))
+    return compat.all_registries()
 
 
 def _metadata_of(owner: Any) -> Any:

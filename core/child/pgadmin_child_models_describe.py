@@ -22,6 +22,7 @@ import os
 import traceback
 from typing import TYPE_CHECKING, Any
 
+import pgadmin_compat as compat
 from pgadmin_child_models_types import (
     _sql,
     compile_sql,
@@ -132,7 +133,7 @@ def _direction(rel: Any) -> str:
     if name == "ONETOMANY":
         return "1:N" if rel.uselist else "1:1"
     # MANYTOONE: one-to-one when the other side is scalar or the FK columns are unique.
-    reverse = list(getattr(rel, "_reverse_property", []) or [])
+    reverse = compat.reverse_properties(rel)
     if any(not r.uselist for r in reverse):
         return "1:1"
     local = list(rel.local_columns)
@@ -161,7 +162,7 @@ def describe_relationship(rel: Any) -> RelationshipInfo:
     pairs = [(f"{lc.table.fullname}.{lc.name}", f"{rc.table.fullname}.{rc.name}")
              for lc, rc in rel.local_remote_pairs if hasattr(lc, "table") and hasattr(rc, "table")]
     backref = rel.backref
-    if isinstance(backref, tuple | list):
+    if isinstance(backref, (tuple, list)):
         backref = backref[0]
     ondelete = sorted({fk.ondelete for c in rel.local_columns | set(rel.remote_side)
                        for fk in getattr(c, "foreign_keys", ()) if fk.ondelete})
@@ -176,14 +177,14 @@ def describe_relationship(rel: Any) -> RelationshipInfo:
         "secondary": rel.secondary.fullname if rel.secondary is not None and hasattr(rel.secondary, "fullname") else None,
         "back_populates": rel.back_populates,
         "backref": backref if isinstance(backref, str) else None,
-        "reverse": sorted(r.key for r in getattr(rel, "_reverse_property", []) or []),
+        "reverse": sorted(r.key for r in compat.reverse_properties(rel)),
         "cascade": sorted(cascade),
         "cascade_label": cascade_label(cascade),
         "lazy": str(rel.lazy),
         "passive_deletes": rel.passive_deletes if isinstance(rel.passive_deletes, bool) else str(rel.passive_deletes),
         "viewonly": bool(rel.viewonly),
         "order_by": [_sql(o) for o in rel.order_by] if rel.order_by else [],
-        "foreign_keys": sorted(f"{c.table.fullname}.{c.name}" for c in rel._user_defined_foreign_keys
+        "foreign_keys": sorted(f"{c.table.fullname}.{c.name}" for c in compat.user_defined_foreign_keys(rel)
                                if hasattr(c, "table")),
         "local_remote_pairs": [list(p) for p in pairs],
         "primaryjoin": _sql(rel.primaryjoin),
@@ -245,8 +246,8 @@ def _expression(prop: Any) -> dict[str, Any]:
 def _composite(mapper: Any, prop: Any) -> dict[str, Any]:
     cls = prop.composite_class
     attrs = [str(getattr(a, "key", None) or getattr(a, "name", None) or a) for a in prop.attrs]
-    columns = [mapper._props[a].columns[0].name for a in attrs
-               if a in mapper._props and hasattr(mapper._props[a], "columns")]
+    props = compat.mapper_props(mapper)
+    columns = [props[a].columns[0].name for a in attrs if a in props and hasattr(props[a], "columns")]
     return {"name": prop.key, "kind": "composite", "class": f"{cls.__module__}.{cls.__qualname__}",
             "attrs": [str(a) for a in attrs], "columns": columns, "error": None}
 
@@ -325,7 +326,7 @@ def _inheritance(mapper: Any) -> InheritanceInfo | None:
     return {
         "parent": mapper.inherits.class_.__name__ if mapper.inherits is not None else None,
         "kind": kind,
-        "polymorphic_identity": mapper.polymorphic_identity if isinstance(mapper.polymorphic_identity, str | int | type(None))
+        "polymorphic_identity": mapper.polymorphic_identity if isinstance(mapper.polymorphic_identity, (str, int, type(None)))
         else str(mapper.polymorphic_identity),
         "polymorphic_on": getattr(on, "name", None) if on is not None else None,
         "children": sorted(m.class_.__name__ for m in mapper.self_and_descendants if m.inherits is mapper),
@@ -340,8 +341,8 @@ def _column_entry(mapper: Any, prop: Any, table: Any, unique: set[str], indexed:
     entry["table"] = getattr(column.table, "fullname", None)
     entry["deferred"] = bool(getattr(prop, "deferred", False))
     entry["inherited"] = column.table is not table or (
-        mapper.inherits is not None and prop.key in mapper.inherits._props
-        and getattr(mapper.inherits._props[prop.key], "columns", [None])[0] is column)
+        mapper.inherits is not None and prop.key in compat.mapper_props(mapper.inherits)
+        and getattr(compat.mapper_props(mapper.inherits)[prop.key], "columns", [None])[0] is column)
     return entry
 
 
@@ -382,7 +383,7 @@ def describe_mapper(mapper: Any, configure_failed: str | None = None) -> ModelIn
         failed("(inheritance)", "inheritance", exc, configure_failed)
     unique, indexed = single_column_sets(table) if hasattr(table, "constraints") else (set(), set())
     # mapper._props needs no configuration: when configure_mappers() failed, mapper.attrs would raise.
-    props = list(getattr(mapper, "_props", {}).values())
+    props = list(compat.mapper_props(mapper).values())
     for prop in props:
         kind = property_kind(prop)
         try:

@@ -16,6 +16,8 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import pgadmin_compat as compat
+
 if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
     from pgadmin_protocol import DefaultInfo, TypeInfo
 
@@ -141,24 +143,24 @@ def _scalar(value: Any, sqltype: Any = None) -> tuple[Any, str]:
     """A Python default as a JSON value (what the database would store) and its Python type's name."""
     if isinstance(value, enum.Enum):
         stored: Any = None
-        lookup = getattr(sqltype, "_db_value_for_elem", None)
+        lookup = compat.enum_db_value(sqltype)
         if lookup is not None:
             try:
                 stored = lookup(value)
             except Exception:  # noqa: BLE001 - not a member of this column's enum
                 stored = None
         if stored is None:
-            stored = value.value if isinstance(value.value, str | int | float | bool) else value.name
+            stored = value.value if isinstance(value.value, (str, int, float, bool)) else value.name
         return stored, type(value).__name__
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, (bool, int, float, str)):
         return value, type(value).__name__
     if isinstance(value, decimal.Decimal):
         return str(value), "Decimal"
-    if isinstance(value, datetime.date | datetime.time | datetime.datetime):
+    if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
         return value.isoformat(), type(value).__name__
     if isinstance(value, uuid.UUID):
         return str(value), "UUID"
-    if isinstance(value, list | dict | tuple):
+    if isinstance(value, (list, dict, tuple)):
         import json
 
         try:

@@ -240,23 +240,18 @@ class RunLock:
 
     def install_step_check(self) -> None:
         """Check the lock before each revision runs (chained with any other RevisionStep patch)."""
-        from alembic.runtime import migration
+        import pgadmin_compat as compat
 
-        original_init = migration.RevisionStep.__init__
         lock = self
 
-        def init(step: Any, *args: Any, **kwargs: Any) -> None:
-            original_init(step, *args, **kwargs)
-            fn = step.migration_fn
-
+        def wrap(fn: Any, _revision: Any, _is_upgrade: bool) -> Any:
             def checked(*a: Any, **kw: Any) -> Any:
                 lock.check()
                 return fn(*a, **kw)
 
-            checked.__name__ = getattr(fn, "__name__", "migration")  # Alembic logs the name
-            step.migration_fn = checked
+            return checked
 
-        migration.RevisionStep.__init__ = init  # type: ignore[method-assign,assignment]
+        compat.wrap_revision_steps(wrap)
 
     # --- the watchdog ------------------------------------------------------------------------
 
@@ -357,15 +352,24 @@ class RunLock:
         try:
             emit("runlock", state="releasing", pid=os.getpid(), backend=self.backend_pid,
                  line="Work done: handing the run lock back to the server")
-            deadline = time.monotonic() + HANDBACK_WAIT_S
-            while time.monotonic() < deadline:
+            started = time.monotonic()
+            queued = False
+            while time.monotonic() < started + HANDBACK_WAIT_S:
                 waiting = self.session.query(
                     "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                     f"WHERE NOT l.granted AND {self._key_match()} AND a.application_name = '{self.server_name}'")
                 if waiting and waiting[0][0]:
+                    queued = True
                     break
                 time.sleep(0.02)
             self.session.query(f"SELECT pg_advisory_unlock({self.key})")
+            waited_ms = round((time.monotonic() - started) * 1000)
+            # Said after the unlock, so the server (blocked in its take-back until now) reads it next; the
+            # tests read it too: a hand-back that had to wait out HANDBACK_WAIT_S means the server never saw
+            # "releasing" in time, and the lock was free for anyone between our unlock and its take-back.
+            emit("runlock", state="released", pid=os.getpid(), queued=queued, waited_ms=waited_ms,
+                 line=(f"Handed the run lock back to the server's queued session after {waited_ms} ms" if queued else
+                       f"The server did not queue on the run lock within {HANDBACK_WAIT_S:.0f} s: released it anyway"))
         except Exception as exc:  # noqa: BLE001 - closing the session releases it anyway
             _note(f"pgadmin run {self.run_id}: unlock failed ({exc}); closing the session releases it")
         finally:

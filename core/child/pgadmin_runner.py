@@ -28,6 +28,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
+import pgadmin_compat as compat
 from pgadmin_child_common import describe_import_error, emit  # noqa: I001  (takes over stdout first)
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def read_alembic(payload: dict[str, Any]) -> dict[str, Any] | None:
         script = ScriptDirectory.from_config(config_for(payload))
         revisions = {
             r.revision: {"doc": (r.doc or "").strip().splitlines()[0] if (r.doc or "").strip() else "",
-                         "down": list(r._all_down_revisions)}
+                         "down": compat.all_down_revisions(r)}
             for r in script.walk_revisions()
         }
         location = os.path.abspath(script.dir)
@@ -150,7 +151,11 @@ def execute(task: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if func is None:
         return "error", {"error": f"unknown task {task!r}"}
     try:
+        compat.check_supported()  # "Alembic 1.6.5 is older than the oldest supported, 1.7", before any task
         result = func(payload)
+    except compat.CompatError as exc:
+        return "error", {"error": str(exc), "hint": exc.hint, "where": "the project's interpreter",
+                         "traceback": traceback.format_exc(), "code": "unsupported_version"}
     except BaseException as exc:  # noqa: BLE001 - report, never crash silently
         return "error", {**describe_import_error(task, exc), "traceback": traceback.format_exc()}
     return "result", {"result": result}

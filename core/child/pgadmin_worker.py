@@ -240,11 +240,10 @@ class _ImportWatch:
 
 def _failed_mappers() -> List[str]:
     """Mapped classes whose configuration failed (SQLAlchemy keeps the failure on them)."""
-    orm = sys.modules.get("sqlalchemy.orm.mapperlib")
-    if orm is None:
-        return []
-    registries = orm._all_registries() if hasattr(orm, "_all_registries") else list(getattr(orm, "_mapper_registries", {}))
-    return sorted({m.class_.__name__ for r in registries for m in list(r.mappers) if getattr(m, "_configure_failed", False)})
+    import pgadmin_compat as compat
+
+    registries = compat.loaded_registries()
+    return sorted({m.class_.__name__ for r in registries for m in list(r.mappers) if compat.mapper_failed(m)})
 
 
 class TaskScope:

@@ -8,7 +8,8 @@ other versions of everything): ``python in_venv.py TASK JSON`` prints one JSON d
   URL written into the URL option first (the ini in the wheel names some other database) — the
   same ``alembic.command`` functions the CLI calls;
 - ``prepare``: a project's own first step before Alembic (a snippet run with ``url``);
-- ``models``: ``sqlalchemy.inspect()`` of every mapper of the given Base, after importing it.
+- ``models``: ``sqlalchemy.inspect()`` of every mapper of the given Base, after importing it;
+- ``drift``: Alembic's ``compare_metadata`` of that Base's metadata against the database at ``url``.
 """
 
 from __future__ import annotations
@@ -80,6 +81,29 @@ def models(spec: dict) -> dict:
     return out
 
 
+def drift(spec: dict) -> dict:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    module, _, attr = spec["base"].partition(":")
+    owner = getattr(importlib.import_module(module), attr)
+    engine = create_engine(spec["url"])
+    try:
+        with engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), owner.metadata)
+    finally:
+        engine.dispose()
+    out = []
+    for d in diffs:
+        d = d[0] if isinstance(d, list) else d
+        column = d[3].name if d[0] in ("add_column", "remove_column") else None
+        table = d[2] if d[0] in ("add_column", "remove_column") else getattr(d[1], "name", None)
+        out.append([d[0], table, column])
+    return {"differences": sorted(out, key=str)}
+
+
 if __name__ == "__main__":
     task, raw = sys.argv[1], sys.argv[2]
-    print(json.dumps({"graph": graph, "command": command, "models": models, "prepare": prepare}[task](json.loads(raw))))
+    print(json.dumps({"graph": graph, "command": command, "models": models, "prepare": prepare,
+                      "drift": drift}[task](json.loads(raw))))
