@@ -91,10 +91,13 @@ class RunnerBusy(RunnerError):
 
 
 def child_env(target_url: str | None) -> dict[str, str]:
-    """The child's environment: the server's own, plus the target URL and unbuffered output."""
+    """The child's environment: the server's own, plus the target URL, unbuffered output, no bytecode files."""
     env = project_environment()  # the project's own DJANGO_SETTINGS_MODULE, never the tool's
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
+    # no __pycache__ written into the project while the tool reads it: a folder that changes during a
+    # computation marks its answer as never valid (core.deps), and the tool should leave no files behind
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if target_url:
         env["DATABASE_URL"] = target_url
     return env

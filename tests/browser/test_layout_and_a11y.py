@@ -154,8 +154,8 @@ def test_alice_arranges_the_grid_columns_and_bob_keeps_his_own(demo, browser):
         assert heads(tab) == moved[:-1]
 
         # focus is visible inside the grid: a row link focused by keyboard draws an outline
-        link = tab.locator("#grid tbody tr").first.locator("td.rowlink a")
-        cell = tab.locator("#grid tbody tr").first.locator("td.rowlink").bounding_box()
+        link = tab.locator("#grid tbody tr").first.locator("td.key a.rowkey")
+        cell = tab.locator("#grid tbody tr").first.locator("td.key").bounding_box()
         plain = tab.screenshot(clip=cell)
         tab.keyboard.press("Tab")
         link.focus()
