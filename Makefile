@@ -61,11 +61,8 @@ run: $(STAMP)
 check: $(STAMP)
 	$(PY) manage.py serve --check
 
-# PYTHONDONTWRITEBYTECODE (set on some machines and CI images) would make every process of the run
-# compile the tool's modules afresh, and pytest re-rewrite its plugins' asserts (~10 s CPU at each start):
-# the suite keeps its bytecode (__pycache__ is gitignored and left out of the wheel and the image).
 test: $(DEVSTAMP)
-	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
+	$(PY) -m pytest
 
 # Every browser test in firefox-esr instead of Chromium (`make test` runs one Firefox story).
 test-firefox: $(DEVSTAMP)
