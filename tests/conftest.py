@@ -54,11 +54,15 @@ def _with_db(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def create_database(server_url: str, label: str) -> str:
-    """Create a fresh database and return its postgresql+psycopg URL."""
+def create_database(server_url: str, label: str, template: str | None = None) -> str:
+    """Create a fresh database (a copy of the database ``template`` if given) and return its
+    postgresql+psycopg URL."""
     name = f"t_{re.sub(r'[^a-z0-9]+', '_', label.lower())[-30:]}_{uuid.uuid4().hex[:8]}"
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
     return _with_db(server_url, name).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
@@ -92,14 +96,49 @@ def target(target_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyp
     core_target.dispose()
 
 
-@pytest.fixture(scope="module")
-def demo_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh database with the demo project loaded (one or two revisions behind head)."""
-    from core.demo import load_demo
+@pytest.fixture(scope="session")
+def demo_templates() -> Iterator[dict[str, str]]:
+    """{server URL: name of a database with the demo loaded}: the demo setup (a child process that
+    migrates and seeds, seconds each) runs once per server per session; each module's ``demo_url``
+    is a ``CREATE DATABASE … TEMPLATE`` copy of it (a fraction of a second). Nothing ever connects
+    to a template, so copying it never waits. Keyed by server: the version matrix has several."""
+    made: dict[str, str] = {}
+    yield made
+    for server_url, name in made.items():
+        try:
+            drop_database(server_url, _with_db(server_url, name))
+        except psycopg.OperationalError:  # that server was already stopped (the version matrix's)
+            pass
 
-    url = create_database(pg_server_url, "demo_" + request.module.__name__.rsplit(".", 1)[-1])
-    result = load_demo(url)
-    assert result.get("ok"), result
+
+def _demo_template(templates: dict[str, str], server_url: str) -> str:
+    if server_url not in templates:
+        from sqlalchemy.engine import make_url
+
+        from core.demo import load_demo
+
+        url = create_database(server_url, "demo_template")
+        result = load_demo(url)
+        if not result.get("ok"):
+            drop_database(server_url, url)
+            raise AssertionError(result)
+        templates[server_url] = str(make_url(url).database)
+    return templates[server_url]
+
+
+@pytest.fixture(scope="module")
+def demo_url(pg_server_url: str, demo_templates: dict[str, str], request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database with the demo project loaded (one or two revisions behind head): a copy of
+    the session's demo template, so each module may change its own freely."""
+    label = "demo_" + request.module.__name__.rsplit(".", 1)[-1]
+    try:
+        url = create_database(pg_server_url, label, template=_demo_template(demo_templates, pg_server_url))
+    except psycopg.errors.ObjectInUse:  # something connected to the template after all: load this one
+        from core.demo import load_demo
+
+        url = create_database(pg_server_url, label)
+        result = load_demo(url)
+        assert result.get("ok"), result
     yield url
     from core import target
 
