@@ -16,7 +16,6 @@ COMPLETION_TABLE_LIMIT = 3000
 COMPLETION_FUNCTION_LIMIT = 1000
 
 
-
 def _data_url(schema: str, name: str) -> str:
     """The relation's page in the data browser (its own addressing rules, see ``databrowser.refs``)."""
     from databrowser.refs import TableRef
