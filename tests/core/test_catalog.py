@@ -93,7 +93,7 @@ def test_a_never_analysed_table_is_unknown_and_an_analysed_one_a_number(conn, na
     spelled = ['"Mixed Case"."Child"', "readings", P, "no_such_table"]
     assert catalog.estimates(conn, spelled) == {spelled[0]: 20, "readings": None, spelled[2]: None,
                                                 "no_such_table": None}
-    assert catalog.relation(conn, SCHEMA, PARENT)["estimate"] is None
+    assert (catalog.relation(conn, SCHEMA, PARENT) or {}).get("estimate", "absent") is None
     assert catalog.relation(conn, SCHEMA, "absent") is None
     with psycopg.connect(_libpq(nasty_url), autocommit=True) as other:
         other.execute("ANALYZE public.readings_1")
@@ -119,7 +119,7 @@ def test_keys_keep_their_column_order_and_partition_fks_are_reported_once(conn):
     assert [f.table for f in catalog.foreign_keys(conn, "public")] == ["readings"]
     back = {(f.schema, f.table): f.on_delete for f in catalog.referencing(conn, SCHEMA, PARENT)}
     assert back == {(SCHEMA, CHILD): "cascade", ("public", "readings"): "no action"}
-    assert catalog.constraint(conn, SCHEMA, CHILD, "child_ba")["columns"] == ["b", "a"]
+    assert (catalog.constraint(conn, SCHEMA, CHILD, "child_ba") or {}).get("columns") == ["b", "a"]
 
 
 def test_column_facts_follow_the_same_rules(conn):
