@@ -192,10 +192,11 @@ def main() -> int:
             web = median_ms(lambda p=path: page(p), args.runs)
             raw = median_ms(lambda s=sql, a=params: bare(s, *a), args.runs)
             rows.append((label, web, raw, ""))
-        from databrowser.catalog import _LIST_SQL
+        from core.catalog import TABLES_SQL
 
         tables = median_ms(lambda: page("/data"), args.runs)
-        raw_list = median_ms(lambda: bare(str(_LIST_SQL.text).replace("%", "%%")), args.runs)
+        list_sql = str(TABLES_SQL.text).replace("%", "%%").replace(":schema", "%(schema)s")
+        raw_list = median_ms(lambda: pg.execute(list_sql, {"schema": None}).fetchall(), args.runs)
         rows.append(("table list (300+ tables)", tables, raw_list, ""))
 
         # CSV export of 1 M rows: time and the server's RSS growth, sampled every 20 ms.

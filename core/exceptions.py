@@ -79,6 +79,15 @@ class TargetUnavailable(AppError):
     default_hint = "Check DATABASE_URL and that the server is running; the page recovers by itself once it answers."
 
 
+class TargetNotConfigured(TargetUnavailable):
+    """No target database is known (or its URL is not a PostgreSQL URL): raised by
+    ``core.target.connect()`` and ``target_url()``, so every page and endpoint answers 503 with the fix."""
+
+    default_message = "No target database is configured: DATABASE_URL is not set and no embedded server was started."
+    default_hint = ("Set PGADMIN_DATABASE_URL (or DATABASE_URL)=postgresql://user:password@host:5432/db and restart, "
+                    "or start with `python manage.py serve` for the embedded server.")
+
+
 class TargetBusy(AppError):
     code, status = "database_busy", 503
     default_message = "Every connection to the target database is in use right now."

@@ -301,8 +301,8 @@ def pending_revisions(revisions: dict[str, dict[str, Any]], current: list[str]) 
 def check_database() -> Check:
     try:
         url = target.target_url()
-    except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured: no or bad DATABASE_URL
-        return Check("database", "error", str(exc).split(" Hint:")[0], "Set DATABASE_URL.")
+    except AppError as exc:  # TargetNotConfigured: no target, or not a PostgreSQL URL
+        return Check("database", "error", exc.message, exc.hint)
     try:
         info = target.server_info()
     except AppError as exc:

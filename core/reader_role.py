@@ -22,10 +22,9 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from psycopg import sql
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from core import target
+from core import catalog, target
 from core.exceptions import AppError, Forbidden
 
 DANGEROUS_ROLES = ("pg_signal_backend", "pg_read_server_files", "pg_execute_server_program",
@@ -172,12 +171,8 @@ class RoleInfo:
 
 def _inspect(reader: bool) -> RoleInfo:
     with target.connect(reader=reader) as conn:
-        row = conn.execute(text(
-            "SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), "
-            "ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE r.rolname = ANY(:names) "
-            "      AND pg_has_role(current_user, r.oid, 'USAGE') ORDER BY 1)"),
-            {"names": list(DANGEROUS_ROLES)}).one()
-    return RoleInfo(user=row[0], superuser=bool(row[1]), dangerous=[] if row[1] else list(row[2]))
+        role = catalog.current_role(conn, DANGEROUS_ROLES)
+    return RoleInfo(user=role.user, superuser=role.superuser, dangerous=[] if role.superuser else list(role.holds))
 
 
 @dataclass

@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from core.exceptions import QueryTimeout, TargetBusy, TargetUnavailable
+from core.exceptions import QueryTimeout, TargetBusy, TargetNotConfigured, TargetUnavailable
 from core.logging import register_secret, scrub
 
 APPLICATION_NAME = "pgadmin-tool"
@@ -117,14 +117,16 @@ def set_target_url(url: str | None, reader_url: str | None = None) -> None:
 
 
 def target_url() -> URL:
-    """The normalised target URL; raises ImproperlyConfigured when none is known."""
+    """The normalised target URL; raises ``TargetNotConfigured`` (a 503 with a hint) when none is
+    known or the configured one is not a PostgreSQL URL."""
     raw = _override_url or settings.TARGET_DATABASE_URL
     if not raw:
-        raise ImproperlyConfigured(
-            "No target database: DATABASE_URL is not set and no embedded server was started. "
-            "Hint: set DATABASE_URL=postgresql://user:password@host:5432/db, or start with `python manage.py serve`."
-        )
-    url = normalise_url(raw)
+        raise TargetNotConfigured()
+    try:
+        url = normalise_url(raw)
+    except ImproperlyConfigured as exc:
+        message, _, hint = str(exc).partition(" Hint: ")
+        raise TargetNotConfigured(message, hint=hint or None) from None
     register_secret(url.password if isinstance(url.password, str) else None)
     return url
 
@@ -144,7 +146,11 @@ def reader_url() -> URL | None:
         raw = reader_role.stored_url(target_url()) or ""
     if not raw:
         return None
-    url = normalise_url(raw)
+    try:
+        url = normalise_url(raw)
+    except ImproperlyConfigured as exc:
+        message, _, hint = str(exc).partition(" Hint: ")
+        raise TargetNotConfigured(f"The reader role's URL: {message}", hint=hint or None) from None
     register_secret(url.password if isinstance(url.password, str) else None)
     return url
 
@@ -152,7 +158,7 @@ def reader_url() -> URL | None:
 def has_reader() -> bool:
     try:
         return reader_url() is not None
-    except ImproperlyConfigured:
+    except TargetUnavailable:  # a bad reader URL, or no target at all
         return False
 
 
@@ -357,7 +363,7 @@ def translate_error(exc: Exception) -> Exception:
         first_line = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else "connection failed"
         try:
             where = describe(target_url())
-        except ImproperlyConfigured:
+        except TargetUnavailable:
             where = "the target"
         return TargetUnavailable(
             f"Cannot connect to PostgreSQL at {where}: {first_line}",
@@ -381,7 +387,9 @@ def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool | No
     ``purpose="export"`` takes it from the small export pool (long downloads never starve the
     pages); ``reader=True`` connects as the least-privilege reader role when one is configured;
     by default (``None``) a read-only connection made for a viewer's request does.
-    A full pool answers ``TargetBusy`` (503), a dead server ``TargetUnavailable`` (503).
+    A full pool answers ``TargetBusy`` (503), a dead server ``TargetUnavailable`` (503), no
+    configured target (or a URL that is not PostgreSQL's) ``TargetNotConfigured`` (503, a
+    ``TargetUnavailable``): callers need no translation of their own.
     """
     if reader is None:
         reader = read_only and _acting_as_viewer()

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core import accounts, actions, audit
+from core import accounts, actions, audit, catalog, target
 from core.exceptions import AppError
 from core.models import AuditEntry
 from core.pages import fragment, pages_first, wait_url
@@ -75,15 +75,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     checks = project_status_cached() if pages_first(request) else project_status(force=refresh)
     table_count = None
     if checks["database"].ok:
-        from sqlalchemy import inspect
-
-        from core import target
-
         try:
             with target.connect() as conn:
-                insp = inspect(conn)
-                table_count = sum(len(insp.get_table_names(schema=s)) for s in insp.get_schema_names()
-                                  if s not in ("information_schema",) and not s.startswith("pg_"))
+                table_count = catalog.table_count(conn)
         except AppError:
             table_count = None
     return render(request, "core/dashboard.html", {

@@ -20,9 +20,8 @@ from typing import Any
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, SqlLexer
-from sqlalchemy import text
 
-from core import target
+from core import catalog, target
 from core.cache import Cache, Computed
 from core.deps import Deps
 from core.exceptions import AppError, NotFound
@@ -272,20 +271,14 @@ def pygments_css() -> str:
 
 
 def estimated_rows(tables: list[str]) -> dict[str, int | None]:
-    """Planner estimates (pg_class.reltuples) for table names as they appear in the SQL."""
+    """Planner estimates (``core.catalog``'s rule) for table names as they appear in the SQL."""
     if not tables:
         return {}
-    out: dict[str, int | None] = {}
     try:
         with target.connect() as conn:
-            for name in tables:
-                row = conn.execute(text("SELECT c.reltuples::bigint FROM pg_class c WHERE c.oid = to_regclass(:name)"),
-                                   {"name": name}).first()
-                # reltuples < 0: never analysed (PostgreSQL 14+) — unknown, not "0 rows"
-                out[name] = None if row is None or row[0] is None or row[0] < 0 else int(row[0])
+            return catalog.estimates(conn, tables)  # None: never analysed (unknown, not "0 rows") or no such table
     except AppError:
         return {name: None for name in tables}
-    return out
 
 
 # --- what a run will do (the confirmation page) ------------------------------------------------

@@ -19,15 +19,14 @@ from typing import Any
 from django.conf import settings
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import SQLAlchemyError
 
-from core import deps, durations, interpreter, target
+from core import catalog, deps, durations, interpreter, target
 from core.cache import Cache, Computed
 from core.cache import digest as cache_digest
-from core.exceptions import AppError, BadRequest, NotFound, TargetUnavailable
+from core.exceptions import AppError, BadRequest, NotFound
 from core.project import find_alembic_ini
 from core.runner import RunnerError, run_task
-
-SYSTEM_SCHEMAS = ("information_schema",)
 
 # models.inspect costs a child process: cached (core.cache) until a file the model import loaded changes.
 _cache = Cache("models", max_entries=8)
@@ -137,20 +136,13 @@ def _sql_type(sqltype: Any) -> str:
         return _render_type(sqltype)
 
 
-def _user_schemas(insp: Any) -> list[str]:
-    return [s for s in insp.get_schema_names() if s not in SYSTEM_SCHEMAS and not s.startswith("pg_")]
-
-
 def reflect_database() -> list[dict[str, Any]]:
     """Every table of the live database, shaped like the child's ``tables`` (read-only, batched)."""
     tables: list[dict[str, Any]] = []
-    if not target.has_target():
-        raise TargetUnavailable("No target database is configured, so there is nothing to reflect.",
-                                hint="Set DATABASE_URL, or start with `python manage.py serve`.")
-    with target.connect() as conn:
+    with target.connect() as conn:  # no target configured: TargetNotConfigured (503 with a hint)
         insp = sa_inspect(conn)
         default_schema = insp.default_schema_name
-        for schema in _user_schemas(insp):
+        for schema in catalog.user_schemas(conn):
             names = insp.get_table_names(schema=schema)
             if not names:
                 continue
@@ -351,10 +343,10 @@ def _model_map(inspection: dict[str, Any], force: bool, with_drift: bool, cached
     db_error: dict[str, Any] | None = None
     try:
         live = reflect_database()
-    except AppError as exc:
+    except AppError as exc:  # unreachable, busy, or no target configured (TargetNotConfigured)
         db_error = exc.as_dict()
-    except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured (no target) and friends
-        db_error = {"code": "database_unavailable", "message": str(exc).split(" Hint:")[0], "hint": ""}
+    except SQLAlchemyError as exc:  # reflection failed on something odd: the models still show
+        db_error = {"code": "database_unavailable", "message": str(exc).strip().splitlines()[0], "hint": ""}
     model_tables = {t["id"]: t for t in inspection.get("tables", [])}
     live_ids = {t["id"] for t in live or []}
     unmapped = [t for t in live or [] if t["id"] not in model_tables]  # not even in the models' metadata

@@ -48,7 +48,6 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from psycopg import pq
 from psycopg import sql as pgsql
 from sqlalchemy import Connection
@@ -350,8 +349,6 @@ def _connect(write: bool) -> tuple[Connection, psycopg.Connection[Any]]:
     except (DBAPIError, PoolTimeout) as exc:
         translated = target.translate_error(exc)
         raise (translated if translated is not exc else _connection_error_sa(exc)) from exc
-    except ImproperlyConfigured as exc:  # no or a bad DATABASE_URL: say so instead of a 500
-        raise TargetUnavailable(str(exc)) from exc
     return conn, raw
 
 

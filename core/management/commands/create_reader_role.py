@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from core import audit, reader_role, target
-from core.exceptions import AppError
+from core.exceptions import AppError, TargetUnavailable
 
 
 class Command(BaseCommand):
@@ -32,8 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
             target_url = target.target_url()
-        except ImproperlyConfigured as exc:
-            raise CommandError(f"{exc} (the embedded demo creates its own reader role)") from None
+        except TargetUnavailable as exc:  # no target configured, or not a PostgreSQL URL
+            raise CommandError(f"{exc.message} Hint: {exc.hint} (the embedded demo creates its own reader role)") from None
         admin_url = target.normalise_url(opts["admin_url"]) if opts["admin_url"] else target_url
         # The role is for the target's database, whoever creates it.
         admin_url = admin_url.set(database=target_url.database)

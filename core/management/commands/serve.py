@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core import accounts, durations, target
 from core.demo import duration
+from core.exceptions import AppError
 from core.project import project_status
 
 MARK = {"ok": "✓", "warning": "!", "error": "✗"}
@@ -75,8 +76,8 @@ class Command(BaseCommand):
 
         try:
             where = target.describe(target.target_url())
-        except Exception as exc:  # noqa: BLE001 - ImproperlyConfigured with a hint
-            raise CommandError(str(exc)) from None
+        except AppError as exc:  # TargetNotConfigured: no target, or not a PostgreSQL URL
+            raise CommandError(f"{exc.message} Hint: {exc.hint}") from None
         self.say(f"Connecting to PostgreSQL: {where}")
         from core.reader_role import startup_report  # which role each mode uses (red when dangerous)
 

@@ -1,4 +1,4 @@
-"""Catalogue questions about the target that the caches need (read-only, through ``core.target``).
+"""The schema fingerprint the caches are keyed under (read-only, through ``core.target``).
 
 ``schema_fingerprint()`` is one short query that hashes, inside PostgreSQL, everything of the user
 schemas that a models-versus-database comparison can see: relations and their kinds, columns (type,
@@ -12,12 +12,12 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from core import target
+from core.catalog.relations import USER_SCHEMA_SQL
 
 # md5 of ordered string_aggs: one round trip, nothing shipped but 32 hex characters.
-SCHEMA_FINGERPRINT_SQL = text(r"""
+SCHEMA_FINGERPRINT_SQL = text(rf"""
 WITH ns AS (
-    SELECT oid, nspname FROM pg_namespace
-    WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\_%'
+    SELECT n.oid, n.nspname FROM pg_namespace n WHERE {USER_SCHEMA_SQL}
 ), rel AS (
     SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, c.relkind
     FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
