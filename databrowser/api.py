@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from core.exceptions import BadRequest
 from core.roles import HasCapability
 from databrowser import actions, catalog, forms, models_info, query
+from databrowser import serializers as s
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk
@@ -68,7 +69,7 @@ class ReadView(APIView):
 
 
 class TablesView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.TableList)
     def get(self, request: Request) -> Response:
         rows = query.list_tables()
         mapped = models_info.mapped_tables()
@@ -80,13 +81,13 @@ class TablesView(ReadView):
 
 
 class TableSchemaView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.TableSchema)
     def get(self, request: Request, tref: str) -> Response:
         return Response(schema_of(_info(tref)))
 
 
 class TableDataView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.DataPage)
     def get(self, request: Request, tref: str) -> Response:
         info = _info(tref)
         page = query.fetch_page(info, query.parse_request(info, request.query_params))
@@ -110,7 +111,7 @@ class TableDataView(ReadView):
 
 
 class RowsView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: s.RowAnswer})
     def post(self, request: Request, tref: str) -> Response:
         info = _info(tref)
         values, errors = forms.values_from_json(info, request.data, creating=True,
@@ -157,13 +158,13 @@ class RowView(ReadView):
     """One row. GET answers an ``ETag`` (the row version); PUT and DELETE require it back as
     ``If-Match`` (428 without it, 409 when the row changed since), unless ``?force=true``."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.RowAnswer)
     def get(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         row = query.fetch_row(info, _pk(info, pk))
         return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=s.RowAnswer)
     def put(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         pk_values = _pk(info, pk)
@@ -181,7 +182,7 @@ class RowView(ReadView):
         row = actions.do_update_row(request, info, pk_values, values, None if forced else version, forced=forced)
         return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: s.DeleteAnswer})
     def delete(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         pk_values = _pk(info, pk)
@@ -201,7 +202,7 @@ class ExportView(ReadView):
         # ?format=csv|json names the export format, not a DRF renderer.
         return JSONRenderer(), "application/json"
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): s.EXPORT_ROWS})
     def get(self, request: Request, tref: str) -> HttpResponseBase:
         info = _info(tref)
         return export_response_for(request, info)
