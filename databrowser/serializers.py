@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+
 def _row() -> serializers.DictField:
     """A row (a new field each time: a DRF field instance belongs to one parent)."""
     return serializers.DictField(help_text="{column: value}: the table's own data")

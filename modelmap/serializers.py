@@ -12,7 +12,6 @@ from rest_framework import serializers
 from core.serializers import ErrorBody
 
 
-
 def _objects(**kwargs: object) -> serializers.ListField:
     """A list of JSON objects (a new field each time: a DRF field instance belongs to one parent)."""
     return serializers.ListField(child=serializers.DictField(), **kwargs)  # type: ignore[arg-type]
