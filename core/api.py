@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, logout
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import actions, audit, target, tokens
+from core import serializers as s
 from core.models import ApiToken
 from core.project import project_status, status_as_json
 from core.roles import CAPABILITIES, Authenticated, HasCapability, can, role_of
@@ -34,8 +35,7 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(request=TokenRequest, responses=inline_serializer("TokenResponse", {
-        "token": serializers.CharField(), "id": serializers.IntegerField(), "expires_at": serializers.DateTimeField()}))
+    @extend_schema(request=TokenRequest, responses=s.TokenIssued)
     def post(self, request: Request) -> Response:
         data = TokenRequest(data=request.data)
         data.is_valid(raise_exception=True)
@@ -51,9 +51,9 @@ class TokensView(APIView):
 
     permission_classes = [Authenticated]  # one's own account: no role needed
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.TokenList)
     def get(self, request: Request) -> Response:
-        return Response({"tokens": [tokens.as_json(t) for t in tokens.live_tokens(request.user)]})
+        return Response(s.TokenList({"tokens": tokens.live_tokens(request.user)}).data)
 
 
 class TokenDetailView(APIView):
@@ -61,10 +61,10 @@ class TokenDetailView(APIView):
 
     permission_classes = [Authenticated]  # one's own account: no role needed
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses={200: s.TokenRevoked})
     def delete(self, request: Request, token_id: int) -> Response:
         token = actions.do_revoke_token(request, token_id)
-        return Response({"revoked": tokens.as_json(token)})
+        return Response(s.TokenRevoked({"revoked": token}).data)
 
 
 class LogoutView(APIView):
@@ -72,7 +72,7 @@ class LogoutView(APIView):
 
     permission_classes = [Authenticated]  # one's own account: no role needed
 
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses=s.LogoutAnswer)
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, ApiToken):
             tokens.revoke(request.auth)
@@ -89,7 +89,7 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.HealthSerializer)
     def get(self, request: Request) -> Response:
         checks = project_status()
         body = status_as_json(checks)
@@ -135,7 +135,7 @@ def _workers() -> dict[str, Any]:
 class StatusView(APIView):
     """The full startup report (every check with message and hint), for logged-in users."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.StatusSerializer)
     def get(self, request: Request) -> Response:
         return Response(status_as_json(project_status(force=request.query_params.get("refresh") == "1")))
 
@@ -143,7 +143,7 @@ class StatusView(APIView):
 class MeView(APIView):
     permission_classes = [Authenticated]  # one's own account: no role needed
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.MeSerializer)
     def get(self, request: Request) -> Response:
         role = role_of(request.user)
         caps = sorted({c for c in CAPABILITIES.get(role or "", []) if can(request.user, c)})
@@ -162,12 +162,11 @@ class UsersView(APIView):
 
     permission_classes = [HasCapability.of("manage_users")]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.UserList)
     def get(self, request: Request) -> Response:
-        return Response({"users": [{"username": u.username, "role": role_of(u), "active": u.is_active}
-                                   for u in get_user_model().objects.order_by("username")]})
+        return Response(s.UserList({"users": get_user_model().objects.order_by("username")}).data)
 
-    @extend_schema(request=UserSerializer, responses=dict)
+    @extend_schema(request=UserSerializer, responses={201: s.UserCreated})
     def post(self, request: Request) -> Response:
         data = UserSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -182,7 +181,7 @@ class AuditView(APIView):
     Admins see every entry; viewers and editors only their own.
     """
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.AuditList)
     def get(self, request: Request) -> Response:
         entries = audit.visible_entries(request.user)
         params = request.query_params
@@ -196,18 +195,13 @@ class AuditView(APIView):
             limit = max(1, min(500, int(params.get("limit", 100))))
         except ValueError:
             limit = 100
-        return Response({"entries": [
-            {"id": e.id, "at": e.created_at.isoformat(), "user": e.username, "action": e.action,
-             "target": e.target, "before": e.before, "after": e.after, "outcome": e.outcome,
-             "message": e.message, "ip": e.ip}
-            for e in entries[:limit]
-        ]})
+        return Response(s.AuditList({"entries": entries[:limit]}).data)
 
 
 class ConnectionView(APIView):
     """GET the target connection: masked URL, server version, database, user, timeout."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.ConnectionSerializer)
     def get(self, request: Request) -> Response:
         url = target.target_url()
         info = target.server_info()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -69,13 +69,10 @@ def revoke_all(user: Any) -> int:
 
 
 def as_json(token: ApiToken) -> dict[str, Any]:
-    """A token for lists: never the key or its hash."""
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
+    """A token for lists: never the key or its hash (``core.serializers.ApiTokenSerializer``)."""
+    from core.serializers import ApiTokenSerializer
 
-    return {"id": token.pk, "name": token.name, "prefix": f"{PREFIX}{token.prefix}…",
-            "created_at": iso(token.created_at), "expires_at": iso(token.expires_at),
-            "last_used_at": iso(token.last_used_at), "revoked_at": iso(token.revoked_at)}
+    return dict(ApiTokenSerializer(token).data)
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

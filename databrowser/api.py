@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from core.exceptions import BadRequest
 from core.roles import HasCapability, can
 from databrowser import actions, bulk, catalog, columns, forms, importer, models_info, query
+from databrowser import serializers as s
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk
@@ -69,7 +70,7 @@ class ReadView(APIView):
 
 
 class TablesView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.TableList)
     def get(self, request: Request) -> Response:
         rows = query.list_tables()
         mapped = models_info.mapped_tables()
@@ -81,7 +82,7 @@ class TablesView(ReadView):
 
 
 class TableSchemaView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.TableSchema)
     def get(self, request: Request, tref: str) -> Response:
         return Response(schema_of(_info(tref)))
 
@@ -90,21 +91,21 @@ class TableColumnsView(ReadView):
     """The caller's column layout of the grid (order, hidden, widths): PUT replaces the parts it names,
     DELETE resets. Any role may arrange its own grid (a preference, not a target write: not audited)."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="table_columns")
+    @extend_schema(responses=s.ColumnLayout, operation_id="table_columns")
     def get(self, request: Request, tref: str) -> Response:
         return Response(columns.load(request.user, _info(tref)).as_json())
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, operation_id="table_columns_save")
+    @extend_schema(request=s.ColumnLayoutUpdate, responses=s.ColumnLayout, operation_id="table_columns_save")
     def put(self, request: Request, tref: str) -> Response:
         return Response(columns.save(request.user, _info(tref), request.data).as_json())
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="table_columns_reset")
+    @extend_schema(responses=s.ColumnLayout, operation_id="table_columns_reset")
     def delete(self, request: Request, tref: str) -> Response:
         return Response(columns.reset(request.user, _info(tref)).as_json())
 
 
 class TableDataView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.DataPage)
     def get(self, request: Request, tref: str) -> Response:
         info = _info(tref)
         page = query.fetch_page(info, query.parse_request(info, request.query_params))
@@ -128,7 +129,7 @@ class TableDataView(ReadView):
 
 
 class RowsView(ReadView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: s.RowAnswer})
     def post(self, request: Request, tref: str) -> Response:
         info = _info(tref)
         values, errors = forms.values_from_json(info, request.data, creating=True,
@@ -175,13 +176,13 @@ class RowView(ReadView):
     """One row. GET answers an ``ETag`` (the row version); PUT and DELETE require it back as
     ``If-Match`` (428 without it, 409 when the row changed since), unless ``?force=true``."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=s.RowAnswer)
     def get(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         row = query.fetch_row(info, _pk(info, pk))
         return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=s.RowAnswer)
     def put(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         pk_values = _pk(info, pk)
@@ -199,7 +200,7 @@ class RowView(ReadView):
         row = actions.do_update_row(request, info, pk_values, values, None if forced else version, forced=forced)
         return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: s.DeleteAnswer})
     def delete(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         pk_values = _pk(info, pk)
@@ -219,7 +220,7 @@ class ExportView(ReadView):
         # ?format=csv|json names the export format, not a DRF renderer.
         return JSONRenderer(), "application/json"
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): s.EXPORT_ROWS})
     def get(self, request: Request, tref: str) -> HttpResponseBase:
         info = _info(tref)
         return export_response_for(request, info)
@@ -425,7 +426,9 @@ class ImportChunkView(APIView):
     permission_classes = [HasCapability.of("write_rows")]
     parser_classes: list[Any] = []  # the body is the piece itself: read as a stream, never parsed
 
-    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: inline_serializer(
+        "ImportChunkAnswer", {"upload": serializers.CharField(help_text="the upload's id: send it with the next piece"),
+                              "size": serializers.IntegerField(help_text="bytes received so far")})})
     def post(self, request: Request, tref: str) -> Response:
         info = _info(tref)
         offset = request.query_params.get("offset", "0")

@@ -11,14 +11,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.roles import HasCapability
+from core.serializers import ErrorSerializer
 from migrations_ui import runs, services
+from migrations_ui import serializers as s
 from migrations_ui.models import Run
 
 
 class MigrationsView(APIView):
     """GET every revision with applied/pending/current/head flags, the heads and the current revisions."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.HistorySerializer)
     def get(self, request: Request) -> Response:
         return Response(services.history_api(force=request.query_params.get("refresh") == "1"))
 
@@ -26,7 +28,7 @@ class MigrationsView(APIView):
 class CurrentView(APIView):
     """GET the revisions in the version table."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.CurrentSerializer)
     def get(self, request: Request) -> Response:
         return Response({"current": services.current_revisions()})
 
@@ -34,7 +36,7 @@ class CurrentView(APIView):
 class RevisionView(APIView):
     """GET one revision: file, upgrade/downgrade SQL (offline mode) and safety findings."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.RevisionDetailSerializer)
     def get(self, request: Request, rev: str) -> Response:
         detail = services.revision_detail(rev, with_sql=request.query_params.get("sql", "1") != "0")
         return Response(detail)
@@ -49,7 +51,7 @@ class _StartRun(APIView):
     permission_classes = [HasCapability.of("run_migrations")]
     kind = "upgrade"
 
-    @extend_schema(request=RunRequest, responses={202: dict})
+    @extend_schema(request=RunRequest, responses={202: s.RunStarted, 409: ErrorSerializer})
     def post(self, request: Request) -> Response:
         data = RunRequest(data=request.data)
         data.is_valid(raise_exception=True)
@@ -79,21 +81,21 @@ class StampView(_StartRun):
 class RunsView(APIView):
     """GET the runs, newest first (?limit=, max 200)."""
 
-    @extend_schema(responses=dict, operation_id="alembic_runs_list")
+    @extend_schema(responses=s.RunList, operation_id="alembic_runs_list")
     def get(self, request: Request) -> Response:
         try:
             limit = max(1, min(200, int(request.query_params.get("limit", 50))))
         except ValueError:
             limit = 50
-        return Response({"runs": [runs.run_as_dict(r, with_lines=False) for r in Run.objects.all()[:limit]]})
+        return Response(s.RunList({"runs": Run.objects.all()[:limit]}).data)
 
 
 class RunView(APIView):
     """GET one run: status, log lines, backup, timings, post-run check."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.RunDetailSerializer)
     def get(self, request: Request, run_id: int) -> Response:
-        return Response(runs.run_as_dict(get_object_or_404(Run, pk=run_id)))
+        return Response(s.RunDetailSerializer(get_object_or_404(Run, pk=run_id)).data)
 
 
 class CancelView(APIView):
@@ -101,7 +103,7 @@ class CancelView(APIView):
 
     permission_classes = [HasCapability.of("run_migrations")]
 
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(request=None, responses={202: s.RunStarted})
     def post(self, request: Request, run_id: int) -> Response:
         run = runs.cancel_run(request, run_id)
         return Response({"run_id": run.pk, "status": "cancelling", "url": f"/api/alembic/runs/{run.pk}"}, status=202)
@@ -111,7 +113,7 @@ class DriftView(APIView):
     """GET the differences between the project's models and the database (autogenerate compare; cached
     until the model files or the schema change, ``?refresh=1`` compares again)."""
 
-    @extend_schema(parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL)], responses=dict)
+    @extend_schema(parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL)], responses=s.DriftSerializer)
     def get(self, request: Request) -> Response:
         from migrations_ui.drift import compute_drift
 
@@ -121,12 +123,11 @@ class DriftView(APIView):
 class BackupsView(APIView):
     """GET the backups (newest first): name, bytes, created_at, revisions at backup time, run."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.BackupList)
     def get(self, request: Request) -> Response:
         from migrations_ui import backups
 
-        return Response({"backups": [{**b, "created_at": b["created_at"].isoformat()} for b in backups.list_backups()],
-                         "keep": backups.keep_count()})
+        return Response(s.BackupList({"backups": backups.list_backups(), "keep": backups.keep_count()}).data)
 
 
 class RestoreRequest(serializers.Serializer):
@@ -139,7 +140,7 @@ class RestoreView(APIView):
 
     permission_classes = [HasCapability.of("run_migrations")]
 
-    @extend_schema(request=RestoreRequest, responses={202: dict})
+    @extend_schema(request=RestoreRequest, responses={202: s.RunStarted, 409: ErrorSerializer})
     def post(self, request: Request) -> Response:
         from migrations_ui import backups
 
@@ -159,7 +160,7 @@ class DryRunView(APIView):
 
     permission_classes = [HasCapability.of("run_migrations")]
 
-    @extend_schema(request=DryRunRequest, responses=dict)
+    @extend_schema(request=DryRunRequest, responses=s.DryRunSerializer)
     def post(self, request: Request) -> Response:
         data = DryRunRequest(data=request.data)
         data.is_valid(raise_exception=True)

@@ -459,20 +459,10 @@ def _audit(run: Run, request: Any) -> None:
 
 
 def run_as_dict(run: Run, with_lines: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": run.pk, "kind": run.kind, "target": run.target, "status": run.status, "user": run.username,
-        "database": run.database, "created_at": run.created_at.isoformat(),
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "from_revisions": run.from_revisions, "to_revisions": run.to_revisions,
-        "backup": {"requested": run.backup_requested, "path": run.backup_path or None, "bytes": run.backup_bytes,
-                   "duration_ms": run.backup_ms},
-        "duration_ms": run.duration_ms, "migrate_ms": run.migrate_ms, "steps": run.steps, "check": run.post_check,
-        "error": run.error or None, "hint": run.hint or None, "traceback": run.traceback or None,
-    }
-    if with_lines:
-        body["lines"] = [line.as_dict() for line in run.lines.all()]
-    return body
+    """The run as the API, the page and the run-log socket show it (``migrations_ui.serializers``)."""
+    from migrations_ui.serializers import RunDetailSerializer, RunSerializer
+
+    return dict((RunDetailSerializer if with_lines else RunSerializer)(run).data)
 
 
 def child_pid(run_id: int) -> int | None:

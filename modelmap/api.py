@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from modelmap import erd as erdlib
 from modelmap import positions, services
+from modelmap import serializers as s
 
 
 class SVGRenderer(BaseRenderer):
@@ -51,7 +52,8 @@ class ModelsView(APIView):
     """Every model with columns, relationships and inheritance; unmapped tables; import errors."""
 
     @extend_schema(parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL), OpenApiParameter("q", str),
-                               OpenApiParameter("drift", OpenApiTypes.BOOL)], responses=dict, operation_id="models_list")
+                               OpenApiParameter("drift", OpenApiTypes.BOOL)], responses=s.ModelMapSerializer,
+                   operation_id="models_list")
     def get(self, request: Request) -> Response:
         data = services.model_map(force=request.query_params.get("refresh") == "1",
                                   with_drift=request.query_params.get("drift") == "1")
@@ -62,7 +64,7 @@ class ModelsView(APIView):
 class ModelDetailView(APIView):
     """One model by class name: columns, relationships, its table's constraints and indexes."""
 
-    @extend_schema(responses=dict, operation_id="model_retrieve")
+    @extend_schema(responses=s.ModelDetailSerializer, operation_id="model_retrieve")
     def get(self, request: Request, name: str) -> Response:
         return Response(services.find_model(name))
 
@@ -70,7 +72,7 @@ class ModelDetailView(APIView):
 class ModelRelationshipsView(APIView):
     """The relationships of one model: target, direction, secondary, cascade, lazy, back_populates."""
 
-    @extend_schema(responses=dict, operation_id="model_relationships")
+    @extend_schema(responses=s.ModelRelationships, operation_id="model_relationships")
     def get(self, request: Request, name: str) -> Response:
         model = services.find_model(name)
         return Response({"model": model["key"], "table": model["table"], "relationships": model["relationships"]})
@@ -85,7 +87,9 @@ class ErdView(APIView):
                                OpenApiParameter("focus", str), OpenApiParameter("depth", int),
                                OpenApiParameter("hops", int, description="old name of depth"),
                                OpenApiParameter("columns", OpenApiTypes.BOOL),
-                               OpenApiParameter("format", str, enum=["json", "svg"])], responses=dict, operation_id="erd")
+                               OpenApiParameter("format", str, enum=["json", "svg"])],
+                   responses={(200, "application/json"): s.ErdSerializer, (200, "image/svg+xml"): OpenApiTypes.STR},
+                   operation_id="erd")
     def get(self, request: Request) -> Response:
         params = request.query_params
         depth = _int(params.get("depth") or params.get("hops"), 1)
@@ -99,15 +103,18 @@ class ErdView(APIView):
 class ErdPositionsView(APIView):
     """The caller's saved ER-diagram positions {table: {x, y}}: PUT merges (null forgets one), DELETE resets."""
 
-    @extend_schema(responses=dict, operation_id="erd_positions")
+    @extend_schema(responses=s.Positions, operation_id="erd_positions")
     def get(self, request: Request) -> Response:
         return Response({"positions": positions.load(request.user)})
 
-    @extend_schema(request=dict, responses=dict, operation_id="erd_positions_save")
+    @extend_schema(request={"application/json": {"type": "object", "additionalProperties": {
+        "type": "object", "nullable": True, "required": ["x", "y"],
+        "properties": {"x": {"type": "number"}, "y": {"type": "number"}}}}},
+                   responses=s.Positions, operation_id="erd_positions_save")
     def put(self, request: Request) -> Response:
         return Response({"positions": positions.merge(request.user, request.data)})
 
-    @extend_schema(responses=dict, operation_id="erd_positions_reset")
+    @extend_schema(responses={200: s.Positions}, operation_id="erd_positions_reset")
     def delete(self, request: Request) -> Response:
         positions.reset(request.user)
         return Response({"positions": {}})

@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.ViewTarget"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -243,6 +243,16 @@ SPECTACULAR_SETTINGS = {
     # The schema lists every endpoint and parameter: for logged-in users and token holders only.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_COERCE_PATH_PK": False,  # row endpoints are keyed by {pk}, not {id}
+    # Several responses share a field name with other choices: name each set (else hashed names)
+    "ENUM_NAME_OVERRIDES": {
+        "CheckStatusEnum": ["ok", "warning", "error"],
+        "HealthStatusEnum": ["ok", "degraded"],
+        "RunStatusEnum": "migrations_ui.models.Run.Status",
+        "RunKindEnum": "migrations_ui.models.Run.Kind",
+        "DryRunKindEnum": ["upgrade", "downgrade"],
+        "AuditOutcomeEnum": "core.models.AuditEntry.Outcome",
+        "QueryOutcomeEnum": "sqlconsole.models.QueryHistory.Outcome",
+    },
 }
 
 # --- Channels ---------------------------------------------------------------------------

@@ -168,16 +168,14 @@ def delete_saved(request: Any, saved_id: int) -> None:
 
 
 def saved_as_dict(saved: SavedQuery, user: Any) -> dict[str, Any]:
-    return {"id": saved.pk, "name": saved.name, "sql": saved.sql, "shared": saved.shared,
-            "owner": saved.owner.get_username(), "mine": saved.owner_id == user.pk,
-            "updated_at": saved.updated_at.isoformat()}
+    """A saved query as the API and the page show it (``sqlconsole.serializers``)."""
+    from sqlconsole.serializers import SavedQuerySerializer
+
+    return dict(SavedQuerySerializer(saved, context={"user": user}).data)
 
 
 def history_as_dict(entry: QueryHistory) -> dict[str, Any]:
-    """One history entry; ``time``/``when`` are in the app's time zone and 24-hour format, as every
-    page prints times (the browser's locale could say "3:04:05 PM" in another zone)."""
-    local = timezone.localtime(entry.started_at)
-    return {"id": entry.pk, "sql": entry.sql, "started_at": entry.started_at.isoformat(),
-            "time": local.strftime("%H:%M:%S"), "when": local.strftime("%Y-%m-%d %H:%M:%S"),
-            "duration_ms": entry.duration_ms, "rows": entry.rows, "outcome": entry.outcome, "error": entry.error,
-            "mode": entry.mode, "explain": entry.explain}
+    """One history entry (``sqlconsole.serializers.HistoryEntrySerializer``)."""
+    from sqlconsole.serializers import HistoryEntrySerializer
+
+    return dict(HistoryEntrySerializer(entry).data)

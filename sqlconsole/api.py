@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from core.roles import HasCapability, role_of
 from sqlconsole import actions, catalog, services
+from sqlconsole import serializers as s
 
 
 class QueryRequest(serializers.Serializer):
@@ -27,7 +28,7 @@ class QueryView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(request=QueryRequest, responses=dict)
+    @extend_schema(request=QueryRequest, responses=s.RunResult)
     def post(self, request: Request) -> Response:
         data = QueryRequest(data=request.data)
         data.is_valid(raise_exception=True)
@@ -46,7 +47,7 @@ class CancelView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(request=CancelRequest, responses=dict)
+    @extend_schema(request=CancelRequest, responses=s.CancelAnswer)
     def post(self, request: Request) -> Response:
         data = CancelRequest(data=request.data)
         data.is_valid(raise_exception=True)
@@ -64,7 +65,7 @@ class MoreView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(request=MoreRequest, responses=dict)
+    @extend_schema(request=MoreRequest, responses=s.MoreRows)
     def post(self, request: Request) -> Response:
         data = MoreRequest(data=request.data)
         data.is_valid(raise_exception=True)
@@ -77,7 +78,7 @@ class StatsView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.StatsSerializer)
     def get(self, request: Request) -> Response:
         return Response(catalog.database_stats(show_queries=role_of(request.user) == "admin"))
 
@@ -87,7 +88,7 @@ class SchemaView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.CompletionSchema)
     def get(self, request: Request) -> Response:
         return Response(catalog.completion_schema())
 
@@ -97,7 +98,7 @@ class HistoryView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.HistoryList)
     def get(self, request: Request) -> Response:
         p = request.query_params
         try:
@@ -105,7 +106,7 @@ class HistoryView(APIView):
         except ValueError:
             limit = 100
         entries = actions.history(request.user, p.get("q", ""), p.get("outcome", ""), limit)
-        return Response({"history": [actions.history_as_dict(e) for e in entries]})
+        return Response(s.HistoryList({"history": entries}).data)
 
 
 class SaveRequest(serializers.Serializer):
@@ -119,11 +120,11 @@ class SavedView(APIView):
 
     permission_classes = [HasCapability.of("view_target")]
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=s.SavedList)
     def get(self, request: Request) -> Response:
-        return Response({"saved": [actions.saved_as_dict(s, request.user) for s in actions.saved_for(request.user)]})
+        return Response(s.SavedList({"saved": actions.saved_for(request.user)}, context={"user": request.user}).data)
 
-    @extend_schema(request=SaveRequest, responses=dict)
+    @extend_schema(request=SaveRequest, responses={201: s.SavedQuerySerializer})
     def post(self, request: Request) -> Response:
         data = SaveRequest(data=request.data)
         data.is_valid(raise_exception=True)

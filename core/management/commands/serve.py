@@ -147,6 +147,26 @@ class Command(BaseCommand):
     def _serve(self, host: str, port: int) -> None:
         from daphne.cli import CommandLineInterface
 
+        _django_parses_forms()
         self.say(f"Serving on {host}:{port} (Ctrl+C to stop)")
         # No --proxy-headers: X-Forwarded-* count only from PGADMIN_TRUSTED_PROXIES (pgadmin_site/proxies.py).
         CommandLineInterface().run(["-b", host, "-p", str(port), "pgadmin_site.asgi:application"])
+
+
+def _django_parses_forms() -> None:
+    """Leave POST bodies to Django: Twisted (under Daphne) parses multipart bodies itself, into
+    ``request.args`` that Daphne never reads, and answers a malformed one with a bare 400 (no body,
+    no Content-Type) before the app can answer with the error vocabulary; it also holds a copy of
+    every upload in memory. Django's own parser reports a bad body as a 400 with a message and hint."""
+    from daphne.http_protocol import WebRequest
+
+    if getattr(WebRequest, "_pgadmin_forms_to_django", False):
+        return
+    original = WebRequest.__init__
+
+    def init(self: WebRequest, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest.__init__ = init  # type: ignore[method-assign]
+    WebRequest._pgadmin_forms_to_django = True  # type: ignore[attr-defined]
