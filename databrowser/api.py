@@ -283,3 +283,154 @@ class BulkUpdateView(ReadView):
                              "can_apply": info.writable and can(request.user, "write_rows")})
         changed = bulk.do_bulk_update(request, info, scope, col, value, data.get("expected_count"))
         return Response({"column": col.name, "value": data["value"], "count": changed, "updated": True})
+
+
+class ImportRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text="line in the file (the header is line 1); null: the whole file")
+    column = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class ImportMappingSerializer(serializers.Serializer):
+    csv = serializers.CharField()
+    column = serializers.CharField(allow_null=True)
+
+
+class ImportJobSerializer(serializers.Serializer):
+    """An import job: its state, progress, the failing rows with reasons, and what was written."""
+
+    id = serializers.CharField()
+    table = serializers.CharField()
+    state = serializers.ChoiceField(choices=["mapping", "validating", "invalid", "valid", "importing", "done", "failed"])
+    phase = serializers.CharField(allow_blank=True)
+    progress = serializers.FloatField()
+    file_name = serializers.CharField()
+    size = serializers.IntegerField()
+    delimiter = serializers.CharField()
+    null_style = serializers.CharField()
+    mode = serializers.CharField()
+    headers = serializers.ListField(child=serializers.CharField())
+    mapping = ImportMappingSerializer(many=True)
+    rows = serializers.IntegerField()
+    errors = ImportRowErrorSerializer(many=True)
+    error_count = serializers.IntegerField()
+    errors_truncated = serializers.BooleanField()
+    would_update = serializers.IntegerField()
+    written = serializers.IntegerField()
+    message = serializers.CharField(allow_blank=True)
+    hint = serializers.CharField(allow_blank=True)
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="the CSV (multipart); or send text")
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    upload = serializers.CharField(required=False, max_length=32, help_text="a file sent in pieces (POST …/import/chunks)")
+    name = serializers.CharField(required=False, max_length=200, help_text="the file name shown for an upload")
+    mapping = serializers.JSONField(required=False, help_text='{"CSV header": "column" | null}; default: by name')
+    mode = serializers.ChoiceField(choices=["insert", "upsert"], default="insert")
+    delimiter = serializers.CharField(required=False, max_length=1)
+    null_style = serializers.ChoiceField(choices=["empty", "marker"], required=False)
+    confirm = serializers.BooleanField(default=False, help_text="false: validate only; true: validate and import")
+    wait = serializers.FloatField(default=5.0, min_value=0, max_value=30, help_text="seconds to wait for the job")
+
+
+def _job_body(job: Any) -> dict[str, Any]:
+    return ImportJobSerializer(job.as_dict()).data
+
+
+class ImportView(APIView):
+    """POST a CSV (multipart ``file`` or ``text``) → 202 with the job; ``confirm=false`` (default)
+    only validates every row (nothing written), ``confirm=true`` validates and imports in one
+    transaction. Poll ``GET …/import/{job}`` until ``state`` is valid/invalid/done/failed."""
+
+    permission_classes = [HasCapability.of("write_rows")]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # the upload streams into the data dir before anything (DRF's CSRF check too) reads the body
+        self.handler = importer.UploadHandler(request)
+        if request.method == "POST":
+            request.upload_handlers = [self.handler]
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            job = getattr(self, "job", None)
+            if job is None:
+                self.handler.discard()
+
+    @extend_schema(request=ImportRequestSerializer, responses={202: ImportJobSerializer})
+    def post(self, request: Request, tref: str) -> Response:
+        info = _info(tref)
+        actions.require_writer(request, "data.import", info)
+        data = ImportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        opts = data.validated_data
+        if self.handler.exceeded:
+            raise importer.too_big()
+        if self.handler.path is not None and self.handler.path.stat().st_size:
+            path, name = self.handler.path, self.handler.file_name or "upload.csv"
+        elif opts.get("upload"):
+            path, name = importer.adopt_upload(request, info, opts["upload"]), opts.get("name") or "upload.csv"
+        elif (opts.get("text") or "").strip():
+            path, name = importer.save_text(opts["text"]), "pasted.csv"
+        else:
+            raise BadRequest("Send the CSV as a multipart file (field 'file') or as 'text'.", code="no_file",
+                             hint="The first line must name the columns.")
+        job = importer.new_job(request, info, path, name)
+        self.job = job
+        importer.set_options(info, job, mapping=importer.mapping_from_json(job, opts["mapping"]) if "mapping" in opts
+                             else None, mode=opts["mode"], delimiter=opts.get("delimiter"),
+                             null_style=opts.get("null_style"))
+        if opts.get("delimiter"):  # the header was re-read: apply the mapping to it
+            if "mapping" in opts:
+                importer.set_options(info, job, mapping=importer.mapping_from_json(job, opts["mapping"]), mode=None,
+                                     delimiter=None, null_style=None)
+        if opts["confirm"]:
+            importer.do_import_csv(request, info, job, confirmed=True)
+        else:
+            importer.start_validation(request, info, job)
+        importer.wait(job, opts["wait"])
+        return Response(_job_body(job), status=202)
+
+
+class ImportJobView(APIView):
+    """GET an import job (its progress, failing rows, result); POST ``…/run`` imports a valid one."""
+
+    permission_classes = [HasCapability.of("write_rows")]
+
+    @extend_schema(responses=ImportJobSerializer)
+    def get(self, request: Request, tref: str, job_id: str) -> Response:
+        info = _info(tref)
+        return Response(_job_body(importer.get_job(request, job_id, info)))
+
+
+class ImportRunView(APIView):
+    """POST: import a job whose validation passed (state ``valid``), in one transaction."""
+
+    permission_classes = [HasCapability.of("write_rows")]
+
+    @extend_schema(request=None, responses={202: ImportJobSerializer})
+    def post(self, request: Request, tref: str, job_id: str) -> Response:
+        info = _info(tref)
+        job = importer.get_job(request, job_id, info)
+        importer.do_import_csv(request, info, job)
+        importer.wait(job, 5.0)
+        return Response(_job_body(job), status=202)
+
+
+class ImportChunkView(APIView):
+    """POST one piece of a big file as the raw body (``?upload=<id>&offset=<bytes so far>``; the
+    first piece without ``upload``) → {upload, size}; then POST …/import with ``upload=<id>``.
+    Pieces of at most 4 MB keep the server's memory flat whatever the file's size."""
+
+    permission_classes = [HasCapability.of("write_rows")]
+    parser_classes: list[Any] = []  # the body is the piece itself: read as a stream, never parsed
+
+    @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY}, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request: Request, tref: str) -> Response:
+        info = _info(tref)
+        offset = request.query_params.get("offset", "0")
+        if not offset.isdigit():
+            raise BadRequest("offset must be a byte count.", hint="Send ?offset=<bytes already sent>.")
+        upload_id, size = importer.append_chunk(request, info, request.query_params.get("upload", ""), int(offset),
+                                                request._request)
+        return Response({"upload": upload_id, "size": size})

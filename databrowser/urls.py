@@ -3,8 +3,7 @@ the row key values percent-encoded one by one and joined by ``,``."""
 
 from django.urls import path
 
-from databrowser import bulk_views, views
-from databrowser import import_views, views
+from databrowser import bulk_views, import_views, views
 
 urlpatterns = [
     path("data", views.table_list, name="data"),
