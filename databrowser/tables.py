@@ -24,6 +24,7 @@ from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
 from databrowser.formatting import Cut, cell_fast
+from databrowser.forms import fk_lookup_url
 from databrowser.query import ColumnInfo, Page
 from databrowser.refs import TableRef, encode_pk, format_sort
 
@@ -148,6 +149,9 @@ def _edit_attrs(col: ColumnInfo, editable: set[str] | None) -> str:
         attrs += f' data-enum="{escape(json.dumps(list(col.enum_values)))}"'
     if editable is not None and col.name in editable:
         attrs += " data-editable"
+        lookup = fk_lookup_url(col)
+        if lookup:  # the FK picker's suggestions (the referenced rows with their labels)
+            attrs += f' data-fk-lookup="{escape(lookup)}"'
     return attrs
 
 

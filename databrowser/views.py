@@ -11,6 +11,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -39,6 +40,17 @@ def _info(tref: str) -> TableInfo:
 
 def _writable(request: HttpRequest, info: TableInfo) -> bool:
     return info.writable and can(request.user, "write_rows")
+
+
+def edit_refusal(request: HttpRequest, info: TableInfo) -> str:
+    """Why this user cannot change rows of this table in place ("" when they can): shown on an edit attempt."""
+    if _writable(request, info):
+        return ""
+    if info.read_only_reason:
+        return f"Read-only: {info.read_only_reason.rstrip('.')}."
+    if settings.READ_ONLY:
+        return "Read-only: this instance runs in read-only mode (PGADMIN_READ_ONLY=1)."
+    return "Read-only: you are a viewer."
 
 
 @require_GET
@@ -120,7 +132,8 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
             [("scope", "filter"), *((k, v) for k in request.GET for v in request.GET.getlist(k)
                                    if k.startswith("f.") or k in ("q", "qin"))]),
         "export_eta": export_eta,
-        "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
+        "can_write": _writable(request, info), "edit_refusal": edit_refusal(request, info),
+        "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
         "search": page.search, "console": _console_links(request, page),
         "position": _position(start, page), "density": request.COOKIES.get("grid_density", "compact"),
         "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)

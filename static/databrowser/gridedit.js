@@ -129,7 +129,31 @@
     }
     el.className = "cell-input";
     el.setAttribute("aria-label", "New value of " + th.dataset.col);
+    if (th.dataset.fkLookup && el.tagName === "INPUT") fkSuggestions(el, th.dataset.fkLookup);
     return el;
+  }
+
+  /* an FK cell suggests the referenced rows (value — label) as you type, from the form picker's lookup */
+  var listSeq = 0;
+  function fkSuggestions(input, lookup) {
+    var list = document.createElement("datalist"), timer = null;
+    list.id = "cell-fk-list-" + (++listSeq);
+    input.setAttribute("list", list.id);
+    input.fkList = list;  // openEditor puts it beside the input
+    function load() {
+      fetch(lookup + "&q=" + encodeURIComponent(input.value), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+        .then(function (data) {
+          list.textContent = "";
+          (data.items || []).forEach(function (item) {
+            var o = document.createElement("option");
+            o.value = item.value; o.label = item.label !== item.value ? item.label : "";
+            list.append(o);
+          });
+        }).catch(function () { /* no suggestions: a plain text input still works */ });
+    }
+    input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(load, 200); });
+    setTimeout(load, 0);
   }
 
   function startEdit(td) {
@@ -150,6 +174,7 @@
     box.className = "cell-editor";
     var input = widget(th, value);
     box.append(input);
+    if (input.fkList) box.append(input.fkList);
     var nullBox = null;
     if ("nullable" in th.dataset) {
       var label = document.createElement("label");

@@ -305,6 +305,12 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         assert field.get_attribute("aria-invalid") == "true" and field.input_value() == "12x4"
         assert "12x4" in tab.locator("#grid .cell-error").inner_text()
         tab.keyboard.press("Escape")
+        # an FK cell suggests the referenced rows with their labels
+        tab.locator("#grid tbody tr").first.locator("td").nth(cols.index("client_id")).dblclick()
+        tab.locator("#grid .cell-editor datalist option").first.wait_for(state="attached")
+        assert "@" in tab.locator("#grid .cell-editor datalist option").first.get_attribute("label")
+        tab.keyboard.press("Escape")
+        assert tab.locator("#grid .cell-editor").count() == 0
         # a shared ?row= link opens the panel: FK values with their labels, JSON in a viewer
         op, client_id = _sql(demo_url, "SELECT id, client_id FROM operations WHERE meta IS NOT NULL ORDER BY id LIMIT 1")[0]
         tab.goto(base + f"/data/public.operations?row={op}")

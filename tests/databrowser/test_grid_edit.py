@@ -43,8 +43,10 @@ def test_headers_say_each_columns_kind_and_only_editors_get_editable_columns(hos
     assert 'data-kind="json"' in heads["payload"] and 'data-kind="int"' in heads["order"]
     assert "data-enum=" in heads["mood"] and "data-nullable" in heads["mood"]
     assert "data-editable" in heads["user"] and "data-editable" not in heads["id"]  # the key is not edited in place
+    child = client_as(bob).get("/data/public.child").content.decode()
+    assert re.search(r'data-col="parent_id"[^>]*data-fk-lookup="/data/public.parent/lookup\?column=id"', child)
     viewer = client_as(carol).get(f"/data/{tpath(*USERS)}").content.decode()
-    assert "data-editable" not in viewer and 'data-readonly="Read-only: you are a viewer"' in viewer
+    assert "data-editable" not in viewer and 'data-readonly="Read-only: you are a viewer."' in viewer
 
 
 def test_the_row_panel_is_a_fragment_with_fk_labels_related_counts_and_json(hostile, client_as, carol):
@@ -61,3 +63,20 @@ def test_the_row_panel_is_a_fragment_with_fk_labels_related_counts_and_json(host
                          "WHERE payload IS NOT NULL ORDER BY id LIMIT 1")[0][0]
     user = client.get(f"/data/{tpath(*USERS)}/row/{first}", {"panel": "1"}).content.decode()
     assert 'class="json-view" data-json="' in user
+
+
+def test_in_read_only_mode_even_an_admin_is_told_why_cells_cannot_be_edited(hostile, client_as, alice, settings):
+    settings.READ_ONLY = True
+    body = client_as(alice).get(f"/data/{tpath(*USERS)}").content.decode()
+    assert "data-editable" not in body and "PGADMIN_READ_ONLY=1" in re.search(r'data-readonly="([^"]*)"', body).group(1)
+
+
+def test_a_cell_saved_by_the_grid_is_audited_and_a_forced_overwrite_says_so(hostile, api_as, bob):
+    from core.models import AuditEntry
+
+    pk = sql(hostile, 'SELECT min(id) FROM "Odd Schema.v2"."Üser ""Accounts"" 100%"')[0][0]
+    url = f"/api/tables/{tpath(*USERS)}/rows/{pkpath(pk)}"
+    r = api_as(bob).put(url + "?force=true", {"Mixed Case": "overwritten"}, format="json")
+    assert r.status_code == 200, r.content
+    entry = AuditEntry.objects.filter(action="data.update").latest("created_at")
+    assert entry.username == "bob" and "forced" in entry.message and entry.after == {"Mixed Case": "overwritten"}
