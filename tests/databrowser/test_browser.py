@@ -264,6 +264,7 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         tab.keyboard.type("Mine")
         tab.keyboard.press("Enter")
         tab.locator("#grid .cell-conflict").wait_for()
+        tab.screenshot(path=str(SCREENSHOTS / "data-inline-conflict.png"))
         assert tab.locator("#grid .conflict-yours").inner_text() == "Mine"
         assert tab.locator("#grid .conflict-theirs").inner_text() == "Theirs" and db_name() == "Theirs"
         tab.locator("#conflict-mine").click()  # overwrite (a forced write, audited as such)
@@ -318,6 +319,7 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         labels = _sql(demo_url, "SELECT email, full_name FROM clients WHERE id = %s", client_id)[0]
         assert tab.locator("#row-panel [data-column=client_id] [data-fk-label]").inner_text() in labels
         assert tab.locator("#row-panel .json-tree").is_visible()
+        tab.screenshot(path=str(SCREENSHOTS / "data-row-panel.png"))
         tab.reload()
         tab.locator("#row-panel #panel-values").wait_for()
         assert tab.locator("#row-panel-title").inner_text().endswith(f"({op})")
