@@ -51,8 +51,11 @@
     var td = e.target.closest && e.target.closest("td");
     if (td && td.parentElement.parentElement === body && td !== current) setCurrent(td, false);
   });
+  var afterG = 0;  // "g x" navigates (app.js): its second key is not a grid key
   document.addEventListener("keydown", function (e) {
     if (editing || e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    if (e.key === "g") { afterG = Date.now(); return; }
+    if (Date.now() - afterG < 1200) { afterG = 0; return; }
     var inGrid = current && body.contains(document.activeElement);
     if (e.key === "PageDown" || e.key === "PageUp") { e.preventDefault(); page(e.key === "PageDown" ? "page-next" : "page-prev"); return; }
     if (e.key === "Escape" && panel && !panel.hidden) { e.preventDefault(); closePanel(); return; }
