@@ -294,6 +294,14 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         assert f"f.eq.client_id={cid}" in related.get_by_role("link", name="open filtered").get_attribute("href")
         tab.keyboard.press("Escape")
         assert tab.locator("#row-panel").is_hidden() and "row=" not in tab.url
+        # Space selects the focused row (the bulk actions wake up), PageDown turns the page
+        box = tab.locator(f'#grid tbody tr[data-pk="{cid}"] input[name="pk"]')
+        tab.keyboard.press(" ")
+        assert box.is_checked() and tab.locator("#bulk-edit").is_enabled()
+        tab.keyboard.press(" ")
+        assert not box.is_checked()
+        tab.keyboard.press("PageDown")
+        tab.wait_for_url(re.compile(r".*[?&](cursor|page)="))
 
         # a number refuses letters visibly (kept as typed, marked, not saved)
         tab.goto(base + "/data/public.operations")
