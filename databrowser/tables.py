@@ -167,8 +167,8 @@ def head_html(table: tables.Table, widths: dict[str, int] | None = None, editabl
         col = column.col
         classes = column.attrs["th"]["class"]
         cls = f' class="{escape(classes)}"' if classes else ""
-        out.append(f'<th{cls} data-col="{escape(col.name)}"{_edit_attrs(col, editable)}'
-                   f'{_width_style(widths.get(col.name))}>{column.verbose_name}'
+        out.append(f'<th{cls} data-col="{escape(col.name)}"{_width_style(widths.get(col.name))}'
+                   f'{_edit_attrs(col, editable)}>{column.verbose_name}'
                    f'<span class="col-resize" aria-hidden="true" title="Drag to resize; double-click for the natural width">'
                    f'</span></th>')
     return mark_safe("".join(out))  # noqa: S308 - names escaped, headers built by format_html
