@@ -270,6 +270,7 @@
   /* someone changed the row since the page loaded: both values, and the choice */
   function conflict(mine, detail) {
     var ed = editing, theirs = detail.current[ed.name];
+    ed.box.querySelectorAll(".cell-conflict").forEach(function (old) { old.remove(); });  // a second try: one box
     var box = document.createElement("div");
     box.className = "cell-conflict"; box.setAttribute("role", "alert");
     var p = document.createElement("p");
