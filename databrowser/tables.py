@@ -12,6 +12,7 @@ query budget of a page (see bench/RESULTS.md). Both use the same ``CellColumn.ce
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +24,7 @@ from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
 from databrowser.formatting import Cut, cell_fast
+from databrowser.forms import fk_lookup_url
 from databrowser.query import ColumnInfo, Page
 from databrowser.refs import TableRef, encode_pk, format_sort
 
@@ -138,9 +140,25 @@ def _width_style(px: int | None) -> str:
     return f' style="width:{px}px;min-width:{px}px;max-width:{px}px"' if px else ""
 
 
-def head_html(table: tables.Table, widths: dict[str, int] | None = None) -> SafeString:
+def _edit_attrs(col: ColumnInfo, editable: set[str] | None) -> str:
+    """What the inline editor needs to pick a widget: the kind, NULL allowed, the enum labels, editable."""
+    attrs = f' data-kind="{escape(col.kind)}"'
+    if col.nullable:
+        attrs += " data-nullable"
+    if col.enum_values:
+        attrs += f' data-enum="{escape(json.dumps(list(col.enum_values)))}"'
+    if editable is not None and col.name in editable:
+        attrs += " data-editable"
+        lookup = fk_lookup_url(col)
+        if lookup:  # the FK picker's suggestions (the referenced rows with their labels)
+            attrs += f' data-fk-lookup="{escape(lookup)}"'
+    return attrs
+
+
+def head_html(table: tables.Table, widths: dict[str, int] | None = None, editable: set[str] | None = None) -> SafeString:
     """The header cells: the selection column (editors), then one per shown column with its name (for
-    the columns script: drag to reorder, the edge to resize) and its saved width."""
+    the columns script: drag to reorder, the edge to resize), its saved width and its kind (``data-kind``,
+    for the inline editor; ``editable``: the columns the user may change in place, none for viewers)."""
     widths = widths or {}
     out = ['<th class="rowlink-head"><span class="visually-hidden">Select</span></th>'] if "_row" in table.base_columns else []
     for key, column in table.base_columns.items():
@@ -149,7 +167,8 @@ def head_html(table: tables.Table, widths: dict[str, int] | None = None) -> Safe
         col = column.col
         classes = column.attrs["th"]["class"]
         cls = f' class="{escape(classes)}"' if classes else ""
-        out.append(f'<th{cls} data-col="{escape(col.name)}"{_width_style(widths.get(col.name))}>{column.verbose_name}'
+        out.append(f'<th{cls} data-col="{escape(col.name)}"{_width_style(widths.get(col.name))}'
+                   f'{_edit_attrs(col, editable)}>{column.verbose_name}'
                    f'<span class="col-resize" aria-hidden="true" title="Drag to resize; double-click for the natural width">'
                    f'</span></th>')
     return mark_safe("".join(out))  # noqa: S308 - names escaped, headers built by format_html
@@ -170,5 +189,9 @@ def body_html(table: tables.Table, page: Page, widths: dict[str, int] | None = N
         cells = "".join(f"{td}{key_cell(col, row, url) if url and col.col.name == key_name else col.cell(row, url)}</td>"
                         for col, td in zip(cols, opens, strict=True))
         box = f'<td class="rowlink">{link_col.cell(url, pk_text)}</td>' if link_col is not None else ""
-        out.append(f'<tr>{box}{cells}</tr>')
+        # the key and version let the grid write a cell in place (PUT …/rows/{pk} with If-Match)
+        version = row.get("__xmin")
+        attrs = f' data-pk="{escape(pk_text)}"' if pk_text else ""
+        attrs += f' data-version="{escape(version)}"' if version is not None else ""
+        out.append(f'<tr{attrs}>{box}{cells}</tr>')
     return mark_safe("".join(out))  # noqa: S308 - every piece is escaped by format_html/escape above

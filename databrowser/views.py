@@ -11,6 +11,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -39,6 +40,17 @@ def _info(tref: str) -> TableInfo:
 
 def _writable(request: HttpRequest, info: TableInfo) -> bool:
     return info.writable and can(request.user, "write_rows")
+
+
+def edit_refusal(request: HttpRequest, info: TableInfo) -> str:
+    """Why this user cannot change rows of this table in place ("" when they can): shown on an edit attempt."""
+    if _writable(request, info):
+        return ""
+    if info.read_only_reason:
+        return f"Read-only: {info.read_only_reason.rstrip('.')}."
+    if settings.READ_ONLY:
+        return "Read-only: this instance runs in read-only mode (PGADMIN_READ_ONLY=1)."
+    return "Read-only: you are a viewer."
 
 
 @require_GET
@@ -109,7 +121,8 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
     export_eta = {fmt: duration(s) for fmt in ("csv", "json") if (s := estimate_seconds(fmt, total, info.ref.slug) or 0) >= 2}
     return render(request, "databrowser/grid.html", {
         "info": info, "page": page, "table": table, "body": body_html(table, page, layout.widths),
-        "head": head_html(table, layout.widths), "layout": layout, "nav": nav, "filters": filters,
+        "head": head_html(table, layout.widths, editable={c.name for c in forms.editable_columns(info, creating=False)}
+                          if _writable(request, info) else None), "layout": layout, "nav": nav, "filters": filters,
         "ops": OP_LABELS,
         "page_sizes": query.PAGE_SIZES,
         "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
@@ -119,7 +132,8 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
             [("scope", "filter"), *((k, v) for k in request.GET for v in request.GET.getlist(k)
                                    if k.startswith("f.") or k in ("q", "qin"))]),
         "export_eta": export_eta,
-        "can_write": _writable(request, info), "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
+        "can_write": _writable(request, info), "edit_refusal": edit_refusal(request, info),
+        "q": req.q, "q_in": req.q_in[0] if len(req.q_in) == 1 else "",
         "search": page.search, "console": _console_links(request, page),
         "position": _position(start, page), "density": request.COOKIES.get("grid_density", "compact"),
         "filter_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
@@ -207,6 +221,8 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
     seg = encode_pk(actions.pk_of(info, row))
     fields = [{"col": c, "html": full_html(row[c.name], c.kind, reverse("data-value", args=[info.ref.slug, seg, c.position])),
                "link": fk_url(c, row),
+               "json": json.dumps(row[c.name], indent=2, ensure_ascii=False, default=str)
+               if c.kind == "json" and row[c.name] is not None else None,
                "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
                                                           c.position]) if c.kind == "bytea" and row[c.name] else None}
               for c in info.columns]
@@ -217,11 +233,13 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
     for r in referencing:
         r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
             [(f"f.eq.{c}", str(jsonable(v))) for c, v in r["filters"]])
-    return render(request, "databrowser/row.html", {
+    # ?panel=1: the same row as a fragment for the grid's side panel (no page around it)
+    template = "databrowser/_row_panel.html" if request.GET.get("panel") == "1" else "databrowser/row.html"
+    return render(request, template, {
         "info": info, "row": row, "fields": fields, "related": referencing, "can_write": _writable(request, info),
         "edit_url": reverse("data-edit", args=[info.ref.slug, seg]),
         "delete_url": reverse("data-delete", args=[info.ref.slug, seg]),
-        "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)),
+        "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)), "seg": seg,
     })
 
 

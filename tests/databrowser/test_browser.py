@@ -200,3 +200,150 @@ def test_export_shows_its_progress_then_hands_over_the_whole_file(served_demo, d
         assert len(records) == clients + 1 and 'line one\nline "two"' in [r[records[0].index("full_name")] for r in records]
     finally:
         context.close()
+
+
+def _log_in(tab, served, username: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import PASSWORD
+
+    tab.goto(served.base_url + "/login")
+    tab.get_by_label("Username").fill(username)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.wait_for_url(served.base_url + "/")
+
+
+def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_side_panel(served_demo, demo_url, browser):
+    import subprocess
+
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    for name, role in (("bob", "editor"), ("carol", "viewer")):
+        try:
+            add_user(served_demo, name, role, PASSWORD)
+        except subprocess.CalledProcessError:
+            pass  # an earlier story of this module made them
+    base = served_demo.base_url
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        _log_in(tab, served_demo, "bob")
+        tab.goto(base + "/data/public.clients")
+        cid = tab.locator("#grid tbody tr").first.get_attribute("data-pk")
+        cols = tab.evaluate("Array.from(document.querySelectorAll('#grid thead th')).map(th => th.dataset.col || '')")
+        name = tab.locator(f'#grid tbody tr[data-pk="{cid}"] td').nth(cols.index("full_name"))
+
+        def db_name() -> str:
+            return _sql(demo_url, "SELECT full_name FROM clients WHERE id = %s", int(cid))[0][0]
+
+        # keyboard only: j puts the focus on the first cell, arrows walk to the name, Enter edits, Enter saves
+        tab.keyboard.press("j")
+        for _ in range(cols.index("full_name") - 1):
+            tab.keyboard.press("ArrowRight")
+        assert name.evaluate("td => td === document.activeElement")
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-editor .cell-input").wait_for()
+        tab.keyboard.type("Typed By Keyboard")
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
+        assert name.inner_text() == "Typed By Keyboard" and db_name() == "Typed By Keyboard"
+        # Esc cancels: nothing written, the cell as it was, the focus back on it
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-editor .cell-input").wait_for()
+        tab.keyboard.type("never saved")
+        tab.keyboard.press("Escape")
+        assert tab.locator("#grid .cell-editor").count() == 0
+        assert name.inner_text() == "Typed By Keyboard" and db_name() == "Typed By Keyboard"
+        assert name.evaluate("td => td === document.activeElement")
+
+        # someone changes the row between the page load and the save: both values, and the choice
+        _sql(demo_url, "UPDATE clients SET full_name = 'Theirs' WHERE id = %s", int(cid))
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-editor .cell-input").wait_for()
+        tab.keyboard.type("Mine")
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-conflict").wait_for()
+        tab.screenshot(path=str(SCREENSHOTS / "data-inline-conflict.png"))
+        assert tab.locator("#grid .conflict-yours").inner_text() == "Mine"
+        assert tab.locator("#grid .conflict-theirs").inner_text() == "Theirs" and db_name() == "Theirs"
+        tab.locator("#conflict-mine").click()  # overwrite (a forced write, audited as such)
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
+        assert name.inner_text() == "Mine" and db_name() == "Mine"
+        _sql(demo_url, "UPDATE clients SET full_name = 'Theirs Again' WHERE id = %s", int(cid))
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-editor .cell-input").wait_for()
+        tab.keyboard.type("Mine Again")
+        tab.keyboard.press("Enter")
+        tab.locator("#conflict-theirs").click()  # take theirs: their value and version
+        assert name.inner_text() == "Theirs Again" and db_name() == "Theirs Again"
+        tab.keyboard.press("Enter")  # the next save goes through with the version taken
+        tab.locator("#grid .cell-editor .cell-input").wait_for()
+        tab.keyboard.type("After Theirs")
+        tab.keyboard.press("Enter")
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
+        assert db_name() == "After Theirs"
+
+        # a click on a row opens its side panel: the referencing rows counted, a link opening them filtered
+        name.click()
+        related = tab.locator("#panel-related li", has_text="public.operations")
+        related.wait_for()
+        assert f"row={cid}" in tab.url
+        count = _sql(demo_url, "SELECT count(*) FROM operations WHERE client_id = %s", int(cid))[0][0]
+        assert related.locator("[data-related-count]").inner_text() == str(count)
+        assert f"f.eq.client_id={cid}" in related.get_by_role("link", name="open filtered").get_attribute("href")
+        tab.keyboard.press("Escape")
+        assert tab.locator("#row-panel").is_hidden() and "row=" not in tab.url
+        # Space selects the focused row (the bulk actions wake up), PageDown turns the page
+        box = tab.locator(f'#grid tbody tr[data-pk="{cid}"] input[name="pk"]')
+        tab.keyboard.press(" ")
+        assert box.is_checked() and tab.locator("#bulk-edit").is_enabled()
+        tab.keyboard.press(" ")
+        assert not box.is_checked()
+        tab.keyboard.press("PageDown")
+        tab.wait_for_url(re.compile(r".*[?&](cursor|page)="))
+
+        # a number refuses letters visibly (kept as typed, marked, not saved)
+        tab.goto(base + "/data/public.operations")
+        cols = tab.evaluate("Array.from(document.querySelectorAll('#grid thead th')).map(th => th.dataset.col || '')")
+        tab.locator("#grid tbody tr").first.locator("td").nth(cols.index("amount")).dblclick()
+        tab.locator("#grid .cell-editor .cell-input").wait_for()
+        tab.keyboard.press("Control+a")
+        tab.keyboard.type("12x4")
+        field = tab.locator("#grid .cell-input")
+        assert field.get_attribute("aria-invalid") == "true" and field.input_value() == "12x4"
+        assert "12x4" in tab.locator("#grid .cell-error").inner_text()
+        tab.keyboard.press("Escape")
+        # an FK cell suggests the referenced rows with their labels
+        tab.locator("#grid tbody tr").first.locator("td").nth(cols.index("client_id")).dblclick()
+        tab.locator("#grid .cell-editor datalist option").first.wait_for(state="attached")
+        assert "@" in tab.locator("#grid .cell-editor datalist option").first.get_attribute("label")
+        tab.keyboard.press("Escape")
+        assert tab.locator("#grid .cell-editor").count() == 0
+        # a shared ?row= link opens the panel: FK values with their labels, JSON in a viewer
+        op, client_id = _sql(demo_url, "SELECT id, client_id FROM operations WHERE meta IS NOT NULL ORDER BY id LIMIT 1")[0]
+        tab.goto(base + f"/data/public.operations?row={op}")
+        tab.locator("#row-panel #panel-values").wait_for()
+        labels = _sql(demo_url, "SELECT email, full_name FROM clients WHERE id = %s", client_id)[0]
+        assert tab.locator("#row-panel [data-column=client_id] [data-fk-label]").inner_text() in labels
+        assert tab.locator("#row-panel .json-tree").is_visible()
+        tab.screenshot(path=str(SCREENSHOTS / "data-row-panel.png"))
+        tab.reload()
+        tab.locator("#row-panel #panel-values").wait_for()
+        assert tab.locator("#row-panel-title").inner_text().endswith(f"({op})")
+    finally:
+        context.close()
+
+    # carol (viewer) cannot edit, and is told why
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        _log_in(tab, served_demo, "carol")
+        tab.goto(base + "/data/public.operations")
+        cols = tab.evaluate("Array.from(document.querySelectorAll('#grid thead th')).map(th => th.dataset.col || '')")
+        tab.locator("#grid tbody tr").first.locator("td").nth(cols.index("amount")).dblclick()
+        tab.locator(".toast", has_text="Read-only: you are a viewer").wait_for()
+        assert tab.locator("#grid .cell-editor").count() == 0
+    finally:
+        context.close()

@@ -42,7 +42,7 @@ def long_db(long_url: str, settings) -> Iterator[str]:  # type: ignore[no-untype
 
 
 def cells(body: str, row_id: int) -> list[str]:
-    rows = [tr for tr in re.findall(r'<tr>.*?</tr>', body, re.S) if f'/row/{row_id}"' in tr]
+    rows = [tr for tr in re.findall(r'<tr[ >].*?</tr>', body, re.S) if f'/row/{row_id}"' in tr]
     assert len(rows) == 1, f"row {row_id} in the grid"
     return re.findall(r"<td class=\"(?!rowlink)[^\"]*\">(.*?)</td>", rows[0], re.S)
 
