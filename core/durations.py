@@ -61,7 +61,8 @@ def remember(kind: str, key: Hashable, seconds: float) -> None:
     with _lock:
         table = _table()
         name = _name(kind, key)
-        table[name] = (table.pop(name, []) + [round(seconds, 3)])[-KEEP:]  # re-inserted: newest last
+        # 4 significant digits, not 3 decimals: a pace of 0.00004 s per row must not become 0
+        table[name] = (table.pop(name, []) + [float(f"{seconds:.4g}")])[-KEEP:]  # re-inserted: newest last
         while len(table) > MAX_KEYS:
             table.pop(next(iter(table)))
         try:
