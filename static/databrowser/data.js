@@ -39,6 +39,8 @@
             b.textContent = item.value + (item.label !== item.value ? " — " + item.label : "");
             b.addEventListener("click", function () {
               input.value = item.value; label.textContent = item.label !== item.value ? "→ " + item.label : "";
+              // a search still on its way (typing then picking fast) must not reopen the menu over the next field
+              clearTimeout(timer); seq++;
               menu.hidden = true; input.dispatchEvent(new Event("change"));
             });
             menu.append(b);
