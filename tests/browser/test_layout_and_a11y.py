@@ -127,7 +127,8 @@ def test_alice_arranges_the_grid_columns_and_bob_keeps_his_own(demo, browser):
 
         # untick a column: the page comes back without it, the menu still open
         hidden = moved[-1]
-        tab.locator(f'#col-form input[name=show][value="{hidden}"]').uncheck()
+        with tab.expect_navigation():  # the box submits the menu's form: wait for the new page, not the old one
+            tab.locator(f'#col-form input[name=show][value="{hidden}"]').uncheck()
         tab.wait_for_load_state("load")
         wait_until(tab, "document.getElementById('col-menu').open === true")
         assert tab.evaluate("document.activeElement.value") == hidden  # the focus is back on the box
