@@ -36,6 +36,13 @@ if TYPE_CHECKING:  # the result shapes (pgadmin_protocol); annotations only
 
 _CREATE_DATE = re.compile(r"^\s*Create Date:\s*(.+?)\s*$", re.MULTILINE)
 MAX_SQL_CHARS = 4000
+# The library's own catalogue reads (Alembic's has_table, SQLAlchemy's first-connect checks): reads of
+# pg_catalog / information_schema and the dialect's SHOW / current_schema() / version() probes. They are
+# counted in the log, not printed: a raw "%(table_name)s" query says nothing about the migration.
+INTERNAL_QUERY = re.compile(
+    r"^\s*(?:select\s+pg_catalog\.version\(\)|select\s+current_schema\(\)|show\s+\w+"
+    r"|select\b(?:(?!\b(?:insert|update|delete|create|alter|drop)\b).)*\b(?:pg_catalog|information_schema)\.)",
+    re.IGNORECASE | re.DOTALL)
 
 
 class _LineStream(io.TextIOBase):
@@ -389,13 +396,17 @@ def _install_connect_guard(expect: dict[str, Any] | None, lock_timeout: str | No
     event.listen(Pool, "connect", on_connect)
 
 
-def _install_statement_log() -> None:
-    """Forward every SQL statement any engine executes (before it runs)."""
+def _install_statement_log(skipped: list[int]) -> None:
+    """Forward every SQL statement any engine executes (before it runs), except the library's own
+    catalogue reads (``INTERNAL_QUERY``), which are counted in ``skipped[0]``."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     def before(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
         text = statement.strip()
+        if INTERNAL_QUERY.match(text):
+            skipped[0] += 1
+            return
         if len(text) > MAX_SQL_CHARS:
             text = text[:MAX_SQL_CHARS] + " …"
         emit("sql", line=text, executemany=executemany)
@@ -461,7 +472,8 @@ def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     context_seen: dict[str, Any] = {}
     _install_connect_guard(payload.get("expect"))
-    _install_statement_log()
+    skipped = [0]
+    _install_statement_log(skipped)
     _install_step_timer(steps)
     _install_configure_spy(context_seen)
     target = str(payload.get("target") or ("-1" if direction == "downgrade" else "heads"))
@@ -480,6 +492,9 @@ def _run(payload: dict[str, Any], direction: str) -> dict[str, Any]:
         return {**result, "steps": steps, "context": context_seen,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
     out.flush()
+    if skipped[0]:
+        emit("info", line=f"{skipped[0]} catalogue quer{'y' if skipped[0] == 1 else 'ies'} of Alembic and SQLAlchemy "
+                          "(table checks, server settings) ran and are not shown")
     return {"ok": True, "steps": steps, "context": context_seen,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
 
