@@ -116,7 +116,7 @@ def test_developer_browses_filters_edits_deletes_and_exports_operations(served_d
     assert _sql(demo_url, "SELECT count(*) FROM operations WHERE client_id = %s", int(picked)) == [(0,)]
 
 
-def test_the_grid_is_dense_scrolls_once_and_remembers_its_density(served_demo, browser):
+def test_the_grid_is_dense_scrolls_once_and_remembers_its_density(served_demo, demo_url, browser):
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -156,6 +156,16 @@ def test_the_grid_is_dense_scrolls_once_and_remembers_its_density(served_demo, b
         assert comfortable > compact + 4 and tab.locator("#density-toggle").get_attribute("aria-pressed") == "true"
         tab.locator("#density-toggle").click()
         assert tab.evaluate("document.querySelector('#grid tbody tr').getBoundingClientRect().height") == compact
+
+        # a bad filter value is marked in place; the grid and the other filter stay
+        tab.goto(served_demo.base_url + "/data/public.operations?f.gte.amount=lots&f.eq.kind=buy")
+        bad = tab.locator(".chip-bad")
+        assert "amount ≥ lots" in bad.inner_text() and "not applied" in bad.inner_text()
+        assert set(tab.locator("#grid tbody tr td:nth-child(5)").all_inner_texts()) == {"buy"}
+        # the delete preview names the row by its label (the first unique text column), not only its key
+        client_id, name = _sql(demo_url, "SELECT id, email FROM clients ORDER BY id LIMIT 1")[0]
+        tab.goto(f"{served_demo.base_url}/data/public.clients/row/{client_id}/delete")
+        assert f"{name} ({client_id})" in tab.locator("#delete-rows").inner_text()
     finally:
         context.close()
 
