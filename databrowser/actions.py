@@ -100,7 +100,7 @@ def _guilty_column(info: TableInfo, values: dict[str, Any]) -> str | None:
     return None
 
 
-def _db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values: dict[str, Any] | None = None) -> Exception:
+def db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values: dict[str, Any] | None = None) -> Exception:
     """A database refusal in plain words, on the field it concerns."""
     translated = target.translate_error(exc)
     if translated is not exc:
@@ -189,7 +189,7 @@ def do_create_row(request: Any, info: TableInfo, values: dict[str, Any]) -> dict
         with target.connect(read_only=False) as conn:
             row = _as_dict(info, conn.execute(stmt.returning(*_returning(info))).one())
     except DBAPIError as exc:
-        err = _db_error(None, info, exc, values)
+        err = db_error(None, info, exc, values)
         audit.record(request, "data.create", _target(info), after=jsonable(values), outcome="failed",
                      message=str(getattr(err, "message", err)))
         raise err from exc
@@ -222,7 +222,7 @@ def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str
             with conn.begin_nested():
                 after = _as_dict(info, conn.execute(stmt).one())
     except DBAPIError as exc:
-        err = _db_error(None, info, exc, values)
+        err = db_error(None, info, exc, values)
         audit.record(request, "data.update", _target(info, pk), after=jsonable(values), outcome="failed",
                      message=str(getattr(err, "message", err)))
         raise err from exc
@@ -348,7 +348,7 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version:
                                       hint="Delete or re-point the referencing rows first (the preview lists them).",
                                       code="referenced")
         else:
-            err = _db_error(None, info, exc)
+            err = db_error(None, info, exc)
         audit.record(request, action, _target(info, pks[0] if len(pks) == 1 else None), outcome="failed",
                      message=str(getattr(err, "message", err)))
         raise err from exc

@@ -224,7 +224,7 @@ def do_bulk_update(request: Any, info: TableInfo, scope: Scope, col: ColumnInfo,
                      outcome="failed", message=exc.message)
         raise
     except DBAPIError as exc:
-        err = actions._db_error(None, info, exc, {col.name: value})
+        err = actions.db_error(None, info, exc, {col.name: value})
         audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
                      outcome="failed", message=str(getattr(err, "message", err)))
         raise err from exc

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core import target
 from core.exceptions import AppError
-from databrowser.query import Filter, PageRequest, TableInfo, _filter_clause, diagnostics
+from databrowser.query import Filter, PageRequest, TableInfo, diagnostics, filter_clause
 
 # ops whose value is bound with the column's type (the others compare text or take fixed words)
 _TYPED_OPS = ("eq", "gte", "lte")
@@ -28,7 +28,7 @@ def bad_filters(info: TableInfo, req: PageRequest) -> dict[int, str]:
     typed: list[tuple[int, Filter]] = []
     for index, flt in enumerate(req.filters):
         try:
-            _filter_clause(info, flt)
+            filter_clause(info, flt)
         except AppError as refused:
             bad[index] = refused.message
             continue

@@ -178,7 +178,8 @@ def _bind(value: Any, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.cast(param, col.type)
 
 
-def _filter_clause(info: TableInfo, f: Filter) -> sa.ColumnElement[bool]:
+def filter_clause(info: TableInfo, f: Filter) -> sa.ColumnElement[bool]:
+    """The WHERE clause of one filter, on the reflected column (values bound, never inlined)."""
     cinfo = info.column(f.column)
     col = info.c(f.column)
     as_text = col if cinfo.kind == "text" else sa.cast(col, sa.Text)
@@ -220,7 +221,7 @@ def search_plan(info: TableInfo, req: PageRequest) -> SearchPlan | None:
 
 def where_clauses(info: TableInfo, req: PageRequest, plan: SearchPlan | None = None) -> list[sa.ColumnElement[bool]]:
     """The filters, and the search as one OR over every searched column (see ``searchplan``)."""
-    clauses = [_filter_clause(info, f) for f in req.filters]
+    clauses = [filter_clause(info, f) for f in req.filters]
     if req.q:
         clauses.append((plan or searchplan.plan_search(info, req.q, req.q_in)).clause())
     return clauses

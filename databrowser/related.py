@@ -60,6 +60,28 @@ def row_labels(info: TableInfo, pks: list[list[str]]) -> list[str]:
     return out
 
 
+def fk_labels(info: TableInfo, row: dict[str, Any]) -> dict[str, str]:
+    """{column name: the label of the row its FK value points at}, for every FK column of ``row``
+    that references a key of a table with a label column; one query per referenced table, and a
+    column is left out when its row is gone or its table unreadable (the id alone then shows)."""
+    out: dict[str, str] = {}
+    for c in info.columns:
+        fk = c.fk
+        if fk is None or not fk.to_pk or any(row.get(n) is None for n in fk.columns) or c.name in out:
+            continue
+        try:
+            ref_info = get_table(fk.ref)
+        except AppError:
+            continue
+        if not ref_info.label_column:
+            continue
+        key = [as_text(row.get(n)) for n in fk.columns]
+        text = row_labels(ref_info, [key])[0]
+        if text != ", ".join(key):
+            out[c.name] = text.rsplit(" (", 1)[0]
+    return out
+
+
 LOOKUP_PAGE = 20
 
 

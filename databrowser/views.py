@@ -226,9 +226,10 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                "download": reverse("data-download", args=[info.ref.slug, encode_pk(actions.pk_of(info, row)),
                                                           c.position]) if c.kind == "bytea" and row[c.name] else None}
               for c in info.columns]
-    for f, c in zip(fields, info.columns, strict=True):  # an FK value shows its row's label beside the id
-        if c.fk is not None and c.fk.to_pk and f["link"]:
-            f["label"] = _fk_label(c.fk, [row.get(n) for n in c.fk.columns])
+    labels = related.fk_labels(info, row)  # an FK value shows its row's label beside the id
+    for f, c in zip(fields, info.columns, strict=True):
+        if f["link"] and c.name in labels:
+            f["label"] = labels[c.name]
     referencing = related.related_counts(info, row)
     for r in referencing:
         r["url"] = reverse("data-table", args=[r["table"].slug]) + "?" + urlencode(
@@ -241,19 +242,6 @@ def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
         "delete_url": reverse("data-delete", args=[info.ref.slug, seg]),
         "pk_text": ", ".join(str(v) for v in actions.pk_of(info, row)), "seg": seg,
     })
-
-
-def _fk_label(fk: Any, values: list[Any]) -> str:
-    """The referenced row's label, or "" (no label column, row gone, table unreadable)."""
-    try:
-        ref_info = query.get_table(fk.ref)
-    except AppError:
-        return ""
-    if not ref_info.label_column:
-        return ""
-    key = [as_text(v) for v in values]
-    text = related.row_labels(ref_info, [key])[0]
-    return "" if text == ", ".join(key) else text.rsplit(" (", 1)[0]
 
 
 def _apply_field_errors(form: Any, err: actions.RowInvalid) -> None:

@@ -62,7 +62,11 @@ def inspect_project(force: bool = False) -> dict[str, Any]:
                              "found_by": None, "base": None, "partial": 0,
                              "elapsed_ms": round((time.monotonic() - started) * 1000)}, store=False)
         result["elapsed_ms"] = round((time.monotonic() - started) * 1000)
-        durations.remember("models.inspect", key, result["elapsed_ms"] / 1000)  # "usually ~N s" next time
+        # "usually ~N s" next time: only waits long enough to show a clock are kept, so an answer from a
+        # worker that had the models imported already (a fraction of a second) cannot pull the estimate
+        # of the next real wait (a fresh import after an edit) down to nothing
+        if result["elapsed_ms"] >= 1000:
+            durations.remember("models.inspect", key, result["elapsed_ms"] / 1000)
         ini = payload["alembic_ini"]
         env_py = env_py_of(ini)
         return Computed(result, deps.model_import(result, settings.PROJECT_DIR, ini=ini, env_py=env_py))

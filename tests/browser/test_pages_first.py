@@ -123,8 +123,6 @@ def test_a_failing_child_shows_its_error_in_place(broken, page):
     assert page.locator("#main").is_visible() and "Server Error" not in page.content()
 
 
-@pytest.mark.xfail(strict=False, reason="known: in a full run the page fills without ever showing its clock "
-                                        "(passes alone); under investigation, see the session note")
 def test_a_slow_model_import_shows_its_time_against_the_usual_one(target_url, tmp_path, page):
     """Reading the models takes seconds here: the second wait says how long it usually takes, with a bar."""
     import shutil
@@ -136,6 +134,9 @@ def test_a_slow_model_import_shows_its_time_against_the_usual_one(target_url, tm
     served = _serve({"DATABASE_URL": target_url, "PGADMIN_WARM": "0", "PGADMIN_PROJECT_DIR": str(project)})
     try:
         _login(page, served)
+        # the startup report imported the models already, and a worker may still hold them: an edit makes
+        # the first visit's read a fresh import too (a quick answer from a warm worker is not a wait)
+        models.write_text(models.read_text() + "\n# edited before the first visit\n")
         first = page.goto(served.base_url + "/models")
         assert "data-fill-typical-ms" not in first.text()  # never read here: no estimate to give
         page.wait_for_selector('[data-model="Customer"]', timeout=60_000)
