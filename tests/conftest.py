@@ -319,6 +319,48 @@ def firefox(playwright_driver, firefox_downloads):  # type: ignore[no-untyped-de
     launched.close()
 
 
+# Playwright's sync API leaves its event loop marked as the thread's running loop between two calls
+# (``wait_for_future`` in playwright/_impl/_greenlets.py sets the mark back after each, and its
+# dispatcher needs it when it resumes). A test that follows a browser test in the same process (`make
+# test` runs two xdist workers) would then trip Django's async-safety check (SynchronousOnlyOperation)
+# in its fixtures and pytest-asyncio's "cannot be called from a running event loop". So a test that
+# drives no browser runs with the mark cleared, and the mark is put back after it, and before the last
+# teardown of the session (which may close the browser).
+_BROWSER_FIXTURES = frozenset({"page", "browser", "firefox", "playwright_driver"})
+_playwright_loop: list[object] = []
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    marked = asyncio._get_running_loop()
+    if marked is None or _BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        yield
+        return
+    asyncio._set_running_loop(None)
+    _playwright_loop[:] = [marked]
+    try:
+        yield
+    finally:
+        _restore_playwright_loop()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    if nextitem is None:  # the session's fixtures (the browser among them) end in this teardown
+        _restore_playwright_loop()
+    yield
+
+
+def _restore_playwright_loop() -> None:
+    import asyncio
+
+    if _playwright_loop and asyncio._get_running_loop() is None:
+        asyncio._set_running_loop(_playwright_loop[0])  # type: ignore[arg-type]
+    _playwright_loop.clear()
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     outcome = yield

@@ -25,14 +25,15 @@ def free_port() -> int:
 class Served:
     """A `manage.py serve` child: its output lines, its login link, its base URL."""
 
-    def __init__(self, env: dict[str, str], args: list[str] | None = None, data_dir: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], args: list[str] | None = None, data_dir: Path | None = None,
+                 repo: Path | None = None) -> None:
         self.port = free_port()
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pgadmin-serve-"))
         full_env = {**os.environ, "PGADMIN_DATA_DIR": str(self.data_dir), "PGADMIN_PORT": str(self.port),
                     "PGADMIN_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **env}
         full_env.pop("DJANGO_SETTINGS_MODULE", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", *(args or [])], cwd=REPO, env=full_env,
+            [sys.executable, "manage.py", "serve", *(args or [])], cwd=repo or REPO, env=full_env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self.lines: list[str] = []
