@@ -260,7 +260,7 @@ def _watch_cancel(run_id: int, ex: _Execution) -> threading.Thread:
         finally:
             django_connection.close()
 
-    thread = threading.Thread(target=watch, daemon=True, name=f"alembic-run-{run_id}-cancel-watch")
+    thread = threading.Thread(target=watch, daemon=True, name=f"alembic-cancel-watch-{run_id}")
     thread.start()
     return thread
 

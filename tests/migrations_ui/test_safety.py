@@ -12,7 +12,7 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
-from migrations_ui import preview, safety, services
+from migrations_ui import preview, safety
 
 
 def emitted(build: Callable[[Operations], None]) -> str:
