@@ -336,8 +336,11 @@ def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, p
         raise
     _EXECUTING[run.pk] = _Execution()
     # Receivers free what would block the run (the SQL console's held cursors) and say so in its log.
-    for seq, note in enumerate(_send(job_starting, run)):
-        RunLine.objects.create(run=run, seq=seq, kind="info", text=note)
+    try:
+        for seq, note in enumerate(_send(job_starting, run)):
+            RunLine.objects.create(run=run, seq=seq, kind="info", text=note)
+    except Exception:  # noqa: BLE001 - a note lost is no reason to keep the lock of a run that never starts
+        log.exception("run %s: the notes of job_starting could not be stored", run.pk)
     thread = threading.Thread(target=execute, args=(run.pk, lock, payload, request), daemon=True,
                               name=f"alembic-run-{run.pk}")
     thread.start()
