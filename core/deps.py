@@ -23,7 +23,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,3 +211,20 @@ def model_import(result: dict[str, Any], project_dir: str | Path, *, ini: str | 
         return base | project_python(project_dir, skip=MODEL_SKIP_DIRS)
     listing = Listing(str(Path(project_dir).resolve()), (".py",), recursive=True, skip=MODEL_SKIP_DIRS)
     return base | Deps.of([str(p) for p in loaded], [listing])
+
+
+# Who knows the files the project's model import loaded: the model map records them when it reads the
+# models, and registers itself here (``ModelmapConfig.ready``); the drift panel builds on the same files.
+# A hook rather than an import, so that the migrations feature does not depend on the model map's app.
+_model_files: Callable[[], Deps | None] | None = None
+
+
+def provide_model_files(provider: Callable[[], Deps | None]) -> None:
+    """Register the function answering the model import's files (None: not known yet)."""
+    global _model_files
+    _model_files = provider
+
+
+def model_files() -> Deps | None:
+    """The files the last model import loaded, when some app records them; None when unknown."""
+    return _model_files() if _model_files is not None else None

@@ -1,14 +1,31 @@
-"""Audit of logins and logouts (failed logins are audited by the login view with the reason),
-and API tokens revoked whenever a user's password changes or the user is disabled."""
+"""Signals between the apps, and core's own receivers.
+
+Signals the job engine (``migrations_ui.jobs``) sends, so that it imports no other feature app:
+
+* ``job_starting(sender, run)``: a run (upgrade, downgrade, stamp, restore) is about to start its
+  work on the target, the run lock held. A receiver frees what would block it (the SQL console
+  closes its held cursors, whose AccessShare locks would make the run's DDL wait) and may return a
+  sentence for the run's log (or None).
+* ``schema_changed(sender, run)``: a run's work on the target is over (whatever its outcome): the
+  schema may differ. A receiver forgets what it knows of it (the data browser's reflected tables).
+
+Both are sent with ``send_robust``: a failing receiver is logged and never stops a run.
+
+Core's receivers: audit of logins and logouts (failed logins are audited by the login view with the
+reason), and API tokens revoked whenever a user's password changes or the user is disabled.
+"""
 
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import pre_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from core import audit
+
+job_starting = Signal()  # kwargs: run
+schema_changed = Signal()  # kwargs: run
 
 
 @receiver(user_logged_in)

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from core.roles import HasCapability
 from core.serializers import ErrorSerializer
-from migrations_ui import runs, services
+from migrations_ui import preview, runs, services
 from migrations_ui import serializers as s
 from migrations_ui.models import Run
 
@@ -38,7 +38,7 @@ class RevisionView(APIView):
 
     @extend_schema(responses=s.RevisionDetailSerializer)
     def get(self, request: Request, rev: str) -> Response:
-        detail = services.revision_detail(rev, with_sql=request.query_params.get("sql", "1") != "0")
+        detail = preview.revision_detail(rev, with_sql=request.query_params.get("sql", "1") != "0")
         return Response(detail)
 
 

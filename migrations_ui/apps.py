@@ -1,4 +1,5 @@
-"""App config of the migrations feature: runs left behind by a stopped server are reaped at startup."""
+"""App config of the migrations feature: the job engine's handler table, and the reaping of runs
+left behind by a stopped server at startup."""
 
 from typing import Any
 
@@ -16,9 +17,22 @@ def _reap_stale_runs(**_kwargs: Any) -> None:
     reap_stale_in_background()
 
 
+def register_jobs() -> None:
+    """The job engine's handler table: one handler per kind of job (``migrations_ui.jobs``), explicitly."""
+    from migrations_ui import backups, jobs, runs
+    from migrations_ui.models import Run
+
+    for kind in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
+        jobs.register(kind, jobs.Handler(runs.migrate))
+    jobs.register(Run.Kind.RESTORE, jobs.Handler(backups.restore_job))
+    jobs.register(jobs.BACKUP, jobs.Handler(backups.backup_job, check=backups.check_backup_possible))
+    jobs.register(jobs.DRY_RUN, jobs.Handler(runs.dry_run_child))
+
+
 class MigrationsUiConfig(AppConfig):
     name = "migrations_ui"
     verbose_name = "Migrations"
 
     def ready(self) -> None:
+        register_jobs()
         post_migrate.connect(_reap_stale_runs, sender=self, dispatch_uid="migrations_ui.reap_stale_runs")

@@ -1,6 +1,9 @@
-"""Backups: the list in ``<data dir>/backups``, retention, and restore as a streamed, locked job.
+"""Backups: making them, the list in ``<data dir>/backups``, retention, and restore as a streamed, locked job.
 
-Every run's backup is a ``pg_dump -Fc`` archive named ``<db>-<stamp>-run<id>-<revision>.dump``;
+The job engine (``migrations_ui.jobs``) executes both: ``backup_job`` is the step before a run's work
+(``pg_dump -Fc`` under the server's hold of the run lock, PG* variables, no password on a command
+line; a failed backup ends the run before any migration), ``restore_job`` the work of a restore run;
+``apps.py`` registers them. Every run's backup is a ``pg_dump -Fc`` archive named ``<db>-<stamp>-run<id>-<revision>.dump``;
 the list joins each file with its run (who, revision at backup time). A restore is a ``Run`` of
 kind ``restore``: same advisory lock, same live log, optional backup of the current state first,
 then ``pg_restore --clean --if-exists`` piped into psql inside one transaction that commits only
@@ -12,18 +15,25 @@ variables (no password on a command line), then the version table is re-read. Re
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
 
 from core import pgtools, target
 from core.exceptions import NotFound
 from core.logging import scrub
 from core.roles import require
-from migrations_ui import progress, runlock, runs, services
+from migrations_ui import jobs, progress, runlock, services
+from migrations_ui.jobs import Job
 from migrations_ui.models import Run
+from migrations_ui.runlog import RunLog
 
 DEFAULT_KEEP = 10
 
@@ -35,9 +45,65 @@ def keep_count() -> int:
         return DEFAULT_KEEP
 
 
+def pg_dump_path(server_version_num: int | None = None) -> str:
+    """The newest pg_dump installed (see core.pgtools); with a server version, one that can dump it."""
+    return pgtools.pick(server_version_num).program("pg_dump")
+
+
+def check_backup_possible() -> pgtools.ClientTools:
+    """Before a run with a backup starts: a pg_dump that can dump the target, or a 409 with a hint."""
+    return pgtools.pick(target.server_info().version_num)
+
+
+def backup_dir() -> Path:
+    """``<data dir>/backups``, created when missing."""
+    path = Path(settings.DATA_DIR) / "backups"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_backup(run: Run, out: RunLog) -> None:
+    """``pg_dump -Fc`` of the target; raises RuntimeError on failure (the run stops there)."""
+    url = target.target_url()
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    rev = "-".join(run.from_revisions)[:40] or "base"
+    path = backup_dir() / f"{url.database}-{stamp}-run{run.pk}-{re.sub(r'[^A-Za-z0-9_.-]', '_', rev)}.dump"
+    try:
+        tools = check_backup_possible()
+    except pgtools.NoFittingClient as exc:  # checked before the run started; the server may have changed since
+        raise RuntimeError(f"{exc.message} {exc.hint}") from exc
+    dump = tools.program("pg_dump")
+    out.line("backup", f"Backup: pg_dump -Fc {target.describe(url)} → {path} (pg_dump {tools.version}, {tools.source})")
+    started = time.perf_counter()
+    # Named after the run: a new run is refused while this dump's session lives (its locks would block DDL).
+    env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
+    meter = progress.BackupMeter(path, env["PGAPPNAME"], progress.previous_backup_bytes(run.database, run.pk))
+    with progress.watching(run.pk, out, "backup", meter):  # bytes written and share done, live on the run page
+        proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True,
+                              text=True, timeout=jobs.RUN_TIMEOUT_S, check=False)
+    run.backup_ms = round((time.perf_counter() - started) * 1000, 1)
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"pg_dump failed (exit {proc.returncode}): {scrub(proc.stderr.strip())[:2000]}")
+    run.backup_path = str(path)
+    run.backup_bytes = path.stat().st_size
+    run.save(update_fields=["backup_path", "backup_bytes", "backup_ms"])
+    out.line("backup", f"Backup done: {run.backup_bytes:,} bytes in {run.backup_ms:.0f} ms")
+    removed = apply_retention()
+    if removed:
+        out.line("backup", f"Retention: deleted {len(removed)} old backup(s): {', '.join(removed)}")
+
+
+def backup_job(job: Job) -> dict[str, Any]:
+    """The job engine's backup step (before a run's work)."""
+    assert job.run is not None and job.out is not None
+    run_backup(job.run, job.out)
+    return {"ok": True}
+
+
 def list_backups() -> list[dict[str, Any]]:
     """The archives, newest first, with size, time and the run that made them."""
-    folder = runs.backup_dir()
+    folder = backup_dir()
     by_path = {r.backup_path: r for r in Run.objects.exclude(backup_path="")}
     out = []
     for path in sorted(folder.glob("*.dump"), key=lambda p: p.stat().st_mtime, reverse=True):
@@ -52,7 +118,7 @@ def list_backups() -> list[dict[str, Any]]:
 
 def find_backup(name: str) -> Path:
     """A backup by file name, only inside the backup folder."""
-    folder = runs.backup_dir().resolve()
+    folder = backup_dir().resolve()
     # Match against the folder's listing instead of resolving the request's text as a path:
     # no traversal, and no OS error (e.g. a name too long for the filesystem) can escape.
     for path in folder.glob("*.dump"):
@@ -110,7 +176,7 @@ def _pump(source: Any, sink: Any, server_version: int, restore: subprocess.Popen
             pass
 
 
-def _restore(run: Run, out: runs.RunLog, payload: dict[str, Any]) -> dict[str, Any]:
+def _restore(run: Run, out: RunLog, payload: dict[str, Any]) -> dict[str, Any]:
     """pg_restore the archive as a script into psql, in one transaction that stops at the first error."""
     url = target.target_url()
     path = payload["file"]
@@ -144,7 +210,10 @@ def _restore(run: Run, out: runs.RunLog, payload: dict[str, Any]) -> dict[str, A
     return {"ok": True}
 
 
-runs._WORK[Run.Kind.RESTORE] = _restore
+def restore_job(job: Job) -> dict[str, Any]:
+    """The job engine's work of a restore run (the server holds the run lock throughout)."""
+    assert job.run is not None and job.out is not None
+    return _restore(job.run, job.out, job.payload)
 
 
 def check_readable(path: Path) -> None:
@@ -172,4 +241,4 @@ def start_restore(request: Any, name: str, backup: bool = True, *, user: Any = N
     path = find_backup(name)
     check_readable(path)
     current = services.current_revisions()
-    return runs.start_job(request, user, Run.Kind.RESTORE, path.name, backup, {"file": str(path)}, current)
+    return jobs.start(request, user, Run.Kind.RESTORE, path.name, backup, {"file": str(path)}, current)

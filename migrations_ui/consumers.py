@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from core.roles import can
 from migrations_ui.models import Run
 from migrations_ui.progress import latest as latest_progress
-from migrations_ui.runs import group_name, register_consumer_loop, run_as_dict
+from migrations_ui.runlog import group_name, register_consumer_loop, run_as_dict
 
 
 @database_sync_to_async

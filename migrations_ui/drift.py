@@ -51,12 +51,7 @@ def _deps() -> deps.Deps:
 
     payload = services.project_payload()
     ini = payload.get("alembic_ini")
-    try:
-        from modelmap.services import model_deps
-
-        models = model_deps()
-    except ImportError:  # the model map is not installed
-        models = None
+    models = deps.model_files()  # recorded by the model map when it read the models (None: not installed/known)
     if models is None:
         models = deps.project_python(settings.PROJECT_DIR, skip=deps.MODEL_SKIP_DIRS)
     history = services.script_history_cached() or {}

@@ -42,6 +42,10 @@ class Run(models.Model):
     error = models.TextField(blank=True)
     hint = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
+    # A cancel is a row update, not a message to a process: whichever instance executes the run sees it
+    # (the job engine polls these while the run works) and kills its child (``migrations_ui.jobs``).
+    cancel_requested_by = models.CharField(max_length=150, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -323,18 +323,3 @@ def leftovers() -> dict[str, Any]:
             "SELECT c.conname, c.conrelid::regclass::text FROM pg_constraint c "
             "WHERE NOT c.convalidated AND c.contype IN ('f', 'c') ORDER BY 2, 1"))]
     return {"invalid_indexes": invalid, "not_valid_constraints": not_valid}
-
-
-# The preview side (revision detail, offline SQL, run plans) lives in migrations_ui/preview.py; these
-# names stay reachable from here for the views, the API and runs.py. Looked up lazily: preview.py imports
-# this module, and an eager import here would fail whenever preview.py is imported first.
-_PREVIEW_NAMES = frozenset({"estimated_rows", "highlighted", "offline_sql", "plan_run", "preview_plan", "pygments_css",
-                            "read_source", "revision_detail", "revision_detail_cached", "revision_sql", "sql_ranges"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PREVIEW_NAMES:
-        from migrations_ui import preview
-
-        return getattr(preview, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

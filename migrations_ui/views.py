@@ -16,7 +16,7 @@ from core import target
 from core.exceptions import AppError, BadRequest
 from core.pages import fragment, pages_first, wait_url
 from core.roles import can, require
-from migrations_ui import runs, services
+from migrations_ui import preview, runs, services
 from migrations_ui.models import Run
 
 
@@ -66,9 +66,9 @@ def _revision_context(request: HttpRequest, rev: str, detail: dict[str, Any] | N
     if detail is None:
         return context
     r = detail["revision"]
-    ranges = {k: f"{start + ':' if start else ''}{end}" for k, (start, end) in services.sql_ranges({}, r).items()}
+    ranges = {k: f"{start + ':' if start else ''}{end}" for k, (start, end) in preview.sql_ranges({}, r).items()}
     context.update(r=r, sql_ranges=ranges,
-                   hl={k: mark_safe(v) for k, v in services.highlighted(detail).items()},  # noqa: S308 - Pygments output escapes the code
+                   hl={k: mark_safe(v) for k, v in preview.highlighted(detail).items()},  # noqa: S308 - Pygments output escapes the code
                    sql_waiting=f"Rendering {r['revision']}'s upgrade and downgrade SQL offline "
                                f"(alembic upgrade --sql {ranges['upgrade']} in a child process)…")
     return context
@@ -76,7 +76,7 @@ def _revision_context(request: HttpRequest, rev: str, detail: dict[str, Any] | N
 
 def revision_page(request: HttpRequest, rev: str) -> HttpResponse:
     """A revision: its file, diff and safety at once; its offline SQL (a child process) when cached, else later."""
-    detail = services.revision_detail_cached(rev) if pages_first(request) else services.revision_detail(rev)
+    detail = preview.revision_detail_cached(rev) if pages_first(request) else preview.revision_detail(rev)
     return render(request, "migrations_ui/revision.html", _revision_context(request, rev, detail))
 
 
@@ -86,7 +86,7 @@ def revision_part(request: HttpRequest, rev: str) -> HttpResponse:
     only_sql = request.GET.get("only") == "sql"
 
     def build() -> tuple[str, dict[str, Any]]:
-        context = _revision_context(request, rev, services.revision_detail(rev))
+        context = _revision_context(request, rev, preview.revision_detail(rev))
         return ("migrations_ui/_revision_sql.html" if only_sql else "migrations_ui/_revision_body.html"), context
 
     ids = ["upgrade-sql", "downgrade-sql"] if only_sql else ["revision-body"]
@@ -120,9 +120,9 @@ def run_confirm(request: HttpRequest) -> HttpResponse:
                 return render(request, "error.html", {"error": exc}, status=409)
             raise
         return redirect("alembic-run", run_id=run.pk)
-    plan = services.plan_run(kind, target_value, h)
+    plan = preview.plan_run(kind, target_value, h)
     return render(request, "migrations_ui/confirm.html", {
-        "plan": plan, "preview": services.preview_plan(plan, h, cached_only=pages_first(request)), "h": h,
+        "plan": plan, "preview": preview.preview_plan(plan, h, cached_only=pages_first(request)), "h": h,
         "kind": kind, "target": target_value, "target_label": target.describe(target.target_url()), "dry": dry,
         **_preview_fill(request, kind, target_value, plan),
     })
@@ -149,8 +149,8 @@ def run_confirm_preview(request: HttpRequest) -> HttpResponse:
         if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
             raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade, downgrade or stamp.")
         h = services.history()
-        plan = services.plan_run(kind, runs.validate_target(kind, request.GET.get("target", ""), h), h)
-        return "migrations_ui/_plan_preview.html", {"preview": services.preview_plan(plan, h)}
+        plan = preview.plan_run(kind, runs.validate_target(kind, request.GET.get("target", ""), h), h)
+        return "migrations_ui/_plan_preview.html", {"preview": preview.preview_plan(plan, h)}
 
     return fragment(request, ["plan-preview"], build, page=reverse("alembic-confirm"))
 

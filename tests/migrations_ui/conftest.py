@@ -55,7 +55,7 @@ def wait_for_run(run_id: int, timeout: float = 60) -> None:
 
 
 def pg_dump_bin() -> str:
-    from migrations_ui.runs import pg_dump_path
+    from migrations_ui.backups import pg_dump_path
 
     return pg_dump_path()
 

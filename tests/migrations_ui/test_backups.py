@@ -58,7 +58,7 @@ def test_restore_refuses_names_outside_the_backup_folder(use_project, alice, api
 
 
 def test_retention_keeps_the_newest_archives(settings, db):
-    folder = backups.runs.backup_dir()
+    folder = backups.backup_dir()
     for old in folder.glob("*.dump"):
         old.unlink()
     import os

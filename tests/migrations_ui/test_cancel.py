@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from core.models import AuditEntry
-from migrations_ui import runs
+from migrations_ui import jobs
 from migrations_ui.models import Run
 from tests.migrations_ui.conftest import wait_for_run
 from tests.migrations_ui.test_runs import libpq, lock_is_free, version_table
@@ -22,9 +22,9 @@ def start_slow_run(api) -> int:  # type: ignore[no-untyped-def]
     assert response.status_code == 202, response.content
     run_id = response.json()["run_id"]
     deadline = time.monotonic() + 30
-    while not runs._BACKENDS.get(run_id) and time.monotonic() < deadline:
+    while not jobs.backend_pids(run_id) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert runs._BACKENDS.get(run_id), "env.py never connected"
+    assert jobs.backend_pids(run_id), "env.py never connected"
     time.sleep(0.3)  # into s1_slow's pg_sleep(30)
     return run_id
 

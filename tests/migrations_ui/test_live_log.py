@@ -75,7 +75,7 @@ def test_a_long_steps_progress_reaches_the_page_and_a_late_viewer_gets_the_last_
 
     from migrations_ui import progress
     from migrations_ui.models import Run
-    from migrations_ui.runs import RunLog
+    from migrations_ui.runlog import RunLog
 
     use_project("linear")
     response = api_as(alice).post("/api/alembic/upgrade", {"target": "l1_items", "backup": False}, format="json")

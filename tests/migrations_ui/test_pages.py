@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from migrations_ui.models import Run
-from migrations_ui.runs import LOCK_KEY
+from migrations_ui.runlock import LOCK_KEY
 from tests.migrations_ui.conftest import wait_for_run
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from core.models import AuditEntry
+from migrations_ui.jobs import child_pid
 from migrations_ui.models import Run
-from migrations_ui.runs import LOCK_KEY, child_pid
+from migrations_ui.runlock import LOCK_KEY
 from tests.conftest import create_database, drop_database
 from tests.migrations_ui.conftest import alembic_cli, api_run, schema_of, wait_for_run
 

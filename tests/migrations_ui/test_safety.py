@@ -12,7 +12,7 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
-from migrations_ui import safety, services
+from migrations_ui import preview, safety
 
 
 def emitted(build: Callable[[Operations], None]) -> str:
@@ -127,7 +127,7 @@ def test_estimated_rows_come_from_the_planner(target):
     with psycopg.connect(libpq, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS big_orders AS SELECT g AS id FROM generate_series(1, 1234) g")
         conn.execute("ANALYZE big_orders")
-    counts = services.estimated_rows(["big_orders", "public.big_orders", "no_such_table"])
+    counts = preview.estimated_rows(["big_orders", "public.big_orders", "no_such_table"])
     assert counts == {"big_orders": 1234, "public.big_orders": 1234, "no_such_table": None}
 
 
@@ -138,7 +138,7 @@ def test_a_never_analysed_table_has_an_unknown_row_count_not_zero(target):
             return  # before 14 "never analysed" and "empty" look alike in pg_class
         conn.execute("CREATE TABLE IF NOT EXISTS fresh_orders (id int)")
         conn.execute("INSERT INTO fresh_orders SELECT generate_series(1, 500)")
-    assert services.estimated_rows(["fresh_orders"]) == {"fresh_orders": None}
+    assert preview.estimated_rows(["fresh_orders"]) == {"fresh_orders": None}
 
 
 # --- issue 9, class 12 ---------------------------------------------------------------------------

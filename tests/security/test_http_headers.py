@@ -108,10 +108,10 @@ def test_no_template_holds_an_inline_style_element():
 
 
 def test_the_highlighting_stylesheet_is_the_one_pygments_generates():
-    from migrations_ui import services
+    from migrations_ui import preview
 
     shipped = (REPO / "static" / "migrations_ui" / "pygments.css").read_text()
-    assert services.pygments_css() in shipped
+    assert preview.pygments_css() in shipped
 
 
 def test_only_the_sql_console_allows_inline_style_elements_and_never_inline_script(hdr, client_as, alice):

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from core.models import AuditEntry
 from migrations_ui import reaper
 from migrations_ui.models import Run, RunLine
-from migrations_ui.runs import LOCK_KEY
+from migrations_ui.runlock import LOCK_KEY
 from tests.conftest import FIXTURES
 from tests.migrations_ui.conftest import wait_for_run
 
@@ -238,14 +238,15 @@ def test_a_dry_run_is_held_by_its_child_too_and_stops_when_its_lock_session_is_e
 
 
 def test_a_run_whose_lock_session_is_ended_during_the_backup_does_not_migrate(sleepy, alice, api_as, monkeypatch):
-    from migrations_ui import runs
+    from migrations_ui import jobs
 
-    def backup_meanwhile_ended(run, out):  # type: ignore[no-untyped-def]
-        server = sessions(sleepy, name(run.pk))[name(run.pk, "server")]["pid"]
+    def backup_meanwhile_ended(job):  # type: ignore[no-untyped-def]
+        server = sessions(sleepy, name(job.run.pk))[name(job.run.pk, "server")]["pid"]
         with psycopg.connect(sleepy, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(%s)", (server,))
+        return {"ok": True}
 
-    monkeypatch.setattr(runs, "run_backup", backup_meanwhile_ended)
+    monkeypatch.setitem(jobs._HANDLERS, jobs.BACKUP, jobs.Handler(backup_meanwhile_ended))
     monkeypatch.setenv("SLEEPY_SECONDS", "0")
     response = api_as(alice).post("/api/alembic/upgrade", {"target": "heads", "backup": True}, format="json")
     wait_for_run(response.json()["run_id"])
