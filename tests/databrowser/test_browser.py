@@ -479,3 +479,44 @@ def test_bob_saves_cells_by_clicking_away_and_resizes_a_column_by_keyboard(serve
         assert errors == []
     finally:
         context.close()
+
+
+def test_the_form_picker_and_the_cell_editor_share_one_lookup_that_drops_stale_searches(served_demo, demo_url, browser):
+    """bob's FK picker on the new-operation form pages with "more…"; the lookup it shares with the grid's
+    cell editor answers only the newest search of a field (an older one still on its way is dropped)."""
+    import subprocess
+
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    try:
+        add_user(served_demo, "bob", "editor", PASSWORD)
+    except subprocess.CalledProcessError:
+        pass
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        _log_in(tab, served_demo, "bob")
+        tab.goto(served_demo.base_url + "/data/public.operations/new")
+        menu = tab.locator('[data-column="client_id"] .fk-menu')
+        tab.get_by_label("client (clients.id)").click()
+        menu.locator(".fk-more").wait_for()
+        assert menu.locator("button[role=option]").count() == 20
+        menu.locator(".fk-more").click()
+        clients = _sql(demo_url, "SELECT count(*) FROM clients")[0][0]
+        wait_until(tab, f"document.querySelectorAll('[data-column=client_id] .fk-menu button[role=option]').length"
+                        f" === {min(40, clients)}")
+        # two searches in a row: the first answers nothing (dropped), the second its rows
+        answers = tab.evaluate("""async () => {
+            const url = document.querySelector('input[data-fk-lookup]').dataset.fkLookup;
+            const lookup = window.pgadminFkLookup(url);
+            const older = lookup.search('a'), newer = lookup.search('');
+            return [await older, await newer];
+        }""")
+        assert answers[0] is None and len(answers[1]["items"]) == 20 and answers[1]["next"]
+        # the grid loads the same helper before its editor
+        tab.goto(served_demo.base_url + "/data/public.operations")
+        assert tab.evaluate("typeof window.pgadminFkLookup") == "function"
+    finally:
+        context.close()
