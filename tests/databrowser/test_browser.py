@@ -285,7 +285,8 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         tab.locator("#grid .cell-editor .cell-input").wait_for()
         tab.keyboard.type("Mine Again")
         tab.keyboard.press("Enter")
-        tab.locator("#conflict-theirs").click()  # take theirs: their value and version
+        tab.locator("#conflict-theirs").click()  # take theirs: the row read again, its cell and version
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
         assert name.inner_text() == "Theirs Again" and db_name() == "Theirs Again"
         tab.keyboard.press("Enter")  # the next save goes through with the version taken
         tab.locator("#grid .cell-editor .cell-input").wait_for()
