@@ -314,7 +314,7 @@
       .catch(function (err) { ed.saving = false; ed.box.classList.remove("saving"); say(errorText(err), ""); });
   }
 
-  function close(ed, focus) {
+  function closeEditor(ed, focus) {
     editing = null;
     if (ed.input && ed.input.fkStop) ed.input.fkStop();
     ed.td.classList.remove("editing");
@@ -325,7 +325,7 @@
     var ed = editing;
     if (version !== undefined && version !== null) ed.tr.dataset.version = version;
     var follow = ed.follow && ed.follow.swallowed && !ed.follow.failed ? ed.follow.el : null;
-    close(ed, !ed.outside);
+    closeEditor(ed, !ed.outside);
     ed.td.innerHTML = html;  // the server's own markup of the saved value (escaped by its renderer)
     ed.td.classList.add("cell-saved");
     setTimeout(function () { ed.td.classList.remove("cell-saved"); }, 1500);
@@ -334,7 +334,7 @@
   function cancel(focus) {
     var ed = editing;
     if (!ed) return;
-    close(ed, focus !== false);
+    closeEditor(ed, focus !== false);
     ed.td.innerHTML = ed.html;  // the server's own markup, as it was
   }
 
