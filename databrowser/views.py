@@ -150,7 +150,8 @@ def _export_links(info: TableInfo, export_q: str) -> dict[str, str]:
 
 
 def _export_notes(info: TableInfo, layout: columns.Layout) -> dict[str, str]:
-    """What the default export writes, said beside its link (the "all columns" links say theirs)."""
+    """What the default export writes, said beside its link; the "all columns" links (offered once the
+    layout differs from the table's) say theirs."""
     if not layout.customised:
         return {"export_cols": f"All {len(info.columns)} columns, in the table's order",
                 "export_cols_short": "all columns"}
