@@ -410,23 +410,28 @@ window.pgadminFkLookup = function (url) {
   headRow.querySelectorAll(".col-resize").forEach(function (handle) {
     var th = handle.parentElement, name = th.dataset.col, pending = null;
     function now() { return Math.round(th.getBoundingClientRect().width); }
+    function mark() {  // the separator's value: the column's width as shown now
+      var px = now();
+      handle.setAttribute("aria-valuenow", String(px));
+      handle.setAttribute("aria-valuetext", px + " pixels");
+    }
     handle.removeAttribute("aria-hidden");
     handle.setAttribute("role", "separator");
     handle.setAttribute("aria-orientation", "vertical");
     handle.setAttribute("aria-label", "Width of " + name);
     handle.setAttribute("aria-valuemin", String(MIN));
     handle.setAttribute("aria-valuemax", String(MAX));
-    handle.setAttribute("aria-valuenow", String(now()));
+    mark();
     handle.title = "Drag to resize (or focus it and press ← →); double-click for the natural width";
     handle.tabIndex = 0;
-    handle.addEventListener("focus", function () { handle.setAttribute("aria-valuenow", String(now())); });
+    handle.addEventListener("focus", mark);
     handle.addEventListener("keydown", function (e) {
       if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
       e.preventDefault(); e.stopPropagation();
       var step = (e.shiftKey ? BIG_STEP : STEP) * (e.key === "ArrowLeft" ? -1 : 1);
       var width = Math.max(MIN, Math.min(MAX, now() + step));
       setWidth(name, width);
-      handle.setAttribute("aria-valuenow", String(now()));
+      mark();
       clearTimeout(pending);
       pending = setTimeout(function () { var w = {}; w[name] = now(); save({ widths: w }); }, 400);
     });
@@ -438,7 +443,7 @@ window.pgadminFkLookup = function (url) {
       function up() {
         window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up);
         th.draggable = true;
-        handle.setAttribute("aria-valuenow", String(now()));
+        mark();
         if (width !== start) { var w = {}; w[name] = width; save({ widths: w }); }
       }
       window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
@@ -446,7 +451,7 @@ window.pgadminFkLookup = function (url) {
     handle.addEventListener("click", function (e) { e.preventDefault(); e.stopPropagation(); });
     handle.addEventListener("dblclick", function (e) {
       e.preventDefault(); setWidth(name, null); var w = {}; w[name] = null; save({ widths: w });
-      handle.setAttribute("aria-valuenow", String(now()));
+      mark();
     });
   });
 })();

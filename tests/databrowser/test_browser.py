@@ -466,6 +466,7 @@ def test_bob_saves_cells_by_clicking_away_and_resizes_a_column_by_keyboard(serve
         tab.keyboard.press("Shift+ArrowRight")
         assert abs(th.bounding_box()["width"] - (width + 80)) <= 2
         assert abs(int(edge.get_attribute("aria-valuenow")) - (width + 80)) <= 2
+        assert edge.get_attribute("aria-valuetext") == edge.get_attribute("aria-valuenow") + " pixels"
         wait_until(tab, f"(document.getElementById('grid').dataset.saved || '') !== {saved!r}")  # one save
         saved = tab.evaluate("document.getElementById('grid').dataset.saved")
         tab.keyboard.press("ArrowLeft")
