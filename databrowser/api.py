@@ -12,7 +12,7 @@ from typing import Any
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -26,6 +26,7 @@ from databrowser import serializers as s
 from databrowser.formatting import jsonable
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk
+from databrowser.tables import row_cells
 
 
 def _info(tref: str) -> TableInfo:
@@ -172,17 +173,30 @@ def _with_etag(response: Response, row: dict[str, Any]) -> Response:
     return response
 
 
+CELLS = OpenApiParameter("cells", bool, description="true: also answer `cells`, each column's grid cell as the "
+                         "grid's HTML (the FK link and all), for a client that shows the row in the grid.")
+
+
+def _row_answer(request: Request, info: TableInfo, row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the API answers it; with ``?cells=true`` also its grid cells as the server renders them
+    (the inline editor puts a saved cell back from these instead of rendering values itself)."""
+    body = {"row": actions.public(row), "version": row.get("__xmin")}
+    if (request.query_params.get("cells") or "").lower() in ("1", "true", "yes"):
+        body["cells"] = row_cells(info, row)
+    return body
+
+
 class RowView(ReadView):
     """One row. GET answers an ``ETag`` (the row version); PUT and DELETE require it back as
     ``If-Match`` (428 without it, 409 when the row changed since), unless ``?force=true``."""
 
-    @extend_schema(responses=s.RowAnswer)
+    @extend_schema(responses=s.RowAnswer, parameters=[CELLS])
     def get(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         row = query.fetch_row(info, _pk(info, pk))
-        return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
+        return _with_etag(Response(_row_answer(request, info, row)), row)
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses=s.RowAnswer)
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=s.RowAnswer, parameters=[CELLS])
     def put(self, request: Request, tref: str, pk: str) -> Response:
         info = _info(tref)
         pk_values = _pk(info, pk)
@@ -198,7 +212,7 @@ class RowView(ReadView):
             raise _invalid(errors)
         forced = version in (None, "*")
         row = actions.do_update_row(request, info, pk_values, values, None if forced else version, forced=forced)
-        return _with_etag(Response({"row": actions.public(row), "version": row.get("__xmin")}), row)
+        return _with_etag(Response(_row_answer(request, info, row)), row)
 
     @extend_schema(responses={200: s.DeleteAnswer})
     def delete(self, request: Request, tref: str, pk: str) -> Response:
@@ -220,7 +234,10 @@ class ExportView(ReadView):
         # ?format=csv|json names the export format, not a DRF renderer.
         return JSONRenderer(), "application/json"
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): s.EXPORT_ROWS})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): s.EXPORT_ROWS},
+                   parameters=[OpenApiParameter("columns", str, enum=["all", "layout"], description=(
+                       "all (default): every column in the table's order; layout: the caller's grid layout "
+                       "(saved column order, hidden columns left out)"))])
     def get(self, request: Request, tref: str) -> HttpResponseBase:
         info = _info(tref)
         return export_response_for(request, info)
@@ -230,7 +247,7 @@ def export_response_for(request: Request, info: TableInfo) -> HttpResponseBase:
     from databrowser.export import export_response
 
     return export_response(info, request.query_params, asgi=isinstance(request._request, ASGIRequest),
-                           user=request.user, request=request)
+                           user=request.user, request=request, columns="all")
 
 
 class BulkUpdateRequest(serializers.Serializer):

@@ -3,6 +3,9 @@
 The rows come from a server-side cursor (``stream_results`` with ``yield_per``) in a read-only
 transaction held open by the generator until the last chunk is sent; nothing accumulates.
 
+Columns: the grid's export links write the user's layout (their saved column order, hidden columns
+left out); ``?columns=all`` writes every column in the table's order, as the API does by default.
+
 Safety (docs/security.md):
 
 * **CSV cells that a spreadsheet would run** — text starting with ``=``, ``+``, ``-``, ``@``, a tab
@@ -40,20 +43,39 @@ from core import durations, target
 from core.exceptions import BadRequest, Throttled
 from databrowser import query
 from databrowser.formatting import as_text, jsonable
-from databrowser.query import PageRequest, TableInfo
+from databrowser.query import ColumnInfo, PageRequest, TableInfo
 
 YIELD_PER = 2000
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
-def _statement(info: TableInfo, req: PageRequest, fmt: str = "json") -> Any:
+COLUMN_CHOICES = ("layout", "all")
+
+
+def export_columns(info: TableInfo, params: Any, user: Any, default: str = "layout") -> list[ColumnInfo]:
+    """The columns an export writes, in order: ``?columns=layout`` the user's grid (their saved order,
+    hidden columns left out, ``databrowser.columns``), ``?columns=all`` every column in the table's order."""
+    which = (params.get("columns") or default).lower()
+    if which not in COLUMN_CHOICES:
+        raise BadRequest(f"columns={which[:20]!r} is not offered.", code="invalid_columns",
+                         hint="Use columns=layout (the shown columns, in your order) or columns=all (every column).")
+    if which == "all":
+        return list(info.columns)
+    from databrowser import columns
+
+    return columns.load(user, info).visible
+
+
+def _statement(info: TableInfo, req: PageRequest, fmt: str = "json", columns: list[ColumnInfo] | None = None) -> Any:
     keys, _unique = query.order_keys(info, req.sort)
+    chosen = info.columns if columns is None else columns
     if fmt == "csv":  # JSON columns as PostgreSQL's own text: no parse + dump per row in Python
         cols = [sa.cast(info.table.c[c.name], sa.Text).label(c.name) if c.kind == "json" else info.table.c[c.name]
-                for c in info.columns]
-        stmt = sa.select(*cols).where(*query.where_clauses(info, req))
+                for c in chosen]
     else:
-        stmt = query.base_select(info, with_xmin=False).where(*query.where_clauses(info, req))
+        cols = [info.table.c[c.name] for c in chosen]
+    # the sort may name a column left out (hidden): PostgreSQL orders by it all the same
+    stmt = sa.select(*cols).where(*query.where_clauses(info, req))
     return stmt.order_by(*[info.c(n).desc() if d else info.c(n).asc() for n, d in keys]) if keys else stmt
 
 
@@ -122,10 +144,11 @@ def null_marker(params: Any) -> str:
 
 
 def _csv(info: TableInfo, stmt: Any, null: str = DEFAULT_NULL, guard: bool = True,
-         tally: dict[str, int] | None = None) -> Generator[str, None, None]:
+         tally: dict[str, int] | None = None, columns: list[ColumnInfo] | None = None) -> Generator[str, None, None]:
+    chosen = info.columns if columns is None else columns
     header = csv_cell("text", "", guard)  # column names are data too (a column may be called "=cmd")
-    cells = [csv_cell(c.kind, null, guard) for c in info.columns]
-    lines = [",".join(header(c.name) for c in info.columns)]
+    cells = [csv_cell(c.kind, null, guard) for c in chosen]
+    lines = [",".join(header(c.name) for c in chosen)]
     for row in _rows(info, stmt, tally):
         lines.append(",".join([cell(v) for cell, v in zip(cells, row, strict=True)]))
         if len(lines) >= 500:
@@ -134,8 +157,9 @@ def _csv(info: TableInfo, stmt: Any, null: str = DEFAULT_NULL, guard: bool = Tru
     yield "\r\n".join(lines) + "\r\n" if lines else ""
 
 
-def _json(info: TableInfo, stmt: Any, tally: dict[str, int] | None = None) -> Generator[str, None, None]:
-    names = [c.name for c in info.columns]
+def _json(info: TableInfo, stmt: Any, tally: dict[str, int] | None = None,
+          columns: list[ColumnInfo] | None = None) -> Generator[str, None, None]:
+    names = [c.name for c in (info.columns if columns is None else columns)]
     yield "["
     first = True
     chunk: list[str] = []
@@ -245,13 +269,16 @@ def _released_when_done(gen: Generator[str, None, None], slot: ExportSlot,
 
 
 def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any = None,
-                    request: Any = None) -> StreamingHttpResponse:
+                    request: Any = None, columns: str = "layout") -> StreamingHttpResponse:
+    """``columns``: which columns when ``?columns=`` is absent (the grid's links: the user's layout;
+    the API: every column, so a script's file does not change when its user hides a column in the grid)."""
     fmt = (params.get("format") or "csv").lower()
     if fmt not in FORMATS:
         raise BadRequest(f"format={fmt!r} is not offered.", hint="Use format=csv or format=json.")
     req = query.parse_request(info, params)
     null = null_marker(params)
-    stmt = _statement(info, req, fmt)
+    chosen = export_columns(info, params, user, columns)
+    stmt = _statement(info, req, fmt, chosen)
     try:
         slot = acquire_slot(user)
     except Throttled as exc:  # someone holding many exports is worth a line in the audit log
@@ -266,7 +293,8 @@ def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any 
         except DBAPIError as exc:
             raise query.db_error_to_app(exc) from exc
         tally = {"rows": 0}
-        gen = _csv(info, stmt, null, settings.CSV_FORMULA_GUARD, tally) if fmt == "csv" else _json(info, stmt, tally)
+        gen = (_csv(info, stmt, null, settings.CSV_FORMULA_GUARD, tally, chosen) if fmt == "csv"
+               else _json(info, stmt, tally, chosen))
         started = time.monotonic()
         gen = _released_when_done(gen, slot, lambda: remember_pace(fmt, tally["rows"], time.monotonic() - started,
                                                                 info.ref.slug))

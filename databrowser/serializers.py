@@ -94,6 +94,8 @@ class DataPage(serializers.Serializer):
 class RowAnswer(serializers.Serializer):
     row = _row()
     version = serializers.CharField(allow_null=True, help_text="the row's xmin, also sent as ETag")
+    cells = serializers.DictField(child=serializers.CharField(), required=False,
+                                  help_text="with ?cells=true: {column: its grid cell as HTML}")
 
 
 class CascadeStep(serializers.Serializer):

@@ -25,7 +25,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from databrowser.formatting import Cut, cell_fast
 from databrowser.forms import fk_lookup_url
-from databrowser.query import ColumnInfo, Page
+from databrowser.query import ColumnInfo, Page, TableInfo
 from databrowser.refs import TableRef, encode_pk, format_sort
 
 _PK_MARK = "PKMARK0"
@@ -94,10 +94,16 @@ class CellColumn(tables.Column):
 
     def cell(self, row: dict[str, Any], url: str | None = None) -> str:
         """``url``: the row's page; a cut value links to its full value under it."""
-        value = row[self.col.name]
-        if isinstance(value, Cut):
-            return cell_fast(value, self.col.kind, full_url=f"{url}/value/{self.col.position}" if url else None)
-        return cell_fast(value, self.col.kind, fk_url(self.col, row) if self.col.fk else None)
+        return value_cell(self.col, row, url)
+
+
+def value_cell(col: ColumnInfo, row: dict[str, Any], url: str | None = None) -> str:
+    """The inner HTML of a (non-key) grid cell: the value with its FK link, or the head of a cut one
+    linking to its full value under the row's page ``url``."""
+    value = row[col.name]
+    if isinstance(value, Cut):
+        return cell_fast(value, col.kind, full_url=f"{url}/value/{col.position}" if url else None)
+    return cell_fast(value, col.kind, fk_url(col, row) if col.fk else None)
 
 
 class RowLinkColumn(tables.Column):
@@ -118,8 +124,25 @@ class RowLinkColumn(tables.Column):
 
 def key_cell(column: CellColumn, row: dict[str, Any], url: str) -> str:
     """The first key column's cell: its value is the link to the row (no extra "open" column)."""
-    return (f'<a href="{escape(url)}" class="rowkey" title="Open this row">'
-            f'{cell_fast(row[column.col.name], column.col.kind, None)}</a>')
+    return _key_link(column.col, row, url)
+
+
+def _key_link(col: ColumnInfo, row: dict[str, Any], url: str) -> str:
+    return f'<a href="{escape(url)}" class="rowkey" title="Open this row">{cell_fast(row[col.name], col.kind, None)}</a>'
+
+
+def row_cells(info: TableInfo, row: dict[str, Any]) -> dict[str, str]:
+    """{column name: the inner HTML of its grid cell} for one row, as ``body_html`` renders it: the
+    grid puts a cell saved in place back from this (the FK link and all), never from rules of its own."""
+    url = row_url_for(info.ref, [row[n] for n in info.pk]) if info.pk else None
+    key_name = info.pk[0] if info.pk else None
+    out = {}
+    for col in info.columns:
+        if url and col.name == key_name:
+            out[col.name] = _key_link(col, row, url)
+        else:
+            out[col.name] = value_cell(col, row, url)
+    return out
 
 
 def build_grid(page: Page, base_query: list[tuple[str, str]], selectable: bool,

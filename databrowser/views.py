@@ -126,8 +126,7 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "ops": OP_LABELS,
         "page_sizes": query.PAGE_SIZES,
         "count_url": "?" + "&".join(filter(None, [_query_without(request.GET, "count", "cursor"), "count=1"])),
-        "export_csv": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=csv"])),
-        "export_json": reverse("data-export", args=[info.ref.slug]) + "?" + "&".join(filter(None, [export_q, "format=json"])),
+        **_export_links(info, export_q), **_export_notes(info, layout),
         "bulk_all": reverse("data-bulk", args=[info.ref.slug]) + "?" + urlencode(
             [("scope", "filter"), *((k, v) for k in request.GET for v in request.GET.getlist(k)
                                    if k.startswith("f.") or k in ("q", "qin"))]),
@@ -141,6 +140,25 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         "size_keep": [(k, v) for k in request.GET for v in request.GET.getlist(k)
                       if k not in ("page_size", "cursor", "page", "last", "at")],
     })
+
+
+def _export_links(info: TableInfo, export_q: str) -> dict[str, str]:
+    """The grid's exports: the shown columns in the user's order (the export's default), or every column."""
+    base = reverse("data-export", args=[info.ref.slug]) + "?"
+    return {f"export_{fmt}{suffix}": base + "&".join(filter(None, [export_q, f"format={fmt}", extra]))
+            for fmt in ("csv", "json") for suffix, extra in (("", ""), ("_all", "columns=all"))}
+
+
+def _export_notes(info: TableInfo, layout: columns.Layout) -> dict[str, str]:
+    """What the default export writes, said beside its link; the "all columns" links (offered once the
+    layout differs from the table's) say theirs."""
+    if not layout.customised:
+        return {"export_cols": f"All {len(info.columns)} columns, in the table's order",
+                "export_cols_short": "all columns"}
+    left_out = f", {len(layout.hidden)} hidden left out" if layout.hidden else ""
+    return {"export_cols": f"The {len(layout.visible)} shown columns, in your order{left_out} "
+                           "(More → Export CSV, all columns: every one)",
+            "export_cols_short": f"shown columns ({len(layout.visible)}), your order"}
 
 
 def _start_position(request: HttpRequest, req: query.PageRequest, page: query.Page) -> int | None:

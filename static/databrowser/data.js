@@ -1,4 +1,38 @@
 /* Data browser comfort: table filter, FK pickers, export progress. Every page works without it. */
+
+/* The FK lookup shared by the form's picker (below) and the grid's inline editor (gridedit.js):
+   ``pgadminFkLookup(url)`` (the field's data-fk-lookup) gives ``search(q, cursor)``, a promise of
+   ``{items: [{value, label}], next: <cursor of "more…" or null>}``, or of null when a newer search of
+   the same field went out since (the older one is aborted: its answer must not replace the newer
+   one's), and ``cancel()`` for a field whose value was just picked or whose editor closed. */
+window.pgadminFkLookup = function (url) {
+  "use strict";
+  var seq = 0, running = null;
+  function cancel() {
+    seq++;
+    if (running) running.abort();
+    running = null;
+  }
+  function search(q, cursor) {
+    cancel();
+    var mine = seq, ctl = window.AbortController ? new AbortController() : null;
+    running = ctl;
+    var full = url + "&q=" + encodeURIComponent(q || "") + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+    return fetch(full, { headers: { Accept: "application/json" }, credentials: "same-origin", signal: ctl ? ctl.signal : undefined })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) {
+        if (mine !== seq) return null;
+        running = null;
+        return { items: data.items || [], next: data.next_cursor || null };
+      }, function (err) {
+        if (mine !== seq) return null;  // aborted by a newer search: not a failure
+        running = null;
+        throw err;
+      });
+  }
+  return { search: search, cancel: cancel };
+};
+
 (function () {
   "use strict";
 
@@ -23,15 +57,12 @@
     var label = document.createElement("span");
     label.className = "fk-label";
     input.after(label); label.after(menu);
-    var timer = null, seq = 0;
+    var timer = null, lookup = window.pgadminFkLookup(input.dataset.fkLookup);
 
     function load(q, cursor, append) {
-      var url = input.dataset.fkLookup + "&q=" + encodeURIComponent(q) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-      var mine = ++seq;
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.json(); })
+      lookup.search(q, cursor)
         .then(function (data) {
-          if (mine !== seq || !data.items) return;
+          if (!data) return;  // a newer search is on its way
           if (!append) menu.textContent = "";
           data.items.forEach(function (item) {
             var b = document.createElement("button");
@@ -40,16 +71,16 @@
             b.addEventListener("click", function () {
               input.value = item.value; label.textContent = item.label !== item.value ? "→ " + item.label : "";
               // a search still on its way (typing then picking fast) must not reopen the menu over the next field
-              clearTimeout(timer); seq++;
+              clearTimeout(timer); lookup.cancel();
               menu.hidden = true; input.dispatchEvent(new Event("change"));
             });
             menu.append(b);
           });
           var old = menu.querySelector(".fk-more"); if (old) old.remove();
-          if (data.next_cursor) {
+          if (data.next) {
             var more = document.createElement("button");
             more.type = "button"; more.className = "fk-more muted"; more.textContent = "more…";
-            more.addEventListener("click", function () { more.remove(); load(q, data.next_cursor, true); });
+            more.addEventListener("click", function () { more.remove(); load(q, data.next, true); });
             menu.append(more);
           }
           if (!data.items.length && !append) menu.textContent = "No match.";
@@ -363,7 +394,10 @@
     });
   });
 
-  /* drag a header's right edge to resize its column; a double-click gives the natural width back */
+  /* drag a header's right edge to resize its column; a double-click gives the natural width back.
+     By keyboard the edge is a focusable separator (after the header's sort link in the Tab order):
+     ArrowLeft / ArrowRight narrow or widen the column by 10 px (Shift: 50 px), saved as a drag is,
+     once the keys rest (one save for a held key, not one per step). */
   function setWidth(name, px) {
     var i = heads().map(function (th) { return th.dataset.col; }).indexOf(name) + lead;
     Array.prototype.forEach.call(grid.rows, function (tr) {
@@ -372,8 +406,35 @@
       ["width", "minWidth", "maxWidth"].forEach(function (p) { cell.style[p] = px ? px + "px" : ""; });
     });
   }
+  var STEP = 10, BIG_STEP = 50, MIN = 40, MAX = 2000;
   headRow.querySelectorAll(".col-resize").forEach(function (handle) {
-    var th = handle.parentElement, name = th.dataset.col;
+    var th = handle.parentElement, name = th.dataset.col, pending = null;
+    function now() { return Math.round(th.getBoundingClientRect().width); }
+    function mark() {  // the separator's value: the column's width as shown now
+      var px = now();
+      handle.setAttribute("aria-valuenow", String(px));
+      handle.setAttribute("aria-valuetext", px + " pixels");
+    }
+    handle.removeAttribute("aria-hidden");
+    handle.setAttribute("role", "separator");
+    handle.setAttribute("aria-orientation", "vertical");
+    handle.setAttribute("aria-label", "Width of " + name);
+    handle.setAttribute("aria-valuemin", String(MIN));
+    handle.setAttribute("aria-valuemax", String(MAX));
+    mark();
+    handle.title = "Drag to resize (or focus it and press ← →); double-click for the natural width";
+    handle.tabIndex = 0;
+    handle.addEventListener("focus", mark);
+    handle.addEventListener("keydown", function (e) {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      e.preventDefault(); e.stopPropagation();
+      var step = (e.shiftKey ? BIG_STEP : STEP) * (e.key === "ArrowLeft" ? -1 : 1);
+      var width = Math.max(MIN, Math.min(MAX, now() + step));
+      setWidth(name, width);
+      mark();
+      clearTimeout(pending);
+      pending = setTimeout(function () { var w = {}; w[name] = now(); save({ widths: w }); }, 400);
+    });
     handle.addEventListener("mousedown", function (e) {
       e.preventDefault(); e.stopPropagation();
       th.draggable = false;
@@ -382,6 +443,7 @@
       function up() {
         window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up);
         th.draggable = true;
+        mark();
         if (width !== start) { var w = {}; w[name] = width; save({ widths: w }); }
       }
       window.addEventListener("mousemove", move); window.addEventListener("mouseup", up);
@@ -389,6 +451,7 @@
     handle.addEventListener("click", function (e) { e.preventDefault(); e.stopPropagation(); });
     handle.addEventListener("dblclick", function (e) {
       e.preventDefault(); setWidth(name, null); var w = {}; w[name] = null; save({ widths: w });
+      mark();
     });
   });
 })();

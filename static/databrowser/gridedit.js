@@ -1,6 +1,8 @@
 /* Data grid: keyboard (a roving cell focus), inline editing through the row API (with the row's
-   version as If-Match: a conflict shows both values and lets the user choose) and the row side panel
-   (?row=<pk> in the URL). The grid works without it: the key cell links to the row page. */
+   version as If-Match: a conflict shows both values and lets the user choose; a click outside the
+   editor saves a changed value the same way) and the row side panel (?row=<pk> in the URL). A saved
+   cell is put back as the server renders it (the API's ?cells=true), never by rules of its own here.
+   The grid works without it: the key cell links to the row page. */
 (function () {
   "use strict";
   var grid = document.getElementById("grid");
@@ -96,19 +98,14 @@
 
   /* ---- inline editing ---- */
   var NUMBER = /^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$/;
-  function rowUrl(pk, force) { return api + "/" + encodeURIComponent(pk) + (force ? "?force=true" : ""); }
-  function shown(value) {
+  /* the row API; ``cells``: the answer carries each cell as the grid's own HTML (the FK link and all) */
+  function rowUrl(pk, force, cells) {
+    var q = [force ? "force=true" : "", cells ? "cells=true" : ""].filter(Boolean).join("&");
+    return api + "/" + encodeURIComponent(pk) + (q ? "?" + q : "");
+  }
+  function shown(value) {  // the conflict box's plain text of a value (not a cell)
     if (value === null || value === undefined) return "NULL";
     return typeof value === "object" ? JSON.stringify(value) : String(value);
-  }
-  function render(td, value, kind) {
-    td.textContent = "";
-    var span;
-    if (value === null || value === undefined) { span = document.createElement("span"); span.className = "null"; span.textContent = "NULL"; }
-    else if (value === "") { span = document.createElement("span"); span.className = "empty"; span.textContent = "(empty)"; }
-    else if (typeof value === "boolean") { span = document.createElement("span"); span.className = value ? "bool-true" : "bool-false"; span.textContent = String(value); }
-    else if (kind === "json") { span = document.createElement("code"); span.className = "json"; span.textContent = JSON.stringify(value); }
-    if (span) td.append(span); else td.textContent = String(value);
   }
 
   function widget(th, value) {
@@ -136,27 +133,29 @@
     return el;
   }
 
-  /* an FK cell suggests the referenced rows (value — label) as you type, from the form picker's lookup */
+  /* an FK cell suggests the referenced rows (value — label) as you type, through the form picker's
+     lookup (data.js's pgadminFkLookup: a newer search cancels the one still on its way) */
   var listSeq = 0;
-  function fkSuggestions(input, lookup) {
-    var list = document.createElement("datalist"), timer = null;
+  function fkSuggestions(input, url) {
+    if (!window.pgadminFkLookup) return;  // no suggestions: a plain text input still works
+    var list = document.createElement("datalist"), timer = null, lookup = window.pgadminFkLookup(url);
     list.id = "cell-fk-list-" + (++listSeq);
     input.setAttribute("list", list.id);
     input.fkList = list;  // openEditor puts it beside the input
+    input.fkStop = function () { clearTimeout(timer); lookup.cancel(); };  // the editor closed
     function load() {
-      fetch(lookup + "&q=" + encodeURIComponent(input.value), { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : { items: [] }; })
-        .then(function (data) {
-          list.textContent = "";
-          (data.items || []).forEach(function (item) {
-            var o = document.createElement("option");
-            o.value = item.value; o.label = item.label !== item.value ? item.label : "";
-            list.append(o);
-          });
-        }).catch(function () { /* no suggestions: a plain text input still works */ });
+      lookup.search(input.value).then(function (data) {
+        if (!data) return;  // a newer search is on its way
+        list.textContent = "";
+        data.items.forEach(function (item) {
+          var o = document.createElement("option");
+          o.value = item.value; o.label = item.label !== item.value ? item.label : "";
+          list.append(o);
+        });
+      }).catch(function () { /* no suggestions: a plain text input still works */ });
     }
     input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(load, 200); });
-    setTimeout(load, 0);
+    timer = setTimeout(load, 0);
   }
 
   function startEdit(td) {
@@ -192,11 +191,12 @@
     var note = document.createElement("div");
     note.className = "cell-error"; note.setAttribute("role", "alert"); note.hidden = true;
     var help = document.createElement("div");
-    help.className = "cell-help muted"; help.textContent = "Enter saves · Esc cancels" + (th.dataset.kind === "json" ? " · Ctrl+Enter in JSON" : "");
+    help.className = "cell-help muted"; help.textContent = "Enter or a click elsewhere saves · Esc cancels" + (th.dataset.kind === "json" ? " · Ctrl+Enter in JSON" : "");
     box.append(note, help);
     td.textContent = "";
     td.append(box);
     editing.input = input; editing.nullBox = nullBox; editing.note = note; editing.box = box;
+    editing.opened = snapshot();  // a click outside saves only a change
     if (th.dataset.kind === "int" || th.dataset.kind === "numeric" || th.dataset.kind === "float") {
       // refuse letters visibly: the text stays as typed (never silently altered), marked invalid
       input.addEventListener("input", function () {
@@ -216,6 +216,10 @@
     if (input.select) input.select();
   }
 
+  function snapshot() {
+    var ed = editing;
+    return (ed.nullBox && ed.nullBox.checked ? "1" : "0") + ed.input.value;
+  }
   function say(message, hint) {
     if (!editing || !editing.note) return;
     editing.note.textContent = message + (hint ? " " + hint : "");
@@ -245,26 +249,33 @@
     return { value: raw };
   }
 
-  function save(force) {
+  /* ``outside``: a click outside the editor asked for this save (see below) */
+  function save(force, outside) {
     var ed = editing;
     if (!ed || !ed.input || ed.saving) return;
+    ed.outside = !!outside;
+    if (!outside) ed.follow = null;
     var got = read();
-    if (got.error) { say(got.error, ""); ed.input.focus(); return; }
+    if (got.error) { failed(); say(got.error, ""); ed.input.focus(); return; }
     var payload = {}; payload[ed.name] = got.value;
     var headers = { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() };
     if (!force) headers["If-Match"] = '"' + ed.tr.dataset.version + '"';
     ed.saving = true; ed.box.classList.add("saving");
-    fetch(rowUrl(ed.tr.dataset.pk, force), { method: "PUT", credentials: "same-origin", headers: headers, body: JSON.stringify(payload) })
+    fetch(rowUrl(ed.tr.dataset.pk, force, true), { method: "PUT", credentials: "same-origin", headers: headers, body: JSON.stringify(payload) })
       .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, ok: r.ok, body: j }; }); })
       .then(function (res) {
         ed.saving = false; ed.box.classList.remove("saving");
-        if (res.ok) { done(res.body.row[ed.name], res.body.version); return; }
+        if (res.ok) { done(res.body.cells[ed.name], res.body.version); return; }
+        failed();
         var err = res.body.error || {};
         if ((res.status === 409 || res.status === 412) && err.detail && err.detail.current) { conflict(got.value, err.detail); return; }
         say(errorText(res.body), "");
         ed.input.focus();
       })
-      .catch(function () { ed.saving = false; say("The server did not answer; nothing was saved.", "Try again."); });
+      .catch(function () {
+        ed.saving = false; ed.box.classList.remove("saving"); failed();
+        say("The server did not answer; nothing was saved.", "Try again.");
+      });
   }
 
   /* someone changed the row since the page loaded: both values, and the choice */
@@ -286,31 +297,72 @@
     keep.className = "btn btn-primary small"; keep.textContent = "Overwrite with mine"; keep.id = "conflict-mine";
     take.className = "btn small"; take.textContent = "Take theirs"; take.id = "conflict-theirs";
     keep.addEventListener("click", function () { box.remove(); save(true); });
-    take.addEventListener("click", function () { done(theirs, detail.current_version); });
+    take.addEventListener("click", function () { takeTheirs(); });
     box.append(p, dl, keep, take);
     ed.note.hidden = true;
     ed.box.append(box);
     keep.focus();
   }
 
-  function done(value, version) {
+  /* their value stays: the row read again, its cell as the server renders it, its version for the next save */
+  function takeTheirs() {
     var ed = editing;
+    ed.saving = true; ed.box.classList.add("saving");
+    fetch(rowUrl(ed.tr.dataset.pk, false, true), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw j; return j; }); })
+      .then(function (data) { ed.saving = false; done(data.cells[ed.name], data.version); })
+      .catch(function (err) { ed.saving = false; ed.box.classList.remove("saving"); say(errorText(err), ""); });
+  }
+
+  function closeEditor(ed, focus) {
     editing = null;
-    if (version !== undefined && version !== null) ed.tr.dataset.version = version;
+    if (ed.input && ed.input.fkStop) ed.input.fkStop();
     ed.td.classList.remove("editing");
-    render(ed.td, value, ed.kind);
+    // a click elsewhere moved on: the focus (and the current cell) follow that click, not this cell
+    if (focus) setCurrent(ed.td, true);
+  }
+  function done(html, version) {
+    var ed = editing;
+    if (version !== undefined && version !== null) ed.tr.dataset.version = version;
+    var follow = ed.follow && ed.follow.swallowed && !ed.follow.failed ? ed.follow.el : null;
+    closeEditor(ed, !ed.outside);
+    ed.td.innerHTML = html;  // the server's own markup of the saved value (escaped by its renderer)
     ed.td.classList.add("cell-saved");
     setTimeout(function () { ed.td.classList.remove("cell-saved"); }, 1500);
-    setCurrent(ed.td, true);
+    if (follow) follow.click();  // the link or button whose click saved this: on now that it is saved
   }
-  function cancel() {
+  function cancel(focus) {
     var ed = editing;
     if (!ed) return;
-    editing = null;
-    ed.td.classList.remove("editing");
+    closeEditor(ed, focus !== false);
     ed.td.innerHTML = ed.html;  // the server's own markup, as it was
-    setCurrent(ed.td, true);
   }
+
+  /* a click outside the open editor: an unchanged value just closes it; a changed one saves as Enter
+     does (a bad value or a conflict keeps the editor open with its message). A link or button clicked
+     while that save is on its way waits for it, and is followed once the cell is saved. */
+  function failed() {  // the editor stays open with its message; the click that asked for the save is not followed
+    if (!editing) return;
+    editing.outside = false;
+    if (editing.follow) editing.follow.failed = true;
+  }
+  var wrap = document.getElementById("grid-wrap");
+  document.addEventListener("pointerdown", function (e) {
+    var ed = editing;
+    if (!ed || !ed.box || ed.td.contains(e.target) || e.button > 0) return;
+    if (e.target === wrap || e.target === document.documentElement) return;  // a scrollbar: still editing
+    if (ed.saving || ed.box.querySelector(".cell-conflict")) return;  // a save on its way, or a choice to make
+    if (snapshot() === ed.opened) { cancel(false); return; }
+    var target = e.target.closest && e.target.closest("a[href], button, input[type=submit], summary");
+    ed.follow = target ? { el: target, swallowed: false, failed: false } : null;
+    save(false, true);
+  }, true);
+  document.addEventListener("click", function (e) {
+    var ed = editing;
+    if (!ed || !ed.follow || !ed.follow.el.contains(e.target)) return;
+    e.preventDefault(); e.stopPropagation();
+    ed.follow.swallowed = true;
+  }, true);
 
   body.addEventListener("dblclick", function (e) {
     var td = e.target.closest("td");

@@ -285,7 +285,8 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         tab.locator("#grid .cell-editor .cell-input").wait_for()
         tab.keyboard.type("Mine Again")
         tab.keyboard.press("Enter")
-        tab.locator("#conflict-theirs").click()  # take theirs: their value and version
+        tab.locator("#conflict-theirs").click()  # take theirs: the row read again, its cell and version
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
         assert name.inner_text() == "Theirs Again" and db_name() == "Theirs Again"
         tab.keyboard.press("Enter")  # the next save goes through with the version taken
         tab.locator("#grid .cell-editor .cell-input").wait_for()
@@ -355,5 +356,169 @@ def test_bob_edits_cells_by_keyboard_settles_a_conflict_and_reads_rows_in_the_si
         tab.locator("#grid tbody tr").first.locator("td").nth(cols.index("amount")).dblclick()
         tab.locator(".toast", has_text="Read-only: you are a viewer").wait_for()
         assert tab.locator("#grid .cell-editor").count() == 0
+    finally:
+        context.close()
+
+
+def test_bob_saves_cells_by_clicking_away_and_resizes_a_column_by_keyboard(served_demo, demo_url, browser):
+    """As in pgAdmin or a spreadsheet: a click elsewhere saves the cell (or just closes an unchanged one),
+    a saved FK cell links to its row like its neighbours, and a column's edge answers the arrow keys."""
+    import subprocess
+
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    try:
+        add_user(served_demo, "bob", "editor", PASSWORD)
+    except subprocess.CalledProcessError:
+        pass  # an earlier story of this module made him
+    base = served_demo.base_url
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        _log_in(tab, served_demo, "bob")
+        tab.goto(base + "/data/public.operations?sort=id")
+        cols = tab.evaluate("Array.from(document.querySelectorAll('#grid thead th')).map(th => th.dataset.col || '')")
+        first = tab.locator("#grid tbody tr").first
+        op = int(first.get_attribute("data-pk"))
+        away = tab.locator("h1.grid-title")  # somewhere outside the grid
+
+        def cell(row, name: str):  # type: ignore[no-untyped-def]
+            return row.locator("td").nth(cols.index(name))
+
+        def db(column: str) -> str:
+            return _sql(demo_url, f"SELECT {column}::text FROM operations WHERE id = %s", op)[0][0]
+
+        # an FK cell: the suggestions come (the shared lookup), a new client typed, a click away saves it
+        old_client = db("client_id")
+        new_client = _sql(demo_url, "SELECT id FROM clients WHERE id <> %s ORDER BY id LIMIT 1", int(old_client))[0][0]
+        cell(first, "client_id").dblclick()
+        tab.locator("#grid .cell-editor datalist option").first.wait_for(state="attached")
+        field = tab.locator("#grid .cell-editor .cell-input")
+        field.fill(str(new_client))
+        away.click()
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
+        assert db("client_id") == str(new_client)
+        link = cell(first, "client_id").locator("a.fk")
+        assert link.inner_text() == str(new_client) and link.get_attribute("href") == f"/data/public.clients/row/{new_client}"
+        saved_html = cell(first, "client_id").inner_html()
+        # exactly what the server sends for that cell on a fresh page
+        tab.reload()
+        assert cell(tab.locator("#grid tbody tr").first, "client_id").inner_html() == saved_html
+        first = tab.locator("#grid tbody tr").first
+
+        # an unchanged value: a click away just closes the editor, nothing written
+        version = _sql(demo_url, "SELECT xmin::text FROM operations WHERE id = %s", op)[0][0]
+        cell(first, "amount").dblclick()
+        field.wait_for()
+        away.click()
+        assert tab.locator("#grid .cell-editor").count() == 0
+        assert _sql(demo_url, "SELECT xmin::text FROM operations WHERE id = %s", op)[0][0] == version
+
+        # a bad value: the click away keeps the editor open with its message, nothing written
+        amount = db("amount")
+        cell(first, "amount").dblclick()
+        field.wait_for()
+        field.fill("12x4")
+        away.click()
+        assert "12x4" in tab.locator("#grid .cell-error").inner_text() and field.is_visible()
+        assert db("amount") == amount
+        tab.keyboard.press("Escape")
+
+        # someone changed the row meanwhile: the click away shows the conflict, as Enter does; theirs stays
+        _sql(demo_url, "UPDATE operations SET amount = 4321.09 WHERE id = %s", op)
+        cell(first, "amount").dblclick()
+        field.wait_for()
+        field.fill("77.70")
+        away.click()
+        tab.locator("#grid .cell-conflict").wait_for()
+        assert tab.locator("#grid .conflict-theirs").inner_text() == "4321.09"
+        away.click()  # a choice is pending: the editor waits for it
+        assert tab.locator("#grid .cell-conflict").is_visible()
+        tab.locator("#conflict-theirs").click()
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
+        assert cell(first, "amount").inner_text() == "4321.09" and db("amount") == "4321.09"
+
+        # a changed value and a click on "Next": the cell is saved first, then the page turns
+        cell(first, "amount").dblclick()
+        field.wait_for()
+        field.fill("55.50")
+        tab.locator("#page-next").click()
+        tab.wait_for_url(re.compile(r"cursor="))
+        assert db("amount") == "55.50"
+
+        # keyboard only: Tab from a header's sort link reaches its edge; the arrows size the column
+        tab.goto(base + "/data/public.operations")
+        th = tab.locator('#grid th[data-col="kind"]')
+        th.locator("a.sort").focus()
+        tab.keyboard.press("Tab")
+        edge = th.locator('[role="separator"]')
+        assert edge.evaluate("e => e === document.activeElement")
+        assert edge.get_attribute("aria-orientation") == "vertical"
+        width = th.bounding_box()["width"]
+        assert abs(int(edge.get_attribute("aria-valuenow")) - width) <= 1
+        saved = tab.evaluate("document.getElementById('grid').dataset.saved || ''")
+        for _ in range(3):
+            tab.keyboard.press("ArrowRight")
+        tab.keyboard.press("Shift+ArrowRight")
+        assert abs(th.bounding_box()["width"] - (width + 80)) <= 2
+        assert abs(int(edge.get_attribute("aria-valuenow")) - (width + 80)) <= 2
+        assert edge.get_attribute("aria-valuetext") == edge.get_attribute("aria-valuenow") + " pixels"
+        wait_until(tab, f"(document.getElementById('grid').dataset.saved || '') !== {saved!r}")  # one save
+        saved = tab.evaluate("document.getElementById('grid').dataset.saved")
+        tab.keyboard.press("ArrowLeft")
+        wait_until(tab, f"document.getElementById('grid').dataset.saved !== {saved!r}")
+        tab.reload()
+        assert abs(tab.locator('#grid th[data-col="kind"]').bounding_box()["width"] - (width + 70)) <= 2
+        # the ? overlay lists it
+        tab.locator("body").press("?")
+        shortcuts = tab.locator("#shortcuts")
+        shortcuts.wait_for()
+        assert "header's edge" in shortcuts.inner_text() and "click elsewhere saves" in shortcuts.inner_text()
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_the_form_picker_and_the_cell_editor_share_one_lookup_that_drops_stale_searches(served_demo, demo_url, browser):
+    """bob's FK picker on the new-operation form pages with "more…"; the lookup it shares with the grid's
+    cell editor answers only the newest search of a field (an older one still on its way is dropped)."""
+    import subprocess
+
+    from tests.conftest import PASSWORD
+    from tests.serving import add_user
+
+    try:
+        add_user(served_demo, "bob", "editor", PASSWORD)
+    except subprocess.CalledProcessError:
+        pass
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    try:
+        _log_in(tab, served_demo, "bob")
+        tab.goto(served_demo.base_url + "/data/public.operations/new")
+        menu = tab.locator('[data-column="client_id"] .fk-menu')
+        tab.get_by_label("client (clients.id)").click()
+        menu.locator(".fk-more").wait_for()
+        assert menu.locator("button[role=option]").count() == 20
+        menu.locator(".fk-more").click()
+        clients = _sql(demo_url, "SELECT count(*) FROM clients")[0][0]
+        wait_until(tab, f"document.querySelectorAll('[data-column=client_id] .fk-menu button[role=option]').length"
+                        f" === {min(40, clients)}")
+        # two searches in a row: the first answers nothing (dropped), the second its rows
+        answers = tab.evaluate("""async () => {
+            const url = document.querySelector('input[data-fk-lookup]').dataset.fkLookup;
+            const lookup = window.pgadminFkLookup(url);
+            const older = lookup.search('a'), newer = lookup.search('');
+            return [await older, await newer];
+        }""")
+        assert answers[0] is None and len(answers[1]["items"]) == 20 and answers[1]["next"]
+        # the grid loads the same helper before its editor
+        tab.goto(served_demo.base_url + "/data/public.operations")
+        assert tab.evaluate("typeof window.pgadminFkLookup") == "function"
     finally:
         context.close()

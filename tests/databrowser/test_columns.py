@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 
 from core.models import AuditEntry
-from tests.databrowser.conftest import USERS, tpath
+from tests.databrowser.conftest import USERS, sql, tpath
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +107,63 @@ def test_bad_column_layouts_are_a_400_with_a_hint(hostile, body, carol, api_as):
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["message"] and "order" in error["hint"]
+
+
+LONG = "a_column_name_that_is_exactly_sixty_three_characters_long_xxxxx"
+
+
+def _csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    import csv
+    import io
+
+    assert response.status_code == 200, response.content
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+
+
+def test_exports_follow_her_column_layout_and_every_column_is_one_choice_away(hostile, api_as, client_as, carol):
+    """carol arranges her grid, then exports it: the file has her columns in her order, the hidden ones
+    left out (a sort by a hidden column still holds); the menu's "all columns" links give every column
+    in the table's order; NULL stays \\N and the empty string "" either way."""
+    import json
+
+    table_order = api_as(carol).get(API).json()["order"]
+    mine = [LONG, "user", "id"]
+    hidden = ["payload", "blob", "order", "doc"]
+    assert api_as(carol).put(API, {"order": mine, "hidden": hidden}, format="json").status_code == 200
+    shown = [n for n in mine + [n for n in table_order if n not in mine] if n not in hidden]
+
+    page = client_as(carol).get(GRID, {"sort": "-order"}).content.decode()
+    links = {m.group(2): m.group(1).replace("&amp;", "&")
+             for m in re.finditer(r'<a[^>]*href="([^"]+)"[^>]*id="(export-(?:csv|json)(?:-all)?)"', page)}
+    assert set(links) == {"export-csv", "export-json", "export-csv-all", "export-json-all"}
+    # the menu says which columns each one writes
+    assert re.search(rf'id="export-csv">Export CSV <span class="muted">\({len(shown)} of {len(table_order)} columns\)', page)
+    assert f"all {len(table_order)} columns, table order" in page and "4 hidden left out" in page
+
+    records = _csv(client_as(carol).get(links["export-csv"]))
+    assert records[0] == shown
+    ids = [int(r[shown.index("id")]) for r in records[1:]]
+    assert ids == [r[0] for r in sql(hostile, 'SELECT id FROM "Odd Schema.v2"."Üser ""Accounts"" 100%" ORDER BY "order" DESC')]
+    by_id = {int(r[shown.index("id")]): r[shown.index(LONG)] for r in records[1:]}
+    assert by_id[5] == "\\N" and by_id[7] == ""  # NULL and the empty string stay apart
+    rows = json.loads(b"".join(client_as(carol).get(links["export-json"]).streaming_content))
+    assert list(rows[0]) == shown
+
+    every = _csv(client_as(carol).get(links["export-csv-all"]))
+    assert every[0] == table_order and len(every) == len(records)
+    assert list(json.loads(b"".join(client_as(carol).get(links["export-json-all"]).streaming_content))[0]) == table_order
+
+    # the API is for scripts: every column unless asked for the layout (a file that does not change
+    # when its user hides a column in the grid); an unknown choice is a 400 with a hint
+    assert _csv(api_as(carol).get(f"/api/tables/{U}/export", {"format": "csv"}))[0] == table_order
+    assert _csv(api_as(carol).get(f"/api/tables/{U}/export", {"format": "csv", "columns": "layout"}))[0] == shown
+    bad = api_as(carol).get(f"/api/tables/{U}/export", {"format": "csv", "columns": "some"})
+    assert bad.status_code == 400 and "columns=all" in bad.json()["error"]["hint"]
+
+
+def test_without_a_layout_the_export_menu_says_every_column_is_written(hostile, client_as, bob):
+    """bob never arranged this grid: its exports already write every column, so the menu offers no second pair."""
+    page = client_as(bob).get(GRID).content.decode()
+    assert re.search(r'title="All \d+ columns, in the table&#x27;s order" id="export-csv">Export CSV</a>', page)
+    assert 'id="export-json">Export JSON <span class="muted small">all columns</span>' in page
+    assert "export-csv-all" not in page and "export-json-all" not in page

@@ -97,3 +97,34 @@ def test_every_value_the_inline_editor_reads_saves_back_unchanged(hostile, api_a
         if put.status_code != 200:
             refused[column["name"]] = (column["kind"], value, put.json()["error"]["message"])
     assert refused == {}
+
+
+def _grid_cell(body: str, pk: str, column: str) -> str:
+    """The inner HTML of one cell of the grid page (found by the row's key and the column's header)."""
+    thead = body.split("<thead>")[1].split("</thead>")[0]
+    heads = [html.unescape(m.group(1)) if (m := re.search(r'data-col="([^"]*)"', th)) else ""
+             for th in re.findall(r"<th[^>]*>", thead)]
+    row = re.search(rf'<tr data-pk="{re.escape(pk)}"[^>]*>(.*?)</tr>', body, re.S).group(1)  # type: ignore[union-attr]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    return cells[heads.index(column)]
+
+
+def test_an_fk_cell_saved_in_place_comes_back_exactly_as_the_grid_renders_it(hostile, client_as, api_as, bob):
+    """bob moves child 3 to parent 4 from the grid: the answer carries the cell as the grid's own HTML
+    (the link to the parent's row), so the saved cell looks like every other FK cell of the grid."""
+    page = client_as(bob).get("/data/public.child", {"sort": "id"}).content.decode()
+    version = re.search(r'<tr data-pk="3" data-version="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert 'class="fk"' in _grid_cell(page, "3", "parent_id")
+    r = api_as(bob).put("/api/tables/public.child/rows/3?cells=true", {"parent_id": 4}, format="json",
+                        HTTP_IF_MATCH=f'"{version}"')
+    assert r.status_code == 200, r.content
+    cells = r.json()["cells"]
+    assert cells["parent_id"] == '<a href="/data/public.parent/row/4" class="fk">4</a>'
+    after = client_as(bob).get("/data/public.child", {"sort": "id"}).content.decode()
+    for column, cell in cells.items():  # every cell of the row: the grid's markup, the key's link too
+        assert _grid_cell(after, "3", column) == cell, column
+    # a plain GET answers the cells too (the editor's "Take theirs" reads the row again with them);
+    # without ?cells the answer stays the plain row
+    assert api_as(bob).get("/api/tables/public.child/rows/3", {"cells": "true"}).json()["cells"] == cells
+    assert "cells" not in api_as(bob).get("/api/tables/public.child/rows/3").json()
+    assert sql(hostile, "SELECT parent_id FROM child WHERE id = 3") == [(4,)]
