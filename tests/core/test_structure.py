@@ -9,7 +9,7 @@
    its Django signals (``core.signals``), the model map offers its files through ``core.deps``.
 3. No Python module over ``MAX_LINES`` lines (``TOO_LONG`` lists accepted exceptions with reasons).
 
-Plain Python, no import-linter: ``make lint``'s test run covers it.
+Plain Python, no import-linter; it needs no database, so it runs in ``make test`` and alone in ``make lint``.
 """
 
 from __future__ import annotations
