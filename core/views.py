@@ -223,3 +223,19 @@ def users(request: HttpRequest) -> HttpResponse:
 def placeholder(request: HttpRequest, feature: str, title: str) -> HttpResponse:
     """A page a later feature fills; it says so instead of failing."""
     return render(request, "core/placeholder.html", {"feature": feature, "title": title})
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 handler: the API answers its error shape (a CI script with a wrong path reads a
+    message, not an HTML page); every other path gets the 404 page."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        from core.exceptions import NotFound
+
+        err = NotFound(f"There is no API endpoint {request.method} {request.path}.",
+                       hint="The API's routes and methods are listed in its OpenAPI schema at /api/schema.")
+        return JsonResponse({"error": err.as_dict()}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

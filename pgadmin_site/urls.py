@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView
 
 from core.favicon import favicon
 
+handler404 = "core.views.not_found"
+
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("api/schema", SpectacularAPIView.as_view(), name="api-schema"),
