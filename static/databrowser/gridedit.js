@@ -191,7 +191,7 @@
     var note = document.createElement("div");
     note.className = "cell-error"; note.setAttribute("role", "alert"); note.hidden = true;
     var help = document.createElement("div");
-    help.className = "cell-help muted"; help.textContent = "Enter or a click elsewhere saves · Esc cancels" + (th.dataset.kind === "json" ? " · Ctrl+Enter in JSON" : "");
+    help.className = "cell-help muted"; help.textContent = "Enter, Tab or a click elsewhere saves · Esc cancels" + (th.dataset.kind === "json" ? " · Ctrl+Enter in JSON" : "");
     box.append(note, help);
     td.textContent = "";
     td.append(box);
@@ -207,9 +207,17 @@
     }
     box.addEventListener("keydown", function (e) {
       if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); cancel(); }
+      else if (e.key === "Tab" && e.target === input && !e.ctrlKey && !e.metaKey && !e.altKey) {
+        // as in a spreadsheet: Tab saves (or closes an unchanged cell) and moves to the next cell, Shift+Tab back
+        e.preventDefault(); e.stopPropagation();
+        var step = e.shiftKey ? -1 : 1;
+        if (snapshot() === editing.opened) { cancel(); move(0, step); return; }
+        editing.then = function () { move(0, step); };
+        save(false);
+      }
       else if (e.key === "Enter" && (e.target.tagName !== "TEXTAREA" || e.ctrlKey || e.metaKey)) {
         if (e.target.tagName === "BUTTON") return;
-        e.preventDefault(); e.stopPropagation(); save(false);
+        e.preventDefault(); e.stopPropagation(); editing.then = null; save(false);
       }
     });
     input.focus();
@@ -255,6 +263,7 @@
     if (!ed || !ed.input || ed.saving) return;
     ed.outside = !!outside;
     if (!outside) ed.follow = null;
+    if (outside) ed.then = null;  // a click elsewhere decides where the focus goes
     var got = read();
     if (got.error) { failed(); say(got.error, ""); ed.input.focus(); return; }
     var payload = {}; payload[ed.name] = got.value;
@@ -330,6 +339,7 @@
     ed.td.classList.add("cell-saved");
     setTimeout(function () { ed.td.classList.remove("cell-saved"); }, 1500);
     if (follow) follow.click();  // the link or button whose click saved this: on now that it is saved
+    else if (ed.then && !ed.outside) ed.then();  // Tab: on to the next cell once this one is saved
   }
   function cancel(focus) {
     var ed = editing;

@@ -442,6 +442,17 @@ def test_bob_saves_cells_by_clicking_away_and_resizes_a_column_by_keyboard(serve
         tab.locator("#grid .cell-editor").wait_for(state="detached")
         assert cell(first, "amount").inner_text() == "4321.09" and db("amount") == "4321.09"
 
+        # Tab, as in a spreadsheet: the cell is saved and the next cell to the right is the current one
+        cell(first, "amount").dblclick()
+        field.wait_for()
+        field.fill("66.60")
+        tab.keyboard.press("Tab")
+        tab.locator("#grid .cell-editor").wait_for(state="detached")
+        assert db("amount") == "66.60"
+        after = cols[cols.index("amount") + 1]
+        wait_until(tab, f"document.activeElement === document.querySelectorAll('#grid tbody tr')[0]"
+                        f".children[{cols.index(after)}]")
+
         # a changed value and a click on "Next": the cell is saved first, then the page turns
         cell(first, "amount").dblclick()
         field.wait_for()
@@ -477,7 +488,7 @@ def test_bob_saves_cells_by_clicking_away_and_resizes_a_column_by_keyboard(serve
         tab.locator("body").press("?")
         shortcuts = tab.locator("#shortcuts")
         shortcuts.wait_for()
-        assert "header's edge" in shortcuts.inner_text() and "click elsewhere saves" in shortcuts.inner_text()
+        assert "header's edge" in shortcuts.inner_text() and "click elsewhere or Tab saves" in shortcuts.inner_text()
         assert errors == []
     finally:
         context.close()
