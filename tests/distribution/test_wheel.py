@@ -159,3 +159,24 @@ def test_a_fresh_clone_builds_its_js_bundle_into_the_wheel_when_npm_is_there(tmp
     run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp_path / "out", clone], env=clean_env())
     (wheel,) = (tmp_path / "out").glob("*.whl")
     assert zipfile.ZipFile(wheel).getinfo("static/build/sqlconsole.js").file_size > 0
+
+
+@pytest.mark.distribution_full
+def test_pipx_install_of_the_wheel_gives_the_same_command(tool_wheel, tmp_path):
+    """The README offers pipx beside uv: pipx (from PyPI, pinned, in a venv of its own) installs the
+    wheel into its own isolated venv and puts ``pgadmin-py`` on its bin dir, and that command answers
+    from a folder outside the checkout."""
+    root = public_dir("pipx")
+    pipx_venv = root / "pipx-venv"
+    run([uv(), "venv", "--python", sys.executable, pipx_venv], env=clean_env())
+    run([uv(), "pip", "install", "--python", pipx_venv / "bin" / "python", "pipx==1.18.4"], env=clean_env())
+    env = clean_env(PIPX_HOME=str(root / "home"), PIPX_BIN_DIR=str(root / "bin"), PIPX_MAN_DIR=str(root / "man"))
+    run([pipx_venv / "bin" / "pipx", "install", "--python", sys.executable, tool_wheel], env=env, cwd=root)
+    command = root / "bin" / "pgadmin-py"
+    assert command.exists()
+    tool_help = run([command, "serve", "--help"], cwd=tmp_path, env=clean_env()).stdout
+    assert tool_help.startswith("usage: pgadmin-py serve") and "--demo" in tool_help
+    # pipx's venv holds the tool; the interpreter it was given stays without it
+    venv_python = next((root / "home" / "venvs").glob("*/bin/python"))
+    assert run([venv_python, "-c", "import pgadmin_site, django; print('ok')"], env=clean_env()).stdout.strip() == "ok"
+    remove_later(root)
