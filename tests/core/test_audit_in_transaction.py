@@ -112,13 +112,16 @@ def test_a_commit_that_fails_after_the_entry_was_written_marks_it_not_applied(sh
 
 @db
 def test_bulk_update_changes_nothing_when_the_audit_is_refused_and_audits_once_with_the_count(
-        shop, api_as, bob, monkeypatch):
-    api = api_as(bob)
+        shop, api_as, client_as, bob, monkeypatch):
+    api, client = api_as(bob), client_as(bob)
     body = {"column": "note", "value": "bulk", "where": {"f.gte.qty": "20"}, "expected_count": 2}
     before = _items(shop)
     with monkeypatch.context() as m:
         m.setattr(AuditEntry.objects, "create", _refuse)
         _refused(api.post(f"{BASE}/bulk-update", body, format="json"))
+        # the page answers the same error as a page (503), never a 500
+        page = client.post("/data/public.aud_item/bulk", {"pk": ["1"], "column": "note", "c3": "page", "expected": "1"})
+        assert page.status_code == 503 and AuditUnavailable.default_message in page.content.decode()
     assert _items(shop) == before
     assert not AuditEntry.objects.filter(action="data.bulk_update").exists()
 
