@@ -134,7 +134,8 @@ def test_bulk_update_changes_nothing_when_the_audit_is_refused_and_audits_once_w
 
 @db
 def test_csv_import_writes_nothing_when_the_audit_is_refused_and_audits_once_with_the_count(
-        shop, api_as, bob, monkeypatch):
+        shop, api_as, bob, monkeypatch, settings, tmp_path):
+    settings.DATA_DIR = str(tmp_path)  # the refused import's file stays behind: not in the shared data dir
     api = api_as(bob)
     csv_text = "id,qty,note\n7,70,seven\n8,80,eight\n"
     before = _items(shop)
