@@ -3,9 +3,9 @@
 Roles: every logged-in role may run read-only SQL (``view_target``); write mode needs
 ``write_sql`` (admins; refused for everyone under READ_ONLY=1). Switching write mode on/off and
 every write-mode run are audited (the run's entry is written before its first statement, so a
-refused entry runs nothing: ``core.audit.audited_write``); refusals are audited as ``denied`` — including every read-mode
-statement the boundary refused (``sql.refused``) and the console refused to non-admins because
-read mode would run as a dangerous role (``core.reader_role``).
+refused entry runs nothing: ``core.audit.audited_write``); refusals are audited as ``denied`` —
+including every read-mode statement the boundary refused (``sql.refused``) and the console
+refused to non-admins because read mode would run as a dangerous role (``core.reader_role``).
 """
 
 from __future__ import annotations
