@@ -3,18 +3,39 @@
 The request being served is kept in a context variable (set by ``core.middleware``), so that a
 check deep in a service — ``core.roles.require`` refusing an action — can audit the refusal with
 the user's address without every caller passing the request down.
+
+Writes on the target go through ``audited_write`` (row insert/update/delete, bulk edit, CSV
+import, the SQL console's write mode): the audit entry is written to the internal database
+*inside* the target's transaction, before it commits. If the internal database refuses the entry
+the target transaction is rolled back and the user gets ``AuditUnavailable`` (503), so no change
+is ever left unaudited; if the target's COMMIT fails after the entry was written, the entry is
+marked ``failed`` with "not applied", so the audit never claims a change that did not happen.
+The console's write mode runs in autocommit (no one transaction): its entry is written as
+``pending`` before anything runs, then completed with the statements' outcomes.
+
+Migration runs (``migrations_ui``) keep their own audit at the end of a run: a run is a child
+process with its own transactions (and a backup), not one target transaction the tool holds.
+Refusals and failures of a write are recorded with plain ``record`` (nothing was changed).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest
+from sqlalchemy import Connection
 
+from core.exceptions import AuditUnavailable
 from core.logging import scrub
 from core.models import AuditEntry
 from pgadmin_site.proxies import valid_ip
+
+log = logging.getLogger(__name__)
 
 _current_request: ContextVar[Any] = ContextVar("pgadmin_current_request", default=None)
 
@@ -64,6 +85,88 @@ def record(request: HttpRequest | Any | None, action: str, target: str = "", *, 
         message=scrub(message)[:5000],
         ip=client_ip(request),
     )
+
+
+class AuditedWrite:
+    """The audit entry of one write on the target, handed out by ``audited_write``."""
+
+    def __init__(self, request: Any, action: str, target: str, transactional: bool) -> None:
+        self.request, self.action, self.target, self.transactional = request, action, target, transactional
+        self.entry: AuditEntry | None = None
+
+    def record(self, conn: Connection | None, target: str | None = None, *, before: Any = None, after: Any = None,
+               outcome: str = AuditEntry.Outcome.OK, message: str = "") -> AuditEntry:
+        """Write the entry now. ``conn`` is the target connection whose transaction is still open
+        (it commits once this returns); ``None`` only for a write that is not one transaction (the
+        console), whose entry is written before anything runs. Raises ``AuditUnavailable`` when the
+        internal database refuses the entry: raised inside the target's transaction, it rolls it back."""
+        if self.transactional and (conn is None or not conn.in_transaction()):
+            raise RuntimeError(f"{self.action}: the audit entry must be written inside the target's open transaction")
+        try:
+            self.entry = record(self.request, self.action, self.target if target is None else target,
+                                before=before, after=after, outcome=outcome, message=message)
+        except DatabaseError as exc:
+            log.error("The internal database refused the audit entry of %s (%s): the write is not made.",
+                      self.action, scrub(str(exc)))
+            raise AuditUnavailable() from exc
+        return self.entry
+
+    def complete(self, *, after: Any = None, outcome: str = AuditEntry.Outcome.OK, message: str | None = None) -> None:
+        """Fill in the entry once a non-transactional write is over (the console: each statement's
+        outcome). A refusal now is logged, not raised: the change is made and the entry says it started."""
+        if self.entry is None:
+            return
+        fields: dict[str, Any] = {"after": after, "outcome": outcome}
+        if message is not None:
+            fields["message"] = scrub(message)[:5000]
+        try:
+            AuditEntry.objects.filter(pk=self.entry.pk).update(**fields)
+        except DatabaseError as exc:
+            log.error("Audit entry %s of %s stays pending: the internal database refused its outcome (%s).",
+                      self.entry.pk, self.action, scrub(str(exc)))
+
+    def not_applied(self, exc: BaseException) -> None:
+        """The write failed after its entry was written: say so on the entry (best effort)."""
+        if self.entry is None:
+            return
+        reason = getattr(exc, "message", "") or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if self.transactional:
+            note = f"not applied: the target transaction was rolled back or its COMMIT failed ({reason})"
+        else:
+            note = (f"the run stopped before it reported back ({reason}); statements that ran before "
+                    "that may have committed (write mode is autocommit)")
+        try:
+            AuditEntry.objects.filter(pk=self.entry.pk).update(
+                outcome=AuditEntry.Outcome.FAILED, message=scrub(f"{note}\n{self.entry.message}".strip())[:5000])
+        except DatabaseError as db_exc:
+            log.error("Audit entry %s of %s could not be marked as not applied: %s", self.entry.pk, self.action,
+                      scrub(str(db_exc)))
+
+
+@contextmanager
+def audited_write(request: Any, action: str, target: str = "", *, transactional: bool = True) -> Iterator[AuditedWrite]:
+    """Audit one write on the target from inside its transaction.
+
+    Use it around the target's transaction, and call ``.record(conn, ...)`` inside it, just
+    before the block ends (and commits)::
+
+        with audit.audited_write(request, "data.create", slug) as audited:
+            with target.connect(read_only=False) as conn:
+                row = conn.execute(stmt).one()
+                audited.record(conn, after=row)
+
+    A refused entry raises ``AuditUnavailable`` inside the transaction (rolled back, 503). Any
+    exception leaving the block after the entry was written — the transaction rolled back, the
+    COMMIT failed — marks the entry ``failed``/"not applied". Nothing but the target's transaction
+    may follow the ``record`` call inside the block. ``transactional=False`` is for the console's
+    autocommit write mode: ``.record(None, outcome="pending")`` before the run, ``.complete`` after.
+    """
+    audited = AuditedWrite(request, action, target, transactional)
+    try:
+        yield audited
+    except BaseException as exc:
+        audited.not_applied(exc)
+        raise
 
 
 def visible_entries(user: Any) -> Any:

@@ -101,6 +101,16 @@ class QueryTimeout(AppError):
     default_hint = "Narrow the query (filters, an index) or raise PGADMIN_STATEMENT_TIMEOUT."
 
 
+class AuditUnavailable(AppError):
+    """The internal database refused the audit entry of a write: the write is rolled back (or, in
+    the SQL console, never started), so no change is ever left unaudited (``core.audit.audited_write``)."""
+
+    code, status = "audit_unavailable", 503
+    default_message = "The change was not made: its audit entry could not be written."
+    default_hint = ("The tool's own database refused the audit entry; nothing was changed. Check the internal "
+                    "database (disk space, PGADMIN_INTERNAL_DATABASE_URL) and try again.")
+
+
 class Throttled(AppError):
     code, status = "throttled", 429
 

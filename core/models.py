@@ -17,6 +17,7 @@ class AuditEntry(models.Model):
         OK = "ok", "ok"
         FAILED = "failed", "failed"
         DENIED = "denied", "denied"
+        PENDING = "pending", "pending"  # written before an autocommit console run; completed after it
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

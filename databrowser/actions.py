@@ -3,7 +3,9 @@
 Each action is the one function both the HTML view and the API view call: it checks the role
 (``require(user, "write_rows")`` — viewers and PGADMIN_READ_ONLY=1 are refused), writes through the
 reflected table with bound values, maps database errors to messages on the right field, and
-records the audit entry with before/after values (also for refusals and failures).
+records the audit entry with before/after values (also for refusals and failures); the entry of
+a write is written inside the target's transaction (``core.audit.audited_write``), so a refused
+entry rolls the write back.
 """
 
 from __future__ import annotations
@@ -186,14 +188,15 @@ def do_create_row(request: Any, info: TableInfo, values: dict[str, Any]) -> dict
     _require_write(request, "data.create", info)
     stmt = info.table.insert().values(values) if values else info.table.insert()
     try:
-        with target.connect(read_only=False) as conn:
+        with audit.audited_write(request, "data.create") as audited, target.connect(read_only=False) as conn:
             row = _as_dict(info, conn.execute(stmt.returning(*_returning(info))).one())
+            audited.record(conn, _target(info, pk_of(info, row)), before=None, after=public(row))
     except DBAPIError as exc:
         err = db_error(None, info, exc, values)
-        audit.record(request, "data.create", _target(info), after=jsonable(values), outcome="failed",
-                     message=str(getattr(err, "message", err)))
+        if audited.entry is None:  # else its COMMIT failed and the entry already says "not applied"
+            audit.record(request, "data.create", _target(info), after=jsonable(values), outcome="failed",
+                         message=str(getattr(err, "message", err)))
         raise err from exc
-    audit.record(request, "data.create", _target(info, pk_of(info, row)), before=None, after=public(row))
     return row
 
 
@@ -204,7 +207,8 @@ def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str
     (an API write with ?force=true and no version) is written and audited as forced."""
     _require_write(request, "data.update", info, pk)
     try:
-        with target.connect(read_only=False) as conn:
+        with audit.audited_write(request, "data.update", _target(info, pk)) as audited, \
+                target.connect(read_only=False) as conn:
             locked = conn.execute(query.base_select(info).where(query.pk_where(info, pk)).with_for_update()).first()
             if locked is None:
                 raise NotFound(f"No row with key ({', '.join(pk)}) in {info.ref}.", hint="It may have been deleted.")
@@ -221,16 +225,16 @@ def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str
             stmt = info.table.update().where(query.pk_where(info, pk)).values(values).returning(*_returning(info))
             with conn.begin_nested():
                 after = _as_dict(info, conn.execute(stmt).one())
+            changed = {k for k in values if before.get(k) != after.get(k)}
+            audited.record(conn, before={k: jsonable(before[k]) for k in changed} or public(before),
+                           after={k: jsonable(after[k]) for k in changed} or public(after),
+                           message="forced: written without a version (If-Match)" if forced else "")
     except DBAPIError as exc:
         err = db_error(None, info, exc, values)
-        audit.record(request, "data.update", _target(info, pk), after=jsonable(values), outcome="failed",
-                     message=str(getattr(err, "message", err)))
+        if audited.entry is None:  # else its COMMIT failed and the entry already says "not applied"
+            audit.record(request, "data.update", _target(info, pk), after=jsonable(values), outcome="failed",
+                         message=str(getattr(err, "message", err)))
         raise err from exc
-    changed = {k for k in values if before.get(k) != after.get(k)}
-    audit.record(request, "data.update", _target(info, pk),
-                 before={k: jsonable(before[k]) for k in changed} or public(before),
-                 after={k: jsonable(after[k]) for k in changed} or public(after),
-                 message="forced: written without a version (If-Match)" if forced else "")
     return after
 
 
@@ -328,7 +332,7 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version:
     _require_write(request, action, info, pks[0] if len(pks) == 1 else None)
     where = _rows_where(info, pks)
     try:
-        with target.connect(read_only=False) as conn:
+        with audit.audited_write(request, action) as audited, target.connect(read_only=False) as conn:
             if version is not None and len(pks) == 1:
                 locked = conn.execute(query.base_select(info).where(where).with_for_update()).first()
                 if locked is not None and _as_dict(info, locked)["__xmin"] != str(version):
@@ -339,6 +343,11 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version:
                                    hint="GET the row again, check it, and send its new ETag as If-Match.",
                                    detail={"current": public(current), "current_version": current["__xmin"]})
             deleted = [_as_dict(info, r) for r in conn.execute(info.table.delete().where(where).returning(*_returning(info)))]
+            if not deleted:
+                raise NotFound("Nothing was deleted: no row has this key (any more).", hint="Reload the grid.")
+            audited.record(conn, _target(info, pk_of(info, deleted[0]) if len(deleted) == 1 else None),
+                           before=[public(r) for r in deleted] if len(deleted) > 1 else public(deleted[0]), after=None,
+                           message=f"{len(deleted)} row(s) deleted" + (" (forced: no If-Match)" if forced else ""))
     except DBAPIError as exc:
         state, diag, _primary = query.diagnostics(exc)
         # 23001 restrict_violation: PostgreSQL 18 reports ON DELETE RESTRICT with its own code (was 23503).
@@ -349,12 +358,8 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version:
                                       code="referenced")
         else:
             err = db_error(None, info, exc)
-        audit.record(request, action, _target(info, pks[0] if len(pks) == 1 else None), outcome="failed",
-                     message=str(getattr(err, "message", err)))
+        if audited.entry is None:  # else its COMMIT failed and the entry already says "not applied"
+            audit.record(request, action, _target(info, pks[0] if len(pks) == 1 else None), outcome="failed",
+                         message=str(getattr(err, "message", err)))
         raise err from exc
-    if not deleted:
-        raise NotFound("Nothing was deleted: no row has this key (any more).", hint="Reload the grid.")
-    audit.record(request, action, _target(info, pk_of(info, deleted[0]) if len(deleted) == 1 else None),
-                 before=[public(r) for r in deleted] if len(deleted) > 1 else public(deleted[0]), after=None,
-                 message=f"{len(deleted)} row(s) deleted" + (" (forced: no If-Match)" if forced else ""))
     return deleted

@@ -12,7 +12,8 @@ is the write, shared by the HTML view and the API: the role check (viewers and
 PGADMIN_READ_ONLY=1 refused, audited), then ONE ``UPDATE … SET col = :value WHERE <scope>`` in one
 transaction under the statement timeout. The caller sends the count the preview showed: if the
 UPDATE touches a different number of rows (rows were added, removed or changed in between), the
-transaction is rolled back and the user asked to preview again. One audit entry with the count.
+transaction is rolled back and the user asked to preview again. One audit entry with the count,
+written inside that transaction (``core.audit.audited_write``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.http import QueryDict
 from sqlalchemy.exc import DBAPIError
 
 from core import audit, target
-from core.exceptions import AppError, BadRequest, Conflict, QueryTimeout
+from core.exceptions import AppError, AuditUnavailable, BadRequest, Conflict, QueryTimeout
 from databrowser import actions, forms, models_info, query
 from databrowser.formatting import as_text, jsonable
 from databrowser.query import ColumnInfo, PageRequest, TableInfo
@@ -211,7 +212,7 @@ def do_bulk_update(request: Any, info: TableInfo, scope: Scope, col: ColumnInfo,
     scope_audit = scope.as_dict()
     stmt = info.table.update().where(*where(info, scope)).values({col.name: value})
     try:
-        with target.connect(read_only=False) as conn:
+        with audit.audited_write(request, ACTION, info.ref.slug) as audited, target.connect(read_only=False) as conn:
             changed = conn.execute(stmt).rowcount
             if changed != expected:
                 # leaving the block with the exception rolls the whole transaction back
@@ -219,19 +220,23 @@ def do_bulk_update(request: Any, info: TableInfo, scope: Scope, col: ColumnInfo,
                                f"{expected}. Nothing was written.", code="count_changed",
                                hint="Preview the edit again, check the new count and sample, then apply.",
                                detail={"expected": expected, "now": changed})
+            audited.record(conn, before=scope_audit, after={col.name: jsonable(value)},
+                           message=f"{changed} row(s) updated: {col.name} set to {shown(value, col)[:200]}")
+    except AuditUnavailable:
+        raise  # the internal database refused the entry: nothing to record a failure in
     except Conflict as exc:
         audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
                      outcome="failed", message=exc.message)
         raise
     except DBAPIError as exc:
         err = actions.db_error(None, info, exc, {col.name: value})
-        audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
-                     outcome="failed", message=str(getattr(err, "message", err)))
+        if audited.entry is None:  # else its COMMIT failed and the entry already says "not applied"
+            audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
+                         outcome="failed", message=str(getattr(err, "message", err)))
         raise err from exc
     except AppError as exc:  # a statement timeout, the server gone…
-        audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
-                     outcome="failed", message=exc.message)
+        if audited.entry is None:
+            audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
+                         outcome="failed", message=exc.message)
         raise
-    audit.record(request, ACTION, info.ref.slug, before=scope_audit, after={col.name: jsonable(value)},
-                 message=f"{changed} row(s) updated: {col.name} set to {shown(value, col)[:200]}")
     return changed

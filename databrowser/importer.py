@@ -27,6 +27,7 @@ import codecs
 import csv
 import io
 import json
+import logging
 import re
 import threading
 import time
@@ -36,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from django import forms as djforms
-from django.db import connections
+from django.db import DatabaseError, connections
+from sqlalchemy import Connection
 
 from core import audit
-from core.exceptions import AppError, BadRequest, Conflict, NotFound
+from core.exceptions import AppError, AuditUnavailable, BadRequest, Conflict, NotFound
 from databrowser import actions, forms, query
 from databrowser.importer_upload import (
     CHUNK_MAX,
@@ -389,8 +391,18 @@ def _work(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
         job.progress = min(0.99, share * (0.85 if write else 0.95) if phase == "reading" else
                            0.9 if phase.startswith("checking") else 0.95)
 
+    audited: audit.AuditedWrite | None = None
+    refused = False
+
+    def before_commit(conn: Connection) -> None:  # the entry is written inside the import's transaction
+        assert audited is not None
+        audited.record(conn, after=_summary(job, out.rows, out.written),
+                       message=f"{out.written} row(s) {job.mode}ed from {job.file_name}")
+
     try:
-        run(_plan(info, job), _records(job, out, counter), write=write, out=out, progress=progress)
+        with audit.audited_write(request, "data.import", info.ref.slug) as audited:
+            run(_plan(info, job), _records(job, out, counter), write=write, out=out, progress=progress,
+                before_commit=before_commit if write else None)
         job.rows, job.errors, job.truncated = out.rows, out.errors, out.truncated
         job.would_update, job.written = out.would_update, out.written
         if out.errors:
@@ -412,32 +424,34 @@ def _work(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
         job.hint = "Check the quoting around that line."
     except AppError as exc:
         job.state, job.message, job.hint = "failed", exc.message, exc.hint
+        refused = isinstance(exc, AuditUnavailable)
     except Exception as exc:  # noqa: BLE001 - the job reports it; the page must not hang
         job.state, job.message, job.hint = "failed", f"The import stopped: {type(exc).__name__}.", "See the server log."
-        import logging
-
         logging.getLogger(__name__).exception("import %s failed", job.id)
     finally:
         job.progress = 1.0
         job.phase = ""
-        if write:
-            _audit(request, info, job)
+        if write and job.state != "done" and (audited is None or audited.entry is None) and not refused:
+            _audit_failure(request, info, job)
         if job.state == "done":
             query.invalidate(info.ref)
             job.path.unlink(missing_ok=True)  # imported: the copy has no further use
         connections.close_all()  # this thread's internal-DB connection
 
 
-def _audit(request: Any, info: TableInfo, job: ImportJob) -> None:
-    summary = {"file": job.file_name, "mode": job.mode, "rows": job.rows, "written": job.written,
-               "columns": [m for m in job.mapping if m]}
-    if job.state == "done":
-        audit.record(request, "data.import", info.ref.slug, after=summary,
-                     message=f"{job.written} row(s) {job.mode}ed from {job.file_name}")
-    else:
-        audit.record(request, "data.import", info.ref.slug, after=summary, outcome="failed",
-                     message=job.message + (" First: " + "; ".join(
+def _summary(job: ImportJob, rows: int, written: int) -> dict[str, Any]:
+    return {"file": job.file_name, "mode": job.mode, "rows": rows, "written": written,
+            "columns": [m for m in job.mapping if m]}
+
+
+def _audit_failure(request: Any, info: TableInfo, job: ImportJob) -> None:
+    """An import that wrote nothing (a success is audited inside its transaction, by ``_work``)."""
+    try:
+        audit.record(request, "data.import", info.ref.slug, after=_summary(job, job.rows, job.written),
+                     outcome="failed", message=job.message + (" First: " + "; ".join(
                          f"line {e.row} {e.column}: {e.message}" for e in job.errors[:3]) if job.errors else ""))
+    except DatabaseError:  # the thread must still finish its clean-up; nothing was written anyway
+        logging.getLogger(__name__).exception("the failed import %s could not be audited", job.id)
 
 
 def _start(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:

@@ -387,11 +387,13 @@ def _final_error(exc: psycopg.Error) -> RowError:
 
 
 def run(plan: Plan, records: Iterator[tuple[int, list[str] | None]], *, write: bool, out: Outcome,
-        progress: Callable[[str, int], None]) -> Outcome:
+        progress: Callable[[str, int], None],
+        before_commit: Callable[[Connection], None] | None = None) -> Outcome:
     """Validate (and with ``write`` import) the records; rolls back unless every row is good and
     ``write`` is set. ``records`` yields (line number, CSV cells) per data row, the line number
     being the row's number in every report; shape errors (a wrong number of cells, a NUL) are
-    recorded on ``out`` by that iterator, which yields ``None`` cells for them."""
+    recorded on ``out`` by that iterator, which yields ``None`` cells for them. ``before_commit``
+    runs once the rows are written, inside the transaction (the audit entry): raising rolls back."""
     width = len(plan.columns)
     nullable_empty = [plan.empty_is_null or c.kind != "text" for c in plan.columns]
     marker = plan.null_marker
@@ -435,6 +437,8 @@ def run(plan: Plan, records: Iterator[tuple[int, list[str] | None]], *, write: b
                     raise
                 out.add(_final_error(exc))
                 raise ImportAborted from exc
+            if before_commit is not None:
+                before_commit(conn)
     except ImportAborted:
         pass
     except psycopg.Error as exc:  # a driver error raised outside SQLAlchemy (COPY, raw statements)

@@ -2,9 +2,10 @@
 
 Roles: every logged-in role may run read-only SQL (``view_target``); write mode needs
 ``write_sql`` (admins; refused for everyone under READ_ONLY=1). Switching write mode on/off and
-every write-mode run are audited; refusals are audited as ``denied`` — including every read-mode
-statement the boundary refused (``sql.refused``) and the console refused to non-admins because
-read mode would run as a dangerous role (``core.reader_role``).
+every write-mode run are audited (the run's entry is written before its first statement, so a
+refused entry runs nothing: ``core.audit.audited_write``); refusals are audited as ``denied`` —
+including every read-mode statement the boundary refused (``sql.refused``) and the console
+refused to non-admins because read mode would run as a dangerous role (``core.reader_role``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from core import audit, reader_role
 from core.exceptions import AppError, BadRequest, NotFound
+from core.models import AuditEntry
 from core.roles import can, require, role_of
 from sqlconsole import guard, services
 from sqlconsole.models import QueryHistory, SavedQuery
@@ -63,18 +65,29 @@ def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, a
             raise
     else:
         require(user, "view_target")
-    try:
-        if not write:
-            reader_role.require_safe_console(user)
-        started_at = timezone.now()
-        result = services.run_script(sql, user_id=user.pk, write=write, explain=explain, analyze=analyze,
-                                     query_id=query_id, at=at)
-    except AppError as exc:
-        if exc.status in (403, 429) or isinstance(exc, guard.ReadModeRefused):
-            audit.record(request, "sql.refused", sql[:500], outcome="denied",
-                         after={"code": exc.code, "mode": "write" if write else "read", **exc.detail},
-                         message=f"{exc.message}\n{sql}")
-        raise
+    # Write mode is autocommit (no one transaction to hold the entry): the entry is written as
+    # pending just before the first statement runs (refused: nothing runs, 503), then completed.
+    with audit.audited_write(request, "sql.execute", sql[:500], transactional=False) as audited:
+        def before_run() -> None:
+            audited.record(None, outcome=AuditEntry.Outcome.PENDING, message=sql,
+                           after={"statements": "running", "explain": explain, "analyze": analyze})
+
+        try:
+            if not write:
+                reader_role.require_safe_console(user)
+            started_at = timezone.now()
+            result = services.run_script(sql, user_id=user.pk, write=write, explain=explain, analyze=analyze,
+                                         query_id=query_id, at=at, before_run=before_run if write else None)
+        except AppError as exc:
+            if exc.status in (403, 429) or isinstance(exc, guard.ReadModeRefused):
+                audit.record(request, "sql.refused", sql[:500], outcome="denied",
+                             after={"code": exc.code, "mode": "write" if write else "read", **exc.detail},
+                             message=f"{exc.message}\n{sql}")
+            raise
+    if write:
+        audited.complete(after={"statements": [{"command": r.command, "rows": r.row_count, "outcome": r.outcome}
+                                               for r in result.results], "explain": explain, "analyze": analyze},
+                         outcome="ok" if result.outcome == "ok" else "failed", message=sql)
     entries = []
     for r in result.results:
         if r.outcome == "skipped":
@@ -86,11 +99,6 @@ def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, a
         ))
     QueryHistory.objects.bulk_create(entries)
     _prune_history(user)
-    if write:
-        audit.record(request, "sql.execute", sql[:500],
-                     after={"statements": [{"command": r.command, "rows": r.row_count, "outcome": r.outcome}
-                                           for r in result.results], "explain": explain, "analyze": analyze},
-                     outcome="ok" if result.outcome == "ok" else "failed", message=sql)
     return result.as_dict()
 
 

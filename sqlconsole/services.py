@@ -317,10 +317,13 @@ def check_script(statements: list[splitter.Statement], write: bool) -> list[guar
 
 def run_script(script: str, *, user_id: int, write: bool = False, explain: bool = False, analyze: bool = False,
                query_id: str | None = None, at: int | None = None,
-               on_statement: Callable[[StatementResult], None] | None = None) -> RunResult:
+               on_statement: Callable[[StatementResult], None] | None = None,
+               before_run: Callable[[], None] | None = None) -> RunResult:
     """Run ``script`` (see the module docstring). The caller has checked the role for ``write``.
 
     ``at``: run only the statement under this character offset (the editor's cursor).
+    ``before_run`` is called once every check passed and the connection is ready, just before
+    the first statement runs (the write-mode audit entry); raising there runs nothing.
     Raises ``guard.ReadModeRefused`` (403) before anything runs when read mode refuses a statement.
     """
     statements = guard.split(script or "")
@@ -339,7 +342,7 @@ def run_script(script: str, *, user_id: int, write: bool = False, explain: bool 
     release_user(user_id)  # a new run replaces the previous run's open cursors
     with limits.run_slot(user_id):
         return _run_checked(checked, results, user_id=user_id, write=write, explain=explain, analyze=analyze,
-                            query_id=query_id, on_statement=on_statement)
+                            query_id=query_id, on_statement=on_statement, before_run=before_run)
 
 
 def _connect(write: bool) -> tuple[Connection, psycopg.Connection[Any]]:
@@ -358,7 +361,8 @@ def _connection_error_sa(exc: Exception) -> AppError:
 
 def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *, user_id: int, write: bool,
                  explain: bool, analyze: bool, query_id: str,
-                 on_statement: Callable[[StatementResult], None] | None) -> RunResult:
+                 on_statement: Callable[[StatementResult], None] | None,
+                 before_run: Callable[[], None] | None = None) -> RunResult:
     run_started = time.perf_counter()
     messages: list[str] = []
     conn, raw = _connect(write)
@@ -385,6 +389,8 @@ def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *
             if raw.info.server_version >= 170000:  # the server ends the snapshot even if we die
                 raw.execute("SELECT set_config('transaction_timeout', %s, true)", (backstop,))
             guard.check_functions(raw, checked)  # same connection, same search path as the run
+        if before_run is not None:
+            before_run()
         stop = False
         for item, result in zip(checked + [None] * (len(results) - len(checked)), results, strict=True):
             if stop or item is None:
