@@ -329,3 +329,57 @@ def test_the_login_lockout_counts_failures_on_both_instances(pair: Pair) -> None
     for served in (pair.b, pair.a):  # now locked out everywhere, even with the right password
         status, body = call(served, "POST", "/api/auth/token", body={"username": "lou", "password": VIEWER_PASSWORD})
         assert status == 429 and body["error"]["code"] == "throttled", body
+
+
+# --- in a real browser: B's run page, and fetch-more sent to the other instance --------------------
+
+def log_in(page: Any, served: Served, username: str, password: str) -> None:
+    page.goto(served.base_url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(served.base_url + "/")
+
+
+@pytest.mark.browser
+def test_a_browser_watching_b_sees_the_run_on_a_live_until_its_cancel(pair: Pair, page: Any) -> None:
+    run_id = start_slow_run(pair)
+    log_in(page, pair.b, "root", PASSWORD)
+    page.goto(f"{pair.b.base_url}/alembic/runs/{run_id}")
+    assert page.locator("#run-status").get_attribute("data-status") == "running"
+    status, body = call(pair.a, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
+    assert status == 202, body
+    # no reload: the lines and the final status reach B's page over its WebSocket, from A through Redis
+    page.locator("#run-log", has_text="Cancel requested by root.").wait_for(timeout=20_000)
+    page.locator("#run-status[data-status=failed]").wait_for(timeout=20_000)
+    assert wait_final(pair.a, pair.token, run_id)["error"] == "cancelled by root"
+
+
+@pytest.mark.browser
+def test_fetch_more_landing_on_the_other_instance_offers_run_again(pair: Pair, page: Any) -> None:
+    log_in(page, pair.a, "root", PASSWORD)
+    page.goto(pair.a.base_url + "/sql")
+    editor = page.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text("SELECT g FROM generate_series(1, 25000) AS g")
+    page.keyboard.press("Control+Enter")
+    more = page.get_by_role("button", name="Fetch more")
+    more.wait_for()
+
+    def to_b(route: Any) -> None:  # what a load balancer without sticky sessions may do
+        # (continue_ cannot change Origin; the balancer's host is the page's origin for both instances)
+        answer = route.fetch(url=pair.b.base_url + "/api/database/query/more",
+                             headers={**route.request.headers, "origin": pair.b.base_url})
+        route.fulfill(response=answer)
+
+    page.route("**/api/database/query/more", to_b)
+    more.click()
+    again = page.get_by_role("button", name="Run again")
+    again.wait_for()
+    assert "held by another instance of the tool" in page.locator("body").inner_text()
+    page.unroute("**/api/database/query/more")
+    again.click()  # runs the same SQL again (on A): a fresh result whose next rows A holds
+    page.get_by_role("button", name="Fetch more").click()
+    page.get_by_text("20000 rows shown, more available").wait_for()
