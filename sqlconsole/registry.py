@@ -134,8 +134,13 @@ def _cancel_elsewhere(query_id: str, user_id: int, username: str, is_admin: bool
         if not RunningQuery.objects.select_for_update().filter(pk=row.pk).exists():
             return {"query_id": query_id, "cancelled": False}  # finished meanwhile: its pid serves others now
         # the same role as the query's connection: pg_cancel_backend signals only one's own role
+        # and only a backend older than the row (1 min for clock skew): an instance that died leaves its
+        # rows behind, and their pids may since belong to other sessions
         with target.connect(reader=row.reader) as conn:
-            sent = bool(conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": row.pid}).scalar())
+            sent = bool(conn.execute(text(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE pid = :pid AND backend_start < CAST(:registered AS timestamptz) + interval '1 minute'"),
+                {"pid": row.pid, "registered": row.started_at}).scalar())
     return {"query_id": query_id, "cancelled": sent}
 
 

@@ -383,3 +383,32 @@ def test_fetch_more_landing_on_the_other_instance_offers_run_again(pair: Pair, p
     again.click()  # runs the same SQL again (on A): a fresh result whose next rows A holds
     page.get_by_role("button", name="Fetch more").click()
     page.get_by_text("20000 rows shown, more available").wait_for()
+
+
+def test_a_row_left_by_a_dead_instance_never_cancels_a_newer_session_with_its_pid(pair: Pair) -> None:
+    # a RunningQuery row an instance that died left behind, naming a pid now used by another session
+    with psycopg.connect(libpq(pair.target), autocommit=True) as bystander, \
+            psycopg.connect(pair.env["PGADMIN_INTERNAL_DATABASE_URL"], autocommit=True) as internal:
+        pid = bystander.info.backend_pid
+        found = internal.execute("SELECT id FROM auth_user WHERE username = 'root'").fetchone()
+        assert found is not None
+        root = found[0]
+        internal.execute("INSERT INTO sqlconsole_runningquery (query_id, user_id, pid, reader, instance, started_at, "
+                         "cancelled_by) VALUES ('left-behind', %s, %s, false, 'dead', now() - interval '1 hour', '')",
+                         [root, pid])
+        outcome: list[str] = []
+
+        def nap() -> None:
+            try:
+                bystander.execute("SELECT pg_sleep(3)")
+                outcome.append("slept")
+            except psycopg.Error as exc:
+                outcome.append(type(exc).__name__)
+
+        sleep = threading.Thread(target=nap, daemon=True)
+        sleep.start()
+        wait_until(lambda: pid in sleeping(pair.target), 10, "the bystander's sleep")
+        status, body = call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": "left-behind"})
+        assert status == 200 and body == {"query_id": "left-behind", "cancelled": False}, body
+        sleep.join(10)
+        assert not sleep.is_alive() and outcome == ["slept"]  # not QueryCanceled
