@@ -22,7 +22,7 @@ from psycopg import sql as pgsql
 from sqlalchemy import Connection
 
 from core import target
-from core.exceptions import AppError, Forbidden, NotFound, TargetUnavailable
+from core.exceptions import AppError, Conflict, Forbidden, NotFound, TargetUnavailable
 from sqlconsole import limits, registry
 from sqlconsole.jsonable import jsonable, safe_loaders
 
@@ -166,6 +166,10 @@ def fetch_more(cursor_ref: str, user_id: int, query_id: str | None = None, count
     handle, _, name = cursor_ref.partition(":")
     with _held_lock:
         held = _held.get(handle)
+    if held is None and registry.shared() and not handle.startswith(f"{registry.INSTANCE}."):
+        # the load balancer sent this request to another instance than the one holding the cursor
+        raise Conflict("This result is held by another instance of the tool.", hint="Run the query again.",
+                       code="cursor_elsewhere")
     if held is None or name not in held.cursors:
         raise NotFound("These results are no longer open (they are kept for a few minutes after a run).",
                        hint="Run the query again.", code="cursor_expired")
@@ -183,7 +187,7 @@ def fetch_more(cursor_ref: str, user_id: int, query_id: str | None = None, count
     with held.lock:
         if held.released or name not in held.cursors:
             raise expired
-        registry.register(query_id, user_id, held.raw.info.backend_pid, held.raw)
+        registry.register(query_id, user_id, held.raw.info.backend_pid, held.raw, reader=True)
         started = time.perf_counter()
         truncated = False
         app_failure: AppError | None = None

@@ -49,3 +49,24 @@ class SavedQuery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.owner_id}{', shared' if self.shared else ''})"
+
+
+class RunningQuery(models.Model):
+    """A console statement running now, shared through the internal DB so any instance can cancel it.
+
+    Written only when the internal DB is PostgreSQL (several instances share it); ``registry``
+    deletes the row before the connection goes back to its pool, and a cancel from another
+    instance holds the row's lock while it signals the pid, so the signal never reaches a pooled
+    connection that serves someone else.
+    """
+
+    query_id = models.CharField(max_length=64, unique=True)
+    user_id = models.BigIntegerField()
+    pid = models.IntegerField()
+    reader = models.BooleanField(default=False)  # ran as the reader role: cancel with the same role
+    instance = models.CharField(max_length=32)
+    started_at = models.DateTimeField(auto_now_add=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.query_id} (user {self.user_id}, pid {self.pid}, on {self.instance})"

@@ -6,7 +6,12 @@ the libpq cancel protocol (the connection's cancel key: it needs no privilege, s
 can cancel a statement of the reader role), or ``pg_cancel_backend`` when only a pid is known.
 The lock is held while cancelling and while
 unregistering, so a cancel never reaches a connection that already went back to the pool and
-serves someone else. The registry is per process (the tool serves from one Daphne process).
+serves someone else.
+
+The registry is per process; with several instances (the internal DB on PostgreSQL) every running
+query also has a ``RunningQuery`` row, so a cancel that lands on another instance finds the pid and
+the role there and calls ``pg_cancel_backend`` as that role while holding the row's lock (the owning
+instance deletes the row before the connection goes back to its pool, and waits for that lock).
 """
 
 from __future__ import annotations
@@ -17,10 +22,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import IntegrityError, connection, transaction
 from sqlalchemy import text
 
 from core import target
 from core.exceptions import Conflict, Forbidden, NotFound
+from sqlconsole.models import RunningQuery
+
+# This process among the instances sharing the internal DB: the prefix of its held results' handles.
+INSTANCE = secrets.token_hex(4)
 
 
 @dataclass
@@ -40,26 +50,58 @@ def new_query_id() -> str:
     return secrets.token_urlsafe(12)
 
 
-def register(query_id: str, user_id: int, pid: int, conn: Any = None) -> None:
+def shared() -> bool:
+    """True when instances may share the internal DB (PostgreSQL); SQLite lives in one data dir."""
+    return connection.vendor == "postgresql"
+
+
+def register(query_id: str, user_id: int, pid: int, conn: Any = None, *, reader: bool = False) -> None:
     with _registry_lock:
         if query_id in _running:
             raise Conflict("A query with this id is already running.", hint="Use a fresh query_id for every run.")
         _running[query_id] = _Running(user_id=user_id, pid=pid, started=time.monotonic(), conn=conn)
+    if shared():
+        try:
+            RunningQuery.objects.create(query_id=query_id, user_id=user_id, pid=pid, reader=reader,
+                                        instance=INSTANCE)
+        except IntegrityError:  # the same id runs on another instance
+            with _registry_lock:
+                _running.pop(query_id, None)
+            raise Conflict("A query with this id is already running.",
+                           hint="Use a fresh query_id for every run.") from None
 
 
 def unregister(query_id: str) -> _Running | None:
     with _registry_lock:
-        return _running.pop(query_id, None)
+        entry = _running.pop(query_id, None)
+        if entry is not None and shared():
+            # waits while another instance's cancel holds the row: it signals this pid meanwhile
+            with transaction.atomic():
+                row = RunningQuery.objects.select_for_update().filter(query_id=query_id, instance=INSTANCE).first()
+                if row is not None:
+                    row.delete()
+                    entry.cancelled_by = entry.cancelled_by or row.cancelled_by
+        return entry
 
 
 def cancelled_by(query_id: str) -> str:
     with _registry_lock:
         entry = _running.get(query_id)
-        return entry.cancelled_by if entry else ""
+        if entry is None:
+            return ""
+        if not entry.cancelled_by and shared():  # cancelled through another instance
+            by = RunningQuery.objects.filter(query_id=query_id, instance=INSTANCE).values_list(
+                "cancelled_by", flat=True).first()
+            entry.cancelled_by = by or ""
+        return entry.cancelled_by
 
 
 def cancel(query_id: str, user_id: int, username: str, is_admin: bool) -> dict[str, Any]:
     """Cancel a running query (its owner or an admin) with ``pg_cancel_backend`` from another connection."""
+    with _registry_lock:
+        here = query_id in _running
+    if not here and shared():
+        return _cancel_elsewhere(query_id, user_id, username, is_admin)
     with _registry_lock:
         entry = _running.get(query_id)
         if entry is None:
@@ -76,6 +118,29 @@ def cancel(query_id: str, user_id: int, username: str, is_admin: bool) -> dict[s
             return {"query_id": query_id, "cancelled": True}
         with target.connect() as conn:
             sent = bool(conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": entry.pid}).scalar())
+    return {"query_id": query_id, "cancelled": sent}
+
+
+def _cancel_elsewhere(query_id: str, user_id: int, username: str, is_admin: bool) -> dict[str, Any]:
+    """Cancel a query another instance runs: its row gives the pid, checked against the user."""
+    row = RunningQuery.objects.filter(query_id=query_id).first()
+    if row is None:
+        raise NotFound("No running query has this id; it may have finished already.", hint="Nothing to cancel.")
+    if row.user_id != user_id and not is_admin:
+        raise Forbidden("Only the user who started a query, or an admin, can cancel it.")
+    # committed before the signal: the owning instance reads who cancelled when its statement fails
+    RunningQuery.objects.filter(pk=row.pk).update(cancelled_by=username)
+    with transaction.atomic():
+        if not RunningQuery.objects.select_for_update().filter(pk=row.pk).exists():
+            return {"query_id": query_id, "cancelled": False}  # finished meanwhile: its pid serves others now
+        # the same role as the query's connection: pg_cancel_backend signals only one's own role
+        # and only a backend older than the row (1 min for clock skew): an instance that died leaves its
+        # rows behind, and their pids may since belong to other sessions
+        with target.connect(reader=row.reader) as conn:
+            sent = bool(conn.execute(text(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE pid = :pid AND backend_start < CAST(:registered AS timestamptz) + interval '1 minute'"),
+                {"pid": row.pid, "registered": row.started_at}).scalar())
     return {"query_id": query_id, "cancelled": sent}
 
 

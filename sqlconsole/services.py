@@ -366,10 +366,10 @@ def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *
     run_started = time.perf_counter()
     messages: list[str] = []
     conn, raw = _connect(write)
-    run = _Run(raw, write, explain, analyze, query_id, handle=secrets.token_urlsafe(9))
+    run = _Run(raw, write, explain, analyze, query_id, handle=f"{registry.INSTANCE}.{secrets.token_urlsafe(9)}")
     hold = False
     try:
-        registry.register(query_id, user_id, raw.info.backend_pid, raw)
+        registry.register(query_id, user_id, raw.info.backend_pid, raw, reader=not write)
     except Conflict:
         _release(conn, raw)
         raise

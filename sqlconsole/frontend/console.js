@@ -196,16 +196,20 @@ function setRunning(on) {
   }
 }
 
-async function run({ all = false, explain = false, analyze = false } = {}) {
+let lastRun = null; // what the last run sent: "Run again" repeats it when its held result is gone
+
+async function run({ all = false, explain = false, analyze = false, again = null } = {}) {
   if (running) return;
   const state = editor.state;
   const sel = state.selection.main;
   let text = state.doc.toString();
   let base = 0;
   let at = null;
-  if (!sel.empty) { text = state.sliceDoc(sel.from, sel.to); base = sel.from; }
+  if (again) ({ text, base, at, explain, analyze } = again);
+  else if (!sel.empty) { text = state.sliceDoc(sel.from, sel.to); base = sel.from; }
   else if (!all) { at = sel.head; }
   if (!text.trim()) { toast("Type a query first.", "warning"); return; }
+  lastRun = { text, base, at, explain, analyze };
   editor.dispatch(setDiagnostics(state, []));
   const queryId = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/[^A-Za-z0-9-]/g, "");
   running = { queryId, started: performance.now() };
@@ -399,7 +403,15 @@ function renderGrid(r) {
     try {
       const data = await api("/api/database/query/more", { cursor });
       rows.push(...data.rows); cursor = data.cursor; truncated = !!data.truncated; more.hidden = !data.has_more; paint();
-    } catch (err) { toast(err.message, "error"); more.hidden = true; }
+    } catch (err) {
+      const again = lastRun;
+      if ((err.code === "cursor_elsewhere" || err.code === "cursor_expired") && again) {
+        // the held result is gone or lives on another instance: one click runs the same SQL again
+        toast(`${err.message} ${err.hint}`.trim(), "warning");
+        more.replaceWith(el("button", { class: "btn small sql-run-again", type: "button",
+          onclick: () => run({ again }) }, "Run again"));
+      } else { toast(err.message, "error"); more.hidden = true; }
+    }
     more.disabled = false;
   } }, "Fetch more");
   if (r.has_more && !cursor) count.title = "Capped; fetch more is available in read mode only.";

@@ -12,11 +12,14 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from core import accounts, durations, target
 from core.demo import duration
@@ -24,6 +27,23 @@ from core.exceptions import AppError
 from core.project import project_status
 
 MARK = {"ok": "✓", "warning": "!", "error": "✗"}
+MIGRATE_LOCK = 0x7067_6D69  # "pgmi": one instance migrates the shared internal DB at a time
+
+
+@contextmanager
+def one_instance_at_a_time() -> Iterator[None]:
+    """Instances started together (two services of one compose file) share the internal DB on
+    PostgreSQL: the first migrates and creates the admin while the others wait on a session lock."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK])
 
 
 class Command(BaseCommand):
@@ -71,8 +91,9 @@ class Command(BaseCommand):
             self._load_demo(big=opts["big"])
 
         self.say("Preparing the tool's own database (users, history, audit)")
-        call_command("migrate", interactive=False, verbosity=0)
-        admin, uses_link = accounts.ensure_bootstrap_admin()
+        with one_instance_at_a_time():
+            call_command("migrate", interactive=False, verbosity=0)
+            admin, uses_link = accounts.ensure_bootstrap_admin()
 
         try:
             where = target.describe(target.target_url())
