@@ -69,6 +69,10 @@ def fk_labels(info: TableInfo, row: dict[str, Any]) -> dict[str, str]:
         fk = c.fk
         if fk is None or not fk.to_pk or any(row.get(n) is None for n in fk.columns) or c.name in out:
             continue
+        done = next((out[n] for n in fk.columns if n in out), None)
+        if done is not None:  # a composite key's other column: the same row, read once
+            out[c.name] = done
+            continue
         try:
             ref_info = get_table(fk.ref)
         except AppError:

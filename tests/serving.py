@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,7 +12,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,3 +102,36 @@ def add_user(served: Served, username: str, role: str, password: str) -> None:
     env.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run([sys.executable, "manage.py", "adduser", username, "--role", role, "--password", password],
                    cwd=REPO, env=env, check=True, capture_output=True)
+
+
+def api_call(served: Served, method: str, path: str, token: str | None = None,
+             body: dict[str, Any] | None = None, timeout: float = 60) -> tuple[int, dict[str, Any]]:
+    """One JSON request to a served instance's API (a token when given): its status and its body."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    request = urllib.request.Request(served.base_url + path, method=method, headers=headers,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def api_token(served: Served, username: str, password: str) -> str:
+    """A fresh API token of that user, from ``POST /api/auth/token``."""
+    status, body = api_call(served, "POST", "/api/auth/token", body={"username": username, "password": password})
+    assert status == 200, body
+    return str(body["token"])
+
+
+def wait_run_final(served: Served, token: str, run_id: int, timeout: float = 60) -> dict[str, Any]:
+    """The run once it succeeded or failed, read through the API of ``served``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, run = api_call(served, "GET", f"/api/alembic/runs/{run_id}", token)
+        if status == 200 and run["status"] in ("succeeded", "failed"):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} not final within {timeout}s")

@@ -32,7 +32,7 @@ import psycopg
 import pytest
 
 from tests.conftest import FIXTURES, REPO, create_database, drop_database
-from tests.serving import Served
+from tests.serving import Served, api_call, api_token, wait_run_final
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 PASSWORD = "two-instances-Secret-42"
@@ -45,27 +45,7 @@ class Pair:
 
     def __init__(self, a: Served, b: Served, env: dict[str, str], target: str) -> None:
         self.a, self.b, self.env, self.target = a, b, env, target
-        self.token = token_for(a, "root", PASSWORD)
-
-
-def call(served: Served, method: str, path: str, token: str | None = None,
-         body: dict[str, Any] | None = None, timeout: float = 60) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token {token}"
-    request = urllib.request.Request(served.base_url + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
-def token_for(served: Served, username: str, password: str) -> str:
-    status, body = call(served, "POST", "/api/auth/token", body={"username": username, "password": password})
-    assert status == 200, body
-    return str(body["token"])
+        self.token = api_token(a, "root", PASSWORD)
 
 
 def add_user(env: dict[str, str], data_dir: str, username: str, role: str, password: str) -> None:
@@ -97,20 +77,10 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 def start_slow_run(pair: Pair) -> int:
     """An upgrade through A, waited for until its migration sleeps (holding the target's run lock)."""
-    status, body = call(pair.a, "POST", "/api/alembic/upgrade", pair.token, {"target": "heads", "backup": False})
+    status, body = api_call(pair.a, "POST", "/api/alembic/upgrade", pair.token, {"target": "heads", "backup": False})
     assert status == 202, body
     wait_until(lambda: sleeping(pair.target), 60, "the migration's sleep")
     return int(body["run_id"])
-
-
-def wait_final(served: Served, token: str, run_id: int, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, run = call(served, "GET", f"/api/alembic/runs/{run_id}", token)
-        if status == 200 and run["status"] in ("succeeded", "failed"):
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} not final within {timeout}s")
 
 
 def browser_session(served: Served, username: str, password: str) -> http.cookiejar.CookieJar:
@@ -222,9 +192,9 @@ def test_a_session_and_a_token_obtained_on_a_work_on_b(pair: Pair) -> None:
     with opener.open(pair.b.base_url + "/account", timeout=30) as page:  # the same cookie, the other instance
         assert page.status == 200 and "/login" not in page.url
         assert "root" in page.read().decode()
-    status, body = call(pair.b, "GET", "/api/database/history", pair.token)
+    status, body = api_call(pair.b, "GET", "/api/database/history", pair.token)
     assert status == 200, body
-    status, body = call(pair.b, "GET", "/api/database/history", "not-a-token")
+    status, body = api_call(pair.b, "GET", "/api/database/history", "not-a-token")
     assert status == 401, body
 
 
@@ -232,11 +202,11 @@ def test_a_session_and_a_token_obtained_on_a_work_on_b(pair: Pair) -> None:
 
 def test_the_run_lock_holds_across_instances(pair: Pair) -> None:
     run_id = start_slow_run(pair)
-    status, body = call(pair.b, "POST", "/api/alembic/upgrade", pair.token, {"target": "heads", "backup": False})
+    status, body = api_call(pair.b, "POST", "/api/alembic/upgrade", pair.token, {"target": "heads", "backup": False})
     assert status == 409 and f"run {run_id}" in body["error"]["message"], body
-    status, body = call(pair.a, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
+    status, body = api_call(pair.a, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
     assert status == 202, body
-    assert wait_final(pair.a, pair.token, run_id)["status"] == "failed"
+    assert wait_run_final(pair.a, pair.token, run_id)["status"] == "failed"
 
 
 # --- 2. a run's live log on B, and its cancel through B -----------------------------------------
@@ -248,7 +218,7 @@ def test_a_run_started_on_a_streams_to_b_and_is_cancelled_through_b(pair: Pair) 
     try:
         first = ws.receive(10)
         assert first["type"] == "status" and first["run"]["status"] == "running", first
-        status, body = call(pair.b, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
+        status, body = api_call(pair.b, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
         assert status == 202 and body["run_id"] == run_id, body
         started = time.monotonic()
         texts: list[str] = []
@@ -266,7 +236,7 @@ def test_a_run_started_on_a_streams_to_b_and_is_cancelled_through_b(pair: Pair) 
         assert final["status"] == "failed" and final["error"] == "cancelled by root", final
     finally:
         ws.close()
-    run = wait_final(pair.b, pair.token, run_id)
+    run = wait_run_final(pair.b, pair.token, run_id)
     assert run["status"] == "failed" and run["error"] == "cancelled by root"
     wait_until(lambda: not sleeping(pair.target), 5, "the migration's session ending")
 
@@ -278,20 +248,20 @@ def test_a_console_query_on_a_is_cancelled_through_b(pair: Pair) -> None:
     answer: dict[str, Any] = {}
 
     def run() -> None:
-        answer["status"], answer["body"] = call(pair.a, "POST", "/api/database/query", pair.token,
+        answer["status"], answer["body"] = api_call(pair.a, "POST", "/api/database/query", pair.token,
                                                 {"sql": "SELECT pg_sleep(30)", "query_id": query_id})
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     wait_until(lambda: sleeping(pair.target) or answer, 30, "the console's sleep")
     assert not answer, answer
-    viewer = token_for(pair.b, "vera", VIEWER_PASSWORD)
-    status, body = call(pair.b, "POST", "/api/database/query/cancel", viewer, {"query_id": query_id})
+    viewer = api_token(pair.b, "vera", VIEWER_PASSWORD)
+    status, body = api_call(pair.b, "POST", "/api/database/query/cancel", viewer, {"query_id": query_id})
     assert status == 403 and "Only the user who started" in body["error"]["message"], body  # not vera's query
     assert sleeping(pair.target)
 
     asked = time.monotonic()
-    status, body = call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": query_id})
+    status, body = api_call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": query_id})
     assert status == 200 and body == {"query_id": query_id, "cancelled": True}, body
     thread.join(10)
     assert not thread.is_alive(), "the query still runs on A"
@@ -300,23 +270,23 @@ def test_a_console_query_on_a_is_cancelled_through_b(pair: Pair) -> None:
     result = answer["body"]["results"][0]
     assert result["outcome"] == "cancelled", result
     assert result["error"]["message"] == "The query was cancelled by root.", result
-    status, body = call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": query_id})
+    status, body = api_call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": query_id})
     assert status == 404, body  # finished: nothing left to cancel, on either instance
 
 
 # --- 5. held results asked for on the other instance ---------------------------------------------
 
 def test_fetch_more_on_the_other_instance_says_where_the_result_is(pair: Pair) -> None:
-    status, body = call(pair.a, "POST", "/api/database/query", pair.token,
+    status, body = api_call(pair.a, "POST", "/api/database/query", pair.token,
                         {"sql": "SELECT g FROM generate_series(1, 25000) AS g"})
     assert status == 200, body
     cursor = body["results"][0]["cursor"]
     assert cursor and body["results"][0]["has_more"], body
-    status, other = call(pair.b, "POST", "/api/database/query/more", pair.token, {"cursor": cursor})
+    status, other = api_call(pair.b, "POST", "/api/database/query/more", pair.token, {"cursor": cursor})
     assert status == 409, other
     assert other["error"] == {"code": "cursor_elsewhere", "hint": "Run the query again.",
                               "message": "This result is held by another instance of the tool."}, other
-    status, more = call(pair.a, "POST", "/api/database/query/more", pair.token, {"cursor": cursor})
+    status, more = api_call(pair.a, "POST", "/api/database/query/more", pair.token, {"cursor": cursor})
     assert status == 200 and more["rows"][0] == [10001], more  # the instance holding it still serves it
 
 
@@ -324,10 +294,10 @@ def test_fetch_more_on_the_other_instance_says_where_the_result_is(pair: Pair) -
 
 def test_the_login_lockout_counts_failures_on_both_instances(pair: Pair) -> None:
     for served in (pair.a, pair.b, pair.a):  # PGADMIN_LOGIN_FAILURE_LIMIT=3, spread over both
-        status, body = call(served, "POST", "/api/auth/token", body={"username": "lou", "password": "wrong-guess"})
+        status, body = api_call(served, "POST", "/api/auth/token", body={"username": "lou", "password": "wrong-guess"})
         assert status in (400, 401), body
     for served in (pair.b, pair.a):  # now locked out everywhere, even with the right password
-        status, body = call(served, "POST", "/api/auth/token", body={"username": "lou", "password": VIEWER_PASSWORD})
+        status, body = api_call(served, "POST", "/api/auth/token", body={"username": "lou", "password": VIEWER_PASSWORD})
         assert status == 429 and body["error"]["code"] == "throttled", body
 
 
@@ -347,12 +317,12 @@ def test_a_browser_watching_b_sees_the_run_on_a_live_until_its_cancel(pair: Pair
     log_in(page, pair.b, "root", PASSWORD)
     page.goto(f"{pair.b.base_url}/alembic/runs/{run_id}")
     assert page.locator("#run-status").get_attribute("data-status") == "running"
-    status, body = call(pair.a, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
+    status, body = api_call(pair.a, "POST", f"/api/alembic/runs/{run_id}/cancel", pair.token)
     assert status == 202, body
     # no reload: the lines and the final status reach B's page over its WebSocket, from A through Redis
     page.locator("#run-log", has_text="Cancel requested by root.").wait_for(timeout=20_000)
     page.locator("#run-status[data-status=failed]").wait_for(timeout=20_000)
-    assert wait_final(pair.a, pair.token, run_id)["error"] == "cancelled by root"
+    assert wait_run_final(pair.a, pair.token, run_id)["error"] == "cancelled by root"
 
 
 @pytest.mark.browser
@@ -408,7 +378,7 @@ def test_a_row_left_by_a_dead_instance_never_cancels_a_newer_session_with_its_pi
         sleep = threading.Thread(target=nap, daemon=True)
         sleep.start()
         wait_until(lambda: pid in sleeping(pair.target), 10, "the bystander's sleep")
-        status, body = call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": "left-behind"})
+        status, body = api_call(pair.b, "POST", "/api/database/query/cancel", pair.token, {"query_id": "left-behind"})
         assert status == 200 and body == {"query_id": "left-behind", "cancelled": False}, body
         sleep.join(10)
         assert not sleep.is_alive() and outcome == ["slept"]  # not QueryCanceled

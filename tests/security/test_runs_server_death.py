@@ -8,43 +8,19 @@ asking for a run of its own. Then the first is started again on its data dir.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import time
-import urllib.error
-import urllib.request
-from typing import Any
 
 import psycopg
 import pytest
 
 from tests.conftest import FIXTURES
 from tests.security.test_runs_lock import libpq, lock_holder, sessions, version_table
-from tests.serving import Served
+from tests.serving import Served, api_call, api_token, wait_run_final
 
 PASSWORD = "kill-nine-Secret-42"
-
-
-def call(served: Served, method: str, path: str, token: str | None = None,
-         body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token {token}"
-    request = urllib.request.Request(served.base_url + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
-def token_for(served: Served) -> str:
-    status, body = call(served, "POST", "/api/auth/token", body={"username": "root", "password": PASSWORD})
-    assert status == 200, body
-    return str(body["token"])
 
 
 def process_alive(pid: int) -> bool:
@@ -54,16 +30,6 @@ def process_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-
-
-def wait_status(served: Served, token: str, run_id: int, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, run = call(served, "GET", f"/api/alembic/runs/{run_id}", token)
-        if status == 200 and run["status"] in ("succeeded", "failed"):
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} not final within {timeout}s")
 
 
 @pytest.mark.timeout(400)
@@ -78,8 +44,8 @@ def test_kill_9_of_the_server_mid_run_leaves_no_orphan_no_run_beside_it_and_a_fa
     try:
         first.wait_ready()
         second.wait_ready()
-        token, other_token = token_for(first), token_for(second)
-        status, body = call(first, "POST", "/api/alembic/upgrade", token, {"target": "heads", "backup": False})
+        token, other_token = api_token(first, 'root', PASSWORD), api_token(second, 'root', PASSWORD)
+        status, body = api_call(first, "POST", "/api/alembic/upgrade", token, {"target": "heads", "backup": False})
         assert status == 202, body
         run_id = body["run_id"]
         deadline = time.monotonic() + 60
@@ -90,12 +56,12 @@ def test_kill_9_of_the_server_mid_run_leaves_no_orphan_no_run_beside_it_and_a_fa
         while "pg_sleep" not in (sessions(admin, name).get(name) or {}).get("query", ""):
             assert time.monotonic() < deadline, "the migration never reached its sleep"
             time.sleep(0.1)
-        _, run = call(first, "GET", f"/api/alembic/runs/{run_id}", token)
+        _, run = api_call(first, "GET", f"/api/alembic/runs/{run_id}", token)
         child = int(next(m.group(1) for line in run["lines"]
                          if (m := re.search(r"[Cc]hild process (\d+)", line["text"]))))
         with open(f"/proc/{child}/cmdline", "rb") as fh:
             assert b"pgadmin_runner.py" in fh.read()
-        status, body = call(second, "POST", "/api/alembic/upgrade", other_token, {"target": "heads", "backup": False})
+        status, body = api_call(second, "POST", "/api/alembic/upgrade", other_token, {"target": "heads", "backup": False})
         assert status == 409 and f"run {run_id}" in body["error"]["message"], body
 
         os.killpg(first.proc.pid, signal.SIGKILL)  # the server and everything in its process group
@@ -104,7 +70,7 @@ def test_kill_9_of_the_server_mid_run_leaves_no_orphan_no_run_beside_it_and_a_fa
         other_run, refused = None, 0
         while process_alive(child) or sessions(admin, name):
             assert time.monotonic() - killed < 10, f"orphan still there: {sessions(admin, name)}"
-            status, body = call(second, "POST", "/api/alembic/upgrade", other_token,
+            status, body = api_call(second, "POST", "/api/alembic/upgrade", other_token,
                                 {"target": "heads", "backup": False})
             if status == 202:  # only once the first run's sessions are gone
                 assert sessions(admin, name) == {}, "a second run was accepted beside the orphan's live session"
@@ -123,22 +89,22 @@ def test_kill_9_of_the_server_mid_run_leaves_no_orphan_no_run_beside_it_and_a_fa
             assert version_table(admin) == [] and lock_holder(admin) is None
             with psycopg.connect(admin) as conn:
                 assert conn.execute("SELECT to_regclass('sleepy_marker')").fetchone()[0] is None
-            status, body = call(second, "POST", "/api/alembic/upgrade", other_token,
+            status, body = api_call(second, "POST", "/api/alembic/upgrade", other_token,
                                 {"target": "heads", "backup": False})
             assert status == 202, body
             other_run = body["run_id"]
-        assert wait_status(second, other_token, other_run)["status"] == "succeeded"
+        assert wait_run_final(second, other_token, other_run)["status"] == "succeeded"
         assert version_table(admin) == ["z2_after"]
 
         restarted = Served(env, data_dir=first.data_dir)
         restarted.wait_ready()
-        token = token_for(restarted)
-        run = wait_status(restarted, token, run_id, timeout=30)  # reaped at startup, not by this page
+        token = api_token(restarted, 'root', PASSWORD)
+        run = wait_run_final(restarted, token, run_id, timeout=30)  # reaped at startup, not by this page
         assert run["status"] == "failed" and "server stopped" in run["error"], run
         assert run["finished_at"] and run["lines"][-1]["text"].startswith("Marked failed")
-        status, body = call(restarted, "POST", "/api/alembic/downgrade", token, {"target": "base", "backup": False})
+        status, body = api_call(restarted, "POST", "/api/alembic/downgrade", token, {"target": "base", "backup": False})
         assert status == 202, body
-        assert wait_status(restarted, token, body["run_id"])["status"] == "succeeded"
+        assert wait_run_final(restarted, token, body["run_id"])["status"] == "succeeded"
         assert version_table(admin) == [] and sessions(admin) == {} and lock_holder(admin) is None
     finally:
         for served in (first, second, restarted):
