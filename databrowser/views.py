@@ -273,6 +273,7 @@ def _apply_field_errors(form: Any, err: actions.RowInvalid) -> None:
 def create_row(request: HttpRequest, tref: str) -> HttpResponse:
     info = _info(tref)
     if request.method == "POST":
+        actions.require_writer(request, "data.create", info)  # a refusal first: 403 whatever the form holds
         form = forms.row_form(info, creating=True, data=request.POST, model=models_info.form_model(info.ref))
         if form.is_valid():
             try:
@@ -301,12 +302,12 @@ def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
                                "row_url": reverse("data-row", args=[info.ref.slug, encode_pk(pk_values)]),
                                "can_write": _writable(request, info)}
     if request.method == "POST":
+        actions.require_writer(request, "data.update", info, pk_values)  # a refusal first, whatever the form holds
         form = forms.row_form(info, creating=False, data=request.POST, row=row, model=models_info.form_model(info.ref))
         xmin = (request.POST.get("__xmin") or "").strip() or None
         if xmin is None or not xmin.isdigit():
             # Without the version the form was loaded with, a save would silently overwrite a
             # change made since: refuse it (the form below carries the current version).
-            actions.require_writer(request, "data.update", info, pk_values)
             from core import audit
 
             audit.record(request, "data.update", f"{info.ref.slug} ({', '.join(pk_values)})", outcome="denied",

@@ -29,6 +29,16 @@ def test_viewer_cannot_write_rows_in_the_ui_or_the_api(hostile, client_as, api_a
     assert AuditEntry.objects.filter(username="carol", outcome="denied", action__startswith="data.").count() == 6
 
 
+def test_viewer_posting_a_broken_form_is_refused_not_told_what_to_fix(hostile, client_as, carol):
+    """The refusal comes before validation: a viewer learns nothing about the form's rules."""
+    client = client_as(carol)
+    created = client.post("/data/public.parent/new", {"c1": ""})
+    edited = client.post("/data/public.parent/row/1/edit", {"c1": ""})
+    assert (created.status_code, edited.status_code) == (403, 403)
+    assert "This field is required" not in created.content.decode() + edited.content.decode()
+    assert AuditEntry.objects.filter(username="carol", outcome="denied", action__in=["data.create", "data.update"]).count() == 2
+
+
 def test_read_only_mode_refuses_every_write_even_for_an_admin(hostile, client_as, api_as, alice, settings):
     settings.READ_ONLY = True
     grid = client_as(alice).get("/data/public.parent").content.decode()
