@@ -103,10 +103,12 @@ def create_user(username: str, role: str, password: str | None = None) -> Any:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=username)
+    user, created = user_model.objects.get_or_create(username=username)
     if password:
         user.set_password(password)
-    elif not user.has_usable_password():
+    elif created or not user.has_usable_password():
+        # A new row's password is "", which Django counts as usable: mark it unusable, so pages say
+        # "login link only" and /account asks for no current password.
         user.set_unusable_password()
     user.save()
     set_role(user, role)

@@ -161,3 +161,32 @@ def test_the_lockout_ends_when_its_window_has_passed_and_says_how_long_to_wait(c
     LoginThrottle.objects.filter(username="alice").update(last_attempt_at=timezone.now() - timedelta(seconds=61))
     assert client.post("/login", {"username": "alice", "password": PASSWORD}).status_code == 302
     assert LoginThrottle.objects.get(username="alice").failures == 0  # a right password clears the count
+
+
+def test_adduser_without_a_password_prints_a_link_dave_logs_in_with_once(client, db):
+    """An admin adds dave from a shell without typing his password anywhere `ps` could see it."""
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("adduser", "dave", "--role", "editor", stdout=out)
+    link = re.search(r"/login\?token=(\S+)", out.getvalue())
+    assert link, out.getvalue()
+    assert client.get(f"/login?token={link.group(1)}")["Location"] == "/"
+    assert client.get("/account").context["has_password"] is False
+    client.logout()
+    assert client.get(f"/login?token={link.group(1)}")["Location"] == "/login"
+
+
+def test_adduser_reads_a_password_from_stdin(client, db, monkeypatch):
+    import io
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("erin-secret-9\n"))
+    out = io.StringIO()
+    call_command("adduser", "erin", "--role", "viewer", "--password-stdin", stdout=out)
+    assert "login?token" not in out.getvalue() and "erin-secret-9" not in out.getvalue()
+    assert client.login(username="erin", password="erin-secret-9")
