@@ -239,3 +239,27 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 handler. A request for a host name the server does not answer to (Django's
+    ``DisallowedHost``) says which setting admits it — the first thing someone putting the tool
+    behind a domain meets — without listing the allowed names; other 400s keep Django's page.
+    Nothing here may call ``request.get_host()``: it raises again for that host."""
+    from django.core.exceptions import DisallowedHost
+    from django.http import JsonResponse
+    from django.utils.html import escape
+
+    if not isinstance(exception, DisallowedHost):
+        from django.views.defaults import bad_request as django_bad_request
+
+        return django_bad_request(request, exception)
+    host = request.META.get("HTTP_HOST", "")[:200]
+    message = f"This server does not answer to the host name {host!r}."
+    hint = ("Add it to PGADMIN_ALLOWED_HOSTS (comma-separated; also PGADMIN_CSRF_TRUSTED_ORIGINS for "
+            "logins through it, e.g. https://" + (host or "your.domain") + ") and restart the tool.")
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "unknown_host", "message": message, "hint": hint}}, status=400)
+    body = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Unknown host name</title></head>"
+            f"<body><h1>Unknown host name</h1><p>{escape(message)}</p><p>{escape(hint)}</p></body></html>")
+    return HttpResponse(body, status=400)

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from core.favicon import favicon
 
 handler404 = "core.views.not_found"
+handler400 = "core.views.bad_request"
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
