@@ -5,7 +5,7 @@
    ``if TYPE_CHECKING:`` blocks do not count (they never run). Cycles that existed when this rule
    came in are listed in ``KNOWN_CYCLES`` with a reason each; the list may only shrink (an entry
    that no longer matches a cycle fails too, so it is removed when fixed).
-2. An app imports of another app only its public modules (``PUBLIC``): a feature app's ``services``
+2. An app imports nothing of another app but its public modules (``PUBLIC``): a feature app's ``services``
    (and ``signals``), ``pgadmin_site``'s leaf helpers (``entry``, ``env``, ``proxies``). ``core`` is the
    foundation: every app may import any core module, and core itself imports feature apps only through
    their public modules. ``pgadmin_site`` (URL map, ASGI) also loads each app's entry points
