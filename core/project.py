@@ -11,6 +11,7 @@ and is cached (``core.cache``) until a file it was read from changes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,20 @@ def _split_paths(raw: str) -> list[str]:
     return [p.strip() for chunk in raw.split(",") for p in chunk.split(os.pathsep) if p.strip()]
 
 
+# The admin's pick is kept by the migrations feature (its ``Preference`` model), which registers the
+# reader in its ``AppConfig.ready()``: core imports no feature app's internals. None registered (the
+# feature not installed): only the environment decides.
+_section_reader: Callable[[], str | None] | None = None
+
+
+def provide_stored_section(reader: Callable[[], str | None]) -> None:
+    """Register the function answering the section an admin picked on /alembic (None: no pick)."""
+    global _section_reader
+    _section_reader = reader
+
+
 def _stored_section() -> str | None:
-    try:
-        from migrations_ui.models import Preference
-    except ImportError:  # migrations_ui not installed: only the environment decides
-        return None
-    return Preference.get(SECTION_PREFERENCE)
+    return _section_reader() if _section_reader is not None else None
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,9 @@ def _style_hashes() -> list[str]:
     """``'sha256-…'`` of the inline ``<style>`` blocks the tool itself renders (the ER diagram's)."""
     hashes = []
     try:
-        from modelmap import erd
+        from modelmap.services import erd_style
 
-        style = getattr(erd, "STYLE", None)
+        style = erd_style()
     except ImportError:  # pragma: no cover - the app is always installed
         style = None
     if isinstance(style, str):

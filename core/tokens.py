@@ -68,13 +68,6 @@ def revoke_all(user: Any) -> int:
     return int(ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now()))
 
 
-def as_json(token: ApiToken) -> dict[str, Any]:
-    """A token for lists: never the key or its hash (``core.serializers.ApiTokenSerializer``)."""
-    from core.serializers import ApiTokenSerializer
-
-    return dict(ApiTokenSerializer(token).data)
-
-
 class TokenAuthentication(authentication.TokenAuthentication):
     """DRF authentication by ``Authorization: Token <key>`` against the hashed, expiring tokens."""
 

@@ -113,7 +113,7 @@ def _drift_now(checks: dict[str, Any], refresh: bool) -> dict[str, Any] | None:
     """The drift card's answer when known now: cached, or the database's own error; None: fill it later."""
     if not checks["database"].ok:
         return {"ok": False, "error": {"message": "The database is not reachable.", "hint": checks["database"].hint}}
-    from migrations_ui.drift import compute_drift, drift_cached
+    from migrations_ui.services import compute_drift, drift_cached
 
     return compute_drift(force=True) if refresh else drift_cached()
 
@@ -130,7 +130,7 @@ def dashboard_project(request: HttpRequest) -> HttpResponse:
 @never_cache
 def dashboard_drift(request: HttpRequest) -> HttpResponse:
     """Fragment: the drift card (autogenerate's comparison; cached under the schema fingerprint)."""
-    from migrations_ui.drift import compute_drift
+    from migrations_ui.services import compute_drift
 
     def build() -> tuple[str, dict[str, Any]]:
         migration = project_status_cached().get("migration")

@@ -119,7 +119,7 @@ def _models() -> None:
 
 def _drift() -> None:
     try:
-        from migrations_ui.drift import compute_drift
+        from migrations_ui.services import compute_drift
     except ImportError:
         return
     result = compute_drift()
@@ -128,12 +128,12 @@ def _drift() -> None:
 
 
 def _pending_revisions() -> None:
-    from migrations_ui import preview, services
+    from migrations_ui import services
 
     h = services.history()
     by_id = {r["revision"]: r for r in h["revisions"]}
     for rev in h["pending"][:MAX_PENDING_REVISIONS]:
-        preview.revision_sql(h, by_id[rev])
+        services.revision_sql(h, by_id[rev])
 
 
 def install() -> None:

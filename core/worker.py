@@ -49,8 +49,8 @@ from typing import Any
 from django.conf import settings
 
 from core.child import pgadmin_protocol as protocol
+from core.childenv import RunnerBusy, RunnerError, child_cwd, child_env, project_python
 from core.logging import scrub
-from core.runner import RunnerBusy, RunnerError, child_cwd, child_env, project_python
 from core.worker_watch import Watch, group_rss, watch_roots
 
 log = logging.getLogger("pgadmin.worker")

@@ -1,5 +1,5 @@
-"""App config of the migrations feature: the job engine's handler table, and the reaping of runs
-left behind by a stopped server at startup."""
+"""App config of the migrations feature: the job engine's handler table, the reaping of runs
+left behind by a stopped server at startup, and the stored Alembic section for ``core.project``."""
 
 from typing import Any
 
@@ -15,6 +15,14 @@ def _reap_stale_runs(**_kwargs: Any) -> None:
     from migrations_ui.reaper import reap_stale_in_background
 
     reap_stale_in_background()
+
+
+def _stored_section() -> str | None:
+    """The section an admin picked on /alembic (``services.choose_section``), for ``core.project``."""
+    from core.project import SECTION_PREFERENCE
+    from migrations_ui.models import Preference
+
+    return Preference.get(SECTION_PREFERENCE)
 
 
 def register_jobs() -> None:
@@ -34,5 +42,8 @@ class MigrationsUiConfig(AppConfig):
     verbose_name = "Migrations"
 
     def ready(self) -> None:
+        from core import project
+
         register_jobs()
+        project.provide_stored_section(_stored_section)
         post_migrate.connect(_reap_stale_runs, sender=self, dispatch_uid="migrations_ui.reap_stale_runs")

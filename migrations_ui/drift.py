@@ -1,6 +1,6 @@
 """Drift: the differences between the project's models and the live database.
 
-``compute_drift()`` is the one entry point (the dashboard and the model map call it too); it
+``compute_drift()`` is the one entry point (the dashboard and the model map call it too, as ``services.compute_drift``); it
 never raises. It runs the child task ``drift.compare`` (Alembic autogenerate's comparison with
 the project's own env.py and ``target_metadata``) and returns::
 
@@ -38,23 +38,23 @@ _drift_cache = Cache("drift", max_entries=16)
 
 def _key() -> tuple[Any, ...]:
     """The explicit key: setup, interpreter, target, applied revisions, schema fingerprint (DB queries)."""
-    from migrations_ui import services
+    from migrations_ui import history as read_side  # not services (it offers drift: a cycle)
 
-    payload = services.project_payload()
+    payload = read_side.project_payload()
     applied = tuple(sorted(project.current_revisions() or ()))
-    return ("drift", *services.payload_key(payload), settings.SQLALCHEMY_BASE, applied, catalog.schema_fingerprint())
+    return ("drift", *read_side.payload_key(payload), settings.SQLALCHEMY_BASE, applied, catalog.schema_fingerprint())
 
 
 def _deps() -> deps.Deps:
     """The model import's files (as the model map recorded them), env.py and the ini; else every .py file."""
-    from migrations_ui import services
+    from migrations_ui import history as read_side  # not services (it offers drift: a cycle)
 
-    payload = services.project_payload()
+    payload = read_side.project_payload()
     ini = payload.get("alembic_ini")
     models = deps.model_files()  # recorded by the model map when it read the models (None: not installed/known)
     if models is None:
         models = deps.project_python(settings.PROJECT_DIR, skip=deps.MODEL_SKIP_DIRS)
-    history = services.script_history_cached() or {}
+    history = read_side.script_history_cached() or {}
     location = history.get("script_location")
     return models | deps.Deps.of([ini, str(Path(location) / "env.py") if location else None])
 
@@ -88,10 +88,10 @@ def drift_cached() -> dict[str, Any] | None:
 
 
 def _compare() -> dict[str, Any]:
-    from migrations_ui import services
+    from migrations_ui import history as read_side  # not services (it offers drift: a cycle)
 
     try:
-        result = services.run_child_task("drift.compare", {"expect": services.target_identity(),
+        result = read_side.run_child_task("drift.compare", {"expect": read_side.target_identity(),
                                                            "sqlalchemy_base": settings.SQLALCHEMY_BASE})
     except RunnerError as exc:
         return _failed(exc.message, exc.hint)

@@ -27,7 +27,7 @@ from core.deps import Deps
 from core.exceptions import AppError, NotFound
 from core.runner import RunnerError
 from migrations_ui import safety
-from migrations_ui.services import (
+from migrations_ui.history import (
     applied_set,
     find_revision,
     history,

@@ -279,7 +279,7 @@ def _autogenerate_drift(force: bool, cached_only: bool = False) -> dict[str, Any
     fingerprint). None when that feature is not installed, cannot answer, or (``cached_only``) has no
     cached answer."""
     try:
-        from migrations_ui.drift import compute_drift, drift_cached  # shared with the migrations drift panel
+        from migrations_ui.services import compute_drift, drift_cached  # shared with the migrations drift panel
     except ImportError:
         return None
     try:
@@ -293,7 +293,7 @@ def _autogenerate_drift(force: bool, cached_only: bool = False) -> dict[str, Any
 
 def _has_autogenerate() -> bool:
     try:
-        import migrations_ui.drift  # noqa: F401
+        import migrations_ui.services  # noqa: F401
     except ImportError:
         return False
     return True
@@ -426,3 +426,10 @@ def erd(source: str = "", focus_on: str = "", hops: int = 1, force: bool = False
     graph["source"] = source
     graph["all_tables"] = all_tables
     return graph
+
+
+def erd_style() -> str:
+    """The ER diagram's inline ``<style>`` block (the security headers allow exactly it, by its hash)."""
+    from modelmap import erd as erdlib
+
+    return erdlib.STYLE

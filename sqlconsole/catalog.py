@@ -17,10 +17,10 @@ COMPLETION_FUNCTION_LIMIT = 1000
 
 
 def _data_url(schema: str, name: str) -> str:
-    """The relation's page in the data browser (its own addressing rules, see ``databrowser.refs``)."""
-    from databrowser.refs import TableRef
+    """The relation's page in the data browser (its own addressing rules: ``databrowser.services``)."""
+    from databrowser.services import table_url
 
-    return f"/data/{TableRef(schema, name).segment}"
+    return table_url(schema, name)
 
 
 def completion_schema() -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from core import cache, project
 from core.demo import DEMO_DIR
-from migrations_ui import services
+from migrations_ui import history
 from modelmap import services as model_services
 
 
@@ -36,7 +36,7 @@ def demo_copy(tmp_path: Path, settings, demo_url: str) -> Iterator[Path]:  # typ
 def children(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
     """The tasks of every child process the server starts (recorded where the services call the runner)."""
     started: list[str] = []
-    for module in (project, services, model_services):
+    for module in (project, history, model_services):  # history: the migrations read side that runs them
         real = module.run_task
 
         def counting(task: str, payload: dict[str, Any], *args: Any, _real: Any = real, **kwargs: Any) -> Any:

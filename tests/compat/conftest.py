@@ -133,7 +133,7 @@ def compat(request: pytest.FixtureRequest, settings, pg_server_url: str,  # type
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Compat]:
     """Install the project (cached), point the tool at it on a fresh database, give a twin for the CLI."""
     from core import target
-    from migrations_ui import services
+    from migrations_ui import history
     from modelmap import services as model_services
 
     project = PROJECTS[request.param]
@@ -152,7 +152,7 @@ def compat(request: pytest.FixtureRequest, settings, pg_server_url: str,  # type
     for name, value in ctx.env(url).items():  # the project's variables reach the child untouched
         monkeypatch.setenv(name, value)
     target.set_target_url(None)
-    services._history_cache.clear()
+    history._history_cache.clear()
     model_services._cache.clear()
     yield ctx
     target.dispose()

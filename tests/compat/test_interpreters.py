@@ -83,7 +83,7 @@ def versions(url: str) -> list[str]:
 def point_at(settings, pg_server_url: str):  # type: ignore[no-untyped-def]
     """``point_at(cell, folder, base)`` sets the tool's PGADMIN_* settings to that venv and a fresh database."""
     from core import target
-    from migrations_ui import services
+    from migrations_ui import history
     from modelmap import services as model_services
 
     made: list[str] = []
@@ -98,7 +98,7 @@ def point_at(settings, pg_server_url: str):  # type: ignore[no-untyped-def]
         settings.SQLALCHEMY_BASE = base
         settings.TARGET_DATABASE_URL = url
         target.set_target_url(None)
-        services._history_cache.clear()
+        history._history_cache.clear()
         model_services._cache.clear()
         return python, url
 

@@ -5,9 +5,15 @@
    ``if TYPE_CHECKING:`` blocks do not count (they never run). Cycles that existed when this rule
    came in are listed in ``KNOWN_CYCLES`` with a reason each; the list may only shrink (an entry
    that no longer matches a cycle fails too, so it is removed when fixed).
-2. ``migrations_ui`` imports no other feature app: the data browser and the SQL console react to
+2. An app imports nothing of another app but its public modules (``PUBLIC``): a feature app's ``services``
+   (and ``signals``), ``pgadmin_site``'s leaf helpers (``entry``, ``env``, ``proxies``). ``core`` is the
+   foundation: every app may import any core module, and core itself imports feature apps only through
+   their public modules. ``pgadmin_site`` (URL map, ASGI) also loads each app's entry points
+   (``ENTRY_POINTS``: ``urls``, ``api_urls``, ``routing``). Imports inside functions count, as do the
+   ``include("app.urls")`` strings of a URL map; ``TYPE_CHECKING`` blocks do not.
+3. ``migrations_ui`` imports no other feature app at all: the data browser and the SQL console react to
    its Django signals (``core.signals``), the model map offers its files through ``core.deps``.
-3. No Python module over ``MAX_LINES`` lines (``TOO_LONG`` lists accepted exceptions with reasons).
+4. No Python module over ``MAX_LINES`` lines (``TOO_LONG`` lists accepted exceptions with reasons).
 
 Plain Python, no import-linter; it needs no database, so it runs in ``make test`` and alone in ``make lint``.
 """
@@ -21,6 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "databrowser", "sqlconsole", "modelmap", "migrations_ui", "pgadmin_site")
 FEATURE_APPS = ("databrowser", "sqlconsole", "modelmap", "migrations_ui")
 MAX_LINES = 600
+# Rule 2: what another app may import of each app (``core``: everything, it is the foundation). A name
+# is a module's last part; the bare package (an empty ``__init__``) may always be imported.
+PUBLIC: dict[str, tuple[str, ...]] = {
+    **{app: ("services", "signals") for app in FEATURE_APPS},
+    # the site's helpers that import no app: the trusted-proxy rule (core.audit reads a client IP with it)
+    # and the entry points' settings hand-over (core.runner gives the project its environment back)
+    "pgadmin_site": ("entry", "env", "proxies"),
+}
+# Rule 2: what pgadmin_site's URL map and ASGI application load of every app, besides its public modules.
+ENTRY_POINTS = ("urls", "api_urls", "routing")
 # Not the server's code: run by the user's interpreter in a child process, never imported by the server.
 SKIP = ("core/child/",)
 
@@ -31,14 +47,10 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
         "core's foundation knots through lazy imports: exceptions translates driver errors with target's "
         "translate_error, target reads the reader role's credentials and audits the target switch, roles audit "
         "refusals and audit asks roles. Issue 14 item 2/3 (core/catalog.py, a Target value) untangles it.",
-    frozenset({"core.serializers", "core.tokens"}):
-        "tokens.py serializes a new token with core.serializers (lazy), which imports tokens for its fields; "
-        "the serializer belongs in tokens' callers (issue 14 item 4, DRF serializers).",
-    frozenset({"core.runner", "core.worker"}):
-        "the runner hands a task to a warm worker (lazy import of core.worker), the worker reuses the runner's "
-        "environment helpers; the helpers could move to a module of their own.",
     frozenset({"databrowser.query", "databrowser.search"}):
-        "search builds on query's pages, and query's page delegates a search term to search (lazy import).",
+        "search builds on query's pages, and query's page delegates a search term to search (lazy import). "
+        "The fix is to move fetch_page (with its sort hint) to a module of its own that imports both; left "
+        "while issue 14's Target value changes the connections it opens.",
 }
 
 # path -> reason; a module listed here may exceed MAX_LINES.
@@ -67,7 +79,8 @@ def _is_type_checking(node: ast.If) -> bool:
 
 
 def _imports(tree: ast.AST, name: str, is_package: bool) -> set[str]:
-    """Every module name an import statement anywhere in ``tree`` may load (TYPE_CHECKING blocks left out)."""
+    """Every module name an import statement anywhere in ``tree`` may load (TYPE_CHECKING blocks left out),
+    and the modules named by ``include("…")`` (Django imports them for the URL map)."""
     found: set[str] = set()
     stack: list[ast.AST] = [tree]
     while stack:
@@ -86,20 +99,52 @@ def _imports(tree: ast.AST, name: str, is_package: bool) -> set[str]:
                 source = node.module or ""
             found.add(source)
             found.update(f"{source}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "include"
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            found.add(node.args[0].value)
         stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+def graph_of(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module -> the modules of ``sources`` (name -> (source text, is a package)) it imports."""
+    graph: dict[str, set[str]] = {}
+    for name, (text, is_package) in sources.items():
+        targets = _imports(ast.parse(text, filename=name), name, is_package)
+        graph[name] = {t for t in targets if t in sources and t != name}
+    return graph
 
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports (an import of ``a.b.c`` also loads ``a`` and ``a.b``: not
     counted, the packages' ``__init__`` files are empty or import nothing of the project)."""
-    mods = modules()
-    graph: dict[str, set[str]] = {}
-    for name, path in mods.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
-        targets = _imports(tree, name, path.name == "__init__.py")
-        graph[name] = {t for t in targets if t in mods and t != name}
-    return graph
+    return graph_of({name: (path.read_text(), path.name == "__init__.py") for name, path in modules().items()})
+
+
+def _allowed(app: str, imported: str) -> bool:
+    """May a module of ``app`` import ``imported`` (a module of another app)? Rule 2."""
+    owner, _, rest = imported.partition(".")
+    if owner == "core" or not rest:  # the foundation, or a bare package (empty __init__)
+        return True
+    if rest in PUBLIC.get(owner, ()):
+        return True
+    return app == "pgadmin_site" and rest in ENTRY_POINTS
+
+
+def layering_violations(graph: dict[str, set[str]]) -> list[str]:
+    """One sentence per import of another app's internal module: the importer, the import, the rule."""
+    found = []
+    for module in sorted(graph):
+        app = module.split(".")[0]
+        for imported in sorted(graph[module]):
+            owner = imported.split(".")[0]
+            if owner != app and not _allowed(app, imported):
+                public = ", ".join(f"{owner}.{name}" for name in PUBLIC.get(owner, ()))
+                extra = f" (and the entry points {', '.join(ENTRY_POINTS)})" if app == "pgadmin_site" else ""
+                fix = f"add a function to {owner}.services or move" if owner in FEATURE_APPS else "move"
+                found.append(f"{module} imports {imported}: an app imports only another app's public modules "
+                             f"({public}{extra}); {fix} the helper into core (docs/architecture.md, Structure rules)")
+    return found
 
 
 def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
@@ -161,6 +206,43 @@ def test_no_import_cycles_between_project_modules() -> None:
     gone = [sorted(c) for c in KNOWN_CYCLES if c not in found]
     assert not new, f"import cycles (imports inside functions count too): {new}"
     assert not gone, f"these allowed cycles are gone (or changed): update KNOWN_CYCLES: {gone}"
+
+
+def test_the_layering_check_catches_an_import_of_another_apps_internals() -> None:
+    sources = {
+        "databrowser": ("", True),
+        "databrowser.refs": ("", False),
+        "databrowser.urls": ("", False),
+        "databrowser.services": ("from databrowser.refs import TableRef\n", False),
+        "sqlconsole.catalog": ("def url():\n    from databrowser.refs import TableRef\n", False),  # lazy: counts
+        "sqlconsole.services": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                "    from databrowser.refs import TableRef\nfrom databrowser import services\n", False),
+        "core.views": ("from databrowser import refs\nimport databrowser.services\n", False),
+        "pgadmin_site.urls": ('from django.urls import include\nurls = [include("databrowser.urls")]\n'
+                              'from core import views\n', False),
+        "pgadmin_site.asgi": ("from databrowser.refs import TableRef\n", False),
+        "modelmap.services": ("from pgadmin_site import urls\nimport databrowser.urls\n", False),
+    }
+    found = layering_violations(graph_of(sources))
+    assert [line.split(":")[0] for line in found] == [
+        "core.views imports databrowser.refs",
+        "modelmap.services imports databrowser.urls",  # an entry point for the site only
+        "modelmap.services imports pgadmin_site.urls",
+        "pgadmin_site.asgi imports databrowser.refs",
+        "sqlconsole.catalog imports databrowser.refs",
+    ], found
+    assert "an app imports only another app's public modules (databrowser.services, databrowser.signals)" in found[0]
+
+
+def test_apps_import_only_each_others_public_modules() -> None:
+    found = layering_violations(import_graph())
+    assert not found, "\n".join(found)
+
+
+def test_the_public_modules_named_exist() -> None:
+    mods = modules()
+    assert all(f"{app}.{name}" in mods for app, names in PUBLIC.items() for name in names
+               if name != "signals"), PUBLIC  # signals: none of the feature apps has its own yet (core.signals)
 
 
 def test_migrations_ui_imports_no_other_feature_app() -> None:
