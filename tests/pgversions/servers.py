@@ -38,6 +38,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -146,12 +147,22 @@ def _os_user() -> str | None:
     return OS_USER
 
 
+def _as(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a program as the server's OS user with its own group only: with
+    ``user=`` alone the process keeps root's group, and a root-owned folder's group bits (none, under
+    the test process's umask 077) would then apply instead of the others' bits made readable below."""
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
+
+
 def _readable_by_others(path: Path) -> None:
-    """The server's OS user must traverse to the programs (and their lib/ and share/)."""
+    """The server's OS user must traverse to the programs and read the whole unpacked wheel: lib/,
+    share/ and the wheel's ``<name>.libs`` folder beside the package (auditwheel's vendored libpq),
+    whatever the umask was when it was unpacked (077 on some machines)."""
     for parent in [path, *path.parents]:
         if parent.exists():
             parent.chmod(parent.stat().st_mode | 0o005)
-    root = path.parent
+    cache = cache_root().resolve()
+    root = next((p for p in path.resolve().parents if p.parent == cache), path.parent)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames:
             p = Path(dirpath) / name
@@ -177,7 +188,7 @@ class Server:
         if self.bin_dir is None or self.data_dir is None:
             return
         subprocess.run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir / "pg"), "-m", "fast", "-w", "stop"],
-                       user=self.user, capture_output=True, check=False, timeout=60)
+                       **_as(self.user), capture_output=True, check=False, timeout=60)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
@@ -198,7 +209,7 @@ def start_cluster(source: Source, bin_dir: Path) -> Server:
         os.chown(data, entry.pw_uid, entry.pw_gid)
     pgdata = data / "pg"
     init = subprocess.run([str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                           "--locale=C", "--no-sync"], user=user, capture_output=True, text=True, timeout=300, check=False)
+                           "--locale=C", "--no-sync"], **_as(user), capture_output=True, text=True, timeout=300, check=False)
     if init.returncode != 0:
         raise Unavailable(f"initdb of PostgreSQL {source.major} failed: {init.stderr.strip()[-600:]}")
     port = free_port()
@@ -206,7 +217,7 @@ def start_cluster(source: Source, bin_dir: Path) -> Server:
     options = (f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c shared_buffers=32MB -c max_connections=60 "
                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     start = subprocess.run([str(bin_dir / "pg_ctl"), "-D", str(pgdata), "-l", str(data / "server.log"), "-o", options,
-                            "-w", "-t", "120", "start"], user=user, capture_output=True, text=True, timeout=180,
+                            "-w", "-t", "120", "start"], **_as(user), capture_output=True, text=True, timeout=180,
                            check=False)
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     if start.returncode != 0:
