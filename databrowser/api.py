@@ -73,7 +73,7 @@ class ReadView(APIView):
 class TablesView(ReadView):
     @extend_schema(responses=s.TableList)
     def get(self, request: Request) -> Response:
-        rows = query.list_tables()
+        rows = query.list_tables(target.for_request(request))
         mapped = models_info.mapped_tables()
         for r in rows:
             r["slug"] = TableRef(r["schema"], r["name"]).slug

@@ -57,7 +57,7 @@ def edit_refusal(request: HttpRequest, info: TableInfo) -> str:
 
 @require_GET
 def table_list(request: HttpRequest) -> HttpResponse:
-    rows = query.list_tables()
+    rows = query.list_tables(target.for_request(request))
     mapped = models_info.mapped_tables()
     for r in rows:
         r["models"] = mapped.get((r["schema"], r["name"]), [])
