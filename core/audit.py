@@ -16,6 +16,10 @@ The console's write mode runs in autocommit (no one transaction): its entry is w
 Migration runs (``migrations_ui``) keep their own audit at the end of a run: a run is a child
 process with its own transactions (and a backup), not one target transaction the tool holds.
 Refusals and failures of a write are recorded with plain ``record`` (nothing was changed).
+
+Every entry about the target database carries the target's name (``target_name``): the one the
+caller names, else the request's (``core.target.for_request``); tool-level events (logins, users,
+tokens) carry none.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from sqlalchemy import Connection
 
-from core.exceptions import AuditUnavailable
+from core import target as core_target
+from core.exceptions import AuditUnavailable, TargetUnavailable
 from core.logging import scrub
 from core.models import AuditEntry
 from pgadmin_site.proxies import valid_ip
@@ -66,10 +71,26 @@ def client_ip(request: HttpRequest | Any | None) -> str | None:
     return valid_ip(meta.get("REMOTE_ADDR"))
 
 
+# Actions about the tool itself, not about a target database: their entries name no target.
+TOOL_ACTIONS = ("login", "logout", "password.", "user.", "token.")
+
+
+def target_name_for(request: Any, action: str) -> str:
+    """The name of the target an action of ``request`` is about ("" for tool-level actions or
+    when no target is configured)."""
+    if action.startswith(TOOL_ACTIONS):
+        return ""
+    try:
+        return core_target.for_request(request).name
+    except TargetUnavailable:
+        return ""
+
+
 def record(request: HttpRequest | Any | None, action: str, target: str = "", *, before: Any = None,
            after: Any = None, outcome: str = AuditEntry.Outcome.OK, message: str = "",
-           user: Any = None, username: str = "") -> AuditEntry:
-    """Write one audit entry. ``request`` gives the user and IP; ``user`` overrides it."""
+           user: Any = None, username: str = "", target_name: str | None = None) -> AuditEntry:
+    """Write one audit entry. ``request`` gives the user and IP; ``user`` overrides it.
+    ``target_name``: the target database it is about (None: the request's, see ``target_name_for``)."""
     if user is None and request is not None:
         user = getattr(request, "user", None)
     if user is not None and not getattr(user, "is_authenticated", False):
@@ -79,6 +100,7 @@ def record(request: HttpRequest | Any | None, action: str, target: str = "", *, 
         username=username or (user.get_username() if user else ""),
         action=action,
         target=target[:500],
+        target_name=(target_name_for(request, action) if target_name is None else target_name)[:100],
         before=before,
         after=after,
         outcome=outcome,

@@ -6,10 +6,11 @@ model map, drift) goes through a ``Cache``::
     value = cache.get_or_compute(key, compute)   # compute() -> Computed(value, deps)
     value = cache.peek(key)                      # the cached answer or None; never computes
 
-* **Keyed** by an explicit key (settings, interpreter, target identity…) and **validated by its
-  dependencies** (``core.deps``): the files the answer was computed from, compared by stat and then by
-  content, so editing one revision file invalidates that revision's answers and nothing else, and a
-  file that was touched but not changed keeps them.
+* **Keyed** by an explicit key (settings, interpreter, target…) and **validated by its dependencies**
+  (``core.deps``): the files the answer was computed from, compared by stat and then by content, so
+  editing one revision file invalidates that revision's answers and nothing else, and a file that was
+  touched but not changed keeps them. An answer about a target has the target's ``cache_part``
+  (``core.target.Target``) in its key, so two targets never see each other's answers.
 * **Copies**: the value is stored pickled and every read unpickles a fresh copy, so a caller that
   decorates what it got (the model map adds ``drift`` to each model) never changes the next answer.
   Unpickling is several times faster than ``copy.deepcopy`` for these JSON-like values.

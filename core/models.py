@@ -23,7 +23,10 @@ class AuditEntry(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     username = models.CharField(max_length=150, blank=True, db_index=True)  # kept if the user is deleted
     action = models.CharField(max_length=64, db_index=True)
-    target = models.CharField(max_length=500, blank=True)
+    target = models.CharField(max_length=500, blank=True)  # the object acted on (a table, a revision, a user)
+    # the target database the action was on (core.target.Target.name); empty for tool-level events
+    # (logins, users, tokens)
+    target_name = models.CharField(max_length=100, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)

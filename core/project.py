@@ -21,7 +21,6 @@ from sqlalchemy import Column, MetaData, String, Table, inspect, select
 
 from core import deps, interpreter, target
 from core.cache import Cache, Computed
-from core.cache import digest as cache_digest
 from core.exceptions import AppError
 from core.runner import RunnerError, run_task
 
@@ -207,8 +206,9 @@ _probe_cache = Cache("probe", max_entries=8)
 
 
 def _probe_key(setup: AlembicSetup) -> tuple[Any, ...]:
+    on = target.current_or_none()
     return ("probe", str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, interpreter.resolve().path,
-            cache_digest(_target_url_or_none()))
+            on.cache_part if on is not None else None)
 
 
 def probe_deps(setup: AlembicSetup, result: dict[str, Any]) -> deps.Deps:

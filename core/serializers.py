@@ -130,10 +130,12 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     before = serializers.JSONField(allow_null=True, help_text="free-form: the state before the change")
     after = serializers.JSONField(allow_null=True, help_text="free-form: the state after the change")
     ip = serializers.CharField(allow_null=True)
+    target_name = serializers.CharField(allow_blank=True, help_text="the target database it was on; empty for "
+                                        "tool-level events (logins, users, tokens)")
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "at", "user", "action", "target", "before", "after", "outcome", "message", "ip"]
+        fields = ["id", "at", "user", "action", "target", "target_name", "before", "after", "outcome", "message", "ip"]
 
 
 class AuditList(serializers.Serializer):

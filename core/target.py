@@ -8,6 +8,11 @@ one is configured) — whose connections carry ``statement_timeout``, ``applicat
 connect timeout and TCP keepalives; every statement also has a client-side deadline. Helpers give
 read-only transactions and map driver and pool errors to the vocabulary of ``core.exceptions``
 (a dead or saturated database is a 503 with a hint, never a 500).
+
+A target is a ``Target`` value (name, masked URL, identity): ``current()`` is the configured one,
+``for_request(request)`` the one a request works on (today always ``current()``). ``connect`` and
+``get_engine`` take ``target=`` (None: ``current()``); engines are cached per (target key, role,
+purpose), so two targets never share a pool. Nothing here assumes there is only one target.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,7 +58,8 @@ DEADLINE_MARGIN_S = 10.0
 EXPORT_IDLE_MS = 60_000
 
 _lock = threading.Lock()
-_engines: dict[tuple[str, str], tuple[str, Engine]] = {}  # (role, purpose) -> (url key, engine)
+# (target key, role, purpose) -> (full URL, engine): rebuilt when that target's URL changes
+_engines: dict[tuple[str, str, str], tuple[str, Engine]] = {}
 _override_url: str | None = None
 _override_reader: str | None = None
 
@@ -106,58 +112,178 @@ def describe(url: str | URL) -> str:
     return f"{host}:{url.port or 5432}/{url.database or ''}"
 
 
+def identity_of(url: URL) -> str:
+    """``host:port/db as user``: which database and role a URL reaches (no password, no options)."""
+    return f"{describe(url)} as {url.username or '(default user)'}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target database: its name, its URL (shown masked only) and its identity.
+
+    ``key`` (the identity, ``host:port/db as user``) keys engines and caches; ``name`` is what rows
+    of the internal database store (``target_name``) and what the pages show. Two values are equal
+    when name and identity are; the password and the reader role are not part of the identity.
+    """
+
+    name: str
+    identity: str
+    url: URL = field(repr=False, compare=False)
+    reader_raw: str = field(default="", repr=False, compare=False)  # its reader role's URL, if given
+
+    @classmethod
+    def from_url(cls, raw: str, *, name: str = "", reader_url: str = "") -> Target:
+        """A target from a URL of any PostgreSQL driver flavour; ``name`` defaults to the database's.
+        Raises ``TargetNotConfigured`` (503 with a hint) when the URL is not PostgreSQL's."""
+        try:
+            url = normalise_url(raw)
+        except ImproperlyConfigured as exc:
+            message, _, hint = str(exc).partition(" Hint: ")
+            raise TargetNotConfigured(message, hint=hint or None) from None
+        register_secret(url.password if isinstance(url.password, str) else None)
+        return cls(name=(name or url.database or describe(url))[:100], identity=identity_of(url), url=url,
+                   reader_raw=reader_url or "")
+
+    @property
+    def key(self) -> str:
+        """The cache and pool key of this target (stable, holds no secret)."""
+        return self.identity
+
+    @property
+    def cache_part(self) -> str:
+        """The part of a cache key (``core.cache``) that says which target an answer is about: its
+        key, plus a digest of its full URL so that other credentials or options compute anew."""
+        from core.cache import digest
+
+        return f"{self.key}#{digest(self.url.render_as_string(hide_password=False), self.reader_raw)}"
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    def describe(self) -> str:
+        return describe(self.url)
+
+    def reader_url(self) -> URL | None:
+        """This target's least-privilege reader role: the URL given with it, else the one
+        ``manage.py create_reader_role`` stored for this server and database; None when none."""
+        raw = self.reader_raw
+        if not raw:
+            from core import reader_role  # the stored credentials (data dir, 0600)
+
+            raw = reader_role.stored_url(self.url) or ""
+        if not raw:
+            return None
+        try:
+            url = normalise_url(raw)
+        except ImproperlyConfigured as exc:
+            message, _, hint = str(exc).partition(" Hint: ")
+            raise TargetNotConfigured(f"The reader role's URL: {message}", hint=hint or None) from None
+        register_secret(url.password if isinstance(url.password, str) else None)
+        return url
+
+    def engine(self, purpose: str = "pages", *, reader: bool = False) -> Engine:
+        return get_engine(purpose, reader=reader, target=self)
+
+    def connect(self, read_only: bool = True, *, purpose: str = "pages",
+                reader: bool | None = None) -> AbstractContextManager[Connection]:
+        return connect(read_only, purpose=purpose, reader=reader, target=self)
+
+
+_current_memo: dict[tuple[str, str, str], Target] = {}
+
+
 def set_target_url(url: str | None, reader_url: str | None = None) -> None:
-    """Point the tool at another target (used by `serve` for the embedded server, and tests);
-    ``reader_url`` is that target's least-privilege reader role, when one exists."""
+    """Point the configured target at another URL (used by `serve` for the embedded server, and
+    tests); ``reader_url`` is that target's least-privilege reader role, when one exists."""
     global _override_url, _override_reader
     with _lock:
         _override_url = url
         _override_reader = reader_url
+        _current_memo.clear()
     dispose()
 
 
-def target_url() -> URL:
-    """The normalised target URL; raises ``TargetNotConfigured`` (a 503 with a hint) when none is
-    known or the configured one is not a PostgreSQL URL."""
+def current() -> Target:
+    """The configured target (DATABASE_URL, or the one ``set_target_url`` set); raises
+    ``TargetNotConfigured`` (a 503 with a hint) when none is known or it is not PostgreSQL's."""
     raw = _override_url or settings.TARGET_DATABASE_URL
     if not raw:
         raise TargetNotConfigured()
+    reader = _override_reader or getattr(settings, "READER_DATABASE_URL", "") or ""
+    name = getattr(settings, "TARGET_NAME", "") or ""
+    memo_key = (raw, reader, name)
+    found = _current_memo.get(memo_key)
+    if found is None:
+        found = Target.from_url(raw, name=name, reader_url=reader)
+        with _lock:
+            _current_memo.clear()  # one configured target: the memo never grows
+            _current_memo[memo_key] = found
+    return found
+
+
+def current_or_none() -> Target | None:
+    """``current()``, or None when no (valid) target is configured."""
     try:
-        url = normalise_url(raw)
-    except ImproperlyConfigured as exc:
-        message, _, hint = str(exc).partition(" Hint: ")
-        raise TargetNotConfigured(message, hint=hint or None) from None
-    register_secret(url.password if isinstance(url.password, str) else None)
-    return url
+        return current()
+    except TargetUnavailable:
+        return None
+
+
+def for_request(request: Any) -> Target:
+    """The target a request works on, resolved once per request. Today the configured one;
+    the place where a request will choose among several targets."""
+    found = getattr(request, "_pgadmin_target", None) if request is not None else None
+    if isinstance(found, Target):
+        return found
+    resolved = current()
+    if request is not None:
+        try:
+            request._pgadmin_target = resolved
+        except AttributeError:  # a request object that takes no attributes: resolve again next time
+            pass
+    return resolved
+
+
+def for_request_or_none(request: Any) -> Target | None:
+    """``for_request``, or None when no (valid) target is configured (lists that still show rows)."""
+    try:
+        return for_request(request)
+    except TargetUnavailable:
+        return None
+
+
+def by_name(name: str) -> Target:
+    """The target a stored row names (a run, a running query); ``current()`` for a row written
+    before rows carried a target (empty name). Raises ``TargetNotConfigured`` when that target is
+    not configured any more."""
+    found = current()
+    if name and name != found.name:
+        raise TargetNotConfigured(f"The target {name!r} is not configured any more (now: {found.name!r}).",
+                                  hint="Configure it again (DATABASE_URL, PGADMIN_TARGET_NAME) to act on it.")
+    return found
+
+
+def target_url() -> URL:
+    """The normalised URL of the configured target (``current().url``)."""
+    return current().url
 
 
 def has_target() -> bool:
     return bool(_override_url or settings.TARGET_DATABASE_URL)
 
 
-def reader_url() -> URL | None:
-    """The least-privilege reader role's URL: PGADMIN_READER_DATABASE_URL, the one the embedded
-    server made, or the one ``manage.py create_reader_role`` stored in the data dir (used only
-    while the target is the same server and database). None when there is no reader role."""
-    raw = _override_reader or getattr(settings, "READER_DATABASE_URL", "")
-    if not raw:
-        from core import reader_role  # the stored credentials (data dir, 0600)
+def reader_url(target: Target | None = None) -> URL | None:
+    """The least-privilege reader role's URL of ``target`` (default the configured one):
+    PGADMIN_READER_DATABASE_URL, the one the embedded server made, or the one
+    ``manage.py create_reader_role`` stored in the data dir (used only while the target is the
+    same server and database). None when there is no reader role."""
+    return (target or current()).reader_url()
 
-        raw = reader_role.stored_url(target_url()) or ""
-    if not raw:
-        return None
+
+def has_reader(target: Target | None = None) -> bool:
     try:
-        url = normalise_url(raw)
-    except ImproperlyConfigured as exc:
-        message, _, hint = str(exc).partition(" Hint: ")
-        raise TargetNotConfigured(f"The reader role's URL: {message}", hint=hint or None) from None
-    register_secret(url.password if isinstance(url.password, str) else None)
-    return url
-
-
-def has_reader() -> bool:
-    try:
-        return reader_url() is not None
+        return reader_url(target) is not None
     except TargetUnavailable:  # a bad reader URL, or no target at all
         return False
 
@@ -184,22 +310,25 @@ def deadline_seconds() -> float:
     return settings.STATEMENT_TIMEOUT_MS / 1000 + DEADLINE_MARGIN_S
 
 
-def get_engine(purpose: str = "pages", *, reader: bool = False) -> Engine:
-    """The pooled engine of the target for ``purpose`` (pages, export, console), built on first
-    use and rebuilt when the URL changes. ``reader=True`` gives the reader role's engine when one
-    is configured (else the target's)."""
+def get_engine(purpose: str = "pages", *, reader: bool = False, target: Target | None = None) -> Engine:
+    """The pooled engine of ``target`` (default ``current()``) for ``purpose`` (pages, export,
+    console), built on first use and rebuilt when that target's URL changes. ``reader=True`` gives
+    the reader role's engine when one is configured (else the target's). Engines are kept per
+    (target key, role, purpose): two targets never share a pool."""
     if purpose not in POOLS:
         raise ValueError(f"unknown pool purpose {purpose!r}")
-    url = reader_url() if reader else None
+    target = target or current()
+    url = target.reader_url() if reader else None
     role = "reader" if url is not None else "target"
-    url = url or target_url()
-    key = url.render_as_string(hide_password=False)
+    url = url or target.url
+    full = url.render_as_string(hide_password=False)
+    slot = (target.key, role, purpose)
     with _lock:
-        current = _engines.get((role, purpose))
-        if current is not None and current[0] == key:
-            return current[1]
-        if current is not None:
-            current[1].dispose()
+        found = _engines.get(slot)
+        if found is not None and found[0] == full:
+            return found[1]
+        if found is not None:
+            found[1].dispose()
         engine = create_engine(
             url,
             pool_recycle=1800,
@@ -207,7 +336,7 @@ def get_engine(purpose: str = "pages", *, reader: bool = False) -> Engine:
             **POOLS[purpose],
         )
         _install_deadline(engine)
-        _engines[(role, purpose)] = (key, engine)
+        _engines[slot] = (full, engine)
         return engine
 
 
@@ -343,9 +472,9 @@ def _install_deadline(engine: Engine) -> None:
         return None
 
 
-def translate_error(exc: Exception) -> Exception:
+def translate_error(exc: Exception, target: Target | None = None) -> Exception:
     """Map a driver or pool error to the vocabulary (timeouts, busy pool, unreachable server);
-    others pass through."""
+    others pass through. ``target`` (default ``current()``) names the server in the message."""
     if isinstance(exc, PoolTimeout):
         return TargetBusy()
     if not isinstance(exc, DBAPIError):
@@ -362,7 +491,7 @@ def translate_error(exc: Exception) -> Exception:
     if isinstance(exc, OperationalError | InterfaceError) and unreachable:
         first_line = str(orig or exc).strip().splitlines()[0] if str(orig or exc).strip() else "connection failed"
         try:
-            where = describe(target_url())
+            where = (target or current()).describe()
         except TargetUnavailable:
             where = "the target"
         return TargetUnavailable(
@@ -381,8 +510,10 @@ def _acting_as_viewer() -> bool:
 
 
 @contextmanager
-def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool | None = None) -> Iterator[Connection]:
-    """A connection in a transaction; READ ONLY unless asked otherwise; errors translated.
+def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool | None = None,
+            target: Target | None = None) -> Iterator[Connection]:
+    """A connection to ``target`` (default ``current()``) in a transaction; READ ONLY unless asked
+    otherwise; errors translated.
 
     ``purpose="export"`` takes it from the small export pool (long downloads never starve the
     pages); ``reader=True`` connects as the least-privilege reader role when one is configured;
@@ -393,14 +524,15 @@ def connect(read_only: bool = True, *, purpose: str = "pages", reader: bool | No
     """
     if reader is None:
         reader = read_only and _acting_as_viewer()
+    target = target or current()
     try:
-        with get_engine(purpose, reader=reader).connect() as conn:
+        with get_engine(purpose, reader=reader, target=target).connect() as conn:
             with conn.begin():
                 if read_only:
                     conn.execute(text("SET TRANSACTION READ ONLY"))
                 yield conn
     except (DBAPIError, PoolTimeout) as exc:
-        translated = translate_error(exc)
+        translated = translate_error(exc, target)
         if translated is exc:
             raise
         raise translated from exc
@@ -414,9 +546,9 @@ class ServerInfo:
     user: str
 
 
-def server_info() -> ServerInfo:
+def server_info(target: Target | None = None) -> ServerInfo:
     """Version, database and user of the target (one short read-only query)."""
-    with connect() as conn:
+    with connect(target=target) as conn:
         row = conn.execute(text(
             "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
             "current_database(), current_user"

@@ -2,7 +2,8 @@
 
 ``manage.py serve`` calls ``start("serve")`` right before it starts listening; other servers (an ASGI
 or WSGI server pointed at the project directly) get the same on their first request through
-``install()`` (Django's ``request_started``). One daemon thread per process, once, computes in order:
+``install()`` (Django's ``request_started``). One daemon thread per process and target, once, computes
+in order:
 the probe (startup checks), the revision history, the model map, drift, and the offline SQL of the
 pending revisions (the ones a visitor is about to review), each through its cache (``core.cache``),
 so a page asking for the same answer meanwhile joins the computation instead of starting another.
@@ -28,8 +29,17 @@ log = logging.getLogger(__name__)
 MAX_PENDING_REVISIONS = 20  # a project far behind head: warm the next ones, the rest on demand
 
 _lock = threading.Lock()
-_thread: threading.Thread | None = None
+# per target key ("" when none is configured): the answers warmed are the target's (core.cache keys
+# carry Target.cache_part), so another target is warmed by a thread of its own
+_threads: dict[str, threading.Thread] = {}
 _last: dict[str, Any] = {}
+
+
+def _target_key() -> str:
+    from core import target
+
+    on = target.current_or_none()
+    return on.key if on is not None else ""
 
 
 def enabled() -> bool:
@@ -37,22 +47,24 @@ def enabled() -> bool:
 
 
 def start(reason: str) -> bool:
-    """Start the warm-up thread once per process (False when off or already started)."""
-    global _thread
+    """Start the warm-up thread of the configured target once per process (False when off or
+    already started for it)."""
     if not enabled():
         return False
+    key = _target_key()
     with _lock:
-        if _thread is not None:
+        if key in _threads:
             return False
-        _thread = threading.Thread(target=_run, args=(reason,), name="pgadmin-warm", daemon=True)
-        _thread.start()
+        thread = _threads[key] = threading.Thread(target=_run, args=(reason,), name="pgadmin-warm", daemon=True)
+        thread.start()
     return True
 
 
 def join(timeout: float | None = None) -> dict[str, Any]:
-    """Wait for the warm-up thread (tests, benchmarks); the steps' outcomes of the last warm-up."""
-    thread = _thread
-    if thread is not None:
+    """Wait for the warm-up threads (tests, benchmarks); the steps' outcomes of the last warm-up."""
+    with _lock:
+        threads = list(_threads.values())
+    for thread in threads:
         thread.join(timeout)
     with _lock:
         return dict(_last)
@@ -60,9 +72,8 @@ def join(timeout: float | None = None) -> dict[str, Any]:
 
 def reset() -> None:
     """Forget that the warm-up ran (tests start it again)."""
-    global _thread
     with _lock:
-        _thread = None
+        _threads.clear()
         _last.clear()
 
 
@@ -144,5 +155,5 @@ def install() -> None:
 
 
 def _on_first_request(**_: Any) -> None:
-    if _thread is None:
+    if enabled() and _target_key() not in _threads:
         start("first request")

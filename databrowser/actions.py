@@ -95,7 +95,7 @@ def _guilty_column(info: TableInfo, values: dict[str, Any]) -> str | None:
             continue
         col = info.column(name)
         try:
-            with target.connect() as conn:
+            with target.connect(target=info.on) as conn:
                 conn.execute(sa.select(sa.cast(sa.bindparam(None, value, type_=sa.Text), _PgType(col.type_label))))
         except DBAPIError:
             return name
@@ -124,7 +124,7 @@ def db_error(conn: Connection | None, info: TableInfo, exc: DBAPIError, values: 
         columns = [guilty] if guilty else []
     if cname and not columns:
         try:
-            with target.connect() as c2:
+            with target.connect(target=info.on) as c2:
                 cons = catalog.constraint(c2, info.ref, cname)
         except (AppError, DBAPIError):
             cons = None
@@ -188,7 +188,7 @@ def do_create_row(request: Any, info: TableInfo, values: dict[str, Any]) -> dict
     _require_write(request, "data.create", info)
     stmt = info.table.insert().values(values) if values else info.table.insert()
     try:
-        with audit.audited_write(request, "data.create") as audited, target.connect(read_only=False) as conn:
+        with audit.audited_write(request, "data.create") as audited, target.connect(read_only=False, target=info.on) as conn:
             row = _as_dict(info, conn.execute(stmt.returning(*_returning(info))).one())
             audited.record(conn, _target(info, pk_of(info, row)), before=None, after=public(row))
     except DBAPIError as exc:
@@ -208,7 +208,7 @@ def do_update_row(request: Any, info: TableInfo, pk: list[str], values: dict[str
     _require_write(request, "data.update", info, pk)
     try:
         with audit.audited_write(request, "data.update", _target(info, pk)) as audited, \
-                target.connect(read_only=False) as conn:
+                target.connect(read_only=False, target=info.on) as conn:
             locked = conn.execute(query.base_select(info).where(query.pk_where(info, pk)).with_for_update()).first()
             if locked is None:
                 raise NotFound(f"No row with key ({', '.join(pk)}) in {info.ref}.", hint="It may have been deleted.")
@@ -287,7 +287,7 @@ def _walk(conn: Connection, info: TableInfo, selector: sa.Select[Any], depth: in
           steps: list[CascadeStep]) -> None:
     sub = selector.subquery()
     for fk in catalog.referencing(conn, info.ref):
-        child = query.get_table(fk.ref, conn)
+        child = query.get_table(fk.ref, conn, on=info.on)
         parent_keys = sa.select(*[sub.c[r] for r in fk.ref_columns])
         child_cols = [child.c(c) for c in fk.columns]
         cond = child_cols[0].in_(parent_keys) if len(child_cols) == 1 else sa.tuple_(*child_cols).in_(parent_keys)
@@ -314,7 +314,7 @@ def cascade_preview(info: TableInfo, pks: list[list[str]]) -> CascadePreview:
     """What deleting these rows would do, table by table, through the FK graph (read-only)."""
     where = _rows_where(info, pks)
     try:
-        with target.connect() as conn:
+        with target.connect(target=info.on) as conn:
             selector = sa.select(*info.table.columns).where(where)
             total = _count(conn, selector) or 0
             steps: list[CascadeStep] = []
@@ -332,7 +332,7 @@ def do_delete_rows(request: Any, info: TableInfo, pks: list[list[str]], version:
     _require_write(request, action, info, pks[0] if len(pks) == 1 else None)
     where = _rows_where(info, pks)
     try:
-        with audit.audited_write(request, action) as audited, target.connect(read_only=False) as conn:
+        with audit.audited_write(request, action) as audited, target.connect(read_only=False, target=info.on) as conn:
             if version is not None and len(pks) == 1:
                 locked = conn.execute(query.base_select(info).where(where).with_for_update()).first()
                 if locked is not None and _as_dict(info, locked)["__xmin"] != str(version):

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import target
 from core.exceptions import BadRequest
 from core.roles import HasCapability, can
 from databrowser import actions, bulk, catalog, columns, forms, importer, models_info, query
@@ -29,8 +30,9 @@ from databrowser.refs import TableRef, decode_pk
 from databrowser.tables import row_cells
 
 
-def _info(tref: str) -> TableInfo:
-    return query.get_table(TableRef.parse(tref))
+def _info(request: Any, tref: str) -> TableInfo:
+    """The table ``tref`` of the request's target (the operations on it follow ``TableInfo.on``)."""
+    return query.get_table(TableRef.parse(tref), on=target.for_request(request))
 
 
 def _pk(info: TableInfo, pk: str) -> list[str]:
@@ -48,9 +50,7 @@ def _invalid(errors: dict[str, list[str]]) -> BadRequest:
 
 
 def schema_of(info: TableInfo) -> dict[str, Any]:
-    from core import target
-
-    with target.connect() as conn:
+    with target.connect(target=info.on) as conn:
         referenced_by = catalog.referencing(conn, info.ref)
     return {
         "schema": info.ref.schema, "name": info.ref.name, "kind": info.kind_label, "primary_key": list(info.pk),
@@ -73,7 +73,7 @@ class ReadView(APIView):
 class TablesView(ReadView):
     @extend_schema(responses=s.TableList)
     def get(self, request: Request) -> Response:
-        rows = query.list_tables()
+        rows = query.list_tables(target.for_request(request))
         mapped = models_info.mapped_tables()
         for r in rows:
             r["slug"] = TableRef(r["schema"], r["name"]).slug
@@ -85,7 +85,7 @@ class TablesView(ReadView):
 class TableSchemaView(ReadView):
     @extend_schema(responses=s.TableSchema)
     def get(self, request: Request, tref: str) -> Response:
-        return Response(schema_of(_info(tref)))
+        return Response(schema_of(_info(request, tref)))
 
 
 class TableColumnsView(ReadView):
@@ -94,21 +94,21 @@ class TableColumnsView(ReadView):
 
     @extend_schema(responses=s.ColumnLayout, operation_id="table_columns")
     def get(self, request: Request, tref: str) -> Response:
-        return Response(columns.load(request.user, _info(tref)).as_json())
+        return Response(columns.load(request.user, _info(request, tref)).as_json())
 
     @extend_schema(request=s.ColumnLayoutUpdate, responses=s.ColumnLayout, operation_id="table_columns_save")
     def put(self, request: Request, tref: str) -> Response:
-        return Response(columns.save(request.user, _info(tref), request.data).as_json())
+        return Response(columns.save(request.user, _info(request, tref), request.data).as_json())
 
     @extend_schema(responses=s.ColumnLayout, operation_id="table_columns_reset")
     def delete(self, request: Request, tref: str) -> Response:
-        return Response(columns.reset(request.user, _info(tref)).as_json())
+        return Response(columns.reset(request.user, _info(request, tref)).as_json())
 
 
 class TableDataView(ReadView):
     @extend_schema(responses=s.DataPage)
     def get(self, request: Request, tref: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         page = query.fetch_page(info, query.parse_request(info, request.query_params))
         body: dict[str, Any] = {
             "columns": [c.name for c in info.columns],
@@ -132,7 +132,7 @@ class TableDataView(ReadView):
 class RowsView(ReadView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: s.RowAnswer})
     def post(self, request: Request, tref: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         values, errors = forms.values_from_json(info, request.data, creating=True,
                                                   model=models_info.form_model(info.ref))
         if errors:
@@ -192,13 +192,13 @@ class RowView(ReadView):
 
     @extend_schema(responses=s.RowAnswer, parameters=[CELLS])
     def get(self, request: Request, tref: str, pk: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         row = query.fetch_row(info, _pk(info, pk))
         return _with_etag(Response(_row_answer(request, info, row)), row)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=s.RowAnswer, parameters=[CELLS])
     def put(self, request: Request, tref: str, pk: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         pk_values = _pk(info, pk)
         actions.require_writer(request, "data.update", info, pk_values)
         body = dict(request.data) if isinstance(request.data, dict) else request.data
@@ -216,7 +216,7 @@ class RowView(ReadView):
 
     @extend_schema(responses={200: s.DeleteAnswer})
     def delete(self, request: Request, tref: str, pk: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         pk_values = _pk(info, pk)
         if request.query_params.get("preview") in ("1", "true"):
             return Response({**actions.cascade_preview(info, [pk_values]).as_dict(),
@@ -239,7 +239,7 @@ class ExportView(ReadView):
                        "all (default): every column in the table's order; layout: the caller's grid layout "
                        "(saved column order, hidden columns left out)"))])
     def get(self, request: Request, tref: str) -> HttpResponseBase:
-        info = _info(tref)
+        info = _info(request, tref)
         return export_response_for(request, info)
 
 
@@ -282,7 +282,7 @@ class BulkUpdateView(ReadView):
         "sample": serializers.ListField(child=_SAMPLE, required=False, help_text="Preview only."),
         "can_apply": serializers.BooleanField(required=False, help_text="Preview only: may this user apply it?")})})
     def post(self, request: Request, tref: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         body = BulkUpdateRequest(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -377,7 +377,7 @@ class ImportView(APIView):
 
     @extend_schema(request=ImportRequestSerializer, responses={202: ImportJobSerializer})
     def post(self, request: Request, tref: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         actions.require_writer(request, "data.import", info)
         data = ImportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -417,7 +417,7 @@ class ImportJobView(APIView):
 
     @extend_schema(responses=ImportJobSerializer)
     def get(self, request: Request, tref: str, job_id: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         return Response(_job_body(importer.get_job(request, job_id, info)))
 
 
@@ -428,7 +428,7 @@ class ImportRunView(APIView):
 
     @extend_schema(request=None, responses={202: ImportJobSerializer})
     def post(self, request: Request, tref: str, job_id: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         job = importer.get_job(request, job_id, info)
         importer.do_import_csv(request, info, job)
         importer.wait(job, 5.0)
@@ -447,7 +447,7 @@ class ImportChunkView(APIView):
         "ImportChunkAnswer", {"upload": serializers.CharField(help_text="the upload's id: send it with the next piece"),
                               "size": serializers.IntegerField(help_text="bytes received so far")})})
     def post(self, request: Request, tref: str) -> Response:
-        info = _info(tref)
+        info = _info(request, tref)
         offset = request.query_params.get("offset", "0")
         if not offset.isdigit():
             raise BadRequest("offset must be a byte count.", hint="Send ?offset=<bytes already sent>.")

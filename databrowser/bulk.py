@@ -180,7 +180,7 @@ def bulk_preview(info: TableInfo, scope: Scope, col: ColumnInfo, value: Any) -> 
     order = [info.c(n) for n in info.pk]
     sample_stmt = sa.select(*order, info.c(col.name)).where(*clauses).order_by(*order).limit(SAMPLE_ROWS)
     try:
-        with target.connect() as conn:
+        with target.connect(target=info.on) as conn:
             count = query.exact_count(conn, info, clauses)
             if count is None:
                 raise QueryTimeout("Counting the rows this edit would change took longer than the statement timeout.",
@@ -212,7 +212,8 @@ def do_bulk_update(request: Any, info: TableInfo, scope: Scope, col: ColumnInfo,
     scope_audit = scope.as_dict()
     stmt = info.table.update().where(*where(info, scope)).values({col.name: value})
     try:
-        with audit.audited_write(request, ACTION, info.ref.slug) as audited, target.connect(read_only=False) as conn:
+        with audit.audited_write(request, ACTION, info.ref.slug) as audited, \
+                target.connect(read_only=False, target=info.on) as conn:
             changed = conn.execute(stmt).rowcount
             if changed != expected:
                 # leaving the block with the exception rolls the whole transaction back

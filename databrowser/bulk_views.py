@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from core import target
 from core.exceptions import Conflict
 from core.roles import can, role_of
 from databrowser import actions, bulk, query
@@ -56,7 +57,7 @@ def _grid_url(info: TableInfo, scope: bulk.Scope) -> str:
 
 @require_http_methods(["GET", "POST"])
 def bulk_edit(request: HttpRequest, tref: str) -> HttpResponse:
-    info = query.get_table(TableRef.parse(tref))
+    info = query.get_table(TableRef.parse(tref), on=target.for_request(request))
     source: Any = request.POST if request.method == "POST" else request.GET
     scope = bulk.scope_from_params(info, source)
     if request.method == "POST":

@@ -79,14 +79,15 @@ def _statement(info: TableInfo, req: PageRequest, fmt: str = "json", columns: li
     return stmt.order_by(*[info.c(n).desc() if d else info.c(n).asc() for n, d in keys]) if keys else stmt
 
 
-def _export_connection() -> AbstractContextManager[Connection]:
-    """A read-only target connection from the export pool: long downloads never starve the pages' pool."""
-    return target.connect(purpose="export")
+def _export_connection(on: target.Target | None = None) -> AbstractContextManager[Connection]:
+    """A read-only connection to target ``on`` from the export pool: long downloads never starve the
+    pages' pool."""
+    return target.connect(purpose="export", target=on)
 
 
 def _rows(info: TableInfo, stmt: Any, tally: dict[str, int] | None = None) -> Iterator[Any]:
     try:
-        with _export_connection() as conn:
+        with _export_connection(info.on) as conn:
             # SET LOCAL through set_config (value bound): a stalled reader ends the transaction
             conn.execute(sa.select(sa.func.set_config("idle_in_transaction_session_timeout",
                                                       f"{settings.EXPORT_IDLE_TIMEOUT_MS}ms", True)))
@@ -288,7 +289,7 @@ def export_response(info: TableInfo, params: Any, asgi: bool = False, user: Any 
         raise
     try:
         try:  # a filter value PostgreSQL cannot read must be a 400 now, not a broken download later
-            with target.connect() as conn:
+            with target.connect(target=info.on) as conn:
                 conn.execute(stmt.limit(0))
         except DBAPIError as exc:
             raise query.db_error_to_app(exc) from exc

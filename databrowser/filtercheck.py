@@ -37,7 +37,7 @@ def bad_filters(info: TableInfo, req: PageRequest) -> dict[int, str]:
                 and not isinstance(col.type, sa.types.NullType):
             typed.append((index, flt))
     if typed:
-        with target.connect() as conn:
+        with target.connect(target=info.on) as conn:
             for index, flt in typed:
                 message = _cast_error(conn, info, flt)
                 if message:

@@ -66,7 +66,7 @@ def upload(request: HttpRequest, tref: str) -> HttpResponse:
 
 @csrf_protect
 def _upload(request: HttpRequest, tref: str, handler: importer.UploadHandler) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     require(request.user, "write_rows")  # viewers and read-only mode: refused (and audited) at once
     if request.method == "GET":
         return _page(request, info, None)
@@ -97,7 +97,7 @@ def _upload(request: HttpRequest, tref: str, handler: importer.UploadHandler) ->
 @require_http_methods(["GET", "POST"])
 def job_page(request: HttpRequest, tref: str, job_id: str) -> HttpResponse:
     """Step 2 (GET: the mapping; POST: save it and validate), then the report of the run."""
-    info = _info(tref)
+    info = _info(request, tref)
     require(request.user, "write_rows")
     job = importer.get_job(request, job_id, info)
     if request.method == "GET":
@@ -121,7 +121,7 @@ def job_page(request: HttpRequest, tref: str, job_id: str) -> HttpResponse:
 @require_POST
 def run_import(request: HttpRequest, tref: str, job_id: str) -> HttpResponse:
     """Step 3, after the user confirmed: write every row in one transaction."""
-    info = _info(tref)
+    info = _info(request, tref)
     job = importer.get_job(request, job_id, info)
     importer.do_import_csv(request, info, job)
     importer.wait(job, INLINE_WAIT_S)
@@ -133,7 +133,7 @@ def run_import(request: HttpRequest, tref: str, job_id: str) -> HttpResponse:
 @require_GET
 def status(request: HttpRequest, tref: str, job_id: str) -> JsonResponse:
     """The job as JSON, for the progress bar."""
-    info = _info(tref)
+    info = _info(request, tref)
     job = importer.get_job(request, job_id, info)
     return JsonResponse(job.as_dict())
 
@@ -141,7 +141,7 @@ def status(request: HttpRequest, tref: str, job_id: str) -> JsonResponse:
 @require_POST
 def upload_chunk(request: HttpRequest, tref: str) -> JsonResponse:
     """One piece of a file sent in pieces (``?upload=<id>&offset=<bytes so far>``, raw body)."""
-    info = _info(tref)
+    info = _info(request, tref)
     offset = request.GET.get("offset", "0")
     if not offset.isdigit():
         raise BadRequest("offset must be a byte count.", hint="Send ?offset=<bytes already sent>.")

@@ -411,7 +411,7 @@ def run(plan: Plan, records: Iterator[tuple[int, list[str] | None]], *, write: b
 
     stream = rows()
     try:
-        with target.connect(read_only=False) as conn:
+        with target.connect(read_only=False, target=plan.info.on) as conn:
             conn.execute(sa.select(sa.func.set_config("statement_timeout", f"{IMPORT_TIMEOUT_S * 1000}", True)))
             staging, typed = _create_tables(conn, plan)
             while not out.full:

@@ -423,7 +423,7 @@ def fetch_page(info: TableInfo, req: PageRequest, cut: bool = False) -> Page:
     slow_sort = bool(req.sort) and (info.estimate or 0) > BIG_TABLE and req.sort[0][0] not in info.indexed
     cut_cols = cut_columns(info, keys) if cut else []
     try:
-        with target.connect() as conn:
+        with target.connect(target=info.on) as conn:
             if plan is not None:
                 page = search.search_page(conn, info, req, plan, clauses, keys, unique, cut_cols)
             else:
@@ -565,7 +565,7 @@ def fetch_row(info: TableInfo, pk_values: list[str], conn: Connection | None = N
     try:
         if conn is not None:
             return run(conn)
-        with target.connect() as own:
+        with target.connect(target=info.on) as own:
             return run(own)
     except DBAPIError as exc:
         raise db_error_to_app(exc) from exc

@@ -8,7 +8,6 @@ column for FK pickers, the planner's row estimate. Entries live ``REFLECT_TTL_S`
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 import warnings
@@ -73,6 +72,7 @@ class TableInfo:
     index_keys: list[catalog.IndexKey] = field(default_factory=list)
     idents: dict[str, str] = field(default_factory=dict)
     trigram: str = "missing"  # pg_trgm: installed | available | missing
+    on: target.Target | None = None  # the target it was reflected from: queries on it connect there
 
     @property
     def writable(self) -> bool:
@@ -110,18 +110,19 @@ _cache_lock = threading.Lock()
 _cache: dict[tuple[str, TableRef], TableInfo] = {}
 
 
-def _target_key() -> str:
-    return hashlib.sha256(target.target_url().render_as_string(hide_password=False).encode()).hexdigest()[:16]
+def _target_key(on: target.Target | None = None) -> str:
+    """The cache key part of target ``on`` (default ``current()``): its key and a digest of its full
+    URL (``Target.cache_part``), so that a target reached with other credentials reflects again."""
+    return (on or target.current()).cache_part
 
 
-def invalidate(ref: TableRef | None = None) -> None:
-    """Forget reflected tables (all, or one) so the next request reflects again."""
+def invalidate(ref: TableRef | None = None, *, on: target.Target | None = None) -> None:
+    """Forget reflected tables (all, or one; of every target, or of target ``on`` only) so the next
+    request reflects again."""
+    prefix = on.key + "#" if on is not None else ""
     with _cache_lock:
-        if ref is None:
-            _cache.clear()
-        else:
-            for key in [k for k in _cache if k[1] == ref]:
-                del _cache[key]
+        for key in [k for k in _cache if (ref is None or k[1] == ref) and k[0].startswith(prefix)]:
+            del _cache[key]
 
 
 def _kind_of(col_type: Any) -> str:
@@ -199,24 +200,27 @@ def _reflect(conn: Connection, ref: TableRef) -> TableInfo:
                      oid=rel["oid"], index_keys=keys, idents=idents, trigram=catalog.trigram_extension(conn))
 
 
-def get_table(ref: TableRef, conn: Connection | None = None) -> TableInfo:
-    """The reflected table (cached for REFLECT_TTL_S seconds per target)."""
-    key = (_target_key(), ref)
+def get_table(ref: TableRef, conn: Connection | None = None, *, on: target.Target | None = None) -> TableInfo:
+    """The reflected table of target ``on`` (default ``current()``; ``conn``, when given, must be a
+    connection to it), cached for REFLECT_TTL_S seconds per target and table."""
+    on = on or target.current()
+    key = (_target_key(on), ref)
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit.loaded_at < REFLECT_TTL_S:
         return hit
     if conn is None:
-        with target.connect() as own:
+        with target.connect(target=on) as own:
             info = _reflect(own, ref)
     else:
         info = _reflect(conn, ref)
+    info.on = on
     with _cache_lock:
         _cache[key] = info
     return info
 
 
-def list_tables() -> list[dict[str, Any]]:
-    with target.connect() as conn:
+def list_tables(on: target.Target | None = None) -> list[dict[str, Any]]:
+    with target.connect(target=on) as conn:
         return catalog.list_relations(conn)
 

@@ -21,10 +21,10 @@ from databrowser.query import TableInfo, db_error_to_app, get_table, keyset_clau
 def related_counts(info: TableInfo, row: dict[str, Any]) -> list[dict[str, Any]]:
     """For each FK of another table pointing at this row: that table, its columns, how many rows."""
     out = []
-    with target.connect() as conn:
+    with target.connect(target=info.on) as conn:
         for fk in catalog.referencing(conn, info.ref):
             try:
-                child = get_table(fk.ref, conn)
+                child = get_table(fk.ref, conn, on=info.on)
                 cond = sa.and_(*[child.c(c) == sa.bindparam(None, row[r], type_=child.c(c).type)
                                  for c, r in zip(fk.columns, fk.ref_columns, strict=True)])
                 with conn.begin_nested():
@@ -49,7 +49,7 @@ def row_labels(info: TableInfo, pks: list[list[str]]) -> list[str]:
               for pk in pks]
     stmt = sa.select(*cols, info.c(label)).where(sa.or_(*wanted)).limit(len(pks))
     try:
-        with target.connect() as conn:
+        with target.connect(target=info.on) as conn:
             found = {tuple(as_text(v) for v in r[:-1]): r[-1] for r in conn.execute(stmt)}
     except DBAPIError:
         return keys
@@ -74,7 +74,7 @@ def fk_labels(info: TableInfo, row: dict[str, Any]) -> dict[str, str]:
             out[c.name] = done
             continue
         try:
-            ref_info = get_table(fk.ref)
+            ref_info = get_table(fk.ref, on=info.on)
         except AppError:
             continue
         if not ref_info.label_column:
@@ -110,7 +110,7 @@ def lookup(info: TableInfo, column: str, q: str, cursor: str | None) -> dict[str
     cols = [key_col] + ([info.c(label)] if label and label != col.name else [])
     stmt = sa.select(*cols).where(*clauses).order_by(key_col).limit(LOOKUP_PAGE + 1)
     try:
-        with target.connect() as conn:
+        with target.connect(target=info.on) as conn:
             rows = conn.execute(stmt).all()
     except DBAPIError as exc:
         raise db_error_to_app(exc) from exc

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core import target
 from core.durations import duration
 from core.exceptions import AppError, BadRequest, Conflict
 from core.roles import can
@@ -34,8 +35,9 @@ OP_LABELS = [("contains", "contains"), ("eq", "="), ("starts", "starts with"), (
              ("null", "is null (1) / not null (0)"), ("bool", "is true/false"), ("json", "JSON key=value")]
 
 
-def _info(tref: str) -> TableInfo:
-    return query.get_table(TableRef.parse(tref))
+def _info(request: Any, tref: str) -> TableInfo:
+    """The table ``tref`` of the request's target (the operations on it follow ``TableInfo.on``)."""
+    return query.get_table(TableRef.parse(tref), on=target.for_request(request))
 
 
 def _writable(request: HttpRequest, info: TableInfo) -> bool:
@@ -55,7 +57,7 @@ def edit_refusal(request: HttpRequest, info: TableInfo) -> str:
 
 @require_GET
 def table_list(request: HttpRequest) -> HttpResponse:
-    rows = query.list_tables()
+    rows = query.list_tables(target.for_request(request))
     mapped = models_info.mapped_tables()
     for r in rows:
         r["models"] = mapped.get((r["schema"], r["name"]), [])
@@ -79,7 +81,7 @@ def grid(request: HttpRequest, tref: str) -> HttpResponse:
         params = request.GET.copy()
         params.pop("refresh")
         return redirect(request.path + ("?" + params.urlencode() if params else ""))
-    info = _info(tref)
+    info = _info(request, tref)
     if "add_col" in request.GET:  # the filter form (works without JS): fold it into f.<op>.<col>
         params = request.GET.copy()
         col, op, val = params.pop("add_col")[-1], params.pop("add_op", ["contains"])[-1], params.pop("add_val", [""])[-1]
@@ -204,7 +206,7 @@ def _fetch_marking_bad_filters(info: TableInfo, req: query.PageRequest) -> tuple
 @require_POST
 def column_layout(request: HttpRequest, tref: str) -> HttpResponse:
     """The grid's columns menu without JS: move a column left/right, show/hide, reset; back to the grid."""
-    info = _info(tref)
+    info = _info(request, tref)
     columns.apply_form(request.user, info, request.POST)
     back = request.POST.get("next", "")
     grid_url = reverse("data-table", args=[info.ref.slug])
@@ -234,7 +236,7 @@ def _pk(info: TableInfo, pk: str) -> list[str]:
 
 @require_GET
 def row_page(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     row = query.fetch_row(info, _pk(info, pk))
     seg = encode_pk(actions.pk_of(info, row))
     fields = [{"col": c, "html": full_html(row[c.name], c.kind, reverse("data-value", args=[info.ref.slug, seg, c.position])),
@@ -271,7 +273,7 @@ def _apply_field_errors(form: Any, err: actions.RowInvalid) -> None:
 
 @require_http_methods(["GET", "POST"])
 def create_row(request: HttpRequest, tref: str) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     if request.method == "POST":
         actions.require_writer(request, "data.create", info)  # a refusal first: 403 whatever the form holds
         form = forms.row_form(info, creating=True, data=request.POST, model=models_info.form_model(info.ref))
@@ -295,7 +297,7 @@ def create_row(request: HttpRequest, tref: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def edit_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     pk_values = _pk(info, pk)
     row = query.fetch_row(info, pk_values)
     context: dict[str, Any] = {"info": info, "creating": False, "pk_text": ", ".join(pk_values),
@@ -356,7 +358,7 @@ def _delete_page(request: HttpRequest, info: TableInfo, pks: list[list[str]], ac
 
 @require_http_methods(["GET", "POST"])
 def delete_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     pk_values = _pk(info, pk)
     if request.method == "POST":
         actions.do_delete_rows(request, info, [pk_values])
@@ -367,7 +369,7 @@ def delete_row(request: HttpRequest, tref: str, pk: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def delete_rows(request: HttpRequest, tref: str) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     if not info.pk:
         raise BadRequest(info.read_only_reason, code="no_primary_key")
     source = request.POST if request.method == "POST" else request.GET
@@ -381,7 +383,7 @@ def delete_rows(request: HttpRequest, tref: str) -> HttpResponse:
 
 @require_GET
 def export(request: HttpRequest, tref: str) -> HttpResponseBase:
-    info = _info(tref)
+    info = _info(request, tref)
     return export_response(info, request.GET, asgi=isinstance(request, ASGIRequest), user=request.user,
                            request=request)
 
@@ -389,7 +391,7 @@ def export(request: HttpRequest, tref: str) -> HttpResponseBase:
 @require_GET
 def lookup(request: HttpRequest, tref: str) -> JsonResponse:
     """FK picker data: rows of the referenced table as {value, label}, searchable, paged."""
-    info = _info(tref)
+    info = _info(request, tref)
     return JsonResponse(related.lookup(info, request.GET.get("column") or (info.pk[0] if info.pk else ""),
                                      request.GET.get("q", ""), request.GET.get("cursor") or None))
 
@@ -397,7 +399,7 @@ def lookup(request: HttpRequest, tref: str) -> JsonResponse:
 @require_GET
 def full_value(request: HttpRequest, tref: str, pk: str, position: int) -> HttpResponse:
     """The whole value of one cell (the grid shows long ones cut): text as text, JSON as JSON."""
-    info = _info(tref)
+    info = _info(request, tref)
     cols = [c for c in info.columns if c.position == position]
     if not cols:
         raise BadRequest(f"{info.ref} has no column at position {position}.", hint="Use the link of the grid or row page.")
@@ -412,7 +414,7 @@ def full_value(request: HttpRequest, tref: str, pk: str, position: int) -> HttpR
 
 @require_GET
 def download(request: HttpRequest, tref: str, pk: str, position: int) -> HttpResponse:
-    info = _info(tref)
+    info = _info(request, tref)
     cols = [c for c in info.columns if c.position == position and c.kind == "bytea"]
     if not cols:
         raise BadRequest("No bytea column at this position.", hint="Use the download link of the row page.")

@@ -87,7 +87,7 @@ class RunsView(APIView):
             limit = max(1, min(200, int(request.query_params.get("limit", 50))))
         except ValueError:
             limit = 50
-        return Response(s.RunList({"runs": Run.objects.all()[:limit]}).data)
+        return Response(s.RunList({"runs": runs.runs_of(request)[:limit]}).data)
 
 
 class RunView(APIView):

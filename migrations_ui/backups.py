@@ -63,8 +63,8 @@ def backup_dir() -> Path:
 
 
 def run_backup(run: Run, out: RunLog) -> None:
-    """``pg_dump -Fc`` of the target; raises RuntimeError on failure (the run stops there)."""
-    url = target.target_url()
+    """``pg_dump -Fc`` of the run's target; raises RuntimeError on failure (the run stops there)."""
+    url = target.by_name(run.target_name).url
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     rev = "-".join(run.from_revisions)[:40] or "base"
     path = backup_dir() / f"{url.database}-{stamp}-run{run.pk}-{re.sub(r'[^A-Za-z0-9_.-]', '_', rev)}.dump"
@@ -178,13 +178,14 @@ def _pump(source: Any, sink: Any, server_version: int, restore: subprocess.Popen
 
 def _restore(run: Run, out: RunLog, payload: dict[str, Any]) -> dict[str, Any]:
     """pg_restore the archive as a script into psql, in one transaction that stops at the first error."""
-    url = target.target_url()
+    on = target.by_name(run.target_name)  # the run's target, not whichever is configured now
+    url = on.url
     path = payload["file"]
     out.line("info", f"Restoring {Path(path).name} into {target.describe(url)} (pg_restore --clean --if-exists, "
                      "one transaction)")
     # The restore's session carries the run's name: a new run is refused while it lives.
     env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
-    version = target.server_info().version_num
+    version = target.server_info(on).version_num
     restore = subprocess.Popen([client_program("pg_restore"), "--clean", "--if-exists", "--no-owner", "-f", "-", path],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     psql = subprocess.Popen([client_program("psql"), "--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1",

@@ -19,7 +19,6 @@ from sqlalchemy import text
 
 from core import deps, interpreter, project, target
 from core.cache import Cache, Computed
-from core.cache import digest as cache_digest
 from core.exceptions import AppError, BadRequest, NotFound
 from core.runner import RunnerError, run_task
 from migrations_ui import graph
@@ -88,18 +87,21 @@ def project_payload() -> dict[str, Any]:
     return setup.payload()
 
 
-def target_url_string() -> str:
-    return target.target_url().render_as_string(hide_password=False)
+def target_url_string(on: target.Target | None = None) -> str:
+    return (on or target.current()).url.render_as_string(hide_password=False)
 
 
-def run_child_task(task: str, payload: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Run ``area.task`` in the child with the project's Alembic config and the target URL."""
-    url = target_url_string()
+def run_child_task(task: str, payload: dict[str, Any], *, on: target.Target | None = None,
+                   **kwargs: Any) -> dict[str, Any]:
+    """Run ``area.task`` in the child with the project's Alembic config and the URL of target ``on``
+    (default ``current()``)."""
+    url = target_url_string(on)
     return run_task(task, {**project_payload(), "target_url": url, **payload}, target_url=url, **kwargs)
 
 
-def run_child(task: str, payload: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    return run_child_task(f"alembic.{task}", payload, **kwargs)
+def run_child(task: str, payload: dict[str, Any], *, on: target.Target | None = None,
+              **kwargs: Any) -> dict[str, Any]:
+    return run_child_task(f"alembic.{task}", payload, on=on, **kwargs)
 
 
 # --- history ------------------------------------------------------------------------------
@@ -111,15 +113,9 @@ _history_cache = Cache("history", max_entries=8)
 
 def payload_key(payload: dict[str, Any]) -> tuple[Any, ...]:
     """The explicit key part of every answer read from the project's Alembic setup."""
+    on = target.current_or_none()
     return (tuple(sorted((k, str(v)) for k, v in payload.items())), interpreter.resolve().path,
-            cache_digest(_target_or_none()))
-
-
-def _target_or_none() -> str | None:
-    try:
-        return target_url_string()
-    except Exception:  # noqa: BLE001 - no target: the key says so, the child will say why
-        return None
+            on.cache_part if on is not None else None)
 
 
 def script_history_cached() -> dict[str, Any] | None:

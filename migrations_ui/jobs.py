@@ -327,8 +327,9 @@ def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, p
         raise
     try:
         fail_unattended(executing())  # the lock is ours and no run's session is alive: any "running" run is stale
+        on = target.for_request(request)  # the run remembers its target: execution resolves it (runs.migrate)
         run = Run.objects.create(user=user, username=username, kind=kind, target=target_value,
-                                 database=target.describe(target.target_url()), from_revisions=current,
+                                 database=on.describe(), target_name=on.name, from_revisions=current,
                                  backup_requested=bool(backup))
         lock.name(run.pk)
     except BaseException:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.db.models import Q, QuerySet
+
 from core import audit, target
 from core.exceptions import BadRequest, Conflict, NotFound
 from core.roles import require
@@ -59,6 +61,14 @@ def start_run(request: Any, kind: str, target_rev: str, backup: bool = True, *, 
     target_value = validate_target(kind, target_rev, hist)
     payload = {"target": target_value, "expect": services.target_identity()}
     return jobs.start(request, user, kind, target_value, backup, payload, hist["current"], wait=wait)
+
+
+def runs_of(request: Any) -> QuerySet[Run]:
+    """The runs on the request's target, newest first (rows from before runs carried a target
+    count as the configured target's); every run when no target is configured."""
+    on = target.for_request_or_none(request)
+    found = Run.objects.all()
+    return found if on is None else found.filter(Q(target_name=on.name) | Q(target_name=""))
 
 
 def cancel_run(request: Any, run_id: int, *, user: Any = None) -> Run:
@@ -113,7 +123,9 @@ def migrate(job: Job) -> dict[str, Any]:
     # The child takes the run lock over on its own session (same key) and holds it while it works.
     payload = {**job.payload, "run_lock": runlock.child_payload(job.run.pk)}
     try:
-        return services.run_child(job.run.kind, payload, on_event=jobs.child_events(job), timeout=jobs.RUN_TIMEOUT_S)
+        on = target.by_name(job.run.target_name)  # the run's target, not whichever is configured now
+        return services.run_child(job.run.kind, payload, on_event=jobs.child_events(job), timeout=jobs.RUN_TIMEOUT_S,
+                                  on=on)
     except RunnerError as exc:
         return {"ok": False, "error": exc.message, "hint": exc.hint, "traceback": str(exc.detail.get("traceback", ""))}
 

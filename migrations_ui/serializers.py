@@ -50,7 +50,7 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Run
-        fields = ["id", "kind", "target", "status", "user", "database", "created_at", "started_at", "finished_at",
+        fields = ["id", "kind", "target", "status", "user", "database", "target_name", "created_at", "started_at", "finished_at",
                   "from_revisions", "to_revisions", "backup", "duration_ms", "migrate_ms", "steps", "check",
                   "error", "hint", "traceback"]
 

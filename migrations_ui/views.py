@@ -33,7 +33,7 @@ def alembic_index(request: HttpRequest) -> HttpResponse:
     except AppError as exc:
         context["error"] = exc
     context["drift"] = compute_drift(force=True) if refresh else drift_cached()
-    context["recent_runs"] = Run.objects.all()[:8]
+    context["recent_runs"] = runs.runs_of(request)[:8]
     context["sections"], context["section"] = services.ini_sections(), services.current_section()
     return render(request, "migrations_ui/index.html", context)
 
@@ -156,7 +156,7 @@ def run_confirm_preview(request: HttpRequest) -> HttpResponse:
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(Run.objects.all(), 50).get_page(request.GET.get("page"))
+    page = Paginator(runs.runs_of(request), 50).get_page(request.GET.get("page"))
     return render(request, "migrations_ui/runs.html", {"page": page})
 
 

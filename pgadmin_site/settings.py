@@ -80,6 +80,9 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("PGADMIN_CSRF_TRUSTED_ORIGINS
 # The target is the one variable the tool shares with the project (DATABASE_URL, as projects
 # name it); PGADMIN_DATABASE_URL wins when the project's own DATABASE_URL points elsewhere.
 TARGET_DATABASE_URL = env_str("PGADMIN_DATABASE_URL") or env_str("DATABASE_URL")
+# The target's name on pages and on the rows that record work on it (runs, audit, console history);
+# empty: the database name of its URL (core.target.Target).
+TARGET_NAME = env_str("PGADMIN_TARGET_NAME")[:100]
 STATEMENT_TIMEOUT_MS = env_duration_ms("PGADMIN_STATEMENT_TIMEOUT", "30s")
 # The data grid's search on big tables (databrowser/search.py): the time one answer may scan for,
 # the first chunk of rows it reads (then sized to the measured speed), and the row estimate above

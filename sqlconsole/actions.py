@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core import audit, reader_role
+from core import audit, reader_role, target
 from core.exceptions import AppError, BadRequest, NotFound
 from core.models import AuditEntry
 from core.roles import can, require, role_of
@@ -48,7 +48,8 @@ def set_write_mode(request: Any, enabled: bool) -> bool:
 
 def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, analyze: bool = False,
         query_id: str | None = None, at: int | None = None) -> dict[str, Any]:
-    """Run a script for the request's user; history is recorded, write-mode runs are audited."""
+    """Run a script for the request's user on the request's target; history is recorded (with the
+    target's name), write-mode runs are audited."""
     user = request.user
     if not isinstance(sql, str) or not sql.strip():
         raise BadRequest("There is no SQL statement to run.", hint="Type a query, e.g. SELECT now();")
@@ -75,9 +76,11 @@ def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, a
         try:
             if not write:
                 reader_role.require_safe_console(user)
+            on = target.for_request(request)
             started_at = timezone.now()
             result = services.run_script(sql, user_id=user.pk, write=write, explain=explain, analyze=analyze,
-                                         query_id=query_id, at=at, before_run=before_run if write else None)
+                                         query_id=query_id, at=at, before_run=before_run if write else None,
+                                         on=on)
         except AppError as exc:
             if exc.status in (403, 429) or isinstance(exc, guard.ReadModeRefused):
                 audit.record(request, "sql.refused", sql[:500], outcome="denied",
@@ -95,7 +98,7 @@ def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, a
         entries.append(QueryHistory(
             user=user, sql=r.sql, started_at=started_at + timedelta(milliseconds=r.index), duration_ms=r.duration_ms,
             rows=r.row_count, outcome=r.outcome if r.outcome in QueryHistory.Outcome.values else "error",
-            error=(r.error or {}).get("message", ""), mode=result.mode, explain=explain,
+            error=(r.error or {}).get("message", ""), mode=result.mode, explain=explain, target_name=on.name,
         ))
     QueryHistory.objects.bulk_create(entries)
     _prune_history(user)
@@ -129,9 +132,15 @@ def fetch_more(request: Any, cursor: str, count: int = services.ROW_CAP, query_i
     return services.fetch_more(cursor, request.user.pk, query_id=query_id, count=count)
 
 
-def history(user: Any, q: str = "", outcome: str = "", limit: int = 100) -> QuerySet[QueryHistory]:
-    """The user's own history, newest first, optionally filtered by text and outcome."""
+def history(user: Any, q: str = "", outcome: str = "", limit: int = 100, *,
+            on: target.Target | None = None) -> QuerySet[QueryHistory]:
+    """The user's own history on target ``on`` (default the configured one; entries from before
+    history carried a target count as its), newest first, optionally filtered by text and outcome.
+    Every target's entries when no target is configured."""
     entries = QueryHistory.objects.filter(user=user)
+    on = on or target.current_or_none()
+    if on is not None:
+        entries = entries.filter(Q(target_name=on.name) | Q(target_name=""))
     if q:
         entries = entries.filter(sql__icontains=q)
     if outcome in QueryHistory.Outcome.values:

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import target
 from core.roles import HasCapability, role_of
 from sqlconsole import actions, catalog, services
 from sqlconsole import serializers as s
@@ -105,7 +106,8 @@ class HistoryView(APIView):
             limit = int(p.get("limit", 100))
         except ValueError:
             limit = 100
-        entries = actions.history(request.user, p.get("q", ""), p.get("outcome", ""), limit)
+        entries = actions.history(request.user, p.get("q", ""), p.get("outcome", ""), limit,
+                                  on=target.for_request_or_none(request))
         return Response(s.HistoryList({"history": entries}).data)
 
 

@@ -40,6 +40,7 @@ class _Running:
     started: float
     cancelled_by: str = ""
     conn: Any = None  # the psycopg connection, for a cancel request with its key
+    on: target.Target | None = None  # the target the pid lives on (None: the configured one)
 
 
 _registry_lock = threading.Lock()
@@ -55,15 +56,17 @@ def shared() -> bool:
     return connection.vendor == "postgresql"
 
 
-def register(query_id: str, user_id: int, pid: int, conn: Any = None, *, reader: bool = False) -> None:
+def register(query_id: str, user_id: int, pid: int, conn: Any = None, *, reader: bool = False,
+             on: target.Target | None = None) -> None:
+    """Remember a running console statement: its pid on target ``on`` (default the configured one)."""
     with _registry_lock:
         if query_id in _running:
             raise Conflict("A query with this id is already running.", hint="Use a fresh query_id for every run.")
-        _running[query_id] = _Running(user_id=user_id, pid=pid, started=time.monotonic(), conn=conn)
+        _running[query_id] = _Running(user_id=user_id, pid=pid, started=time.monotonic(), conn=conn, on=on)
     if shared():
         try:
             RunningQuery.objects.create(query_id=query_id, user_id=user_id, pid=pid, reader=reader,
-                                        instance=INSTANCE)
+                                        instance=INSTANCE, target_name=(on or target.current()).name)
         except IntegrityError:  # the same id runs on another instance
             with _registry_lock:
                 _running.pop(query_id, None)
@@ -116,7 +119,7 @@ def cancel(query_id: str, user_id: int, username: str, is_admin: bool) -> dict[s
             except Exception:  # noqa: BLE001 - the statement may have just finished: nothing to cancel
                 return {"query_id": query_id, "cancelled": False}
             return {"query_id": query_id, "cancelled": True}
-        with target.connect() as conn:
+        with target.connect(target=entry.on) as conn:  # the pid is a backend of the query's target
             sent = bool(conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": entry.pid}).scalar())
     return {"query_id": query_id, "cancelled": sent}
 
@@ -136,7 +139,7 @@ def _cancel_elsewhere(query_id: str, user_id: int, username: str, is_admin: bool
         # the same role as the query's connection: pg_cancel_backend signals only one's own role
         # and only a backend older than the row (1 min for clock skew): an instance that died leaves its
         # rows behind, and their pids may since belong to other sessions
-        with target.connect(reader=row.reader) as conn:
+        with target.connect(reader=row.reader, target=target.by_name(row.target_name)) as conn:
             sent = bool(conn.execute(text(
                 "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                 "WHERE pid = :pid AND backend_start < CAST(:registered AS timestamptz) + interval '1 minute'"),

@@ -149,7 +149,7 @@ class HistoryEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = QueryHistory
         fields = ["id", "sql", "started_at", "time", "when", "duration_ms", "rows", "outcome", "error", "mode",
-                  "explain"]
+                  "explain", "target_name"]
 
     def get_time(self, entry: QueryHistory) -> str:
         return timezone.localtime(entry.started_at).strftime("%H:%M:%S")

@@ -318,8 +318,9 @@ def check_script(statements: list[splitter.Statement], write: bool) -> list[guar
 def run_script(script: str, *, user_id: int, write: bool = False, explain: bool = False, analyze: bool = False,
                query_id: str | None = None, at: int | None = None,
                on_statement: Callable[[StatementResult], None] | None = None,
-               before_run: Callable[[], None] | None = None) -> RunResult:
-    """Run ``script`` (see the module docstring). The caller has checked the role for ``write``.
+               before_run: Callable[[], None] | None = None, on: target.Target | None = None) -> RunResult:
+    """Run ``script`` on target ``on`` (default ``current()``; see the module docstring). The caller
+    has checked the role for ``write``.
 
     ``at``: run only the statement under this character offset (the editor's cursor).
     ``before_run`` is called once every check passed and the connection is ready, just before
@@ -341,16 +342,16 @@ def run_script(script: str, *, user_id: int, write: bool = False, explain: bool 
     results = [StatementResult(index=i, sql=s.text, start=s.start) for i, s in enumerate(statements)]
     release_user(user_id)  # a new run replaces the previous run's open cursors
     with limits.run_slot(user_id):
-        return _run_checked(checked, results, user_id=user_id, write=write, explain=explain, analyze=analyze,
+        return _run_checked(checked, results, user_id=user_id, write=write, explain=explain, analyze=analyze, on=on,
                             query_id=query_id, on_statement=on_statement, before_run=before_run)
 
 
-def _connect(write: bool) -> tuple[Connection, psycopg.Connection[Any]]:
+def _connect(write: bool, on: target.Target) -> tuple[Connection, psycopg.Connection[Any]]:
     try:
-        conn = target.get_engine("console", reader=not write).connect()
+        conn = target.get_engine("console", reader=not write, target=on).connect()
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
     except (DBAPIError, PoolTimeout) as exc:
-        translated = target.translate_error(exc)
+        translated = target.translate_error(exc, on)
         raise (translated if translated is not exc else _connection_error_sa(exc)) from exc
     return conn, raw
 
@@ -362,14 +363,15 @@ def _connection_error_sa(exc: Exception) -> AppError:
 def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *, user_id: int, write: bool,
                  explain: bool, analyze: bool, query_id: str,
                  on_statement: Callable[[StatementResult], None] | None,
-                 before_run: Callable[[], None] | None = None) -> RunResult:
+                 before_run: Callable[[], None] | None = None, on: target.Target | None = None) -> RunResult:
     run_started = time.perf_counter()
     messages: list[str] = []
-    conn, raw = _connect(write)
+    on = on or target.current()
+    conn, raw = _connect(write, on)
     run = _Run(raw, write, explain, analyze, query_id, handle=f"{registry.INSTANCE}.{secrets.token_urlsafe(9)}")
     hold = False
     try:
-        registry.register(query_id, user_id, raw.info.backend_pid, raw, reader=not write)
+        registry.register(query_id, user_id, raw.info.backend_pid, raw, reader=not write, on=on)
     except Conflict:
         _release(conn, raw)
         raise

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core import reader_role
+from core import reader_role, target
 from core.exceptions import AppError
 from core.roles import can, require
 from sqlconsole import actions, services
@@ -27,7 +27,7 @@ def _bundle_available() -> bool:
 
 def _context(request: HttpRequest, sql: str = "", q: str = "") -> dict[str, Any]:
     saved = list(actions.saved_for(request.user))
-    history = list(actions.history(request.user, q=q, limit=50))
+    history = list(actions.history(request.user, q=q, limit=50, on=target.for_request_or_none(request)))
     try:
         reader_role.require_safe_console(request.user)
         refusal = None
@@ -85,7 +85,8 @@ def console(request: HttpRequest) -> HttpResponse:
                     result["error"]["caret"] = " " * (pos - line_start) + "^"
                     result["error"]["line_no"] = sql.count("\n", 0, pos) + 1
             context["run"] = run
-            context["history"] = list(actions.history(request.user, limit=50))
+            context["history"] = list(actions.history(request.user, limit=50,
+                                                      on=target.for_request_or_none(request)))
     return render(request, "sqlconsole/console.html", context, status=status)
 
 
