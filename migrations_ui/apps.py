@@ -1,5 +1,5 @@
 """App config of the migrations feature: the job engine's handler table, and the reaping of runs
-left behind by a stopped server at startup."""
+left behind by a stopped server (at startup, and at every housekeeping pass of a live process)."""
 
 from typing import Any
 
@@ -15,6 +15,13 @@ def _reap_stale_runs(**_kwargs: Any) -> None:
     from migrations_ui.reaper import reap_stale_in_background
 
     reap_stale_in_background()
+
+
+def _housekeeping(**kwargs: Any) -> None:
+    """``core.signals.housekeeping``: fail the runs of a server or worker that died (``migrations_ui.reaper``)."""
+    from migrations_ui.reaper import housekeeping
+
+    housekeeping(**kwargs)
 
 
 def register_jobs() -> None:
@@ -36,3 +43,6 @@ class MigrationsUiConfig(AppConfig):
     def ready(self) -> None:
         register_jobs()
         post_migrate.connect(_reap_stale_runs, sender=self, dispatch_uid="migrations_ui.reap_stale_runs")
+        from core.signals import housekeeping
+
+        housekeeping.connect(_housekeeping, dispatch_uid="migrations_ui.housekeeping")

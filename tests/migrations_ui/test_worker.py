@@ -1,0 +1,144 @@
+"""Runs executed by `manage.py worker` (``PGADMIN_JOBS=worker``): issue 14's "a worker option runs them in a
+separate process for those who want it, using the same job engine".
+
+One real ``manage.py serve`` in worker mode and real ``manage.py worker`` processes share an internal
+database on PostgreSQL, a Redis channel layer and a target; the project is ``tests/fixtures/alembic_sleepy``
+(``z1_sleepy`` sleeps ``SLEEPY_SECONDS`` inside its transaction, read from the environment of the
+process that executes the run: here the workers', 8 s). The web process checks and gates; a worker
+claims the run, takes the lock, executes it and streams its log to the web process's page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import FIXTURES, create_database, drop_database
+from tests.core.test_two_instances import WebSocket, browser_session, cookie_header
+from tests.serving import Served, api_call, api_token, libpq, shared_env, sleeping, wait_run_final, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+PASSWORD = "worker-mode-Secret-42"
+SLEEPY = FIXTURES / "alembic_sleepy"
+
+
+class Setup:
+    def __init__(self, web: Served, env: dict[str, str], target: str) -> None:
+        self.web, self.env, self.target = web, env, target
+        self.token = api_token(web, "root", PASSWORD)
+        self.workers: list[Served] = []
+
+    def start_worker(self) -> Served:
+        worker = Served({**self.env, "SLEEPY_SECONDS": "8"}, data_dir=self.web.data_dir, command="worker")
+        self.workers.append(worker)
+        worker.wait_for(r"Job worker ready: worker pid \d+", 60)
+        return worker
+
+
+@pytest.fixture(scope="module")
+def setup(pg_server_url: str) -> Iterator[Setup]:
+    internal = create_database(pg_server_url, "worker_internal")
+    target = create_database(pg_server_url, "worker_target")
+    env = {**shared_env(internal, target, SLEEPY, PASSWORD), "PGADMIN_JOBS": "worker"}
+    web = Served({**env, "SLEEPY_SECONDS": "600"})  # were a run executed here, it would never end in time
+    made: Setup | None = None
+    try:
+        web.wait_ready()
+        made = Setup(web, env, target)
+        yield made
+    finally:
+        for served in [*(made.workers if made else []), web]:
+            served.stop()
+        drop_database(pg_server_url, target)
+        drop_database(pg_server_url, internal)
+
+
+def versions(target: str) -> list[str]:
+    with psycopg.connect(libpq(target), autocommit=True) as conn:
+        if not conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0]:  # type: ignore[index]
+            return []
+        return [r[0] for r in conn.execute("SELECT version_num FROM alembic_version").fetchall()]
+
+
+def lock_free(target: str) -> bool:
+    with psycopg.connect(libpq(target), autocommit=True) as conn:
+        return not conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()[0]  # type: ignore[index]
+
+
+def texts(run: dict[str, Any]) -> list[str]:
+    return [line["text"] for line in run["lines"]]
+
+
+def test_a_run_queued_with_no_worker_says_so_and_keeps_the_gate_closed(setup: Setup) -> None:
+    status, body = api_call(setup.web, "POST", "/api/alembic/upgrade", setup.token, {"target": "heads", "backup": False})
+    assert status == 202 and body["status"] == "queued", body
+    run_id = body["run_id"]
+    time.sleep(12)  # longer than a heartbeat's life: a queued run has none, and is not reaped for it
+    status, run = api_call(setup.web, "GET", f"/api/alembic/runs/{run_id}", setup.token)
+    assert run["status"] == "queued" and run["executor"] is None, run
+    assert run["waiting"].startswith("Waiting for a worker: no worker is running (none was ever seen)"), run
+    status, again = api_call(setup.web, "POST", "/api/alembic/upgrade", setup.token, {"target": "heads", "backup": False})
+    assert status == 409 and f"Run {run_id}" in again["error"]["message"] and "waiting for a worker" in \
+        again["error"]["message"], again
+    # nobody will ever take it: its cancel ends it at once, and nothing was done on the database
+    status, body = api_call(setup.web, "POST", f"/api/alembic/runs/{run_id}/cancel", setup.token)
+    assert status == 202, body
+    run = wait_run_final(setup.web, setup.token, run_id, timeout=10)
+    assert run["status"] == "failed" and run["error"] == "cancelled by root" and run["waiting"] is None, run
+    assert versions(setup.target) == [] and lock_free(setup.target)
+
+
+def test_a_worker_executes_the_run_streams_its_log_and_is_cancelled_through_the_web(setup: Setup) -> None:
+    first, second = setup.start_worker(), setup.start_worker()
+    pids = {first.proc.pid, second.proc.pid}
+    status, body = api_call(setup.web, "POST", "/api/alembic/upgrade", setup.token, {"target": "heads", "backup": False})
+    assert status == 202, body
+    run_id = body["run_id"]
+    jar = browser_session(setup.web, "root", PASSWORD)
+    ws = WebSocket(setup.web, f"/ws/alembic/runs/{run_id}/", cookie_header(jar))
+    try:
+        wait_until(lambda: sleeping(setup.target), 30, "z1_sleepy's sleep, in a worker's child")
+        status, run = api_call(setup.web, "GET", f"/api/alembic/runs/{run_id}", setup.token)
+        assert run["status"] == "running" and run["executor_pid"] in pids and run["waiting"] is None, run
+        assert run["executor"].startswith(f"worker pid {run['executor_pid']} on "), run
+        status, body = api_call(setup.web, "POST", f"/api/alembic/runs/{run_id}/cancel", setup.token)
+        assert status == 202, body
+        streamed: list[str] = []
+        final: dict[str, Any] | None = None
+        deadline = time.monotonic() + 20
+        while final is None:
+            assert time.monotonic() < deadline, f"no final status on the web's socket; lines so far: {streamed}"
+            message = ws.receive(20)
+            if message["type"] == "line":
+                streamed.append(message["line"]["text"])
+            elif message["type"] == "status" and message["run"]["status"] in ("failed", "succeeded"):
+                final = message["run"]
+    finally:
+        ws.close()
+    # written by the worker, broadcast through Redis to the web process's socket
+    assert "Cancel requested by root." in streamed and "Cancelled by root: child process killed." in streamed, streamed
+    assert final["status"] == "failed" and final["error"] == "cancelled by root", final
+    assert versions(setup.target) == [] and lock_free(setup.target)
+    run = wait_run_final(setup.web, setup.token, run_id)
+    assert texts(run).count(f"Taken by {run['executor']}.") == 1 and any(t.startswith("child process ") for t in texts(run))
+
+    # the next run: claimed by exactly one of the two workers, and executed to the end
+    status, body = api_call(setup.web, "POST", "/api/alembic/upgrade", setup.token, {"target": "heads", "backup": False})
+    assert status == 202, body
+    done = wait_run_final(setup.web, setup.token, body["run_id"], timeout=90)
+    assert done["status"] == "succeeded" and done["executor_pid"] in pids, done
+    assert versions(setup.target) == ["z2_after"] and lock_free(setup.target)
+    for rid in (run_id, body["run_id"]):
+        claimed = [w.proc.pid for w in (first, second) if f"run {rid} (" in w.output]
+        assert len(claimed) == 1, (rid, first.output, second.output)
+        assert sum(t.startswith("Taken by ") for t in texts(api_call(
+            setup.web, "GET", f"/api/alembic/runs/{rid}", setup.token)[1])) == 1
+    status, body = api_call(setup.web, "GET", "/api/audit?action=alembic.upgrade", setup.token)
+    outcomes = [(e["after"] or {}).get("run_id") for e in body["entries"] if e["outcome"] == "ok"]
+    assert done["id"] in outcomes  # audited by the worker, like an inline run
