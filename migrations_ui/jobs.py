@@ -245,7 +245,9 @@ def request_cancel(run: Run, username: str) -> int | None:
     if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, executor="", payload__isnull=False).update(
             status=Run.Status.FAILED, finished_at=timezone.now(), error=f"cancelled by {username}",
             hint="No worker had taken the run yet: nothing was done on the database."):
-        RunLog(Run.objects.get(pk=run.pk)).status()
+        ended = Run.objects.get(pk=run.pk)
+        RunLog(ended).status()
+        _audit(ended, None)
         return None
     ex = _EXECUTING.get(run.pk)
     if ex is None:

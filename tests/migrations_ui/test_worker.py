@@ -10,6 +10,7 @@ claims the run, takes the lock, executes it and streams its log to the web proce
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -142,3 +143,36 @@ def test_a_worker_executes_the_run_streams_its_log_and_is_cancelled_through_the_
     status, body = api_call(setup.web, "GET", "/api/audit?action=alembic.upgrade", setup.token)
     outcomes = [(e["after"] or {}).get("run_id") for e in body["entries"] if e["outcome"] == "ok"]
     assert done["id"] in outcomes  # audited by the worker, like an inline run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_queued_runs_each_claim_a_different_one(alice: Any) -> None:
+    from django.db import connection
+
+    from migrations_ui.models import Run
+    from migrations_ui.worker import claim
+
+    queued = {Run.objects.create(user=alice, username="alice", kind="upgrade", target="heads",
+                                 payload={"target": "heads"}).pk for _ in range(12)}
+    inline = Run.objects.create(user=alice, username="alice", kind="upgrade", target="heads")  # no payload: not queued
+    claimed: list[tuple[int, str]] = []
+    start = threading.Barrier(4)
+
+    def work(name: str) -> None:
+        try:
+            start.wait()
+            while (run := claim(name)) is not None:
+                claimed.append((run.pk, name))
+        finally:
+            connection.close()
+
+    racers = [threading.Thread(target=work, args=(f"worker {n}",)) for n in range(4)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(60)
+    assert sorted(pk for pk, _ in claimed) == sorted(queued)  # each queued run once, none twice, the other never
+    stored = dict(Run.objects.filter(pk__in=queued).values_list("pk", "executor"))
+    assert stored == dict(claimed)
+    inline.refresh_from_db()
+    assert inline.executor == ""
