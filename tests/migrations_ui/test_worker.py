@@ -10,6 +10,9 @@ claims the run, takes the lock, executes it and streams its log to the web proce
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import FIXTURES, create_database, drop_database
+from tests.conftest import FIXTURES, REPO, create_database, drop_database
 from tests.core.test_two_instances import WebSocket, browser_session, cookie_header
 from tests.serving import Served, api_call, api_token, libpq, shared_env, sleeping, wait_run_final, wait_until
 
@@ -144,6 +147,47 @@ def test_a_worker_executes_the_run_streams_its_log_and_is_cancelled_through_the_
     outcomes = [(e["after"] or {}).get("run_id") for e in body["entries"] if e["outcome"] == "ok"]
     assert done["id"] in outcomes  # audited by the worker, like an inline run
 
+
+RACER = """
+import os, sys, time
+import django
+django.setup()
+from migrations_ui.worker import claim
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.005)
+got = []
+while (run := claim(sys.argv[1])) is not None:
+    got.append(run.pk)
+print(" ".join(map(str, got)), flush=True)
+"""
+
+
+def test_claimers_racing_on_the_shared_postgresql_take_each_queued_run_once(setup: Setup, tmp_path: Any) -> None:
+    for worker in setup.workers:
+        worker.stop()  # only the racers below claim (the runs they take are never executed)
+    internal = setup.env["PGADMIN_INTERNAL_DATABASE_URL"]
+    with psycopg.connect(internal, autocommit=True) as conn:
+        queued = {conn.execute(
+            "INSERT INTO migrations_ui_run (created_at, username, kind, target, database, status, from_revisions, "
+            "backup_requested, backup_path, steps, error, hint, traceback, cancel_requested_by, executor, payload) "
+            "VALUES (now(), 'root', 'upgrade', 'heads', '', 'queued', '[]', false, '', '[]', '', '', '', '', '', "
+            "'{\"target\": \"heads\"}') RETURNING id").fetchone()[0] for _ in range(16)}  # type: ignore[index]
+    go = tmp_path / "go"
+    env = {**os.environ, **setup.env, "DJANGO_SETTINGS_MODULE": "pgadmin_site.settings",
+           "PGADMIN_DATA_DIR": str(setup.web.data_dir)}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, f"racer {n}", str(go)], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, text=True) for n in range(4)]
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline().strip() == "ready"
+    go.touch()  # all four at once
+    got = [[int(pk) for pk in racer.communicate(timeout=60)[0].split()] for racer in racers]
+    claimed = [pk for one in got for pk in one]
+    assert sorted(claimed) == sorted(queued), got  # every run claimed, none twice
+    with psycopg.connect(internal, autocommit=True) as conn:
+        executors = dict(conn.execute("SELECT id, executor FROM migrations_ui_run WHERE id = ANY(%s)",
+                                      [sorted(queued)]).fetchall())
+    assert executors == {pk: f"racer {n}" for n, one in enumerate(got) for pk in one}
 
 @pytest.mark.django_db(transaction=True)
 def test_workers_racing_for_queued_runs_each_claim_a_different_one(alice: Any) -> None:
