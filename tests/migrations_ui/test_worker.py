@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,6 +88,9 @@ def test_a_run_queued_with_no_worker_says_so_and_keeps_the_gate_closed(setup: Se
     status, run = api_call(setup.web, "GET", f"/api/alembic/runs/{run_id}", setup.token)
     assert run["status"] == "queued" and run["executor"] is None, run
     assert run["waiting"].startswith("Waiting for a worker: no worker is running (none was ever seen)"), run
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(browser_session(setup.web, "root", PASSWORD)))
+    page = opener.open(f"{setup.web.base_url}/alembic/runs/{run_id}", timeout=30).read().decode()
+    assert 'id="run-waiting"' in page and "Waiting for a worker: no worker is running" in page
     status, again = api_call(setup.web, "POST", "/api/alembic/upgrade", setup.token, {"target": "heads", "backup": False})
     assert status == 409 and f"Run {run_id}" in again["error"]["message"] and "waiting for a worker" in \
         again["error"]["message"], again
