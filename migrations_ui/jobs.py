@@ -9,9 +9,10 @@ explicitly by ``MigrationsUiConfig.ready()`` (``apps.py``) — the migrations' w
 A run, as ``start`` and ``execute`` carry it out:
 
 1. the gate of ``migrations_ui.runlock`` (the per-target advisory lock, and no earlier run's
-   session alive: 409 naming who); runs left "running" by nobody are marked failed there
-   (``fail_unattended``); the ``Run`` is recorded and ``core.signals.job_starting`` is sent (the SQL
-   console closes its held cursors, whose locks would block the run's DDL);
+   session alive: 409 naming who); runs left "running" by nobody are marked failed there, an open run
+   another process still attends is a 409 (``liveness.fail_unattended``); the ``Run`` is recorded and
+   ``core.signals.job_starting`` is sent (the SQL console closes its held cursors, whose locks would
+   block the run's DDL);
 2. the backup handler (when asked), under the server's hold of the lock; a failed backup ends the run;
 3. the kind's handler (the child task, or the restore), which may hand the lock to the child;
 4. the lock comes back (the run's leftover sessions ended first), ``core.signals.schema_changed``
@@ -33,15 +34,15 @@ Who executes a run: the process that accepted it (``PGADMIN_JOBS=inline``, the d
 the web process), or a ``manage.py worker`` process (``PGADMIN_JOBS=worker``: the web process does the
 checks and the gate, records the run queued with its payload and releases the lock; a worker claims
 it and executes it with the same ``execute``, see ``migrations_ui.worker``). The executing process
-writes its name in ``Run.executor`` and a heartbeat (``Run.heartbeat_at``, every ``HEARTBEAT_S``)
-while it executes the run.
+writes its name in ``Run.executor`` and a heartbeat (``Run.heartbeat_at``, every
+``liveness.HEARTBEAT_S``, from the run's cancel watcher) while it executes the run.
 
 A process killed mid-run leaves its run "running"; its child dies with it (the child's watchdog,
 ``core/child/pgadmin_child_runlock.py``, ends the work and rolls it back). ``migrations_ui.reaper``
-marks such a run failed once its heartbeat is older than ``STALE_AFTER_S`` and none of its
+marks such a run failed once its heartbeat is older than ``liveness.STALE_AFTER_S`` and none of its
 sessions is left on the target: at start, every few seconds in every live instance and worker
-(``core.housekeeping``), and in the gate of the next run (``fail_unattended``). A run queued for a
-worker that no worker has claimed yet is never reaped: it waits, and says so (``waiting_for_worker``).
+(``core.housekeeping``), and in the gate of the next run. A run queued for a worker that no worker
+has claimed yet is never reaped: it waits, and says so (``liveness.waiting_note``).
 """
 
 from __future__ import annotations
