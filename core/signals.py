@@ -11,6 +11,12 @@ Signals the job engine (``migrations_ui.jobs``) sends, so that it imports no oth
 
 Both are sent with ``send_robust``: a failing receiver is logged and never stops a run.
 
+``housekeeping(sender)`` is sent every few seconds by each serving process (``serve``) and each job
+worker (``manage.py worker``), from one daemon thread (``core.housekeeping``), the first time at
+start: a receiver tidies what a crashed instance left in the shared internal DB (the job engine fails
+the runs nobody executes any more, the SQL console forgets the running queries of a dead instance).
+A receiver must be cheap when there is nothing to do (one internal-DB query).
+
 Core's receivers: audit of logins and logouts (failed logins are audited by the login view with the
 reason), and API tokens revoked whenever a user's password changes or the user is disabled.
 """
@@ -26,6 +32,7 @@ from core import audit
 
 job_starting = Signal()  # kwargs: run
 schema_changed = Signal()  # kwargs: run
+housekeeping = Signal()  # no kwargs
 
 
 @receiver(user_logged_in)

@@ -1,5 +1,6 @@
 """App config of the migrations feature: the job engine's handler table, the reaping of runs
-left behind by a stopped server at startup, and the stored Alembic section for ``core.project``."""
+left behind by a stopped server (at startup, and at every housekeeping pass of a live process),
+and the stored Alembic section for ``core.project``."""
 
 from typing import Any
 
@@ -25,6 +26,13 @@ def _stored_section() -> str | None:
     return Preference.get(SECTION_PREFERENCE)
 
 
+def _housekeeping(**kwargs: Any) -> None:
+    """``core.signals.housekeeping``: fail the runs of a server or worker that died (``migrations_ui.reaper``)."""
+    from migrations_ui.reaper import housekeeping
+
+    housekeeping(**kwargs)
+
+
 def register_jobs() -> None:
     """The job engine's handler table: one handler per kind of job (``migrations_ui.jobs``), explicitly."""
     from migrations_ui import backups, jobs, runs
@@ -47,3 +55,6 @@ class MigrationsUiConfig(AppConfig):
         register_jobs()
         project.provide_stored_section(_stored_section)
         post_migrate.connect(_reap_stale_runs, sender=self, dispatch_uid="migrations_ui.reap_stale_runs")
+        from core.signals import housekeeping
+
+        housekeeping.connect(_housekeeping, dispatch_uid="migrations_ui.housekeeping")

@@ -9,9 +9,10 @@ explicitly by ``MigrationsUiConfig.ready()`` (``apps.py``) — the migrations' w
 A run, as ``start`` and ``execute`` carry it out:
 
 1. the gate of ``migrations_ui.runlock`` (the per-target advisory lock, and no earlier run's
-   session alive: 409 naming who); runs left "running" by nobody are marked failed there
-   (``fail_unattended``); the ``Run`` is recorded and ``core.signals.job_starting`` is sent (the SQL
-   console closes its held cursors, whose locks would block the run's DDL);
+   session alive: 409 naming who); runs left "running" by nobody are marked failed there, an open run
+   another process still attends is a 409 (``liveness.fail_unattended``); the ``Run`` is recorded and
+   ``core.signals.job_starting`` is sent (the SQL console closes its held cursors, whose locks would
+   block the run's DDL);
 2. the backup handler (when asked), under the server's hold of the lock; a failed backup ends the run;
 3. the kind's handler (the child task, or the restore), which may hand the lock to the child;
 4. the lock comes back (the run's leftover sessions ended first), ``core.signals.schema_changed``
@@ -29,8 +30,19 @@ Where the state lives:
   backend pids the child's env.py connected with, its log writer and the cancel as seen. These are
   facts of this host and this process (a pid means nothing elsewhere), so they stay in memory.
 
-A server killed mid-run leaves its run "running": ``migrations_ui.reaper`` marks it failed at the
-next start, and the gate of the next run does the same for runs nobody executes.
+Who executes a run: the process that accepted it (``PGADMIN_JOBS=inline``, the default: a thread of
+the web process), or a ``manage.py worker`` process (``PGADMIN_JOBS=worker``: the web process does the
+checks and the gate, records the run queued with its payload and releases the lock; a worker claims
+it and executes it with the same ``execute``, see ``migrations_ui.worker``). The executing process
+writes its name in ``Run.executor`` and a heartbeat (``Run.heartbeat_at``, every
+``liveness.HEARTBEAT_S``, from the run's cancel watcher) while it executes the run.
+
+A process killed mid-run leaves its run "running"; its child dies with it (the child's watchdog,
+``core/child/pgadmin_child_runlock.py``, ends the work and rolls it back). ``migrations_ui.reaper``
+marks such a run failed once its heartbeat is older than ``liveness.STALE_AFTER_S`` and none of its
+sessions is left on the target: at start, every few seconds in every live instance and worker
+(``core.housekeeping``), and in the gate of the next run. A run queued for a worker that no worker
+has claimed yet is never reaped: it waits, and says so (``liveness.waiting_note``).
 """
 
 from __future__ import annotations
@@ -44,8 +56,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.db import connection as django_connection
 from django.utils import timezone
 from sqlalchemy import text
@@ -55,6 +68,7 @@ from core.exceptions import AppError, Conflict
 from core.logging import scrub
 from core.signals import job_starting, schema_changed
 from migrations_ui import runlock, services
+from migrations_ui.liveness import HEARTBEAT_S, fail_unattended, this_process
 from migrations_ui.models import Run, RunLine
 from migrations_ui.runlock import ServerLock
 from migrations_ui.runlog import RunLog
@@ -66,10 +80,6 @@ CANCEL_POLL_S = 0.25  # how often the executing process reads a run's cancel req
 BACKUP = "backup"  # the backup step before a run's work
 DRY_RUN = "dryrun"  # a dry run (no Run record)
 KINDS = (*Run.Kind.values, BACKUP, DRY_RUN)
-_OPEN = [Run.Status.QUEUED, Run.Status.RUNNING]
-STALE_ERROR = ("The server stopped during this run (killed or restarted before the run finished). Its child process "
-               "and database sessions were gone when this was noticed; what the run had not committed was rolled back.")
-STALE_HINT = "The version table below is where the database is; start the run again if needed."
 
 
 # --- the handler table ----------------------------------------------------------------------
@@ -164,7 +174,8 @@ def _terminate_backends(run_id: int, pids: set[int]) -> None:
     if not pids:
         return
     try:
-        with target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        on = target.by_name(Run.objects.filter(pk=run_id).values_list("target_name", flat=True).first() or "")
+        with target.get_engine(target=on).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text(
                 "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.pid = ANY(:pids) "
                 "AND a.datname = current_database() AND a.pid <> pg_backend_pid()"), {"pids": sorted(pids)})
@@ -231,6 +242,15 @@ def request_cancel(run: Run, username: str) -> int | None:
     """
     Run.objects.filter(pk=run.pk, cancel_requested_at__isnull=True).update(
         cancel_requested_by=username, cancel_requested_at=timezone.now())
+    # Queued for a worker and not claimed yet: nobody will see the request, so it ends here (a worker
+    # claiming it meanwhile sees the request before the run's work starts).
+    if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, executor="", payload__isnull=False).update(
+            status=Run.Status.FAILED, finished_at=timezone.now(), error=f"cancelled by {username}",
+            hint="No worker had taken the run yet: nothing was done on the database."):
+        ended = Run.objects.get(pk=run.pk)
+        RunLog(ended).status()
+        _audit(ended, None)
+        return None
     ex = _EXECUTING.get(run.pk)
     if ex is None:
         return None
@@ -246,8 +266,15 @@ def _watch_cancel(run_id: int, ex: _Execution) -> threading.Thread:
     """Poll the run's cancel request until the run is done (a thread with its own DB connection)."""
 
     def watch() -> None:
+        beat = 0.0
         try:
             while not ex.done.wait(CANCEL_POLL_S):
+                if time.monotonic() - beat >= HEARTBEAT_S:  # this process still executes the run (reaper.py)
+                    try:
+                        Run.objects.filter(pk=run_id).update(heartbeat_at=timezone.now())
+                        beat = time.monotonic()
+                    except Exception:  # noqa: BLE001 - the internal DB hiccuped: beat again at the next poll
+                        log.warning("run %s: could not write its heartbeat", run_id)
                 if ex.cancelled_by:
                     continue
                 try:
@@ -263,24 +290,6 @@ def _watch_cancel(run_id: int, ex: _Execution) -> threading.Thread:
     thread = threading.Thread(target=watch, daemon=True, name=f"alembic-cancel-watch-{run_id}")
     thread.start()
     return thread
-
-
-# --- reaping ------------------------------------------------------------------------------------
-
-def mark_failed(pk: int, after: list[str] | None) -> bool:
-    """Mark a run nobody executes any more failed (True when it was still open), with a log line saying why."""
-    if not Run.objects.filter(pk=pk, status__in=_OPEN).update(
-            status=Run.Status.FAILED, finished_at=timezone.now(), error=STALE_ERROR, hint=STALE_HINT, to_revisions=after):
-        return False
-    seq = (RunLine.objects.filter(run_id=pk).order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
-    RunLine.objects.create(run_id=pk, seq=seq, kind="error", text=f"Marked failed: {STALE_ERROR}")
-    return True
-
-
-def fail_unattended(active: list[int]) -> int:
-    """Mark failed every open run not in ``active`` (the caller holds the run lock and saw no run session)."""
-    return sum(mark_failed(pk, None) for pk in
-               Run.objects.filter(status__in=_OPEN).exclude(pk__in=active).values_list("pk", flat=True))
 
 
 # --- starting and executing ---------------------------------------------------------------------
@@ -307,7 +316,11 @@ def refuse_while_finishing() -> None:
 
 def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, payload: dict[str, Any],
           current: list[str], *, wait: bool = False) -> Run:
-    """Pass the gate (409 when busy), record the Run and execute it in a background thread."""
+    """Pass the gate (409 when busy), record the Run and execute it in a background thread.
+
+    With ``PGADMIN_JOBS=worker`` the Run is recorded queued with its payload and the lock released: a
+    worker claims and executes it (``migrations_ui.worker``); ``wait`` then polls until it is final.
+    """
     username = user.get_username()
     work = handler(kind)
     checks = [work.check, *([handler(BACKUP).check] if backup else [])]
@@ -318,6 +331,7 @@ def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, p
         lock = runlock.acquire(f"pgadmin-tool {kind} by {username}")
         try:
             refuse_while_finishing()
+            fail_unattended(executing())  # the lock is ours and no run's session is alive: any "running" run is stale
         except BaseException:
             lock.release()
             raise
@@ -325,23 +339,30 @@ def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, p
         audit.record(request, f"alembic.{kind}", f"{target.describe(target.target_url())} → {target_value}",
                      outcome="failed", message=exc.message, user=user)
         raise
+    queued = settings.JOBS == "worker"
     try:
-        fail_unattended(executing())  # the lock is ours and no run's session is alive: any "running" run is stale
         on = target.for_request(request)  # the run remembers its target: execution resolves it (runs.migrate)
-        run = Run.objects.create(user=user, username=username, kind=kind, target=target_value,
-                                 database=on.describe(), target_name=on.name, from_revisions=current,
-                                 backup_requested=bool(backup))
-        lock.name(run.pk)
+        with transaction.atomic():  # other processes see the run only with its notes and executor (or payload)
+            run = Run.objects.create(user=user, username=username, kind=kind, target=target_value,
+                                     database=on.describe(), target_name=on.name, from_revisions=current,
+                                     backup_requested=bool(backup))
+            _starting(run)
+            _assign(run, payload if queued else None)
+        if queued:
+            lock.release()  # a worker takes it again when it claims the run
+        else:
+            lock.name(run.pk)
     except BaseException:
         lock.release()
         raise
+    if queued:
+        if wait:
+            deadline = time.monotonic() + RUN_TIMEOUT_S
+            while not run.finished and time.monotonic() < deadline:
+                time.sleep(0.5)
+                run.refresh_from_db()
+        return run
     _EXECUTING[run.pk] = _Execution()
-    # Receivers free what would block the run (the SQL console's held cursors) and say so in its log.
-    try:
-        for seq, note in enumerate(_send(job_starting, run)):
-            RunLine.objects.create(run=run, seq=seq, kind="info", text=note)
-    except Exception:  # noqa: BLE001 - a note lost is no reason to keep the lock of a run that never starts
-        log.exception("run %s: the notes of job_starting could not be stored", run.pk)
     thread = threading.Thread(target=execute, args=(run.pk, lock, payload, request), daemon=True,
                               name=f"alembic-run-{run.pk}")
     thread.start()
@@ -349,6 +370,27 @@ def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, p
         thread.join()
         run.refresh_from_db()
     return run
+
+
+def _starting(run: Run) -> None:
+    """``job_starting``: receivers free what would block the run (the SQL console's held cursors) and say so in its log."""
+    try:
+        with transaction.atomic():
+            for seq, note in enumerate(_send(job_starting, run)):
+                RunLine.objects.create(run=run, seq=seq, kind="info", text=note)
+    except Exception:  # noqa: BLE001 - a note lost is no reason to keep the lock of a run that never starts
+        log.exception("run %s: the notes of job_starting could not be stored", run.pk)
+
+
+def _assign(run: Run, payload: dict[str, Any] | None) -> None:
+    """This process executes the new run (its name and a first heartbeat), or, with a payload, a worker will."""
+    if payload is not None:
+        fields: dict[str, Any] = {"payload": payload}
+    else:
+        fields = {"executor": this_process("web"), "executor_pid": os.getpid(), "heartbeat_at": timezone.now()}
+    Run.objects.filter(pk=run.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
 
 
 def execute(run_id: int, lock: ServerLock, payload: dict[str, Any], request: Any = None) -> None:
@@ -462,7 +504,7 @@ def _audit(run: Run, request: Any) -> None:
                      before={"revisions": run.from_revisions},
                      after={"revisions": run.to_revisions, "run_id": run.pk, "backup": run.backup_path or None},
                      outcome="ok" if run.status == Run.Status.SUCCEEDED else "failed",
-                     message=run.error, user=run.user, username=run.username)
+                     message=run.error, user=run.user, username=run.username, target_name=run.target_name)
     except Exception:  # noqa: BLE001
         log.exception("audit of run %s failed", run.pk)
 

@@ -48,6 +48,14 @@ class Run(models.Model):
     # (the job engine polls these while the run works) and kills its child (``migrations_ui.jobs``).
     cancel_requested_by = models.CharField(max_length=150, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Who executes the run (``migrations_ui.jobs``): "web pid 41 on host" (the instance that accepted it) or
+    # "worker pid 57 on host" (``manage.py worker``), and its heartbeat, written while it executes the run.
+    # A run whose heartbeat stopped and whose sessions on the target are gone is failed by the reaper.
+    executor = models.CharField(max_length=200, blank=True)
+    executor_pid = models.IntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The job's payload, stored only when the run is queued for a worker (PGADMIN_JOBS=worker).
+    payload = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -64,6 +72,19 @@ class Run(models.Model):
         if self.started_at and self.finished_at:
             return round((self.finished_at - self.started_at).total_seconds() * 1000, 1)
         return None
+
+
+class JobWorker(models.Model):
+    """A live ``manage.py worker`` process (PGADMIN_JOBS=worker): its heartbeat tells the web whether any is alive."""
+
+    name = models.CharField(max_length=200, primary_key=True)  # "worker pid 57 on host"
+    pid = models.IntegerField()
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+    run_id = models.IntegerField(null=True, blank=True)  # the run it executes now
+
+    def __str__(self) -> str:
+        return f"{self.name} (seen {self.seen_at:%H:%M:%S})"
 
 
 class RunLine(models.Model):

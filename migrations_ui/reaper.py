@@ -1,12 +1,18 @@
 """Runs a stopped server left "running": marked failed once their work has stopped.
 
-A server killed mid-run cannot write the end of its runs. When a server starts (``apps.py``,
-after ``migrate``), ``reap_stale_in_background`` looks for runs that claim to be queued or
-running while this process executes none of them, and marks each failed as soon as no session
-of it is alive on the target (its child's lock session, env.py's sessions, the server's lock
-session — see ``migrations_ui.runlock``): until then its work may still be rolling back. The job
-engine's gate does the same for runs it finds unattended (``jobs.fail_unattended``: it holds the
-lock and sees no session).
+A server (or worker) killed mid-run cannot write the end of its runs. The runs nobody attends any
+more (``migrations_ui.liveness.unattended``: open, not executed by this process, their executor's
+heartbeat stopped, not queued waiting for a worker) are marked failed as soon as no session of them
+is alive on the target (its child's lock session, env.py's sessions, the server's lock session — see
+``migrations_ui.runlock``): until then their work may still be rolling back. This happens:
+
+* when a server starts (``apps.py``, after ``migrate``): ``reap_stale_in_background``;
+* every few seconds in every live server and worker (``housekeeping``, a receiver of
+  ``core.signals.housekeeping``): one internal-DB query, and the target is asked only when some
+  run is unattended — so a run whose instance died is failed while the other instances live,
+  without a restart or a page view;
+* in the job engine's gate (``liveness.fail_unattended``: it holds the lock and sees no session).
+
 Never called from a page: a GET changes nothing.
 """
 
@@ -15,18 +21,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from django.db import connection as django_connection
 
 from core import target
 from migrations_ui import runlock, services
-from migrations_ui.jobs import executing, mark_failed
-from migrations_ui.models import Run
+from migrations_ui.jobs import executing
+from migrations_ui.liveness import mark_failed, unattended
 
 log = logging.getLogger(__name__)
 
 REAP_WAIT_S = 120.0  # at startup: how long to wait for a stale run's sessions to end before leaving it be
-_OPEN = [Run.Status.QUEUED, Run.Status.RUNNING]
 
 
 def reap_stale(wait_s: float = 0.0) -> int:
@@ -35,7 +41,7 @@ def reap_stale(wait_s: float = 0.0) -> int:
     Runs whose sessions are still alive (another instance executing them, or an orphan still rolling
     back) are left be after ``wait_s``: a new run is refused while they live, with their backend named.
     """
-    pending = set(Run.objects.filter(status__in=_OPEN).exclude(pk__in=executing()).values_list("pk", flat=True))
+    pending = set(unattended(executing()).values_list("pk", flat=True))
     reaped, deadline = 0, time.monotonic() + wait_s
     while pending:
         try:
@@ -55,6 +61,7 @@ def reap_stale(wait_s: float = 0.0) -> int:
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(1.0)
+        pending &= set(unattended(executing()).values_list("pk", flat=True))  # its own server may have ended it
     if pending:
         log.warning("runs %s still have live database sessions; not marked failed", sorted(pending))
     return reaped
@@ -65,7 +72,7 @@ def reap_stale_in_background() -> threading.Thread | None:
     from django.db import DatabaseError
 
     try:
-        if not Run.objects.filter(status__in=_OPEN).exclude(pk__in=executing()).exists():
+        if not unattended(executing()).exists():
             return None
     except DatabaseError:  # the internal DB is not migrated yet
         return None
@@ -83,3 +90,15 @@ def reap_stale_in_background() -> threading.Thread | None:
     thread = threading.Thread(target=reap, daemon=True, name="alembic-reap")
     thread.start()
     return thread
+
+
+def housekeeping(**_kwargs: Any) -> int:
+    """The periodic pass (``core.signals.housekeeping``): fail the unattended runs whose sessions are gone.
+
+    Cheap when there is nothing to do: ``reap_stale`` reads the open runs once and touches the
+    target only when one of them is unattended.
+    """
+    reaped = reap_stale(0.0)
+    if reaped:
+        log.warning("%s run(s) whose server or worker stopped marked failed", reaped)
+    return reaped

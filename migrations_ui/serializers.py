@@ -10,6 +10,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField, MessageHint
+from migrations_ui.liveness import waiting_note
 from migrations_ui.models import Run, RunLine
 
 
@@ -47,12 +48,15 @@ class RunSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     hint = serializers.SerializerMethodField()
     traceback = serializers.SerializerMethodField()
+    executor = serializers.SerializerMethodField(help_text='who executes it: "web pid 41 on host", "worker pid 57 on host"')
+    executor_pid = serializers.IntegerField(allow_null=True, read_only=True)
+    waiting = serializers.SerializerMethodField(help_text="a run queued for a worker: what it waits for (else null)")
 
     class Meta:
         model = Run
         fields = ["id", "kind", "target", "status", "user", "database", "target_name", "created_at", "started_at", "finished_at",
                   "from_revisions", "to_revisions", "backup", "duration_ms", "migrate_ms", "steps", "check",
-                  "error", "hint", "traceback"]
+                  "error", "hint", "traceback", "executor", "executor_pid", "waiting"]
 
     def get_error(self, run: Run) -> str | None:
         return run.error or None
@@ -62,6 +66,12 @@ class RunSerializer(serializers.ModelSerializer):
 
     def get_traceback(self, run: Run) -> str | None:
         return run.traceback or None
+
+    def get_executor(self, run: Run) -> str | None:
+        return run.executor or None
+
+    def get_waiting(self, run: Run) -> str | None:
+        return waiting_note(run)
 
 
 class RunDetailSerializer(RunSerializer):

@@ -17,6 +17,7 @@ from core.exceptions import AppError, BadRequest
 from core.pages import fragment, pages_first, wait_url
 from core.roles import can, require
 from migrations_ui import preview, runs, services
+from migrations_ui.liveness import waiting_note
 from migrations_ui.models import Run
 
 
@@ -163,7 +164,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(Run, pk=run_id)
     return render(request, "migrations_ui/run.html", {
-        "run": run, "lines": run.lines.all(),
+        "run": run, "lines": run.lines.all(), "waiting": waiting_note(run),
         "can_cancel": can(request.user, "run_migrations") and not run.finished and run.kind != Run.Kind.RESTORE,
     })
 

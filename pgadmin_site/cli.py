@@ -7,6 +7,7 @@ which owns every option, so ``pgadmin-py serve --help`` is ``manage.py serve --h
     pgadmin-py demo  [--port N] [--big]      manage.py serve --demo
     pgadmin-py check                         manage.py serve --check
     pgadmin-py adduser NAME --role editor    any other command of manage.py
+    pgadmin-py worker                        (e.g. the job worker of PGADMIN_JOBS=worker)
 
 Where the data dir goes (docs/install.md): ``PGADMIN_DATA_DIR`` when set, else ``./.pgadmin`` in
 the folder the command runs from, as ``make demo`` keeps it in the checkout. Never inside the
@@ -38,6 +39,7 @@ commands:
   demo       serve the bundled demo project (serve --demo; --big for 10 million rows)
   check      print the startup report and exit (serve --check)
   adduser    add or change a user (adduser NAME --role viewer|editor|admin)
+  worker     execute the migration runs the web processes queue (with PGADMIN_JOBS=worker)
 
 '{PROG} serve --help' lists the options (the same for demo and check). Settings come from
 PGADMIN_* environment variables; the data dir is ./.pgadmin unless PGADMIN_DATA_DIR is set.

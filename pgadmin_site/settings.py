@@ -25,6 +25,7 @@ from pgadmin_site import __version__
 from pgadmin_site.env import (
     env_bool,
     env_bytes,
+    env_choice,
     env_duration_ms,
     env_int,
     env_path,
@@ -118,6 +119,9 @@ WORKER_PROCESSES = env_int("PGADMIN_WORKER_PROCESSES", min(4, max(2, os.cpu_coun
 WORKER_MAX_MB = env_int("PGADMIN_WORKER_MAX_MB", 1536, minimum=64, maximum=1024 * 1024)
 # An idle worker beyond the most recently used one exits after this many seconds.
 WORKER_IDLE_S = env_int("PGADMIN_WORKER_IDLE_S", 300, minimum=1, maximum=7 * 24 * 3600)
+# Who executes migration runs (migrations_ui/jobs.py): a thread of the web process that accepted the run
+# ("inline"), or a separate `manage.py worker` process that claims queued runs ("worker").
+JOBS = env_choice("PGADMIN_JOBS", "inline", ("inline", "worker"))
 READ_ONLY = env_bool("PGADMIN_READ_ONLY", False)
 ADMIN_USERNAME = env_str("PGADMIN_ADMIN_USERNAME")
 ADMIN_PASSWORD = env_str("PGADMIN_ADMIN_PASSWORD")

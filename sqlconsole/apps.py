@@ -1,4 +1,5 @@
-"""App config of the SQL console: its held results make way for a migration run (``core.signals``)."""
+"""App config of the SQL console: its held results make way for a migration run, and the running queries a
+dead instance registered are forgotten at every housekeeping pass (``core.signals``)."""
 
 from typing import Any
 
@@ -15,11 +16,19 @@ def _release_for_run(sender: Any, run: Any = None, **kwargs: Any) -> str | None:
     return None
 
 
+def _housekeeping(**_kwargs: Any) -> None:
+    """``housekeeping``: delete the ``RunningQuery`` rows of queries whose backend is gone (``sqlconsole.registry``)."""
+    from sqlconsole.registry import forget_dead_rows
+
+    forget_dead_rows()
+
+
 class SqlconsoleConfig(AppConfig):
     name = "sqlconsole"
     verbose_name = "SQL console"
 
     def ready(self) -> None:
-        from core.signals import job_starting
+        from core.signals import housekeeping, job_starting
 
         job_starting.connect(_release_for_run, dispatch_uid="sqlconsole.release_for_run")
+        housekeeping.connect(_housekeeping, dispatch_uid="sqlconsole.housekeeping")

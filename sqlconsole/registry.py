@@ -12,22 +12,30 @@ The registry is per process; with several instances (the internal DB on PostgreS
 query also has a ``RunningQuery`` row, so a cancel that lands on another instance finds the pid and
 the role there and calls ``pg_cancel_backend`` as that role while holding the row's lock (the owning
 instance deletes the row before the connection goes back to its pool, and waits for that lock).
+An instance that dies leaves its rows behind: ``forget_dead_rows`` (at every housekeeping pass of
+every live instance, ``core.signals.housekeeping``, the first at start) deletes the rows whose
+backend is gone or is a newer session that reuses the pid.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from sqlalchemy import text
 
 from core import target
-from core.exceptions import Conflict, Forbidden, NotFound
+from core.exceptions import AppError, Conflict, Forbidden, NotFound
 from sqlconsole.models import RunningQuery
+
+log = logging.getLogger(__name__)
+CLOCK_SKEW = timedelta(minutes=1)  # between the instance that wrote a row and the target's clock
 
 # This process among the instances sharing the internal DB: the prefix of its held results' handles.
 INSTANCE = secrets.token_hex(4)
@@ -150,3 +158,35 @@ def _cancel_elsewhere(query_id: str, user_id: int, username: str, is_admin: bool
 def running_for(user_id: int | None = None) -> list[str]:
     with _registry_lock:
         return [q for q, r in _running.items() if user_id is None or r.user_id == user_id]
+
+
+def forget_dead_rows() -> int:
+    """Delete other instances' ``RunningQuery`` rows whose backend is gone or newer than the row; how many.
+
+    One internal-DB query when there are none; the target is asked (as each row's role: another role's
+    ``backend_start`` is hidden) only when another instance has rows. This instance's rows are live.
+    """
+    if not shared():
+        return 0
+    rows = list(RunningQuery.objects.exclude(instance=INSTANCE).values_list("pk", "pid", "reader", "started_at"))
+    dead: list[int] = []
+    for reader in (False, True):
+        group = [row for row in rows if row[2] == reader]
+        if not group:
+            continue
+        try:
+            with target.connect(reader=reader) as conn:
+                found = conn.execute(text("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                                     {"pids": sorted({row[1] for row in group})}).all()
+            alive: dict[int, Any] = {int(pid): start for pid, start in found}
+        except AppError as exc:  # the target is down: its rows cannot be checked now
+            log.info("running queries of other instances not checked: %s", exc.message)
+            continue
+        for pk, pid, _reader, started_at in group:
+            # gone, or a session started after the query was registered: the pid was reused
+            if pid not in alive or (alive[pid] is not None and alive[pid] > started_at + CLOCK_SKEW):
+                dead.append(pk)
+    if dead:
+        RunningQuery.objects.filter(pk__in=dead).delete()
+        log.warning("forgot %s running console quer(ies) of instances that stopped", len(dead))
+    return len(dead)

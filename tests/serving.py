@@ -27,17 +27,18 @@ def free_port() -> int:
 
 
 class Served:
-    """A `manage.py serve` child: its output lines, its login link, its base URL."""
+    """A `manage.py serve` child (or another long-running ``command``, e.g. ``worker``): its output lines, its
+    login link, its base URL."""
 
     def __init__(self, env: dict[str, str], args: list[str] | None = None, data_dir: Path | None = None,
-                 repo: Path | None = None) -> None:
+                 repo: Path | None = None, command: str = "serve") -> None:
         self.port = free_port()
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="pgadmin-serve-"))
         full_env = {**os.environ, "PGADMIN_DATA_DIR": str(self.data_dir), "PGADMIN_PORT": str(self.port),
                     "PGADMIN_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **env}
         full_env.pop("DJANGO_SETTINGS_MODULE", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", *(args or [])], cwd=repo or REPO, env=full_env,
+            [sys.executable, "manage.py", command, *(args or [])], cwd=repo or REPO, env=full_env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         self.lines: list[str] = []
@@ -135,3 +136,42 @@ def wait_run_final(served: Served, token: str, run_id: int, timeout: float = 60)
             return run
         time.sleep(0.2)
     raise AssertionError(f"run {run_id} not final within {timeout}s")
+
+
+# --- several instances sharing one internal DB, one Redis and one target (README, "Several instances") ---
+
+def libpq(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq (psycopg) takes it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def shared_env(internal: str, target: str, project: Path, admin_password: str) -> dict[str, str]:
+    """What the several-instances compose file gives each instance: one secret key, one internal DB on
+    PostgreSQL, one Redis channel layer (a random db number), one target, one project, admin ``root``."""
+    import random
+
+    return {"PGADMIN_SECRET_KEY": "instances-" + os.urandom(16).hex(),
+            "PGADMIN_INTERNAL_DATABASE_URL": libpq(internal),
+            "PGADMIN_CHANNEL_LAYER_URL": f"redis://127.0.0.1:6379/{random.randint(8, 15)}",
+            "DATABASE_URL": target, "PGADMIN_PROJECT_DIR": str(project),
+            "PGADMIN_ALEMBIC_CONFIG": str(project / "alembic.ini"),
+            "PGADMIN_ADMIN_USERNAME": "root", "PGADMIN_ADMIN_PASSWORD": admin_password,
+            "PGADMIN_WARM": "0", "PGADMIN_WORKER_PROCESSES": "0"}
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    """Poll ``predicate`` every 0.1 s until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not within {timeout}s"
+        time.sleep(0.1)
+
+
+def sleeping(target: str) -> list[int]:
+    """Pids of the target's sessions inside ``pg_sleep`` (a slow migration's, a console query's)."""
+    import psycopg
+
+    with psycopg.connect(libpq(target), autocommit=True) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+            "AND wait_event = 'PgSleep'").fetchall()]

@@ -41,6 +41,11 @@
     badge.textContent = run.status;
     badge.dataset.status = run.status;
     badge.className = "status status-" + run.status;
+    var waiting = document.getElementById("run-waiting");
+    if (waiting) {  // queued for a worker: the note goes once a worker has taken the run
+      waiting.hidden = !run.waiting;
+      if (run.waiting) waiting.textContent = run.waiting;
+    }
     if ((run.status === "succeeded" || run.status === "failed") && !startedFinished) {
       state.textContent = "finished";
       // the facts (check, steps, error) are rendered by the server: show them once

@@ -14,7 +14,6 @@ import base64
 import http.cookiejar
 import json
 import os
-import random
 import re
 import socket
 import struct
@@ -32,7 +31,7 @@ import psycopg
 import pytest
 
 from tests.conftest import FIXTURES, REPO, create_database, drop_database
-from tests.serving import Served, api_call, api_token, wait_run_final
+from tests.serving import Served, api_call, api_token, libpq, shared_env, sleeping, wait_run_final, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 PASSWORD = "two-instances-Secret-42"
@@ -54,25 +53,6 @@ def add_user(env: dict[str, str], data_dir: str, username: str, role: str, passw
     full.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run([sys.executable, "manage.py", "adduser", username, "--role", role, "--password", password],
                    cwd=REPO, env=full, check=True, capture_output=True)
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def sleeping(target: str) -> list[int]:
-    """Pids of the target's sessions inside ``pg_sleep`` (the console's shows as a FETCH of its cursor)."""
-    with psycopg.connect(libpq(target), autocommit=True) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
-            "AND wait_event = 'PgSleep'").fetchall()]
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not within {timeout}s"
-        time.sleep(0.1)
 
 
 def start_slow_run(pair: Pair) -> int:
@@ -163,13 +143,7 @@ class WebSocket:
 def pair(pg_server_url: str) -> Iterator[Pair]:
     internal = create_database(pg_server_url, "internal")
     target = create_database(pg_server_url, "target")
-    env = {"PGADMIN_SECRET_KEY": "two-instances-" + os.urandom(16).hex(),
-           "PGADMIN_INTERNAL_DATABASE_URL": libpq(internal),
-           "PGADMIN_CHANNEL_LAYER_URL": f"redis://127.0.0.1:6379/{random.randint(8, 15)}",
-           "DATABASE_URL": target, "PGADMIN_PROJECT_DIR": str(SLOW),
-           "PGADMIN_ALEMBIC_CONFIG": str(SLOW / "alembic.ini"),
-           "PGADMIN_ADMIN_USERNAME": "root", "PGADMIN_ADMIN_PASSWORD": PASSWORD,
-           "PGADMIN_LOGIN_FAILURE_LIMIT": "3", "PGADMIN_WARM": "0", "PGADMIN_WORKER_PROCESSES": "0"}
+    env = {**shared_env(internal, target, SLOW, PASSWORD), "PGADMIN_LOGIN_FAILURE_LIMIT": "3"}
     a, b = Served(env), Served(env)  # started together: they migrate the internal DB one at a time
     try:
         a.wait_ready()

@@ -133,8 +133,9 @@ class Command(BaseCommand):
             self.say(f"→ Open {base}/login and log in as {admin.get_username()}")
         if opts["check"]:
             return
-        from core import warm
+        from core import housekeeping, warm
 
+        housekeeping.start()  # every few seconds: what dead instances left behind (runs, console queries)
         if warm.start("serve"):  # the project's answers, computed while the server starts listening
             self.say("… Warming up: reading the project's history, models, drift and pending revisions in the background")
         self._serve(host, port)
