@@ -26,7 +26,7 @@ class AuditEntry(models.Model):
     target = models.CharField(max_length=500, blank=True)  # the object acted on (a table, a revision, a user)
     # the target database the action was on (core.target.Target.name); empty for tool-level events
     # (logins, users, tokens)
-    target_name = models.CharField(max_length=100, blank=True)
+    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)

@@ -30,7 +30,8 @@ class Run(models.Model):
     target = models.CharField(max_length=200)  # what was asked: "heads", "+1", "-1", "base", a revision
     database = models.CharField(max_length=300, blank=True)  # host:port/db of the target at the time
     # which target database the run works on (core.target.Target.name): execution resolves it
-    target_name = models.CharField(max_length=100, blank=True, db_index=True)
+    # db_default: an instance of the previous version (a rolling upgrade) inserts rows without this column.
+    target_name = models.CharField(max_length=100, blank=True, default="", db_default="", db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     from_revisions = models.JSONField(default=list)
     to_revisions = models.JSONField(null=True, blank=True)  # re-read from the version table afterwards

@@ -24,7 +24,7 @@ class QueryHistory(models.Model):
     error = models.TextField(blank=True)
     mode = models.CharField(max_length=5, default="read")  # read | write
     explain = models.BooleanField(default=False)
-    target_name = models.CharField(max_length=100, blank=True)  # the target it ran on (core.target.Target.name)
+    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")  # the target it ran on (core.target.Target.name)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -66,7 +66,7 @@ class RunningQuery(models.Model):
     pid = models.IntegerField()
     reader = models.BooleanField(default=False)  # ran as the reader role: cancel with the same role
     instance = models.CharField(max_length=32)
-    target_name = models.CharField(max_length=100, blank=True)  # where the pid lives: cancel on that target
+    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")  # where the pid lives: cancel on that target
     started_at = models.DateTimeField(auto_now_add=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
 

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='auditentry',
             name='target_name',
-            field=models.CharField(blank=True, max_length=100),
+            field=models.CharField(blank=True, default='', db_default='', max_length=100),
         ),
     ]

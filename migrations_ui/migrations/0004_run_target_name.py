@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='run',
             name='target_name',
-            field=models.CharField(blank=True, db_index=True, max_length=100),
+            field=models.CharField(blank=True, db_index=True, default='', db_default='', max_length=100),
         ),
     ]

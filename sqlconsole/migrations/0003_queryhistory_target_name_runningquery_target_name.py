@@ -13,11 +13,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='queryhistory',
             name='target_name',
-            field=models.CharField(blank=True, max_length=100),
+            field=models.CharField(blank=True, default='', db_default='', max_length=100),
         ),
         migrations.AddField(
             model_name='runningquery',
             name='target_name',
-            field=models.CharField(blank=True, max_length=100),
+            field=models.CharField(blank=True, default='', db_default='', max_length=100),
         ),
     ]

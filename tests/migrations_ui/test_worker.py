@@ -174,8 +174,8 @@ def test_claimers_racing_on_the_shared_postgresql_take_each_queued_run_once(setu
     with psycopg.connect(internal, autocommit=True) as conn:
         queued = {conn.execute(
             "INSERT INTO migrations_ui_run (created_at, username, kind, target, database, status, from_revisions, "
-            "backup_requested, backup_path, steps, error, hint, traceback, cancel_requested_by, executor, payload) "
-            "VALUES (now(), 'root', 'upgrade', 'heads', '', 'queued', '[]', false, '', '[]', '', '', '', '', '', "
+            "backup_requested, backup_path, steps, error, hint, traceback, cancel_requested_by, executor, target_name, "
+            "payload) VALUES (now(), 'root', 'upgrade', 'heads', '', 'queued', '[]', false, '', '[]', '', '', '', '', '', '', "
             "'{\"target\": \"heads\"}') RETURNING id").fetchone()[0] for _ in range(16)}  # type: ignore[index]
     go = tmp_path / "go"
     env = {**os.environ, **setup.env, "DJANGO_SETTINGS_MODULE": "pgadmin_site.settings",
