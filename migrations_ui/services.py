@@ -45,7 +45,7 @@ __all__ = [
     "ALEMBIC_SECTION_ENV", "SECTION_PREFERENCE", "AlembicUnavailable", "applied_set", "choose_section",
     "compute_drift", "current_revisions", "current_section", "drift_cached", "find_revision", "git_authors",
     "history", "history_api", "history_cached", "ini_sections", "leftovers", "payload_key", "project_payload",
-    "revision_sql", "run_child", "run_child_task", "script_history", "script_history_cached",
+    "revision_sql", "run_child", "run_in_progress", "run_child_task", "script_history", "script_history_cached",
     "section_from_env", "stray_state", "target_identity", "target_url_string", "version_table",
     "version_tables",
 ]
@@ -70,3 +70,14 @@ def revision_sql(h: dict[str, Any], rev: dict[str, Any], *, cached_only: bool = 
     from migrations_ui import preview
 
     return preview.revision_sql(h, rev, cached_only=cached_only)
+
+
+def run_in_progress(target_name: str | None = None) -> bool:
+    """Whether a run (queued or running, on any instance or worker) is open on the target named
+    ``target_name`` (None: any target). One indexed internal-DB query: cheap enough for a periodic pass."""
+    from migrations_ui.models import Run
+
+    runs = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING])
+    if target_name is not None:
+        runs = runs.filter(target_name__in=["", target_name])  # "": a row from before rows named their target
+    return runs.exists()

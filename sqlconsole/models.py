@@ -24,7 +24,8 @@ class QueryHistory(models.Model):
     error = models.TextField(blank=True)
     mode = models.CharField(max_length=5, default="read")  # read | write
     explain = models.BooleanField(default=False)
-    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")  # the target it ran on (core.target.Target.name)
+    # the target it ran on (core.target.Target.name)
+    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -66,7 +67,8 @@ class RunningQuery(models.Model):
     pid = models.IntegerField()
     reader = models.BooleanField(default=False)  # ran as the reader role: cancel with the same role
     instance = models.CharField(max_length=32)
-    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")  # where the pid lives: cancel on that target
+    # where the pid lives: cancel on that target
+    target_name = models.CharField(max_length=100, blank=True, default="", db_default="")
     started_at = models.DateTimeField(auto_now_add=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
 

@@ -332,3 +332,27 @@ def test_open_console_results_do_not_make_a_migration_wait(use_project, alice, a
     assert run["status"] == "succeeded", run
     assert console.held_count() == 0
     assert any("Closed 1 open SQL console result" in line["text"] for line in run["lines"])
+
+
+def test_a_run_open_on_another_instance_closes_this_instances_held_results_at_its_next_pass(use_project, alice):
+    """job_starting reaches only the process that starts a run: the others close theirs on their own."""
+    from django.utils import timezone
+
+    from core import housekeeping
+    from sqlconsole import services as console
+
+    url = use_project("linear")
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (id serial PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 10050) AS g")
+    console.run_script("SELECT * FROM items", user_id=alice.pk)  # more than the cap: kept open
+    housekeeping.run_once()
+    assert console.held_count() == 1  # no run anywhere: the result stays for "fetch more"
+    elsewhere = Run.objects.create(user=alice, username="alice", kind="upgrade", target="heads",
+                                   status=Run.Status.RUNNING, executor="web:other-instance:1", executor_pid=1,
+                                   heartbeat_at=timezone.now())  # alive: the reaper leaves it be
+    try:
+        housekeeping.run_once()
+        assert console.held_count() == 0
+    finally:
+        Run.objects.filter(pk=elsewhere.pk).update(status=Run.Status.FAILED)
