@@ -145,18 +145,39 @@ def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+COMPOSE_INSTANCES = REPO / "examples" / "docker-compose.instances.yml"
+# What the tests add to the compose file's environment, and why: the ini's path (the fixture project
+# keeps it beside the code), a known admin instead of the one-time link, no warm-up and no warm
+# worker (faster starts; they change nothing the stories check).
+TEST_ONLY_ENV = ("PGADMIN_ALEMBIC_CONFIG", "PGADMIN_ADMIN_USERNAME", "PGADMIN_ADMIN_PASSWORD", "PGADMIN_WARM",
+                 "PGADMIN_WORKER_PROCESSES")
+
+
+def compose_instances_env() -> dict[str, str]:
+    """The environment the several-instances compose file gives its tool services (``pgadmin-a``)."""
+    import yaml
+
+    services = yaml.safe_load(COMPOSE_INSTANCES.read_text())["services"]
+    return {k: str(v) for k, v in services["pgadmin-a"]["environment"].items()}
+
+
 def shared_env(internal: str, target: str, project: Path, admin_password: str) -> dict[str, str]:
-    """What the several-instances compose file gives each instance: one secret key, one internal DB on
-    PostgreSQL, one Redis channel layer (a random db number), one target, one project, admin ``root``."""
+    """The several-instances compose file's environment (``examples/docker-compose.instances.yml``), each
+    value made local: one secret key, one internal DB on PostgreSQL, one Redis channel layer (a random db
+    number), one target, one project; plus ``TEST_ONLY_ENV`` (admin ``root``)."""
     import random
 
-    return {"PGADMIN_SECRET_KEY": "instances-" + os.urandom(16).hex(),
-            "PGADMIN_INTERNAL_DATABASE_URL": libpq(internal),
-            "PGADMIN_CHANNEL_LAYER_URL": f"redis://127.0.0.1:6379/{random.randint(8, 15)}",
-            "DATABASE_URL": target, "PGADMIN_PROJECT_DIR": str(project),
-            "PGADMIN_ALEMBIC_CONFIG": str(project / "alembic.ini"),
-            "PGADMIN_ADMIN_USERNAME": "root", "PGADMIN_ADMIN_PASSWORD": admin_password,
-            "PGADMIN_WARM": "0", "PGADMIN_WORKER_PROCESSES": "0"}
+    local = {"PGADMIN_SECRET_KEY": "instances-" + os.urandom(16).hex(),
+             "PGADMIN_INTERNAL_DATABASE_URL": libpq(internal),
+             "PGADMIN_CHANNEL_LAYER_URL": f"redis://127.0.0.1:6379/{random.randint(8, 15)}",
+             "DATABASE_URL": target, "PGADMIN_PROJECT_DIR": str(project)}
+    missing = set(compose_instances_env()) ^ set(local)
+    assert not missing, f"the compose file and the two-instance tests differ in {sorted(missing)}"
+    test_only = {"PGADMIN_ALEMBIC_CONFIG": str(project / "alembic.ini"),
+                 "PGADMIN_ADMIN_USERNAME": "root", "PGADMIN_ADMIN_PASSWORD": admin_password,
+                 "PGADMIN_WARM": "0", "PGADMIN_WORKER_PROCESSES": "0"}
+    assert tuple(test_only) == TEST_ONLY_ENV
+    return {**local, **test_only}
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
