@@ -276,11 +276,13 @@ def table_label(name: str, schema: str | None) -> str:
     return f"{schema}.{name}" if schema else name
 
 
-def current_revisions(name: str | None = None, schema: str | None = None) -> list[str] | None:
-    """Revisions in the target's version table (None when the table does not exist)."""
+def current_revisions(name: str | None = None, schema: str | None = None, *,
+                      on: target.Target | None = None) -> list[str] | None:
+    """Revisions in the version table of target ``on`` (default ``current()``; None when the table
+    does not exist)."""
     if name is None:
         name, schema = version_table_setting()
-    with target.connect() as conn:
+    with target.connect(target=on) as conn:
         if not inspect(conn).has_table(name, schema=schema):
             return None
         version = Table(name, MetaData(), Column("version_num", String(32)), schema=schema)

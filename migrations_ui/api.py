@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import target
 from core.roles import HasCapability
 from core.serializers import ErrorSerializer
 from migrations_ui import preview, runs, services
@@ -22,7 +23,8 @@ class MigrationsView(APIView):
 
     @extend_schema(responses=s.HistorySerializer)
     def get(self, request: Request) -> Response:
-        return Response(services.history_api(force=request.query_params.get("refresh") == "1"))
+        return Response(services.history_api(force=request.query_params.get("refresh") == "1",
+                                             on=target.for_request(request)))
 
 
 class CurrentView(APIView):
@@ -30,7 +32,7 @@ class CurrentView(APIView):
 
     @extend_schema(responses=s.CurrentSerializer)
     def get(self, request: Request) -> Response:
-        return Response({"current": services.current_revisions()})
+        return Response({"current": services.current_revisions(target.for_request(request))})
 
 
 class RevisionView(APIView):
@@ -38,7 +40,8 @@ class RevisionView(APIView):
 
     @extend_schema(responses=s.RevisionDetailSerializer)
     def get(self, request: Request, rev: str) -> Response:
-        detail = preview.revision_detail(rev, with_sql=request.query_params.get("sql", "1") != "0")
+        detail = preview.revision_detail(rev, with_sql=request.query_params.get("sql", "1") != "0",
+                                         on=target.for_request(request))
         return Response(detail)
 
 
@@ -117,7 +120,8 @@ class DriftView(APIView):
     def get(self, request: Request) -> Response:
         from migrations_ui.drift import compute_drift
 
-        return Response(compute_drift(force=request.query_params.get("refresh") == "1"))
+        return Response(compute_drift(force=request.query_params.get("refresh") == "1",
+                                      on=target.for_request_or_none(request)))
 
 
 class BackupsView(APIView):

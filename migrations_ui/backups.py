@@ -50,9 +50,10 @@ def pg_dump_path(server_version_num: int | None = None) -> str:
     return pgtools.pick(server_version_num).program("pg_dump")
 
 
-def check_backup_possible() -> pgtools.ClientTools:
-    """Before a run with a backup starts: a pg_dump that can dump the target, or a 409 with a hint."""
-    return pgtools.pick(target.server_info().version_num)
+def check_backup_possible(on: target.Target | None = None) -> pgtools.ClientTools:
+    """Before a run with a backup starts: a pg_dump that can dump target ``on`` (default ``current()``),
+    or a 409 with a hint."""
+    return pgtools.pick(target.server_info(on).version_num)
 
 
 def backup_dir() -> Path:
@@ -64,12 +65,13 @@ def backup_dir() -> Path:
 
 def run_backup(run: Run, out: RunLog) -> None:
     """``pg_dump -Fc`` of the run's target; raises RuntimeError on failure (the run stops there)."""
-    url = target.by_name(run.target_name).url
+    on = target.by_name(run.target_name)  # the run's target, not whichever is configured now
+    url = on.url
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     rev = "-".join(run.from_revisions)[:40] or "base"
     path = backup_dir() / f"{url.database}-{stamp}-run{run.pk}-{re.sub(r'[^A-Za-z0-9_.-]', '_', rev)}.dump"
     try:
-        tools = check_backup_possible()
+        tools = check_backup_possible(on)
     except pgtools.NoFittingClient as exc:  # checked before the run started; the server may have changed since
         raise RuntimeError(f"{exc.message} {exc.hint}") from exc
     dump = tools.program("pg_dump")
@@ -77,7 +79,7 @@ def run_backup(run: Run, out: RunLog) -> None:
     started = time.perf_counter()
     # Named after the run: a new run is refused while this dump's session lives (its locks would block DDL).
     env = {"PATH": "/usr/bin:/bin", **target.libpq_env(url), "PGAPPNAME": runlock.run_app_name(run.pk)}
-    meter = progress.BackupMeter(path, env["PGAPPNAME"], progress.previous_backup_bytes(run.database, run.pk))
+    meter = progress.BackupMeter(path, env["PGAPPNAME"], progress.previous_backup_bytes(run.database, run.pk), on)
     with progress.watching(run.pk, out, "backup", meter):  # bytes written and share done, live on the run page
         proc = subprocess.run([dump, "-Fc", "--no-password", "-f", str(path)], env=env, capture_output=True,
                               text=True, timeout=jobs.RUN_TIMEOUT_S, check=False)
@@ -241,5 +243,6 @@ def start_restore(request: Any, name: str, backup: bool = True, *, user: Any = N
     require(user, "run_migrations")
     path = find_backup(name)
     check_readable(path)
-    current = services.current_revisions()
-    return jobs.start(request, user, Run.Kind.RESTORE, path.name, backup, {"file": str(path)}, current)
+    on = target.for_request(request)
+    current = services.current_revisions(on)
+    return jobs.start(request, user, Run.Kind.RESTORE, path.name, backup, {"file": str(path)}, current, on=on)

@@ -111,25 +111,28 @@ def run_child(task: str, payload: dict[str, Any], *, on: target.Target | None = 
 _history_cache = Cache("history", max_entries=8)
 
 
-def payload_key(payload: dict[str, Any]) -> tuple[Any, ...]:
-    """The explicit key part of every answer read from the project's Alembic setup."""
-    on = target.current_or_none()
+def payload_key(payload: dict[str, Any], on: target.Target | None = None) -> tuple[Any, ...]:
+    """The explicit key part of every answer read from the project's Alembic setup, about target ``on``
+    (default ``current()``, None when none is configured): an answer for one target is never another's."""
+    on = on or target.current_or_none()
     return (tuple(sorted((k, str(v)) for k, v in payload.items())), interpreter.resolve().path,
             on.cache_part if on is not None else None)
 
 
-def script_history_cached() -> dict[str, Any] | None:
+def script_history_cached(on: target.Target | None = None) -> dict[str, Any] | None:
     """The cached raw graph when still valid, else None (never starts a child)."""
     payload = project_payload()
-    found: dict[str, Any] | None = _history_cache.peek(("history", *payload_key(payload)))
+    found: dict[str, Any] | None = _history_cache.peek(("history", *payload_key(payload, on)))
     return found
 
 
-def script_history(force: bool = False) -> dict[str, Any]:
-    """The raw graph from the child (cached until the scripts change)."""
+def script_history(force: bool = False, on: target.Target | None = None) -> dict[str, Any]:
+    """The raw graph from the child (cached until the scripts change), read with target ``on``'s URL
+    (env.py may read it) and cached per target (default ``current()``)."""
+    on = on or target.current()
     payload = project_payload()
-    key = ("history", *payload_key(payload))
-    url = target_url_string()
+    key = ("history", *payload_key(payload, on))
+    url = target_url_string(on)
     ini = payload.get("alembic_ini")
 
     def compute() -> Computed:
@@ -173,27 +176,28 @@ def git_authors(folder: str) -> dict[str, str]:
     return authors
 
 
-def version_tables(raw: dict[str, Any] | None = None) -> list[tuple[str, str | None]]:
+def version_tables(raw: dict[str, Any] | None = None, on: target.Target | None = None) -> list[tuple[str, str | None]]:
     """Every version table to read: PGADMIN_ALEMBIC_VERSION_TABLE, else what env.py passes to configure()
     (one per tenant schema when env.py migrates several)."""
     setup = project.resolve_alembic()
     if raw is None and setup.version_table is None:
         try:
-            raw = script_history()
+            raw = script_history(on=on)
         except AppError:
             raw = {}
     return project.version_tables(setup, (raw or {}).get("version_tables"))
 
 
-def version_table() -> tuple[str, str | None]:
+def version_table(on: target.Target | None = None) -> tuple[str, str | None]:
     """(name, schema) of the (first) version table."""
-    return version_tables()[0]
+    return version_tables(on=on)[0]
 
 
-def current_revisions() -> list[str]:
-    """The revisions in the (first) version table (empty when none applied or no table yet)."""
-    name, schema = version_table()
-    return project.current_revisions(name, schema) or []
+def current_revisions(on: target.Target | None = None) -> list[str]:
+    """The revisions in the (first) version table of target ``on`` (default ``current()``; empty when
+    none applied or no table yet)."""
+    name, schema = version_table(on)
+    return project.current_revisions(name, schema, on=on) or []
 
 
 def applied_set(revisions: dict[str, dict[str, Any]], current: list[str]) -> set[str]:
@@ -202,27 +206,30 @@ def applied_set(revisions: dict[str, dict[str, Any]], current: list[str]) -> set
     return project.applied_revisions(parents, current)
 
 
-def history(force: bool = False) -> dict[str, Any]:
-    """Every revision with applied/pending/current/head, the heads, counts and the graph layout."""
-    return _with_state(script_history(force=force))
+def history(force: bool = False, on: target.Target | None = None) -> dict[str, Any]:
+    """Every revision with applied/pending/current/head on target ``on`` (default ``current()``), the
+    heads, counts and the graph layout."""
+    on = on or target.current()
+    return _with_state(script_history(force=force, on=on), on)
 
 
-def history_cached() -> dict[str, Any] | None:
+def history_cached(on: target.Target | None = None) -> dict[str, Any] | None:
     """``history()`` when the graph is cached (the applied state is read now), else None."""
-    raw = script_history_cached()
-    return _with_state(raw) if raw is not None else None
+    on = on or target.current_or_none()  # none configured: the graph still shows, its state says why not
+    raw = script_history_cached(on)
+    return _with_state(raw, on) if raw is not None else None
 
 
-def _with_state(raw: dict[str, Any]) -> dict[str, Any]:
-    """The raw graph with the target's state (version tables read now: one short query each) and the layout."""
+def _with_state(raw: dict[str, Any], on: target.Target | None) -> dict[str, Any]:
+    """The raw graph with target ``on``'s state (version tables read now: one short query each) and the layout."""
     state_error: dict[str, str] | None = None
-    tables = version_tables(raw)
+    tables = version_tables(raw, on)
     by_id = {r["revision"]: r for r in raw["revisions"]}
     schemas: list[dict[str, Any]] = []
     current: list[str] = []
     try:
         for i, (name, schema) in enumerate(tables):
-            found = project.current_revisions(name, schema) or []
+            found = project.current_revisions(name, schema, on=on) or []
             if i == 0:
                 current = found
             pending = [r for r in by_id if r not in applied_set(by_id, found)]
@@ -274,9 +281,9 @@ def stray_state(raw: dict[str, Any]) -> dict[str, Any] | None:
             "hint": project.stray_hint(info, project.resolve_alembic())}
 
 
-def history_api(force: bool = False) -> dict[str, Any]:
+def history_api(force: bool = False, on: target.Target | None = None) -> dict[str, Any]:
     """The API shape of DESIGN.md (no layout internals)."""
-    h = history(force=force)
+    h = history(force=force, on=on)
     keys = ("revision", "down_revisions", "depends_on", "branch_labels", "doc", "create_date", "author", "module_path",
             "is_head", "is_base", "is_branch_point", "is_merge", "is_current", "is_applied", "is_pending")
     return {"revisions": [{k: r[k] for k in keys} for r in h["revisions"]], "heads": h["heads"],
@@ -302,19 +309,23 @@ def find_revision(h: dict[str, Any], rev: str) -> dict[str, Any]:
 
 # --- the target's identity (checked by the child against what env.py connects to) -------------
 
-def target_identity() -> dict[str, Any]:
-    with target.connect() as conn:
+def target_identity(on: target.Target | None = None) -> dict[str, Any]:
+    """Which database target ``on`` (default ``current()``) is: the child refuses to work when env.py
+    connects elsewhere."""
+    on = on or target.current()
+    with target.connect(target=on) as conn:
         row = conn.execute(text(
             "SELECT current_database(), pg_postmaster_start_time()::text, "
             "(SELECT oid FROM pg_database WHERE datname = current_database())::bigint"
         )).one()
     return {"database": row[0], "server_started": row[1], "db_oid": int(row[2]),
-            "label": target.describe(target.target_url())}
+            "label": on.describe()}
 
 
-def leftovers() -> dict[str, Any]:
-    """What a run may leave behind: INVALID indexes and NOT VALID constraints."""
-    with target.connect() as conn:
+def leftovers(on: target.Target | None = None) -> dict[str, Any]:
+    """What a run may leave behind on target ``on`` (default ``current()``): INVALID indexes and NOT
+    VALID constraints."""
+    with target.connect(target=on) as conn:
         invalid = [r[0] for r in conn.execute(text(
             "SELECT i.indexrelid::regclass::text FROM pg_index i WHERE NOT i.indisvalid ORDER BY 1"))]
         not_valid = [f"{r[0]} on {r[1]}" for r in conn.execute(text(

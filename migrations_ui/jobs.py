@@ -93,16 +93,21 @@ class Job:
     payload: dict[str, Any]
     lock: ServerLock
 
+    @property
+    def on(self) -> target.Target:
+        """The target the job works on: its lock's (the run's target, or the dry run's request's)."""
+        return self.lock.on
+
 
 @dataclass(frozen=True)
 class Handler:
     """A kind's work (``work(job) -> result``, with ``result["ok"]``) and its check before a job is accepted.
 
-    ``check()`` raises an ``AppError`` (e.g. 409 with a hint) to refuse the job before it starts.
+    ``check(on)`` raises an ``AppError`` (e.g. 409 with a hint) to refuse a job on target ``on`` before it starts.
     """
 
     work: Callable[[Job], dict[str, Any]]
-    check: Callable[[], Any] | None = None
+    check: Callable[[target.Target], Any] | None = None
 
 
 _HANDLERS: dict[str, Handler] = {}
@@ -315,33 +320,36 @@ def refuse_while_finishing() -> None:
 
 
 def start(request: Any, user: Any, kind: str, target_value: str, backup: bool, payload: dict[str, Any],
-          current: list[str], *, wait: bool = False) -> Run:
-    """Pass the gate (409 when busy), record the Run and execute it in a background thread.
+          current: list[str], *, wait: bool = False, on: target.Target | None = None) -> Run:
+    """Pass the gate of target ``on`` (default the request's; 409 when busy), record the Run and execute
+    it in a background thread.
 
     With ``PGADMIN_JOBS=worker`` the Run is recorded queued with its payload and the lock released: a
     worker claims and executes it (``migrations_ui.worker``); ``wait`` then polls until it is final.
+    The run remembers its target (``Run.target_name``): its execution works on that one.
     """
+    on = on or target.for_request(request)
     username = user.get_username()
     work = handler(kind)
     checks = [work.check, *([handler(BACKUP).check] if backup else [])]
     try:
         for check in checks:
             if check is not None:
-                check()  # refused now (409 + hint), not half-way through the run
-        lock = runlock.acquire(f"pgadmin-tool {kind} by {username}")
+                check(on)  # refused now (409 + hint), not half-way through the run
+        lock = runlock.acquire(f"pgadmin-tool {kind} by {username}", on)
         try:
             refuse_while_finishing()
-            fail_unattended(executing())  # the lock is ours and no run's session is alive: any "running" run is stale
+            # the lock of this target is ours and no run's session is alive on it: its "running" runs are stale
+            fail_unattended(executing(), on)
         except BaseException:
             lock.release()
             raise
     except AppError as exc:
-        audit.record(request, f"alembic.{kind}", f"{target.describe(target.target_url())} → {target_value}",
-                     outcome="failed", message=exc.message, user=user)
+        audit.record(request, f"alembic.{kind}", f"{on.describe()} → {target_value}",
+                     outcome="failed", message=exc.message, user=user, target_name=on.name)
         raise
     queued = settings.JOBS == "worker"
     try:
-        on = target.for_request(request)  # the run remembers its target: execution resolves it (runs.migrate)
         with transaction.atomic():  # other processes see the run only with its notes and executor (or payload)
             run = Run.objects.create(user=user, username=username, kind=kind, target=target_value,
                                      database=on.describe(), target_name=on.name, from_revisions=current,
@@ -473,16 +481,18 @@ def execute(run_id: int, lock: ServerLock, payload: dict[str, Any], request: Any
 
 
 def _finish(run: Run, out: RunLog, verdict: str) -> None:
-    """Re-read the version table and check what the run left behind (the final status comes later)."""
+    """Re-read the run's target's version table and check what the run left behind there (the final
+    status comes later)."""
     for note in _send(schema_changed, run):  # e.g. the data browser reflects its tables again
         out.line("info", note)
     try:
-        after = services.current_revisions()
-        left = services.leftovers()
+        on = target.by_name(run.target_name)  # the run's target, not whichever is configured now
+        after = services.current_revisions(on)
+        left = services.leftovers(on)
         run.to_revisions = after
         check: dict[str, Any] = {"version_table": after, **left}
         if verdict == Run.Status.SUCCEEDED and run.kind == "upgrade" and run.target in ("head", "heads"):
-            heads = services.script_history()["heads"]
+            heads = services.script_history(on=on)["heads"]
             check["at_target"] = sorted(after) == sorted(heads)
         check["ok"] = not left["invalid_indexes"] and not left["not_valid_constraints"] and check.get("at_target", True)
         run.post_check = check
@@ -509,20 +519,21 @@ def _audit(run: Run, request: Any) -> None:
         log.exception("audit of run %s failed", run.pk)
 
 
-def run_now(kind: str, label: str, payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """A job without a ``Run`` (the dry run), in the caller's thread: its result and the version table after.
+def run_now(kind: str, label: str, payload: dict[str, Any], on: target.Target) -> tuple[dict[str, Any], list[str]]:
+    """A job without a ``Run`` (the dry run) on target ``on``, in the caller's thread: its result and the
+    version table after.
 
     Same gate as a run (a dry run takes the migrations' locks on the live database, just for less
     time); the handler may hand the lock to its child; the lock comes back before the re-read.
     """
     work = handler(kind)
-    lock = runlock.acquire(label)
+    lock = runlock.acquire(label, on)
     try:
         refuse_while_finishing()
         lock.name(runlock.DRY_RUN_ID)
         result = work.work(Job(None, None, payload, lock))
         lock.reclaim()
-        after = services.current_revisions()
+        after = services.current_revisions(on)
     finally:
         lock.release()
     return result, after

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core import audit
 from core.exceptions import Conflict
+from core.target import Target
 from migrations_ui.models import JobWorker, Run, RunLine
 
 HEARTBEAT_S = 2.0  # how often the executing process writes the run's heartbeat
@@ -88,17 +89,19 @@ def mark_failed(pk: int, after: list[str] | None) -> bool:
     # The process that died never audited the run's end: the audit trail says it here.
     audit.record(None, f"alembic.{run.kind}", f"{run.database} → {run.target}", before={"revisions": run.from_revisions},
                  after={"revisions": after, "run_id": pk, "executor": run.executor or None}, outcome="failed",
-                 message=STALE_ERROR, user=run.user, username=run.username)
+                 message=STALE_ERROR, user=run.user, username=run.username, target_name=run.target_name)
     return True
 
 
-def fail_unattended(active: list[int]) -> int:
-    """Mark failed every open run not in ``active`` that nobody attends (the caller holds the run lock and saw
-    no run session); 409 for a run another process still attends (queued for a worker, or its heartbeat fresh).
+def fail_unattended(active: list[int], on: Target) -> int:
+    """Mark failed every open run on target ``on`` not in ``active`` that nobody attends (the caller holds
+    ``on``'s run lock and saw no run session there); 409 for a run another process still attends (queued
+    for a worker, or its heartbeat fresh). Runs on other targets are not this gate's to judge.
     """
     attended: list[Run] = []
     failed = 0
-    for run in Run.objects.filter(status__in=OPEN).exclude(pk__in=active):
+    on_target = Run.objects.filter(status__in=OPEN, target_name__in=["", on.name])  # "": from before rows named it
+    for run in on_target.exclude(pk__in=active):
         if waiting_for_worker(run) or heartbeat_fresh(run):
             attended.append(run)
         else:

@@ -26,6 +26,7 @@ from core.cache import Cache, Computed
 from core.deps import Deps
 from core.exceptions import AppError, NotFound
 from core.runner import RunnerError
+from core.target import Target
 from migrations_ui import safety
 from migrations_ui.history import (
     applied_set,
@@ -123,14 +124,15 @@ NOT_OFFLINE = ("Offline SQL is not available for this project: its env.py does n
 NOT_OFFLINE_HINT = "Use the dry run: it runs the migrations online in a transaction that is always rolled back."
 
 
-def offline_sql(direction: str, start: str | None, end: str, revision: str | None = None) -> dict[str, Any]:
+def offline_sql(direction: str, start: str | None, end: str, revision: str | None = None, *,
+                on: Target | None = None) -> dict[str, Any]:
     """``alembic upgrade|downgrade --sql start:end`` from the child; failures come back as data.
 
     With ``revision``, ``sql`` is only that revision's own statements (``full_sql`` keeps the whole output)
     and an env.py that never ran it offline is reported as ``offline_unavailable``.
     """
     try:
-        out = run_child("sql", {"direction": direction, "start": start, "end": end, "revision": revision})
+        out = run_child("sql", {"direction": direction, "start": start, "end": end, "revision": revision}, on=on)
     except RunnerError as exc:  # a timeout or a busy runner: not an answer to keep
         return {"ok": False, "error": exc.message, "hint": exc.hint, "sql": "", "range": f"{start or ''}:{end}",
                 "transient": True}
@@ -169,8 +171,8 @@ def _range_deps(module_paths: list[str], script_location: str | None) -> Deps:
 
 
 def _cached_sql(key: tuple[Any, ...], compute: Any, module_paths: list[str], script_location: str | None,
-                cached_only: bool) -> Any:
-    full_key = (*key, *payload_key(project_payload()))
+                cached_only: bool, on: Target) -> Any:
+    full_key = (*key, *payload_key(project_payload(), on))
     if cached_only:
         return _sql_cache.peek(full_key)
 
@@ -184,20 +186,22 @@ def _cached_sql(key: tuple[Any, ...], compute: Any, module_paths: list[str], scr
     return _sql_cache.get_or_compute(full_key, run)
 
 
-def revision_sql(h: dict[str, Any], rev: dict[str, Any], *, cached_only: bool = False) -> dict[str, Any] | None:
-    """``{"upgrade": out, "downgrade": out}``: the revision's own offline SQL both ways (cached; with
-    ``cached_only`` None on a miss, without starting a child)."""
+def revision_sql(h: dict[str, Any], rev: dict[str, Any], *, cached_only: bool = False,
+                 on: Target | None = None) -> dict[str, Any] | None:
+    """``{"upgrade": out, "downgrade": out}``: the revision's own offline SQL both ways with target ``on``'s
+    URL (default ``current()``; cached per target; with ``cached_only`` None on a miss, without starting a child)."""
     ranges = sql_ranges(h, rev)
+    on = on or target.current()
 
     def compute() -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=2) as pool:  # two children side by side: the page waits for one
-            return dict(zip(ranges, pool.map(lambda r: offline_sql(r[0], r[1][0], r[1][1], revision=rev["revision"]),
+            return dict(zip(ranges, pool.map(lambda r: offline_sql(r[0], r[1][0], r[1][1], revision=rev["revision"], on=on),
                                              ranges.items()), strict=True))
 
     by_id = {r["revision"]: r for r in h["revisions"]}
     files = [by_id[r]["module_path"] for r in [rev["revision"], *rev["down_revisions"]] if r in by_id]
     found: dict[str, Any] | None = _cached_sql(("revision", rev["revision"], tuple(ranges.items())), compute, files,
-                                               h.get("script_location"), cached_only)
+                                               h.get("script_location"), cached_only, on)
     return found
 
 
@@ -217,19 +221,22 @@ def _range_note(direction: str, start: str | None, end: str, rev: dict[str, Any]
             "other revisions of that range left out).")
 
 
-def revision_detail(rev_id: str, *, with_sql: bool = True) -> dict[str, Any]:
-    """One revision: its file, the SQL it runs both ways (offline mode), the safety summary."""
-    return _detail(history(), rev_id, with_sql=with_sql, sql_cached_only=False)
+def revision_detail(rev_id: str, *, with_sql: bool = True, on: Target | None = None) -> dict[str, Any]:
+    """One revision on target ``on`` (default ``current()``): its file, the SQL it runs both ways
+    (offline mode), the safety summary."""
+    on = on or target.current()
+    return _detail(history(on=on), rev_id, with_sql=with_sql, sql_cached_only=False, on=on)
 
 
-def revision_detail_cached(rev_id: str) -> dict[str, Any] | None:
+def revision_detail_cached(rev_id: str, *, on: Target | None = None) -> dict[str, Any] | None:
     """``revision_detail()`` from what is cached, without starting a child: None while the history is
     not cached; ``sql_pending`` (and no ``*_sql``) while the revision's SQL is not."""
-    h = history_cached()
-    return _detail(h, rev_id, with_sql=True, sql_cached_only=True) if h is not None else None
+    on = on or target.current()
+    h = history_cached(on)
+    return _detail(h, rev_id, with_sql=True, sql_cached_only=True, on=on) if h is not None else None
 
 
-def _detail(h: dict[str, Any], rev_id: str, *, with_sql: bool, sql_cached_only: bool) -> dict[str, Any]:
+def _detail(h: dict[str, Any], rev_id: str, *, with_sql: bool, sql_cached_only: bool, on: Target) -> dict[str, Any]:
     rev = find_revision(h, rev_id)
     source = read_source(rev["module_path"], h.get("script_location"))
     detail: dict[str, Any] = {"revision": rev, "source": source, "current": h["current"],
@@ -237,7 +244,7 @@ def _detail(h: dict[str, Any], rev_id: str, *, with_sql: bool, sql_cached_only: 
                               "diff": revision_diffs(rev, h, source), "sql_pending": False}
     if not with_sql:
         return detail
-    outs = revision_sql(h, rev, cached_only=sql_cached_only)
+    outs = revision_sql(h, rev, cached_only=sql_cached_only, on=on)
     if outs is None:
         detail["sql_pending"] = True
         return detail
@@ -250,7 +257,7 @@ def _detail(h: dict[str, Any], rev_id: str, *, with_sql: bool, sql_cached_only: 
                                       "note": _range_note(direction, start, end, rev, out), "findings": findings}
     found = sorted({f["table"] for d in ("upgrade_sql", "downgrade_sql") for f in detail[d]["findings"]
                     if f.get("table")})
-    counts = estimated_rows(found)
+    counts = estimated_rows(found, on)
     for d in ("upgrade_sql", "downgrade_sql"):
         for f in detail[d]["findings"]:
             f["estimated_rows"] = counts.get(f.get("table") or "")
@@ -270,12 +277,13 @@ def pygments_css() -> str:
     return HtmlFormatter(cssclass="hl", style="monokai").get_style_defs(".hl")
 
 
-def estimated_rows(tables: list[str]) -> dict[str, int | None]:
-    """Planner estimates (``core.catalog``'s rule) for table names as they appear in the SQL."""
+def estimated_rows(tables: list[str], on: Target | None = None) -> dict[str, int | None]:
+    """Planner estimates (``core.catalog``'s rule) on target ``on`` (default ``current()``) for table
+    names as they appear in the SQL."""
     if not tables:
         return {}
     try:
-        with target.connect() as conn:
+        with target.connect(target=on) as conn:
             return catalog.estimates(conn, tables)  # None: never analysed (unknown, not "0 rows") or no such table
     except AppError:
         return {name: None for name in tables}
@@ -287,9 +295,11 @@ def _ancestors(by_id: dict[str, dict[str, Any]], rev: str) -> set[str]:
     return applied_set(by_id, [rev])
 
 
-def plan_run(kind: str, target_value: str, h: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The revisions a run will apply or revert, in execution order, and the SQL preview range."""
-    h = h or history()
+def plan_run(kind: str, target_value: str, h: dict[str, Any] | None = None, *,
+             on: Target | None = None) -> dict[str, Any]:
+    """The revisions a run will apply or revert, in execution order, and the SQL preview range
+    (``h``: the history of the target it runs on, default ``on``'s, default ``current()``'s)."""
+    h = h or history(on=on)
     by_id = {r["revision"]: r for r in h["revisions"]}
     oldest_first = list(reversed(h["revisions"]))
     if kind == "stamp":  # nothing runs: the version table is set to the target
@@ -334,26 +344,29 @@ def plan_run(kind: str, target_value: str, h: dict[str, Any] | None = None) -> d
 
 
 def preview_plan(plan: dict[str, Any], h: dict[str, Any] | None = None, *,
-                 cached_only: bool = False) -> dict[str, Any] | None:
-    """Offline SQL of the plan's range plus its safety findings with row estimates (cached per range and
-    steps; with ``cached_only`` None on a miss, without starting a child)."""
+                 cached_only: bool = False, on: Target | None = None) -> dict[str, Any] | None:
+    """Offline SQL of the plan's range on target ``on`` (default ``current()``) plus its safety findings
+    with row estimates (cached per target, range and steps; with ``cached_only`` None on a miss, without
+    starting a child)."""
+    on = on or target.current()
     if not plan["steps"] and plan["kind"] != "stamp":
         return {"ok": True, "sql": "", "findings": [], "range": ""}
     start, end = plan["sql_range"]
     if plan["kind"] == "downgrade" and not start:
         return {"ok": False, "error": "Offline SQL of a downgrade needs one current revision.", "hint": "",
                 "sql": "", "findings": []}
-    h = h or history()
+    h = h or history(on=on)
     by_id = {r["revision"]: r for r in h["revisions"]}
     revisions = [r["revision"] for r in plan["steps"]] + ([start] if start else [])
     files = [by_id[r]["module_path"] for r in revisions if r in by_id]
     out = _cached_sql(("plan", plan["kind"], start, end, tuple(revisions)),
-                      lambda: offline_sql(plan["kind"], start, end), files, h.get("script_location"), cached_only)
+                      lambda: offline_sql(plan["kind"], start, end, on=on), files, h.get("script_location"),
+                      cached_only, on)
     if out is None:
         return None
     tables = [name for name, _ in version_tables(h)]
     findings = safety.analyse_sql(out.get("sql") or "", tables) if out.get("ok") else []
-    counts = estimated_rows(sorted({f["table"] for f in findings if f.get("table")}))
+    counts = estimated_rows(sorted({f["table"] for f in findings if f.get("table")}), on)
     for f in findings:
         f["estimated_rows"] = counts.get(f.get("table") or "")
     return {**out, "findings": findings, "summary": safety.summary(findings)}

@@ -131,15 +131,15 @@ _COPYING = text("""
 
 
 class BackupMeter:
-    """The sampler of a running ``pg_dump -Fc -f path`` whose session is named ``app``."""
+    """The sampler of a running ``pg_dump -Fc -f path`` of target ``on`` whose session is named ``app``."""
 
-    def __init__(self, path: Path, app: str, previous_bytes: int | None) -> None:
-        self.path, self.app, self.previous = path, app, previous_bytes
+    def __init__(self, path: Path, app: str, previous_bytes: int | None, on: target.Target) -> None:
+        self.path, self.app, self.previous, self.on = path, app, previous_bytes, on
         self.tables: dict[int, dict[str, Any]] = {}
         self.total = 0
         self.copy_view = True
         try:
-            with target.connect() as conn:
+            with target.connect(target=self.on) as conn:
                 self.tables = {r.relid: dict(r._mapping) for r in conn.execute(_TABLES)}
         except Exception:  # noqa: BLE001 - then the previous backup's size is the only estimate
             log.debug("table sizes for the backup's progress could not be read", exc_info=True)
@@ -151,7 +151,7 @@ class BackupMeter:
         if not self.copy_view or not self.total:
             return None, ""
         try:
-            with target.connect() as conn:
+            with target.connect(target=self.on) as conn:
                 copying = conn.execute(_COPYING, {"app": self.app}).first()
         except Exception:  # noqa: BLE001 - PostgreSQL < 14: no pg_stat_progress_copy
             self.copy_view = False

@@ -38,33 +38,55 @@ REAP_WAIT_S = 120.0  # at startup: how long to wait for a stale run's sessions t
 def reap_stale(wait_s: float = 0.0) -> int:
     """Mark failed the open runs nobody executes whose sessions are gone; wait up to ``wait_s`` for the others.
 
-    Runs whose sessions are still alive (another instance executing them, or an orphan still rolling
-    back) are left be after ``wait_s``: a new run is refused while they live, with their backend named.
+    Each run's sessions are looked for on *that run's* target (``Run.target_name``), and its version
+    table re-read there. Runs whose sessions are still alive (another instance executing them, or an
+    orphan still rolling back) are left be after ``wait_s``: a new run is refused while they live,
+    with their backend named. A run whose target is not configured here is left be (another instance
+    configured with it reaps it).
     """
-    pending = set(unattended(executing()).values_list("pk", flat=True))
+    pending = _unattended()
     reaped, deadline = 0, time.monotonic() + wait_s
     while pending:
-        try:
-            with target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                gone = {pk for pk in pending if not runlock.run_backends(conn, pk)}
-        except Exception as exc:  # noqa: BLE001 - cannot tell whether they still work: leave them
-            log.warning("stale runs %s not checked: %s", sorted(pending), exc)
-            return reaped
-        after: list[str] | None = None
-        if gone:
+        gone: set[int] = set()
+        for name, pks in _by_target(pending).items():
             try:
-                after = services.current_revisions()
-            except Exception:  # noqa: BLE001 - the run page says so; the status matters more
-                after = None
-        reaped += sum(mark_failed(pk, after) for pk in sorted(gone))
+                on = target.by_name(name)
+                with target.get_engine(target=on).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    gone_here = {pk for pk in pks if not runlock.run_backends(conn, pk)}
+            except Exception as exc:  # noqa: BLE001 - cannot tell whether they still work: leave them
+                log.warning("stale runs %s not checked: %s", sorted(pks), exc)
+                pending -= pks
+                continue
+            after: list[str] | None = None
+            if gone_here:
+                try:
+                    after = services.current_revisions(on)
+                except Exception:  # noqa: BLE001 - the run page says so; the status matters more
+                    after = None
+            reaped += sum(mark_failed(pk, after) for pk in sorted(gone_here))
+            gone |= gone_here
         pending -= gone
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(1.0)
-        pending &= set(unattended(executing()).values_list("pk", flat=True))  # its own server may have ended it
+        pending &= _unattended()  # its own server may have ended it
     if pending:
         log.warning("runs %s still have live database sessions; not marked failed", sorted(pending))
     return reaped
+
+
+def _unattended() -> set[int]:
+    return set(unattended(executing()).values_list("pk", flat=True))
+
+
+def _by_target(pks: set[int]) -> dict[str, set[int]]:
+    """The runs ``pks`` grouped by the name of the target they run on ("": a row from before rows named it)."""
+    from migrations_ui.models import Run
+
+    groups: dict[str, set[int]] = {}
+    for pk, name in Run.objects.filter(pk__in=pks).values_list("pk", "target_name"):
+        groups.setdefault(name or "", set()).add(pk)
+    return groups
 
 
 def reap_stale_in_background() -> threading.Thread | None:

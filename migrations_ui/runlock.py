@@ -114,11 +114,12 @@ def run_backends(conn: Connection, run_id: int | None = None) -> list[dict[str, 
              "xact_start": r[3].isoformat() if r[3] else None, "query": r[5]} for r in rows]
 
 
-def _autocommit() -> Connection:
+def _autocommit(on: target.Target) -> Connection:
+    """A dedicated autocommit session on target ``on`` (the lock is per database: per target)."""
     try:
-        return target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT")
+        return target.get_engine(target=on).connect().execution_options(isolation_level="AUTOCOMMIT")
     except DBAPIError as exc:
-        raise target.translate_error(exc) from exc
+        raise target.translate_error(exc, on) from exc
 
 
 def _discard(conn: Connection) -> None:
@@ -133,10 +134,12 @@ def _set_name(conn: Connection, name: str) -> None:
 
 
 class ServerLock:
-    """The server's hold on the run lock for one run (or a dry run); ``conn`` is None while the child holds it."""
+    """The server's hold on the run lock of target ``on`` for one run (or a dry run); ``conn`` is None while
+    the child holds it. Taking it back and reclaiming work on ``on``, whichever target is configured by then."""
 
-    def __init__(self, conn: Connection | None) -> None:
+    def __init__(self, conn: Connection | None, on: target.Target) -> None:
         self.conn = conn
+        self.on = on
         self.run_id: int | None = None
         self.handed_to: int | None = None  # the child's lock backend, once handed over
 
@@ -199,7 +202,7 @@ class ServerLock:
         """Queue on the lock (the child releases into us); True when the server holds it again."""
         if self.conn is not None:
             return True
-        conn = _autocommit()
+        conn = _autocommit(self.on)
         try:
             _set_name(conn, run_app_name(self.run_id or 0, "server"))
             conn.execute(text(f"SET lock_timeout = '{int(TAKE_BACK_WAIT_S)}s'"))
@@ -221,7 +224,7 @@ class ServerLock:
         if self.run_id is None:
             return notes
         try:
-            with target.get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with target.get_engine(target=self.on).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 started, terminated = time.monotonic(), False
                 while True:
                     left = [b for b in run_backends(conn, self.run_id)
@@ -262,9 +265,9 @@ def child_lock_event(lock: ServerLock, event: dict[str, Any]) -> str | None:
     return None
 
 
-def acquire(label: str) -> ServerLock:
-    """The gate: hold the run lock, and no earlier run's backend alive; Conflict (409) otherwise."""
-    conn = _autocommit()
+def acquire(label: str, on: target.Target) -> ServerLock:
+    """The gate on target ``on``: hold its run lock, and no earlier run's backend alive; Conflict (409) otherwise."""
+    conn = _autocommit(on)
     try:
         _set_name(conn, label)
         got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
@@ -290,4 +293,4 @@ def acquire(label: str) -> ServerLock:
     except BaseException:
         _discard(conn)
         raise
-    return ServerLock(conn)
+    return ServerLock(conn, on)

@@ -57,10 +57,11 @@ def start_run(request: Any, kind: str, target_rev: str, backup: bool = True, *, 
     require(user, "run_migrations")
     if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
         raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade, downgrade or stamp.")
-    hist = services.history()
+    on = target.for_request(request)
+    hist = services.history(on=on)
     target_value = validate_target(kind, target_rev, hist)
-    payload = {"target": target_value, "expect": services.target_identity()}
-    return jobs.start(request, user, kind, target_value, backup, payload, hist["current"], wait=wait)
+    payload = {"target": target_value, "expect": services.target_identity(on)}
+    return jobs.start(request, user, kind, target_value, backup, payload, hist["current"], wait=wait, on=on)
 
 
 def runs_of(request: Any) -> QuerySet[Run]:
@@ -103,14 +104,15 @@ def dry_run(request: Any, kind: str, target_rev: str, *, user: Any = None) -> di
     require(user, "run_migrations")
     if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE):
         raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade or downgrade.")
-    hist = services.history()
+    on = target.for_request(request)
+    hist = services.history(on=on)
     target_value = validate_target(kind, target_rev, hist)
-    payload = {"direction": kind, "target": target_value, "expect": services.target_identity(), "lock_timeout_ms": 3000}
-    result, after = jobs.run_now(jobs.DRY_RUN, f"pgadmin-tool dry run by {user.get_username()}", payload)
+    payload = {"direction": kind, "target": target_value, "expect": services.target_identity(on), "lock_timeout_ms": 3000}
+    result, after = jobs.run_now(jobs.DRY_RUN, f"pgadmin-tool dry run by {user.get_username()}", payload, on)
     result["version_table_unchanged"] = sorted(after) == sorted(hist["current"])
     result.update(kind=kind, target=target_value, before=hist["current"], after=after)
     result["findings"] = safety.analyse_sql(";\n".join(result.get("statements") or []) + ";")
-    audit.record(request, f"alembic.dryrun.{kind}", f"{target.describe(target.target_url())} → {target_value}",
+    audit.record(request, f"alembic.dryrun.{kind}", f"{on.describe()} → {target_value}",
                  outcome="ok" if result.get("ok") else "failed", message=str(result.get("error") or ""), user=user)
     return result
 
@@ -134,6 +136,7 @@ def dry_run_child(job: Job) -> dict[str, Any]:
     """The child task alembic.dryrun; like a run, the child holds the lock while it works and dies with the server."""
     payload = {**job.payload, "run_lock": runlock.child_payload(runlock.DRY_RUN_ID)}
     try:
-        return services.run_child("dryrun", payload, timeout=jobs.RUN_TIMEOUT_S, on_event=jobs.child_events(job))
+        return services.run_child("dryrun", payload, timeout=jobs.RUN_TIMEOUT_S, on_event=jobs.child_events(job),
+                                  on=job.on)
     except RunnerError as exc:
         return {"ok": False, "error": exc.message, "hint": exc.hint, "statements": [], "skipped": []}

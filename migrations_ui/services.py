@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.target import Target
 from migrations_ui.history import (
     ALEMBIC_SECTION_ENV,
     SECTION_PREFERENCE,
@@ -51,25 +52,27 @@ __all__ = [
 ]
 
 
-def compute_drift(force: bool = False) -> dict[str, Any]:
-    """Models vs database by Alembic's autogenerate compare (``drift.compute_drift``; cached there)."""
+def compute_drift(force: bool = False, on: Target | None = None) -> dict[str, Any]:
+    """Models vs target ``on``'s database (default ``current()``) by Alembic's autogenerate compare
+    (``drift.compute_drift``; cached there per target)."""
     from migrations_ui import drift
 
-    return drift.compute_drift(force)
+    return drift.compute_drift(force, on)
 
 
-def drift_cached() -> dict[str, Any] | None:
-    """``compute_drift()``'s cached answer for the current schema, None when there is none."""
+def drift_cached(on: Target | None = None) -> dict[str, Any] | None:
+    """``compute_drift()``'s cached answer for target ``on``'s current schema, None when there is none."""
     from migrations_ui import drift
 
-    return drift.drift_cached()
+    return drift.drift_cached(on)
 
 
-def revision_sql(h: dict[str, Any], rev: dict[str, Any], *, cached_only: bool = False) -> dict[str, Any] | None:
-    """The offline SQL of one revision (``preview.revision_sql``; cached until its files change)."""
+def revision_sql(h: dict[str, Any], rev: dict[str, Any], *, cached_only: bool = False,
+                 on: Target | None = None) -> dict[str, Any] | None:
+    """The offline SQL of one revision (``preview.revision_sql``; cached per target until its files change)."""
     from migrations_ui import preview
 
-    return preview.revision_sql(h, rev, cached_only=cached_only)
+    return preview.revision_sql(h, rev, cached_only=cached_only, on=on)
 
 
 def run_in_progress(target_name: str | None = None) -> bool:

@@ -26,14 +26,15 @@ def alembic_index(request: HttpRequest) -> HttpResponse:
     from migrations_ui.drift import compute_drift, drift_cached
 
     refresh = request.GET.get("refresh") == "1"
+    on = target.for_request_or_none(request)  # none configured: the page still shows why
     context: dict[str, Any] = {"can_run": can(request.user, "run_migrations"), "sync": wait_url(request),
                                "fill_history": reverse("alembic-part-history"),
                                "fill_drift": reverse("alembic-part-drift")}
     try:
-        context["h"] = services.history_cached() if pages_first(request) else services.history(force=refresh)
+        context["h"] = services.history_cached(on) if pages_first(request) else services.history(force=refresh, on=on)
     except AppError as exc:
         context["error"] = exc
-    context["drift"] = compute_drift(force=True) if refresh else drift_cached()
+    context["drift"] = compute_drift(force=True, on=on) if refresh else drift_cached(on)
     context["recent_runs"] = runs.runs_of(request)[:8]
     context["sections"], context["section"] = services.ini_sections(), services.current_section()
     return render(request, "migrations_ui/index.html", context)
@@ -44,7 +45,7 @@ def alembic_part_history(request: HttpRequest) -> HttpResponse:
     """Fragment of /alembic: the summary and the revision graph (runs alembic history when not cached)."""
     context: dict[str, Any] = {"can_run": can(request.user, "run_migrations")}
     try:
-        context["h"] = services.history()
+        context["h"] = services.history(on=target.for_request(request))
     except AppError as exc:  # shown in place, as the page itself shows it
         context["error"] = exc
     return fragment(request, ["alembic-history"], lambda: ("migrations_ui/_history.html", context), page="/alembic")
@@ -55,8 +56,9 @@ def alembic_part_drift(request: HttpRequest) -> HttpResponse:
     """Fragment of /alembic: the drift panel (autogenerate's comparison; cached under the schema fingerprint)."""
     from migrations_ui.drift import compute_drift
 
-    return fragment(request, ["drift-panel"], lambda: ("migrations_ui/_drift_panel.html", {"drift": compute_drift()}),
-                    page="/alembic")
+    on = target.for_request_or_none(request)  # none: compute_drift says so (it never raises)
+    return fragment(request, ["drift-panel"],
+                    lambda: ("migrations_ui/_drift_panel.html", {"drift": compute_drift(on=on)}), page="/alembic")
 
 
 def _revision_context(request: HttpRequest, rev: str, detail: dict[str, Any] | None) -> dict[str, Any]:
@@ -77,7 +79,8 @@ def _revision_context(request: HttpRequest, rev: str, detail: dict[str, Any] | N
 
 def revision_page(request: HttpRequest, rev: str) -> HttpResponse:
     """A revision: its file, diff and safety at once; its offline SQL (a child process) when cached, else later."""
-    detail = preview.revision_detail_cached(rev) if pages_first(request) else preview.revision_detail(rev)
+    on = target.for_request(request)
+    detail = preview.revision_detail_cached(rev, on=on) if pages_first(request) else preview.revision_detail(rev, on=on)
     return render(request, "migrations_ui/revision.html", _revision_context(request, rev, detail))
 
 
@@ -87,7 +90,7 @@ def revision_part(request: HttpRequest, rev: str) -> HttpResponse:
     only_sql = request.GET.get("only") == "sql"
 
     def build() -> tuple[str, dict[str, Any]]:
-        context = _revision_context(request, rev, preview.revision_detail(rev))
+        context = _revision_context(request, rev, preview.revision_detail(rev, on=target.for_request(request)))
         return ("migrations_ui/_revision_sql.html" if only_sql else "migrations_ui/_revision_body.html"), context
 
     ids = ["upgrade-sql", "downgrade-sql"] if only_sql else ["revision-body"]
@@ -100,7 +103,8 @@ def run_confirm(request: HttpRequest) -> HttpResponse:
     require(request.user, "run_migrations")
     params = request.POST if request.method == "POST" else request.GET
     kind = params.get("kind", "upgrade")
-    h = services.history()
+    on = target.for_request(request)
+    h = services.history(on=on)
     if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
         raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade, downgrade or stamp.")
     target_value = runs.validate_target(kind, params.get("target", ""), h)
@@ -121,10 +125,10 @@ def run_confirm(request: HttpRequest) -> HttpResponse:
                 return render(request, "error.html", {"error": exc}, status=409)
             raise
         return redirect("alembic-run", run_id=run.pk)
-    plan = preview.plan_run(kind, target_value, h)
+    plan = preview.plan_run(kind, target_value, h, on=on)
     return render(request, "migrations_ui/confirm.html", {
-        "plan": plan, "preview": preview.preview_plan(plan, h, cached_only=pages_first(request)), "h": h,
-        "kind": kind, "target": target_value, "target_label": target.describe(target.target_url()), "dry": dry,
+        "plan": plan, "preview": preview.preview_plan(plan, h, cached_only=pages_first(request), on=on), "h": h,
+        "kind": kind, "target": target_value, "target_label": on.describe(), "dry": dry,
         **_preview_fill(request, kind, target_value, plan),
     })
 
@@ -149,9 +153,10 @@ def run_confirm_preview(request: HttpRequest) -> HttpResponse:
     def build() -> tuple[str, dict[str, Any]]:
         if kind not in (Run.Kind.UPGRADE, Run.Kind.DOWNGRADE, Run.Kind.STAMP):
             raise BadRequest(f"Unknown run kind {kind!r}.", hint="Use upgrade, downgrade or stamp.")
-        h = services.history()
-        plan = preview.plan_run(kind, runs.validate_target(kind, request.GET.get("target", ""), h), h)
-        return "migrations_ui/_plan_preview.html", {"preview": preview.preview_plan(plan, h)}
+        on = target.for_request(request)
+        h = services.history(on=on)
+        plan = preview.plan_run(kind, runs.validate_target(kind, request.GET.get("target", ""), h), h, on=on)
+        return "migrations_ui/_plan_preview.html", {"preview": preview.preview_plan(plan, h, on=on)}
 
     return fragment(request, ["plan-preview"], build, page=reverse("alembic-confirm"))
 
@@ -188,7 +193,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 def drift_page(request: HttpRequest) -> HttpResponse:
     from migrations_ui.drift import compute_drift
 
-    drift = compute_drift(force=request.GET.get("refresh") == "1")
+    drift = compute_drift(force=request.GET.get("refresh") == "1", on=target.for_request_or_none(request))
     if request.GET.get("download") == "1" and drift["script"]:
         response = HttpResponse(drift["script"], content_type="text/x-python; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="autogenerate_upgrade.py"'
@@ -220,8 +225,9 @@ def restore_confirm(request: HttpRequest, name: str) -> HttpResponse:
             raise
         return redirect("alembic-run", run_id=run.pk)
     item = next((b for b in backups.list_backups() if b["name"] == path.name), None)
+    on = target.for_request(request)
     return render(request, "migrations_ui/restore.html", {
-        "b": item, "current": services.current_revisions(), "target_label": target.describe(target.target_url()),
+        "b": item, "current": services.current_revisions(on), "target_label": on.describe(),
     })
 
 

@@ -30,7 +30,7 @@ from datetime import timedelta
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from core import audit
+from core import audit, target
 from core.exceptions import AppError
 from migrations_ui import jobs, runlock
 from migrations_ui.liveness import HEARTBEAT_S, this_process
@@ -64,11 +64,17 @@ def claim(name: str) -> Run | None:
 
 
 def _lock_for(run: Run, out: RunLog) -> ServerLock | None:
-    """The run lock for a claimed run; waits while someone holds it (a dry run), None after ``LOCK_WAIT_S``."""
+    """The run lock of the run's target for a claimed run; waits while someone holds it (a dry run), None
+    after ``LOCK_WAIT_S``."""
+    try:
+        on = target.by_name(run.target_name)  # the run's target, not whichever this worker has configured
+    except AppError as exc:
+        _fail_unstarted(run, out, f"The worker cannot reach the run's target: {exc.message}", exc.hint or "")
+        return None
     deadline, said = time.monotonic() + LOCK_WAIT_S, False
     while True:
         try:
-            lock = runlock.acquire(f"pgadmin-tool {run.kind} by {run.username} (worker)")
+            lock = runlock.acquire(f"pgadmin-tool {run.kind} by {run.username} (worker)", on)
         except AppError as exc:
             cancelled = Run.objects.filter(pk=run.pk).values_list("cancel_requested_by", flat=True).first()
             if cancelled:
@@ -92,7 +98,7 @@ def _fail_unstarted(run: Run, out: RunLog, error: str, hint: str) -> None:
     out.line("error", f"Failed: {error}")
     out.status()
     audit.record(None, f"alembic.{run.kind}", f"{run.database} → {run.target}", outcome="failed", message=error,
-                 user=run.user, username=run.username)
+                 user=run.user, username=run.username, target_name=run.target_name)
 
 
 class Worker:

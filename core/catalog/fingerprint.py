@@ -47,7 +47,8 @@ SELECT md5(concat_ws(E'\n',
 """)
 
 
-def schema_fingerprint() -> str:
-    """A hash of the user schemas' DDL (see the module docstring); raises ``AppError`` when unreachable."""
-    with target.connect() as conn:
+def schema_fingerprint(on: target.Target | None = None) -> str:
+    """A hash of the user schemas' DDL of target ``on`` (default ``current()``; see the module
+    docstring); raises ``AppError`` when unreachable."""
+    with target.connect(target=on) as conn:
         return str(conn.execute(SCHEMA_FINGERPRINT_SQL).scalar_one())
