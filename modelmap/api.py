@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import target
 from modelmap import erd as erdlib
 from modelmap import positions, services
 from modelmap import serializers as s
@@ -56,7 +57,8 @@ class ModelsView(APIView):
                    operation_id="models_list")
     def get(self, request: Request) -> Response:
         data = services.model_map(force=request.query_params.get("refresh") == "1",
-                                  with_drift=request.query_params.get("drift") == "1")
+                                  with_drift=request.query_params.get("drift") == "1",
+                                  on=target.for_request_or_none(request))
         data["models"] = services.search(data["models"], request.query_params.get("q", ""))
         return Response(data)
 
@@ -66,7 +68,7 @@ class ModelDetailView(APIView):
 
     @extend_schema(responses=s.ModelDetailSerializer, operation_id="model_retrieve")
     def get(self, request: Request, name: str) -> Response:
-        return Response(services.find_model(name))
+        return Response(services.find_model(name, on=target.for_request_or_none(request)))
 
 
 class ModelRelationshipsView(APIView):
@@ -74,7 +76,7 @@ class ModelRelationshipsView(APIView):
 
     @extend_schema(responses=s.ModelRelationships, operation_id="model_relationships")
     def get(self, request: Request, name: str) -> Response:
-        model = services.find_model(name)
+        model = services.find_model(name, on=target.for_request_or_none(request))
         return Response({"model": model["key"], "table": model["table"], "relationships": model["relationships"]})
 
 
@@ -93,7 +95,8 @@ class ErdView(APIView):
     def get(self, request: Request) -> Response:
         params = request.query_params
         depth = _int(params.get("depth") or params.get("hops"), 1)
-        graph = services.erd(params.get("source", ""), params.get("focus", "").strip(), depth)
+        graph = services.erd(params.get("source", ""), params.get("focus", "").strip(), depth,
+                             on=target.for_request_or_none(request))
         if request.accepted_renderer.format == "svg":
             svg = erdlib.render_svg(graph, params.get("columns", "1") != "0")
             return Response(svg, headers={"Content-Disposition": 'inline; filename="er-diagram.svg"'})

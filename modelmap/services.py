@@ -23,10 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import catalog, deps, durations, interpreter, target
 from core.cache import Cache, Computed
-from core.cache import digest as cache_digest
 from core.exceptions import AppError, BadRequest, NotFound
 from core.project import find_alembic_ini
 from core.runner import RunnerError, run_task
+from core.target import Target
 
 # models.inspect costs a child process: cached (core.cache) until a file the model import loaded changes.
 _cache = Cache("models", max_entries=8)
@@ -38,20 +38,29 @@ def _payload() -> dict[str, Any]:
             "extra_paths": [str(ini.parent)] if ini else []}
 
 
-def _cache_key() -> tuple[Any, ...]:
+def _on(on: Target | None) -> Target | None:
+    """The target asked about: ``on``, else the configured one, else None (models read without a database)."""
+    return on or target.current_or_none()
+
+
+def _cache_key(on: Target | None) -> tuple[Any, ...]:
+    """The explicit key; the target's part is its ``cache_part`` (an answer for one target is never
+    another's: the child imports the models with that target's URL)."""
     payload = _payload()
     return ("models.inspect", str(settings.PROJECT_DIR), payload["alembic_ini"], settings.SQLALCHEMY_BASE,
-            interpreter.resolve().path, cache_digest(_target_url_or_none()))
+            interpreter.resolve().path, on.cache_part if on is not None else None)
 
 
-def inspect_project(force: bool = False) -> dict[str, Any]:
-    """The child's description of every model, cached until a file the import loaded changes.
+def inspect_project(force: bool = False, on: Target | None = None) -> dict[str, Any]:
+    """The child's description of every model, read with target ``on``'s URL (default ``current()``,
+    none when none is configured), cached per target until a file the import loaded changes.
 
     A runner failure (bad PGADMIN_PROJECT_PYTHON, a hang) is returned as ``runner_error`` rather than
     raised: the pages still show the database from reflection.
     """
+    on = _on(on)
     payload = _payload()
-    url = _target_url_or_none()
+    url = on.url.render_as_string(hide_password=False) if on is not None else None
 
     def compute() -> Computed:
         started = time.monotonic()
@@ -71,26 +80,29 @@ def inspect_project(force: bool = False) -> dict[str, Any]:
         env_py = env_py_of(ini)
         return Computed(result, deps.model_import(result, settings.PROJECT_DIR, ini=ini, env_py=env_py))
 
-    key = _cache_key()
+    key = _cache_key(on)
     found: dict[str, Any] = _cache.get_or_compute(key, compute, force=force)
     return found
 
 
-def inspect_typical_ms() -> int | None:
+def inspect_typical_ms(on: Target | None = None) -> int | None:
     """How long reading the models usually takes on this project (ms; None: never measured here)."""
-    seconds = durations.typical("models.inspect", _cache_key())
+    seconds = durations.typical("models.inspect", _cache_key(_on(on)))
     return round(seconds * 1000) if seconds is not None else None
 
 
-def inspect_cached() -> dict[str, Any] | None:
-    """The cached inspection when still valid, else None (never starts a child)."""
-    found: dict[str, Any] | None = _cache.peek(_cache_key())
+def inspect_cached(on: Target | None = None) -> dict[str, Any] | None:
+    """The cached inspection for target ``on`` (default ``current()``) when still valid, else None
+    (never starts a child)."""
+    found: dict[str, Any] | None = _cache.peek(_cache_key(_on(on)))
     return found
 
 
-def model_deps() -> deps.Deps | None:
-    """The files the cached model import depends on (drift builds on the same files), None when unknown."""
-    return _cache.deps_of(_cache_key())
+def model_deps(on: Target | None = None) -> deps.Deps | None:
+    """The files the cached model import depends on (drift builds on the same files), None when unknown.
+    The files are the project's whichever target the models were read for; the hook
+    (``core.deps.provide_model_files``) asks about the configured one."""
+    return _cache.deps_of(_cache_key(_on(on)))
 
 
 def env_py_of(ini: str | None) -> str | None:
@@ -109,13 +121,6 @@ def env_py_of(ini: str | None) -> str | None:
         return None  # a package resource (pkg:folder): env.py is found through the loaded modules
     path = Path(location) if Path(location).is_absolute() else Path(ini).parent / location
     return str(path / "env.py")
-
-
-def _target_url_or_none() -> str | None:
-    try:
-        return target.target_url().render_as_string(hide_password=False)
-    except Exception:  # noqa: BLE001 - no target configured is fine for reading models
-        return None
 
 
 # --- reflection ---------------------------------------------------------------------------
@@ -140,10 +145,11 @@ def _sql_type(sqltype: Any) -> str:
         return _render_type(sqltype)
 
 
-def reflect_database() -> list[dict[str, Any]]:
-    """Every table of the live database, shaped like the child's ``tables`` (read-only, batched)."""
+def reflect_database(on: Target | None = None) -> list[dict[str, Any]]:
+    """Every table of target ``on``'s database (default ``current()``), shaped like the child's
+    ``tables`` (read-only, batched)."""
     tables: list[dict[str, Any]] = []
-    with target.connect() as conn:  # no target configured: TargetNotConfigured (503 with a hint)
+    with target.connect(target=on) as conn:  # no target configured: TargetNotConfigured (503 with a hint)
         insp = sa_inspect(conn)
         default_schema = insp.default_schema_name
         for schema in catalog.user_schemas(conn):
@@ -274,16 +280,16 @@ _LABELS = {
 }
 
 
-def _autogenerate_drift(force: bool, cached_only: bool = False) -> dict[str, Any] | None:
-    """The migrations feature's ``compute_drift()`` (Alembic autogenerate; cached there under the schema
-    fingerprint). None when that feature is not installed, cannot answer, or (``cached_only``) has no
-    cached answer."""
+def _autogenerate_drift(force: bool, cached_only: bool = False, on: Target | None = None) -> dict[str, Any] | None:
+    """The migrations feature's ``compute_drift()`` for target ``on`` (Alembic autogenerate; cached there
+    per target under the schema fingerprint). None when that feature is not installed, cannot answer,
+    or (``cached_only``) has no cached answer."""
     try:
         from migrations_ui.services import compute_drift, drift_cached  # shared with the migrations drift panel
     except ImportError:
         return None
     try:
-        result = drift_cached() if cached_only else compute_drift(force)
+        result = drift_cached(on) if cached_only else compute_drift(force, on)
     except Exception:  # noqa: BLE001 - fall back to our own compare rather than lose the page
         return None
     if result is None or not result.get("ok"):
@@ -300,12 +306,12 @@ def _has_autogenerate() -> bool:
 
 
 def model_drift(inspection: dict[str, Any], live: list[dict[str, Any]] | None, force: bool = False,
-                cached_only: bool = False) -> dict[str, Any]:
+                cached_only: bool = False, on: Target | None = None) -> dict[str, Any]:
     """{ok, error, source, by_table: {table id: [differences]}, pending}: the one place drift is computed.
 
     ``cached_only``: the autogenerate comparison only when cached; otherwise ``pending`` (no child started).
     """
-    result = _autogenerate_drift(force, cached_only) if live is not None else None
+    result = _autogenerate_drift(force, cached_only, on) if live is not None else None
     if result is None and cached_only and live is not None and _has_autogenerate():
         return {"ok": False, "pending": True, "error": None, "source": None, "by_table": {}}
     if result is not None:
@@ -330,23 +336,27 @@ def _group(diffs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 # --- what the pages and the API show ------------------------------------------------------
 
-def model_map(force: bool = False, with_drift: bool = True) -> dict[str, Any]:
-    """Models, their tables, tables no model maps (from reflection), import errors and drift."""
-    return _model_map(inspect_project(force=force), force, with_drift, cached_only=False)
+def model_map(force: bool = False, with_drift: bool = True, on: Target | None = None) -> dict[str, Any]:
+    """Models, their tables, tables no model maps (from reflection of target ``on``, default
+    ``current()``), import errors and drift."""
+    on = _on(on)
+    return _model_map(inspect_project(force=force, on=on), force, with_drift, cached_only=False, on=on)
 
 
-def model_map_cached() -> dict[str, Any] | None:
+def model_map_cached(on: Target | None = None) -> dict[str, Any] | None:
     """``model_map()`` from what is cached: None while the models are not; ``drift.pending`` while the
     comparison is not (the database is reflected now: one batch of catalogue queries)."""
-    inspection = inspect_cached()
-    return _model_map(inspection, False, True, cached_only=True) if inspection is not None else None
+    on = _on(on)
+    inspection = inspect_cached(on)
+    return _model_map(inspection, False, True, cached_only=True, on=on) if inspection is not None else None
 
 
-def _model_map(inspection: dict[str, Any], force: bool, with_drift: bool, cached_only: bool) -> dict[str, Any]:
+def _model_map(inspection: dict[str, Any], force: bool, with_drift: bool, cached_only: bool,
+               on: Target | None) -> dict[str, Any]:
     live: list[dict[str, Any]] | None = None
     db_error: dict[str, Any] | None = None
     try:
-        live = reflect_database()
+        live = reflect_database(on)
     except AppError as exc:  # unreachable, busy, or no target configured (TargetNotConfigured)
         db_error = exc.as_dict()
     except SQLAlchemyError as exc:  # reflection failed on something odd: the models still show
@@ -356,7 +366,7 @@ def _model_map(inspection: dict[str, Any], force: bool, with_drift: bool, cached
     unmapped = [t for t in live or [] if t["id"] not in model_tables]  # not even in the models' metadata
     for t in model_tables.values():
         t["in_database"] = (t["id"] in live_ids) if live is not None else None
-    drift = model_drift(inspection, live, force, cached_only) if with_drift else {"ok": False, "by_table": {}, "error": None}
+    drift = model_drift(inspection, live, force, cached_only, on) if with_drift else {"ok": False, "by_table": {}, "error": None}
     for model in inspection.get("models", []):
         model["drift"] = drift["by_table"].get(model["table"] or "", [])
     return {
@@ -388,9 +398,9 @@ def search(models: list[dict[str, Any]], query: str) -> list[dict[str, Any]]:
             or any(q in r["name"].lower() for r in m["relationships"])]
 
 
-def find_model(name: str, force: bool = False) -> dict[str, Any]:
+def find_model(name: str, force: bool = False, on: Target | None = None) -> dict[str, Any]:
     """One model by class name (or qualified name when two modules share a name), with its table."""
-    inspection = inspect_project(force=force)
+    inspection = inspect_project(force=force, on=on)
     for model in inspection.get("models", []):
         if name in (model["key"], model["qualname"]):
             table = next((t for t in inspection["tables"] if t["id"] == model["table"]), None)
@@ -400,7 +410,8 @@ def find_model(name: str, force: bool = False) -> dict[str, Any]:
                    "No models were found: set PGADMIN_SQLALCHEMY_BASE=package.module:Base.")
 
 
-def erd(source: str = "", focus_on: str = "", hops: int = 1, force: bool = False) -> dict[str, Any]:
+def erd(source: str = "", focus_on: str = "", hops: int = 1, force: bool = False,
+        on: Target | None = None) -> dict[str, Any]:
     """The ER graph from the models (default when there are any) or from the live database.
 
     ``focus_on`` keeps the table and its neighbours ``hops`` FK steps away (0 = the whole graph,
@@ -410,13 +421,13 @@ def erd(source: str = "", focus_on: str = "", hops: int = 1, force: bool = False
 
     if source not in ("", "models", "database"):
         raise BadRequest(f"Unknown source {source!r}.", hint="Use ?source=models or ?source=database.")
-    inspection = inspect_project(force=force) if source != "database" else {}
+    inspection = inspect_project(force=force, on=on) if source != "database" else {}
     if not source:
         source = "models" if inspection.get("tables") else "database"
     if source == "models":
         graph = erdlib.build_graph(inspection.get("tables", []), inspection.get("models", []))
     else:
-        graph = erdlib.build_graph([t for t in reflect_database() if t["id"] != "alembic_version"])
+        graph = erdlib.build_graph([t for t in reflect_database(on) if t["id"] != "alembic_version"])
     all_tables = [{"id": t["id"], "data_id": t["data_id"]} for t in graph["tables"]]
     if focus_on:
         if not any(focus_on in (t["id"], t["data_id"], t["name"]) for t in graph["tables"]):

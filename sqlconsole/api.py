@@ -81,7 +81,8 @@ class StatsView(APIView):
 
     @extend_schema(responses=s.StatsSerializer)
     def get(self, request: Request) -> Response:
-        return Response(catalog.database_stats(show_queries=role_of(request.user) == "admin"))
+        return Response(catalog.database_stats(show_queries=role_of(request.user) == "admin",
+                                               on=target.for_request(request)))
 
 
 class SchemaView(APIView):
@@ -91,7 +92,7 @@ class SchemaView(APIView):
 
     @extend_schema(responses=s.CompletionSchema)
     def get(self, request: Request) -> Response:
-        return Response(catalog.completion_schema())
+        return Response(catalog.completion_schema(target.for_request(request)))
 
 
 class HistoryView(APIView):

@@ -1,8 +1,8 @@
 """Read-only catalog queries for the console: autocompletion names, table facts for hints, stats.
 
-The catalogue queries are ``core.catalog``'s, through ``core.target.connect()`` (read-only, with
-the statement timeout); this module shapes their answers for the editor, the hints and the stats
-page. Nothing here runs user SQL.
+The catalogue queries are ``core.catalog``'s, through ``core.target.connect(target=on)`` (read-only,
+with the statement timeout) on the target the caller names (the request's, or the run's); this module
+shapes their answers for the editor, the hints and the stats page. Nothing here runs user SQL.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ def _data_url(schema: str, name: str) -> str:
     return table_url(schema, name)
 
 
-def completion_schema() -> dict[str, Any]:
-    """What the editor completes and the schema tree shows, read from the live catalogue.
+def completion_schema(on: target.Target | None = None) -> dict[str, Any]:
+    """What the editor completes and the schema tree shows, read from target ``on``'s live catalogue
+    (default ``current()``).
 
     ``schema``: ``{schema: {table: [columns]}}`` (CodeMirror's SQL namespace shape, kept for API
     clients); ``tables``: each relation with its kind, estimated rows, data-browser URL and
@@ -33,7 +34,7 @@ def completion_schema() -> dict[str, Any]:
     """
     namespace: dict[str, dict[str, list[str]]] = {}
     tables: dict[tuple[str, str], dict[str, Any]] = {}
-    with target.connect() as conn:
+    with target.connect(target=on) as conn:
         for schema, table, kind, rows, column, type_, not_null, pk, fk in catalog.columns(conn, COMPLETION_TABLE_LIMIT):
             columns = namespace.setdefault(schema, {}).setdefault(table, [])
             entry = tables.get((schema, table))
@@ -53,26 +54,28 @@ def completion_schema() -> dict[str, Any]:
             "tables": list(tables.values()), "functions": functions}
 
 
-def table_info(relations: set[str]) -> dict[str, TableInfo]:
-    """Facts about the tables a plan names (plans give bare names: resolved along the search path)."""
+def table_info(relations: set[str], on: target.Target | None = None) -> dict[str, TableInfo]:
+    """Facts about the tables a plan on target ``on`` (default ``current()``) names (plans give bare
+    names: resolved along the search path)."""
     if not relations:
         return {}
     found: dict[str, TableInfo] = {}
-    with target.connect() as conn:
+    with target.connect(target=on) as conn:
         for name, schema, rows, columns, indexed in catalog.table_facts(conn, sorted(relations)):
             found.setdefault(name, TableInfo(schema=schema, name=name, rows=rows,
                                              columns=tuple(columns), indexed=frozenset(indexed)))
     return found
 
 
-def database_stats(*, show_queries: bool = False) -> dict[str, Any]:
-    """Size, connections, cache hit ratio, biggest tables and longest-running queries of the target.
+def database_stats(*, show_queries: bool = False, on: target.Target | None = None) -> dict[str, Any]:
+    """Size, connections, cache hit ratio, biggest tables and longest-running queries of target ``on``
+    (default ``current()``).
 
     Read as the target role (a reader role sees no other role's sessions, and these are counts and
     states, not data), but the text of other sessions' queries — which may carry literals such as
     passwords or personal data — only with ``show_queries`` (admins: trusted with the target role).
     """
-    with target.connect(reader=False) as conn:
+    with target.connect(reader=False, target=on) as conn:
         overview = catalog.database(conn)
         biggest = catalog.biggest_tables(conn, 10)
         queries = catalog.longest_queries(conn, 10)

@@ -81,6 +81,7 @@ class _Held:
     raw: psycopg.Connection[Any]
     cursors: dict[str, dict[str, Any]]  # name -> {"columns", "pending": the probe row read past the cap}
     expires: float
+    on: target.Target  # the target the run's connection is on (a fetch's cancel registration names it)
     deadline: float = 0.0  # the total life: fetch-more never extends it
     lock: threading.Lock = field(default_factory=threading.Lock)
     released: bool = False  # set under ``lock``: a waiting fetch must not touch a pooled connection
@@ -187,7 +188,7 @@ def fetch_more(cursor_ref: str, user_id: int, query_id: str | None = None, count
     with held.lock:
         if held.released or name not in held.cursors:
             raise expired
-        registry.register(query_id, user_id, held.raw.info.backend_pid, held.raw, reader=True)
+        registry.register(query_id, user_id, held.raw.info.backend_pid, held.raw, reader=True, on=held.on)
         started = time.perf_counter()
         truncated = False
         app_failure: AppError | None = None

@@ -168,21 +168,21 @@ def forget_dead_rows() -> int:
     """
     if not shared():
         return 0
-    rows = list(RunningQuery.objects.exclude(instance=INSTANCE).values_list("pk", "pid", "reader", "started_at"))
+    rows = list(RunningQuery.objects.exclude(instance=INSTANCE)
+                .values_list("pk", "pid", "reader", "started_at", "target_name"))
     dead: list[int] = []
-    for reader in (False, True):
-        group = [row for row in rows if row[2] == reader]
-        if not group:
-            continue
+    # each row's pid is a backend of the row's own target, seen as the row's role
+    for name, reader in sorted({(row[4], row[2]) for row in rows}):
+        group = [row for row in rows if row[2] == reader and row[4] == name]
         try:
-            with target.connect(reader=reader) as conn:
+            with target.connect(reader=reader, target=target.by_name(name)) as conn:
                 found = conn.execute(text("SELECT pid, backend_start FROM pg_stat_activity WHERE pid = ANY(:pids)"),
                                      {"pids": sorted({row[1] for row in group})}).all()
             alive: dict[int, Any] = {int(pid): start for pid, start in found}
         except AppError as exc:  # the target is down: its rows cannot be checked now
             log.info("running queries of other instances not checked: %s", exc.message)
             continue
-        for pk, pid, _reader, started_at in group:
+        for pk, pid, _reader, started_at, _name in group:
             # gone, or a session started after the query was registered: the pid was reused
             if pid not in alive or (alive[pid] is not None and alive[pid] > started_at + CLOCK_SKEW):
                 dead.append(pk)

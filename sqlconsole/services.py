@@ -273,12 +273,12 @@ class _Run:
         result.command = "EXPLAIN ANALYZE" if self.analyze else "EXPLAIN"  # say what ran
 
 
-def _add_hints(results: list[StatementResult], plans: dict[int, Any]) -> None:
+def _add_hints(results: list[StatementResult], plans: dict[int, Any], on: target.Target) -> None:
     from sqlconsole import catalog, hints
 
     relations = {n.relation for p in plans.values() for n in p.nodes if n.relation}
     try:
-        tables = catalog.table_info(relations)
+        tables = catalog.table_info(relations, on)
     except AppError:
         tables = {}  # hints without catalog facts are still useful
     for index, tree in plans.items():
@@ -464,11 +464,11 @@ def _run_checked(checked: list[guard.Checked], results: list[StatementResult], *
         if not hold:
             _release(conn, raw)
     if run.plans:
-        _add_hints(results, run.plans)
+        _add_hints(results, run.plans, on)
     if hold:
         now = time.monotonic()
         _hold(_Held(handle=run.handle, user_id=user_id, conn=conn, raw=raw, cursors=run.cursors,
-                    expires=min(now + HOLD_SECONDS, now + _hold_max_s()), deadline=now + _hold_max_s()))
+                    expires=min(now + HOLD_SECONDS, now + _hold_max_s()), on=on, deadline=now + _hold_max_s()))
     else:
         for r in results:
             r.cursor = None
