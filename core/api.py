@@ -91,7 +91,7 @@ class HealthView(APIView):
 
     @extend_schema(responses=s.HealthSerializer)
     def get(self, request: Request) -> Response:
-        checks = project_status()
+        checks = project_status(on=target.for_request_or_none(request))
         body = status_as_json(checks)
         # Health is public: keep it to states and counts, no paths, names or hosts.
         def brief(name: str) -> dict[str, Any]:
@@ -137,7 +137,8 @@ class StatusView(APIView):
 
     @extend_schema(responses=s.StatusSerializer)
     def get(self, request: Request) -> Response:
-        return Response(status_as_json(project_status(force=request.query_params.get("refresh") == "1")))
+        return Response(status_as_json(project_status(force=request.query_params.get("refresh") == "1",
+                                                      on=target.for_request_or_none(request))))
 
 
 class MeView(APIView):
@@ -203,8 +204,9 @@ class ConnectionView(APIView):
 
     @extend_schema(responses=s.ConnectionSerializer)
     def get(self, request: Request) -> Response:
-        url = target.target_url()
-        info = target.server_info()
+        on = target.for_request(request)
+        url = on.url
+        info = target.server_info(on)
         return Response({"url": target.mask_url(url), "target": target.describe(url), "version": info.version,
                          "database": info.database, "user": info.user,
                          "statement_timeout_ms": settings.STATEMENT_TIMEOUT_MS, "read_only": settings.READ_ONLY})

@@ -22,8 +22,9 @@ NAV = [
 
 def tool(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    try:
-        where = target.describe(target.target_url()) if target.has_target() else "not configured"
+    try:  # the request's target (resolved once per request): the header names what the page works on
+        on = target.for_request(request) if target.has_target() else None
+        where = on.describe() if on is not None else "not configured"
     except Exception:  # noqa: BLE001 - a bad URL must not break every page
         where = "invalid DATABASE_URL"
     return {

@@ -205,8 +205,7 @@ def fingerprint(root: Path) -> tuple[int, int]:
 _probe_cache = Cache("probe", max_entries=8)
 
 
-def _probe_key(setup: AlembicSetup) -> tuple[Any, ...]:
-    on = target.current_or_none()
+def _probe_key(setup: AlembicSetup, on: target.Target | None) -> tuple[Any, ...]:
     return ("probe", str(settings.PROJECT_DIR), setup, settings.SQLALCHEMY_BASE, interpreter.resolve().path,
             on.cache_part if on is not None else None)
 
@@ -225,11 +224,14 @@ def probe_deps(setup: AlembicSetup, result: dict[str, Any]) -> deps.Deps:
     return scripts | deps.model_import(models, settings.PROJECT_DIR, ini=setup.ini, env_py=info.get("env_py"))
 
 
-def probe_project(force: bool = False, setup: AlembicSetup | None = None) -> dict[str, Any]:
-    """The child's answer about alembic and models, cached until a file it depends on changes."""
+def probe_project(force: bool = False, setup: AlembicSetup | None = None,
+                  on: target.Target | None = None) -> dict[str, Any]:
+    """The child's answer about alembic and models, read with target ``on``'s URL (default the
+    configured one; none when none is), cached per target until a file it depends on changes."""
     setup = setup or resolve_alembic()
+    on = on or target.current_or_none()
     payload = {**setup.payload(), "sqlalchemy_base": settings.SQLALCHEMY_BASE, "probe_alembic": setup.available}
-    url = _target_url_or_none()
+    url = on.url.render_as_string(hide_password=False) if on is not None else None  # none: no DATABASE_URL
 
     def compute() -> Computed:
         try:
@@ -238,21 +240,15 @@ def probe_project(force: bool = False, setup: AlembicSetup | None = None) -> dic
             return Computed({"runner_error": exc.as_dict()}, store=False)
         return Computed(result, probe_deps(setup, result))
 
-    return dict(_probe_cache.get_or_compute(_probe_key(setup), compute, force=force))
+    return dict(_probe_cache.get_or_compute(_probe_key(setup, on), compute, force=force))
 
 
-def probe_cached(setup: AlembicSetup | None = None) -> dict[str, Any] | None:
-    """The cached probe when it is still valid, else None (never starts a child)."""
+def probe_cached(setup: AlembicSetup | None = None, on: target.Target | None = None) -> dict[str, Any] | None:
+    """The cached probe for target ``on`` (default the configured one) when it is still valid, else
+    None (never starts a child)."""
     setup = setup or resolve_alembic()
-    found = _probe_cache.peek(_probe_key(setup))
+    found = _probe_cache.peek(_probe_key(setup, on or target.current_or_none()))
     return dict(found) if found is not None else None
-
-
-def _target_url_or_none() -> str | None:
-    try:
-        return target.target_url().render_as_string(hide_password=False)
-    except Exception:  # noqa: BLE001 - no target yet: the child runs without DATABASE_URL
-        return None
 
 
 def version_table_setting() -> tuple[str, str | None]:
@@ -309,13 +305,15 @@ def pending_revisions(revisions: dict[str, dict[str, Any]], current: list[str]) 
     return [r for r in revisions if r not in applied]
 
 
-def check_database() -> Check:
+def check_database(on: target.Target | None = None) -> Check:
+    """Whether target ``on`` (default the configured one) answers, and which server it is."""
     try:
-        url = target.target_url()
+        on = on or target.current()
+        url = on.url
     except AppError as exc:  # TargetNotConfigured: no target, or not a PostgreSQL URL
         return Check("database", "error", exc.message, exc.hint)
     try:
-        info = target.server_info()
+        info = target.server_info(on)
     except AppError as exc:
         return Check("database", "error", exc.message, exc.hint, {"target": target.describe(url)})
     return Check("database", "ok", f"Database connected (PostgreSQL {info.version})", "",
@@ -390,7 +388,7 @@ def _state_of(revisions: dict[str, dict[str, Any]], current: list[str] | None) -
 
 
 def check_migration(probe: dict[str, Any], database: Check, alembic: Check | None = None,
-                    setup: AlembicSetup | None = None) -> Check:
+                    setup: AlembicSetup | None = None, on: target.Target | None = None) -> Check:
     setup = setup or resolve_alembic()
     info = probe.get("alembic") or {}
     if alembic is not None and alembic.status == "warning" and not setup.available:
@@ -406,7 +404,7 @@ def check_migration(probe: dict[str, Any], database: Check, alembic: Check | Non
     states: list[dict[str, Any]] = []
     try:
         for name, schema in tables:
-            current, pending, unknown = _state_of(revisions, current_revisions(name, schema))
+            current, pending, unknown = _state_of(revisions, current_revisions(name, schema, on=on))
             states.append({"schema": schema, "table": table_label(name, schema), "current": current,
                            "pending": pending, "unknown": unknown})
     except AppError as exc:
@@ -454,35 +452,37 @@ def check_interpreter() -> Check:
     return Check("interpreter", "ok", chosen.report_line(), "", data)
 
 
-def project_status(force: bool = False) -> dict[str, Check]:
-    """Every startup check, each independent of the others."""
+def project_status(force: bool = False, on: target.Target | None = None) -> dict[str, Check]:
+    """Every startup check about target ``on`` (default the configured one), each independent of the others."""
     setup = resolve_alembic()
-    database = check_database()
-    probe = probe_project(force=force, setup=setup)
+    on = on or target.current_or_none()
+    database = check_database(on)
+    probe = probe_project(force=force, setup=setup, on=on)
     alembic = check_alembic(probe, setup)
     return {
         "interpreter": check_interpreter(),
         "database": database,
         "alembic": alembic,
         "models": check_models(probe),
-        "migration": check_migration(probe, database, alembic, setup),
+        "migration": check_migration(probe, database, alembic, setup, on),
     }
 
 
-def project_status_cached() -> dict[str, Check]:
+def project_status_cached(on: target.Target | None = None) -> dict[str, Check]:
     """The checks that need no child process, plus the project's when its probe is cached.
 
     ``alembic``, ``models`` and ``migration`` are missing while the probe was never run or its files
     changed: a page shows the rest at once and asks for them later (``project_status()``).
     """
     setup = resolve_alembic()
-    database = check_database()
+    on = on or target.current_or_none()
+    database = check_database(on)
     checks = {"interpreter": check_interpreter(), "database": database}
-    probe = probe_cached(setup)
+    probe = probe_cached(setup, on)
     if probe is not None:
         alembic = check_alembic(probe, setup)
         checks.update(alembic=alembic, models=check_models(probe),
-                      migration=check_migration(probe, database, alembic, setup))
+                      migration=check_migration(probe, database, alembic, setup, on))
     return checks
 
 

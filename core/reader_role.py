@@ -25,7 +25,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from core import catalog, target
-from core.exceptions import AppError, Forbidden
+from core.exceptions import AppError, Forbidden, TargetNotConfigured
 
 DANGEROUS_ROLES = ("pg_signal_backend", "pg_read_server_files", "pg_execute_server_program",
                    "pg_write_server_files")
@@ -82,7 +82,8 @@ def store(for_target: URL, reader: URL, data_dir: Path | None = None) -> Path:
     os.replace(tmp, path)
     _cache.pop("store", None)
     target.dispose()  # engines are rebuilt with the reader role
-    _cache.pop("summary", None)
+    for slot in [k for k in _cache if k.startswith("summary")]:  # every target's role facts
+        _cache.pop(slot, None)
     return path
 
 
@@ -169,8 +170,8 @@ class RoleInfo:
         return self.user + (f" (holds {', '.join(self.dangerous)})" if self.dangerous else "")
 
 
-def _inspect(reader: bool) -> RoleInfo:
-    with target.connect(reader=reader) as conn:
+def _inspect(reader: bool, on: target.Target) -> RoleInfo:
+    with target.connect(reader=reader, target=on) as conn:
         role = catalog.current_role(conn, DANGEROUS_ROLES)
     return RoleInfo(user=role.user, superuser=role.superuser, dangerous=[] if role.superuser else list(role.holds))
 
@@ -218,38 +219,46 @@ class Summary:
         return out
 
 
-def _urls_key() -> str:
-    try:
-        reader = target.reader_url()
-        return target.target_url().render_as_string(hide_password=False) + "|" + (
-            reader.render_as_string(hide_password=False) if reader else "")
-    except Exception:  # noqa: BLE001 - no target: the summary says so
+def _urls_key(on: target.Target | None) -> str:
+    """The target's and its reader role's full URLs: the facts are about this pair."""
+    if on is None:
         return ""
+    try:
+        reader = target.reader_url(on)
+        return on.url.render_as_string(hide_password=False) + "|" + (
+            reader.render_as_string(hide_password=False) if reader else "")
+    except Exception:  # noqa: BLE001 - a bad reader URL: the summary says so
+        return on.key
 
 
-def summary(force: bool = False) -> Summary:
-    """Which role each mode uses and how dangerous it is (cached for a minute per pair of URLs)."""
-    key = _urls_key()
-    cached = _cache.get("summary")
+def summary(force: bool = False, on: target.Target | None = None) -> Summary:
+    """Which role each mode uses on target ``on`` (default the configured one) and how dangerous it
+    is (cached for a minute per target and pair of URLs)."""
+    on = on or target.current_or_none()
+    key = _urls_key(on)
+    slot = f"summary:{on.key if on is not None else ''}"
+    cached = _cache.get(slot)
     if (cached is not None and not force and cached[2] == key
             and time.monotonic() - cached[0] < _CACHE_SECONDS):
         result: Summary = cached[1]
         return result
     source = "PGADMIN_READER_DATABASE_URL" if getattr(settings, "READER_DATABASE_URL", "") else "data dir"
     try:
-        has_reader = target.has_reader()
-        target_info = _inspect(reader=False)
+        if on is None:
+            raise TargetNotConfigured()
+        has_reader = target.has_reader(on)
+        target_info = _inspect(False, on)
     except Exception as exc:  # noqa: BLE001 - a down database must not break the page or the start
         result = Summary(target=None, reader=None, reader_source="none", error=_first_line(exc))
-        _cache["summary"] = (time.monotonic() - _CACHE_SECONDS + 5, result, key)  # retry soon
+        _cache[slot] = (time.monotonic() - _CACHE_SECONDS + 5, result, key)  # retry soon
         return result
     result = Summary(target=target_info, reader=None, reader_source=source if has_reader else "none")
     if has_reader:
         try:
-            result.reader = _inspect(reader=True)
+            result.reader = _inspect(True, on)
         except Exception as exc:  # noqa: BLE001 - reported as a red line, the target still works
             result.reader_error = _first_line(exc)
-    _cache["summary"] = (time.monotonic(), result, key)
+    _cache[slot] = (time.monotonic(), result, key)
     return result
 
 
@@ -263,13 +272,14 @@ def forget() -> None:
     _cache.clear()
 
 
-def require_safe_console(user: Any) -> None:
-    """Refuse the console to non-admins when read mode would run as a dangerous role."""
+def require_safe_console(user: Any, on: target.Target | None = None) -> None:
+    """Refuse the console on target ``on`` (default the configured one) to non-admins when read mode
+    would run as a dangerous role there."""
     from core.roles import can
 
     if can(user, "write_sql"):
         return  # admins are trusted with the target role
-    info = summary()
+    info = summary(on=on)
     if info.target is None or info.viewers_get_console:
         return
     role = info.read_role

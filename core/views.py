@@ -72,32 +72,33 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The project at a glance; the parts that need the project's code fill in later when not cached."""
     refresh = request.GET.get("refresh") == "1"
-    checks = project_status_cached() if pages_first(request) else project_status(force=refresh)
+    on = target.for_request_or_none(request)  # none configured: the checks say so
+    checks = project_status_cached(on) if pages_first(request) else project_status(force=refresh, on=on)
     table_count = None
     if checks["database"].ok:
         try:
-            with target.connect() as conn:
+            with target.connect(target=on) as conn:
                 table_count = catalog.table_count(conn)
         except AppError:
             table_count = None
     return render(request, "core/dashboard.html", {
         **_project_context(checks),
-        "drift": _drift_now(checks, refresh),
+        "drift": _drift_now(checks, refresh, on),
         "table_count": table_count,
-        "roles": _role_lines() if checks["database"].ok else {},
+        "roles": _role_lines(on) if checks["database"].ok else {},
         "sync": wait_url(request),
         "fill_project": reverse("dashboard-project"),
         "fill_drift": reverse("dashboard-drift"),
-        "models_typical_ms": None if checks.get("models") else _models_typical_ms(),
+        "models_typical_ms": None if checks.get("models") else _models_typical_ms(on),
     })
 
 
-def _models_typical_ms() -> int | None:
+def _models_typical_ms(on: target.Target | None) -> int | None:
     """How long reading the models usually takes here: the models card's wait says so."""
     from modelmap.services import inspect_typical_ms
 
     try:
-        return inspect_typical_ms()
+        return inspect_typical_ms(on)
     except Exception:  # noqa: BLE001 - an estimate is never worth a failed dashboard
         return None
 
@@ -109,20 +110,21 @@ def _project_context(checks: dict[str, Any]) -> dict[str, Any]:
             "current": migration.data.get("current", []) if migration else []}
 
 
-def _drift_now(checks: dict[str, Any], refresh: bool) -> dict[str, Any] | None:
+def _drift_now(checks: dict[str, Any], refresh: bool, on: target.Target | None) -> dict[str, Any] | None:
     """The drift card's answer when known now: cached, or the database's own error; None: fill it later."""
     if not checks["database"].ok:
         return {"ok": False, "error": {"message": "The database is not reachable.", "hint": checks["database"].hint}}
     from migrations_ui.services import compute_drift, drift_cached
 
-    return compute_drift(force=True) if refresh else drift_cached()
+    return compute_drift(force=True, on=on) if refresh else drift_cached(on)
 
 
 @never_cache
 def dashboard_project(request: HttpRequest) -> HttpResponse:
     """Fragment: the migrations and models cards and the startup checks (runs the probe when not cached)."""
     def build() -> tuple[str, dict[str, Any]]:
-        return "core/_dash_project.html", {**_project_context(project_status()), "sync": wait_url(request, "/")}
+        checks = project_status(on=target.for_request_or_none(request))
+        return "core/_dash_project.html", {**_project_context(checks), "sync": wait_url(request, "/")}
 
     return fragment(request, ["card-migrations", "card-models", "startup-checks"], build, page="/")
 
@@ -133,18 +135,19 @@ def dashboard_drift(request: HttpRequest) -> HttpResponse:
     from migrations_ui.services import compute_drift
 
     def build() -> tuple[str, dict[str, Any]]:
-        migration = project_status_cached().get("migration")
+        on = target.for_request_or_none(request)
+        migration = project_status_cached(on).get("migration")
         pending = len(migration.data.get("pending", [])) if migration else 0
-        return "core/_dash_drift.html", {"drift": compute_drift(), "pending_count": pending}
+        return "core/_dash_drift.html", {"drift": compute_drift(on=on), "pending_count": pending}
 
     return fragment(request, ["card-drift"], build, page="/")
 
 
-def _role_lines() -> dict[str, object]:
-    """Which role each mode uses, and whether it is dangerous (core.reader_role, cached)."""
+def _role_lines(on: target.Target | None) -> dict[str, object]:
+    """Which role each mode uses on target ``on``, and whether it is dangerous (core.reader_role, cached)."""
     from core import reader_role
 
-    return {"lines": reader_role.summary().lines()}
+    return {"lines": reader_role.summary(on=on).lines()}
 
 
 AUDIT_PAGE_SIZE = 50

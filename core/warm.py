@@ -18,11 +18,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from core.logging import scrub
+
+if TYPE_CHECKING:
+    from core.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,14 @@ _threads: dict[str, threading.Thread] = {}
 _last: dict[str, Any] = {}
 
 
-def _target_key() -> str:
+def _configured() -> Target | None:
     from core import target
 
-    on = target.current_or_none()
+    return target.current_or_none()
+
+
+def _target_key() -> str:
+    on = _configured()
     return on.key if on is not None else ""
 
 
@@ -46,16 +53,18 @@ def enabled() -> bool:
     return bool(getattr(settings, "WARM_ON_START", True))
 
 
-def start(reason: str) -> bool:
-    """Start the warm-up thread of the configured target once per process (False when off or
-    already started for it)."""
+def start(reason: str, on: Target | None = None) -> bool:
+    """Start the warm-up thread of target ``on`` (default the configured one) once per process
+    (False when off or already started for it). The thread warms that target's answers, whichever
+    target is configured by the time it runs."""
     if not enabled():
         return False
-    key = _target_key()
+    on = on or _configured()
+    key = on.key if on is not None else ""
     with _lock:
         if key in _threads:
             return False
-        thread = _threads[key] = threading.Thread(target=_run, args=(reason,), name="pgadmin-warm", daemon=True)
+        thread = _threads[key] = threading.Thread(target=_run, args=(reason, on), name="pgadmin-warm", daemon=True)
         thread.start()
     return True
 
@@ -77,11 +86,11 @@ def reset() -> None:
         _last.clear()
 
 
-def _run(reason: str) -> None:
+def _run(reason: str, on: Target | None) -> None:
     from django.db import connections
 
     try:
-        outcome = warm_now()
+        outcome = warm_now(on)
         with _lock:
             _last.update(outcome)
         done = [name for name, result in outcome["steps"].items() if result == "ok"]
@@ -92,8 +101,9 @@ def _run(reason: str) -> None:
         connections.close_all()  # this thread's internal-DB connection (the ini section preference)
 
 
-def warm_now() -> dict[str, Any]:
-    """Compute every answer the pages need, in this thread: ``{"steps": {name: "ok" | error}, "seconds"}``."""
+def warm_now(on: Target | None = None) -> dict[str, Any]:
+    """Compute every answer the pages need about target ``on`` (default the configured one; none: the
+    project's own answers only), in this thread: ``{"steps": {name: "ok" | error}, "seconds"}``."""
     started = time.monotonic()
     steps: dict[str, str] = {}
 
@@ -107,44 +117,44 @@ def warm_now() -> dict[str, Any]:
 
     from core import project
 
-    step("probe", project.probe_project)
+    step("probe", lambda: project.probe_project(on=on))
     setup = project.resolve_alembic()
     if setup.available:
         from migrations_ui import services
 
-        step("history", services.script_history)
-    step("models", _models)
-    step("drift", _drift)
+        step("history", lambda: services.script_history(on=on))
+    step("models", lambda: _models(on))
+    step("drift", lambda: _drift(on))
     if setup.available:
-        step("pending revisions", _pending_revisions)
+        step("pending revisions", lambda: _pending_revisions(on))
     return {"steps": steps, "seconds": round(time.monotonic() - started, 2)}
 
 
-def _models() -> None:
+def _models(on: Target | None) -> None:
     try:
         from modelmap.services import inspect_project
     except ImportError:  # the model map is not installed
         return
-    inspect_project()
+    inspect_project(on=on)
 
 
-def _drift() -> None:
+def _drift(on: Target | None) -> None:
     try:
         from migrations_ui.services import compute_drift
     except ImportError:
         return
-    result = compute_drift()
+    result = compute_drift(on=on)
     if not result.get("ok"):
         raise RuntimeError((result.get("error") or {}).get("message") or "drift could not be computed")
 
 
-def _pending_revisions() -> None:
+def _pending_revisions(on: Target | None) -> None:
     from migrations_ui import services
 
-    h = services.history()
+    h = services.history(on=on)
     by_id = {r["revision"]: r for r in h["revisions"]}
     for rev in h["pending"][:MAX_PENDING_REVISIONS]:
-        services.revision_sql(h, by_id[rev])
+        services.revision_sql(h, by_id[rev], on=on)
 
 
 def install() -> None:

@@ -74,9 +74,9 @@ def run(request: Any, sql: str, *, write: bool = False, explain: bool = False, a
                            after={"statements": "running", "explain": explain, "analyze": analyze})
 
         try:
-            if not write:
-                reader_role.require_safe_console(user)
             on = target.for_request(request)
+            if not write:
+                reader_role.require_safe_console(user, on)
             started_at = timezone.now()
             result = services.run_script(sql, user_id=user.pk, write=write, explain=explain, analyze=analyze,
                                          query_id=query_id, at=at, before_run=before_run if write else None,
@@ -122,7 +122,7 @@ def cancel(request: Any, query_id: str) -> dict[str, Any]:
 def fetch_more(request: Any, cursor: str, count: int = services.ROW_CAP, query_id: str | None = None) -> dict[str, Any]:
     require(request.user, "view_target")
     try:
-        reader_role.require_safe_console(request.user)
+        reader_role.require_safe_console(request.user, target.for_request_or_none(request))
     except AppError as exc:
         audit.record(request, "sql.refused", "fetch more", outcome="denied", after={"code": exc.code},
                      message=exc.message)

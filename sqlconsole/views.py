@@ -29,11 +29,11 @@ def _context(request: HttpRequest, sql: str = "", q: str = "") -> dict[str, Any]
     saved = list(actions.saved_for(request.user))
     history = list(actions.history(request.user, q=q, limit=50, on=target.for_request_or_none(request)))
     try:
-        reader_role.require_safe_console(request.user)
+        reader_role.require_safe_console(request.user, target.for_request_or_none(request))
         refusal = None
     except AppError as exc:
         refusal = exc
-    summary = reader_role.summary()
+    summary = reader_role.summary(on=target.for_request_or_none(request))
     read_role = summary.read_role.user if summary.read_role else ""
     return {
         "console_refusal": refusal, "read_role": read_role,
