@@ -174,3 +174,45 @@ def test_console_history_is_kept_per_target(settings, configured, shop_and_wareh
     history = api.get("/api/database/history").json()["history"]
     assert [(h["sql"], h["target_name"]) for h in history] == [("SELECT label FROM things WHERE id = 1", "shop")]
     assert sorted(QueryHistory.objects.values_list("target_name", flat=True)) == ["shop", "warehouse"]
+
+
+def _things_columns(tables: list[dict]) -> list[str]:
+    return [c["name"] for t in tables if t["name"] == "things" for c in t["columns"]]
+
+
+def test_console_completion_hints_and_held_results_work_on_the_target_asked(configured, shop_and_warehouse, alice,
+                                                                           monkeypatch):
+    from sqlconsole import catalog as console_catalog
+    from sqlconsole import registry
+    from sqlconsole import services as console
+
+    warehouse = target.Target.from_url(shop_and_warehouse[1], name="warehouse")
+    assert _things_columns(console_catalog.completion_schema(warehouse)["tables"]) == ["id", "label", "weight"]
+    assert _things_columns(console_catalog.completion_schema()["tables"]) == ["id", "label"]  # the configured shop
+    assert console_catalog.table_info({"things"}, warehouse)["things"].columns == ("id", "label", "weight")
+    assert console_catalog.database_stats(on=warehouse)["database"] == make_url(shop_and_warehouse[1]).database
+
+    ran = console.run_script("SELECT g FROM generate_series(1, 10005) g", user_id=alice.pk, on=warehouse)
+    assert ran.results[0].has_more and ran.results[0].cursor
+    registered: list[target.Target | None] = []
+    real_register = registry.register
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        registered.append(kwargs.get("on"))
+        return real_register(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "register", spy)
+    more = console.fetch_more(ran.results[0].cursor, alice.pk)
+    assert len(more["rows"]) == 5 and not more["has_more"]
+    assert registered == [warehouse]  # a cancel of this fetch goes to the warehouse's backend
+
+
+def test_the_model_map_and_the_health_checks_read_the_target_asked(configured, shop_and_warehouse):
+    from core import project
+    from modelmap import services as model_services
+
+    warehouse = target.Target.from_url(shop_and_warehouse[1], name="warehouse")
+    assert _things_columns(model_services.reflect_database(warehouse)) == ["id", "label", "weight"]
+    assert _things_columns(model_services.reflect_database()) == ["id", "label"]
+    assert project.check_database(warehouse).data["database"] == make_url(shop_and_warehouse[1]).database
+    assert project.check_database().data["database"] == make_url(shop_and_warehouse[0]).database
