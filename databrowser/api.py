@@ -25,6 +25,7 @@ from core.roles import HasCapability, can
 from databrowser import actions, bulk, catalog, columns, forms, importer, models_info, query
 from databrowser import serializers as s
 from databrowser.formatting import jsonable
+from databrowser.pages import fetch_page
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk
 from databrowser.tables import row_cells
@@ -109,7 +110,7 @@ class TableDataView(ReadView):
     @extend_schema(responses=s.DataPage)
     def get(self, request: Request, tref: str) -> Response:
         info = _info(request, tref)
-        page = query.fetch_page(info, query.parse_request(info, request.query_params))
+        page = fetch_page(info, query.parse_request(info, request.query_params))
         body: dict[str, Any] = {
             "columns": [c.name for c in info.columns],
             "rows": [{c.name: jsonable(r[c.name]) for c in info.columns} for r in page.rows],

@@ -39,7 +39,7 @@ from databrowser.reflection import ColumnInfo, FkLink, TableInfo, get_table, inv
 from databrowser.refs import format_sort, parse_sort
 from databrowser.searchplan import SearchPlan
 
-__all__ = ["ColumnInfo", "FkLink", "TableInfo", "decode_cursor", "encode_cursor", "fetch_page", "fetch_row", "get_table",
+__all__ = ["ColumnInfo", "FkLink", "TableInfo", "decode_cursor", "encode_cursor", "fetch_row", "get_table",
            "invalidate", "list_tables", "parse_request", "where_clauses"]
 
 PAGE_SIZES = (25, 50, 100, 500, 1000)
@@ -404,43 +404,6 @@ def index_statement(info: TableInfo, column: str) -> str:
         return ""
     how = " " if info.kind == "p" else " CONCURRENTLY "
     return f"CREATE INDEX{how}ON {searchplan.qualified(info)} ({searchplan.quote(column)});"
-
-
-def _sort_hint(info: TableInfo, column: str, elapsed_ms: float) -> str:
-    return (f"Sorting ≈ {info.estimate or 0:,} rows by {column} took {elapsed_ms / 1000:.1f} s: {column} has no index, "
-            "so PostgreSQL reads and sorts the whole table for every page (and the statement timeout cuts it "
-            "when it takes longer). An index on the column makes it instant.")
-
-
-def fetch_page(info: TableInfo, req: PageRequest, cut: bool = False) -> Page:
-    """One page of rows; with ``cut`` (the HTML grid) long text/JSON/bytea cells hold only their head.
-    A search goes through ``databrowser.search`` (index, plain query or bounded scan)."""
-    from databrowser import search  # builds on this module's pages
-
-    plan = search_plan(info, req)
-    clauses = where_clauses(info, req, plan)
-    keys, unique = order_keys(info, req.sort)
-    slow_sort = bool(req.sort) and (info.estimate or 0) > BIG_TABLE and req.sort[0][0] not in info.indexed
-    cut_cols = cut_columns(info, keys) if cut else []
-    try:
-        with target.connect(target=info.on) as conn:
-            if plan is not None:
-                page = search.search_page(conn, info, req, plan, clauses, keys, unique, cut_cols)
-            else:
-                page = _fetch(conn, info, req, clauses, keys, unique, cut_cols)
-    except DBAPIError as exc:
-        mapped = db_error_to_app(exc)
-        if isinstance(mapped, QueryTimeout) and req.sort:
-            sql = index_statement(info, req.sort[0][0]) if slow_sort else ""
-            raise QueryTimeout("Sorting or filtering this table took longer than the statement timeout.",
-                               hint="Sort by an indexed column (the key), add a filter, or raise "
-                                    "PGADMIN_STATEMENT_TIMEOUT." + (f" An index makes this sort fast: {sql}" if sql else ""),
-                               ) from exc
-        raise mapped from exc
-    if slow_sort:
-        page.sort_hint = _sort_hint(info, req.sort[0][0], page.elapsed_ms)
-        page.sort_sql = index_statement(info, req.sort[0][0])
-    return page
 
 
 def _page_select(info: TableInfo, where: list[Any], order: list[Any], limit: int, offset: int, late: bool,

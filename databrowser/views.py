@@ -27,6 +27,7 @@ from core.roles import can
 from databrowser import actions, columns, filtercheck, forms, models_info, query, related
 from databrowser.export import estimate_seconds, export_response
 from databrowser.formatting import as_text, full_html, jsonable
+from databrowser.pages import fetch_page
 from databrowser.query import TableInfo
 from databrowser.refs import TableRef, decode_pk, encode_pk
 from databrowser.tables import body_html, build_grid, fk_url, head_html
@@ -191,7 +192,7 @@ def _fetch_marking_bad_filters(info: TableInfo, req: query.PageRequest) -> tuple
     other filters applied and the bad one marked in place (not a 400 page instead of the grid).
     """
     try:
-        return query.fetch_page(info, req, cut=True), {}
+        return fetch_page(info, req, cut=True), {}
     except AppError as refused:
         if not req.filters or refused.status != 400:
             raise
@@ -200,7 +201,7 @@ def _fetch_marking_bad_filters(info: TableInfo, req: query.PageRequest) -> tuple
             raise
     kept = [f for i, f in enumerate(req.filters) if i not in errors]
     good = dataclasses.replace(req, filters=kept, cursor=None, page=None, last=False)
-    return query.fetch_page(info, good, cut=True), errors
+    return fetch_page(info, good, cut=True), errors
 
 
 @require_POST

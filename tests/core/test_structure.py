@@ -47,10 +47,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
         "core's foundation knots through lazy imports: exceptions translates driver errors with target's "
         "translate_error, target reads the reader role's credentials and audits the target switch, roles audit "
         "refusals and audit asks roles. Issue 14 item 2/3 (core/catalog.py, a Target value) untangles it.",
-    frozenset({"databrowser.query", "databrowser.search"}):
-        "search builds on query's pages, and query's page delegates a search term to search (lazy import). "
-        "The fix is to move fetch_page (with its sort hint) to a module of its own that imports both; left "
-        "while issue 14's Target value changes the connections it opens.",
 }
 
 # path -> reason; a module listed here may exceed MAX_LINES.

@@ -106,14 +106,15 @@ def test_the_api_gives_whole_values_and_the_row_page_links_huge_ones(long_db, cl
 def test_the_grid_query_reads_only_the_heads_of_long_cells(long_db):
     from databrowser import query
     from databrowser.formatting import Cut
+    from databrowser.pages import fetch_page
     from databrowser.refs import TableRef
 
     info = query.get_table(TableRef("public", "notes"))
-    page = query.fetch_page(info, query.parse_request(info, {}), cut=True)
+    page = fetch_page(info, query.parse_request(info, {}), cut=True)
     huge = next(r for r in page.rows if r["id"] == 1)
     assert isinstance(huge["body"], Cut) and len(huge["body"].head) == query.GRID_CUT
     assert isinstance(huge["blob"], Cut) and len(huge["blob"].head) == query.BYTEA_HEAD and huge["blob"].size == BIG
     assert isinstance(huge["doc"], Cut) and len(huge["doc"].head) == query.GRID_CUT
     assert huge["title"] == "huge"  # varchar(40): never cut
-    whole = query.fetch_page(info, query.parse_request(info, {}))  # the API's page: whole values
+    whole = fetch_page(info, query.parse_request(info, {}))  # the API's page: whole values
     assert len(next(r for r in whole.rows if r["id"] == 1)["body"]) > BIG
