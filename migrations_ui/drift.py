@@ -43,8 +43,9 @@ def _key(on: target.Target) -> tuple[Any, ...]:
 
     payload = read_side.project_payload()
     applied = tuple(sorted(project.current_revisions(on=on) or ()))
-    return ("drift", *read_side.payload_key(payload, on), settings.SQLALCHEMY_BASE, applied,
-            catalog.schema_fingerprint(on))
+    with target.connect(target=on) as conn:
+        fingerprint = catalog.schema_fingerprint(conn)
+    return ("drift", *read_side.payload_key(payload, on), settings.SQLALCHEMY_BASE, applied, fingerprint)
 
 
 def _deps(on: target.Target) -> deps.Deps:

@@ -17,7 +17,7 @@ but do not query ``pg_catalog`` themselves.
   ``index_keys``, ``trigram_extension``;
 * ``overview`` — ``columns``, ``functions``, ``search_path``, ``database``, ``longest_queries``;
 * ``roles`` — ``current_role``, ``holds``, ``role_exists``;
-* ``fingerprint`` — ``schema_fingerprint`` (opens its own connection).
+* ``fingerprint`` — ``schema_fingerprint``.
 """
 
 from __future__ import annotations

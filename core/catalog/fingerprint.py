@@ -1,4 +1,4 @@
-"""The schema fingerprint the caches are keyed under (read-only, through ``core.target``).
+"""The schema fingerprint the caches are keyed under (read-only, on a connection the caller opens).
 
 ``schema_fingerprint()`` is one short query that hashes, inside PostgreSQL, everything of the user
 schemas that a models-versus-database comparison can see: relations and their kinds, columns (type,
@@ -9,9 +9,8 @@ not. Drift answers are cached under it, so they stay valid exactly as long as th
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from core import target
 from core.catalog.relations import USER_SCHEMA_SQL
 
 # md5 of ordered string_aggs: one round trip, nothing shipped but 32 hex characters.
@@ -47,8 +46,9 @@ SELECT md5(concat_ws(E'\n',
 """)
 
 
-def schema_fingerprint(on: target.Target | None = None) -> str:
-    """A hash of the user schemas' DDL of target ``on`` (default ``current()``; see the module
-    docstring); raises ``AppError`` when unreachable."""
-    with target.connect(target=on) as conn:
-        return str(conn.execute(SCHEMA_FINGERPRINT_SQL).scalar_one())
+def schema_fingerprint(conn: Connection) -> str:
+    """A hash of the user schemas' DDL of the database ``conn`` is on (see the module docstring).
+
+    Like every ``core.catalog`` function it takes the caller's connection (which says which target),
+    so the catalogue needs nothing of ``core.target``."""
+    return str(conn.execute(SCHEMA_FINGERPRINT_SQL).scalar_one())

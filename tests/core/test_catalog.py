@@ -151,10 +151,14 @@ def test_role_checks_see_inherited_membership_such_as_pg_read_all_data(conn, nas
 
 
 def test_the_fingerprint_moves_with_ddl_in_a_mixed_case_schema(conn, nasty_url):
-    before = catalog.schema_fingerprint()
+    def fingerprint() -> str:  # a connection of its own: the DDL below must not wait for the fixture's
+        with core_target.connect() as own:
+            return catalog.schema_fingerprint(own)
+
+    before = fingerprint()
     with psycopg.connect(_libpq(nasty_url), autocommit=True) as other:
         other.execute(f'ALTER TABLE "{SCHEMA}"."{CHILD}" ADD COLUMN extra int')
         try:
-            assert catalog.schema_fingerprint() != before
+            assert fingerprint() != before
         finally:
             other.execute(f'ALTER TABLE "{SCHEMA}"."{CHILD}" DROP COLUMN extra')
