@@ -3,8 +3,8 @@
 The steps (the HTML views and the API call the same functions):
 
 1. **Upload** (``databrowser.importer_upload``): the file streams into the internal DB in pieces of
-   at most 4 MB (``ImportChunk`` rows; nothing from the request names a path), refused past
-   ``PGADMIN_IMPORT_MAX_MB``; big files come in 4 MB pieces, each of which may reach another
+   256 KB (``ImportChunk`` rows; nothing from the request names a path), refused past
+   ``PGADMIN_IMPORT_MAX_MB``; big files are sent in 4 MB pieces, each of which may reach another
    instance. ``new_job`` sniffs the delimiter and the NULL style on the first 64 KB, reads the
    header and a few sample rows, and proposes a mapping.
 2. **Mapping** (``auto_mapping``): each CSV column goes to the table column of the same name,

@@ -102,7 +102,7 @@ class ImportJob(models.Model):
 
 
 class ImportChunk(models.Model):
-    """One piece (at most 4 MB) of an import's file, in order of ``seq``; read back one at a time."""
+    """One piece (``importer_upload.PIECE``, 256 KB) of an import's file, in order of ``seq``; read back one at a time."""
 
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
     seq = models.IntegerField()

@@ -101,7 +101,7 @@ def test_a_multipart_upload_is_stored_in_pieces_and_read_back_across_them(shelf,
     from databrowser import importer_upload
     from databrowser.models import ImportChunk, ImportJob
 
-    monkeypatch.setattr(importer_upload, "CHUNK_MAX", 1000)  # many pieces, rows cut across their edges
+    monkeypatch.setattr(importer_upload, "PIECE", 1000)  # many pieces, rows cut across their edges
     data = ("id,qty,note\n" + "".join(f"{i},{i % 7},note {i}\n" for i in range(1, 1001))).encode()
     client = client_as(bob)
     r = client.post("/data/public.sl_item/import", {"file": SimpleUploadedFile("many.csv", data)})
@@ -121,17 +121,27 @@ def test_a_multipart_upload_is_stored_in_pieces_and_read_back_across_them(shelf,
 
 
 @with_db
-def test_pieces_over_the_size_limit_are_refused_and_the_upload_keeps_what_it_had(shelf, api_as, bob, settings):
-    settings.IMPORT_MAX_MB = 1
-    api = api_as(bob)
-    piece = b"x" * (700 * 1024)
-    first = _piece(api, piece, 0).json()
-    r = _piece(api, piece, len(piece), first["upload"])
-    assert r.status_code == 413 and r.json()["error"]["code"] == "file_too_large"
+def test_a_sent_piece_is_stored_in_small_rows_and_one_over_the_limit_leaves_the_upload_as_it_was(
+        shelf, api_as, bob, settings):
+    from databrowser.importer_upload import PIECE
     from databrowser.models import ImportChunk, ImportJob
 
+    settings.IMPORT_MAX_MB = 3
+    api = api_as(bob)
+    piece = b"x" * (2500 * 1024)
+    first = _piece(api, piece, 0).json()
+    assert first["size"] == len(piece)
+    stored = [len(bytes(d)) for d in ImportChunk.objects.filter(job_id=first["upload"]).order_by("seq")
+              .values_list("data", flat=True)]
+    assert stored == [PIECE] * (len(piece) // PIECE) + [len(piece) % PIECE] and len(stored) > 1
+    r = _piece(api, b"y" * (700 * 1024), len(piece), first["upload"])
+    assert r.status_code == 413 and r.json()["error"]["code"] == "file_too_large"
     assert ImportJob.objects.get(pk=first["upload"]).size == len(piece)
-    assert ImportChunk.objects.filter(job_id=first["upload"]).count() == 1
+    assert ImportChunk.objects.filter(job_id=first["upload"]).count() == len(stored)
+    settings.IMPORT_MAX_MB = 10
+    r = _piece(api, b"z" * (4 * 1024 * 1024 + 1), len(piece), first["upload"])
+    assert r.status_code == 400 and r.json()["error"]["code"] == "chunk_too_large"
+    assert ImportChunk.objects.filter(job_id=first["upload"]).count() == len(stored)
 
 
 def _running_job(user: Any, beat_age_s: float, **extra: Any) -> Any:
