@@ -408,6 +408,8 @@ def _start(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
         states = dict(mine.values_list("pk", "state"))
         if states.get(job.pk) in ImportJob.RUNNING:
             raise Conflict("This import is already running.", hint="Wait for it to finish.")
+        if states.get(job.pk) != job.state:  # e.g. imported meanwhile through another request or instance
+            raise Conflict("This import changed meanwhile.", code="import_changed", hint="Reload it and look again.")
         if any(state in ImportJob.RUNNING for state in states.values()):
             raise Conflict("You already have an import running.", code="import_running",
                            hint="Wait for it to finish, then start this one.")

@@ -189,3 +189,25 @@ def test_jobs_and_their_files_are_forgotten_after_a_day(shelf, bob):
     importer_jobs.forget_old()
     assert list(ImportJob.objects.values_list("pk", flat=True)) == [fresh]
     assert set(ImportChunk.objects.values_list("job_id", flat=True)) == {fresh}
+
+
+@with_db
+def test_a_run_whose_job_was_imported_meanwhile_elsewhere_imports_nothing_twice(shelf, api_as, bob):
+    from django.test import RequestFactory
+
+    from core.exceptions import Conflict
+    from databrowser import importer
+    from databrowser.models import ImportJob
+    from databrowser.reflection import get_table
+    from databrowser.refs import TableRef
+
+    api = api_as(bob)
+    job = _settled(api, api.post(f"{BASE}/import", {"text": "id,qty\n1,1\n2,2\n", "wait": 5}, format="multipart").json())
+    assert job["state"] == "valid", job
+    read_while_valid = ImportJob.objects.get(pk=job["id"])  # what a slower "run" request on another instance holds
+    assert _settled(api, api.post(f"{BASE}/import/{job['id']}/run").json())["state"] == "done"
+    request = RequestFactory().post(f"/data/public.sl_item/import/{job['id']}/run")
+    request.user = bob
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        importer.do_import_csv(request, get_table(TableRef.parse("public.sl_item")), read_while_valid)
+    assert sql(shelf, "SELECT count(*) FROM sl_item") == [(2,)]
