@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
@@ -74,6 +77,9 @@ def forget_old() -> None:
     _last_forget = time.monotonic()
     cutoff = timezone.now() - timedelta(seconds=JOB_TTL_S)
     ImportJob.objects.filter(created_at__lt=cutoff).exclude(state__in=ImportJob.RUNNING).delete()
+    legacy = Path(settings.DATA_DIR) / "imports"  # files of versions that kept jobs in their process: orphans now
+    if legacy.is_dir():
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 def housekeeping(**_kwargs: Any) -> None:

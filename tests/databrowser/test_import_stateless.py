@@ -179,16 +179,21 @@ def test_housekeeping_fails_an_import_whose_server_stopped_and_leaves_a_live_one
 
 
 @with_db
-def test_jobs_and_their_files_are_forgotten_after_a_day(shelf, bob):
+def test_jobs_and_their_files_are_forgotten_after_a_day(shelf, bob, settings, tmp_path):
     from databrowser import importer_jobs, importer_upload
     from databrowser.models import ImportChunk, ImportJob
 
+    settings.DATA_DIR = str(tmp_path)
+    legacy = tmp_path / "imports"  # where an earlier version kept the files, in its process's jobs
+    legacy.mkdir()
+    (legacy / "0123.csv").write_text("id,qty\n1,1\n")
     old = importer_upload.save_text("id,qty\n1,1\n")
     fresh = importer_upload.save_text("id,qty\n2,2\n")
     ImportJob.objects.filter(pk=old).update(created_at=timezone.now() - timedelta(hours=25))
     importer_jobs.forget_old()
     assert list(ImportJob.objects.values_list("pk", flat=True)) == [fresh]
     assert set(ImportChunk.objects.values_list("job_id", flat=True)) == {fresh}
+    assert not legacy.exists()
 
 
 @with_db
