@@ -365,7 +365,7 @@ class ImportView(APIView):
     permission_classes = [HasCapability.of("write_rows")]
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        # the upload streams into the data dir before anything (DRF's CSRF check too) reads the body
+        # the upload streams into the internal DB before anything (DRF's CSRF check too) reads the body
         self.handler = importer.UploadHandler(request)
         if request.method == "POST":
             request.upload_handlers = [self.handler]
@@ -385,16 +385,16 @@ class ImportView(APIView):
         opts = data.validated_data
         if self.handler.exceeded:
             raise importer.too_big()
-        if self.handler.path is not None and self.handler.path.stat().st_size:
-            path, name = self.handler.path, self.handler.file_name or "upload.csv"
+        if self.handler.job_id is not None and self.handler.size:
+            file_id, name = self.handler.job_id, self.handler.file_name or "upload.csv"
         elif opts.get("upload"):
-            path, name = importer.adopt_upload(request, info, opts["upload"]), opts.get("name") or "upload.csv"
+            file_id, name = importer.adopt_upload(request, info, opts["upload"]), opts.get("name") or "upload.csv"
         elif (opts.get("text") or "").strip():
-            path, name = importer.save_text(opts["text"]), "pasted.csv"
+            file_id, name = importer.save_text(opts["text"]), "pasted.csv"
         else:
             raise BadRequest("Send the CSV as a multipart file (field 'file') or as 'text'.", code="no_file",
                              hint="The first line must name the columns.")
-        job = importer.new_job(request, info, path, name)
+        job = importer.new_job(request, info, file_id, name)
         self.job = job
         importer.set_options(info, job, mapping=importer.mapping_from_json(job, opts["mapping"]) if "mapping" in opts
                              else None, mode=opts["mode"], delimiter=opts.get("delimiter"),

@@ -3,7 +3,7 @@
 Thin views over ``databrowser.importer``: one page per job whose body is the partial of the
 job's step. Everything works without JavaScript (forms, and a ``<noscript>`` refresh while a
 job runs); ``static/databrowser/import.js`` polls the status for a live progress bar instead.
-The upload view swaps in the importer's upload handler (the file streams into the data dir,
+The upload view swaps in the importer's upload handler (the file streams into the internal DB,
 size-limited) before Django reads the body, hence the csrf_exempt/csrf_protect pair Django
 documents for that case: CSRF is still checked, once the handler is in place.
 """
@@ -78,19 +78,19 @@ def _upload(request: HttpRequest, tref: str, handler: importer.UploadHandler) ->
                          hint="Upload it as a file instead.") from None
     if handler.exceeded:
         raise importer.too_big()
-    if handler.path is not None and handler.path.stat().st_size:
-        path, name = handler.path, handler.file_name or "upload.csv"
+    if handler.job_id is not None and handler.size:
+        file_id, name = handler.job_id, handler.file_name or "upload.csv"
     elif request.POST.get("upload"):  # sent in pieces by the page's script
         handler.discard()
-        path, name = importer.adopt_upload(request, info, request.POST["upload"]), request.POST.get("name", "")
+        file_id, name = importer.adopt_upload(request, info, request.POST["upload"]), request.POST.get("name", "")
     elif text.strip():
         handler.discard()
-        path, name = importer.save_text(text), "pasted.csv"
+        file_id, name = importer.save_text(text), "pasted.csv"
     else:
         handler.discard()
         raise BadRequest("Choose a CSV file or paste CSV text.", code="no_file",
                          hint="The first line must name the columns.")
-    job = importer.new_job(request, info, path, name)
+    job = importer.new_job(request, info, file_id, name)
     return redirect(_job_url(info, job))
 
 
@@ -111,7 +111,7 @@ def job_page(request: HttpRequest, tref: str, job_id: str) -> HttpResponse:
         return redirect(_job_url(info, job))
     problems = importer.check_mapping(info, job)
     if problems:
-        job.state = "mapping"
+        importer.back_to_mapping(job)
         return _page(request, info, job, status=400, problems=problems)
     importer.start_validation(request, info, job)
     importer.wait(job, INLINE_WAIT_S)

@@ -2,10 +2,11 @@
 
 The steps (the HTML views and the API call the same functions):
 
-1. **Upload** (``databrowser.importer_upload``): the file streams to ``<data dir>/imports/<id>.csv``
-   (a name the tool makes; nothing from the request names a path), refused past
-   ``PGADMIN_IMPORT_MAX_MB``; big files come in 4 MB pieces. ``new_job`` sniffs the delimiter and the NULL style on the first
-   64 KB, reads the header and a few sample rows, and proposes a mapping.
+1. **Upload** (``databrowser.importer_upload``): the file streams into the internal DB in pieces of
+   256 KB (``ImportChunk`` rows; nothing from the request names a path), refused past
+   ``PGADMIN_IMPORT_MAX_MB``; big files are sent in 4 MB pieces, each of which may reach another
+   instance. ``new_job`` sniffs the delimiter and the NULL style on the first 64 KB, reads the
+   header and a few sample rows, and proposes a mapping.
 2. **Mapping** (``auto_mapping``): each CSV column goes to the table column of the same name,
    case, spaces, dashes and underscores ignored; the sample values are read with the row form's
    own fields (``databrowser.forms.field_for``) and a column whose samples do not fit its type is
@@ -17,8 +18,13 @@ The steps (the HTML views and the API call the same functions):
 4. **Import** (``do_import_csv``, after the user confirmed): the same run with ``write=True``:
    all rows in one transaction, or none; audited with the count.
 
-Jobs live in this process (``_jobs``) with their file; the pages poll ``as_dict()``. The CSV is
-read by the stdlib ``csv`` module as a stream (nothing accumulates: memory stays flat for any size).
+Jobs are rows of the internal DB (``databrowser.models.ImportJob``, ``databrowser.importer_jobs``):
+with several instances on one internal PostgreSQL database, any instance serves any step, and the
+pages and the API poll the row (``as_dict()``). The process running a validation or an import writes
+its progress and a heartbeat into the row every half second; if it dies, its target transaction
+rolls back and the housekeeping pass of a live instance marks the job failed. Each user runs one
+import at a time; jobs and their files are deleted after a day. The CSV is read back from its
+pieces by the stdlib ``csv`` module as a stream (one piece in memory: memory stays flat for any size).
 """
 
 from __future__ import annotations
@@ -30,137 +36,49 @@ import json
 import logging
 import re
 import threading
-import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django import forms as djforms
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
 from sqlalchemy import Connection
 
 from core import audit
-from core.exceptions import AppError, AuditUnavailable, BadRequest, Conflict, NotFound
+from core.exceptions import AppError, AuditUnavailable, BadRequest, Conflict
 from databrowser import actions, forms, query
+from databrowser.importer_jobs import Beat, fail_stale, forget_old, get_job, this_process, wait
 from databrowser.importer_upload import (
     CHUNK_MAX,
+    UPLOADING,
     UploadHandler,
     adopt_upload,
     append_chunk,
-    imports_dir,
+    forget_file,
     max_bytes,
+    open_file,
     save_text,
     too_big,
 )
 from databrowser.importer_validate import MAX_ERRORS, Outcome, Plan, RowError, run
+from databrowser.models import ImportJob
 from databrowser.query import ColumnInfo, TableInfo
 
 SNIFF_BYTES = 64 * 1024
 SAMPLE_ROWS = 5
-JOB_TTL_S = 24 * 3600
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 NULL_STYLES = {"empty": "an empty cell is NULL", "marker": "\\N is NULL, an empty cell is an empty string"}
 MODES = {"insert": "insert new rows", "upsert": "insert, or update the row with the same primary key"}
 csv.field_size_limit(64 * 1024 * 1024)  # one cell may be a big JSON document
 
 
-# --- jobs ------------------------------------------------------------------------------------
-
-@dataclass
-class ImportJob:
-    id: str
-    user_id: int
-    table: str  # the table's slug
-    path: Path
-    file_name: str
-    size: int
-    delimiter: str
-    null_style: str
-    headers: list[str]
-    samples: list[list[str]]
-    mapping: list[str | None]  # per CSV column: the target column, or None (skipped)
-    mode: str = "insert"
-    state: str = "mapping"  # mapping | validating | invalid | valid | importing | done | failed
-    phase: str = ""
-    progress: float = 0.0
-    rows: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    truncated: bool = False
-    would_update: int = 0
-    written: int = 0
-    message: str = ""
-    hint: str = ""
-    notes: dict[str, str] = field(default_factory=dict)  # per target column: a type doubt from the samples
-    created: float = field(default_factory=time.time)
-    thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.state in ("validating", "importing")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "table": self.table, "state": self.state, "phase": self.phase,
-                "progress": round(self.progress, 3), "file_name": self.file_name, "size": self.size,
-                "delimiter": self.delimiter, "null_style": self.null_style, "mode": self.mode,
-                "headers": self.headers,
-                "mapping": [{"csv": h, "column": m} for h, m in zip(self.headers, self.mapping, strict=True)],
-                "rows": self.rows, "errors": [e.as_dict() for e in self.errors], "error_count": len(self.errors),
-                "errors_truncated": self.truncated, "would_update": self.would_update, "written": self.written,
-                "message": self.message, "hint": self.hint}
+def _open_text(job: ImportJob, counter: list[int] | None = None) -> io.TextIOWrapper:
+    return io.TextIOWrapper(open_file(job.id, counter), encoding="utf-8-sig", errors="strict", newline="")
 
 
-_lock = threading.Lock()
-_jobs: dict[str, ImportJob] = {}
-
-
-def _forget_old() -> None:
-    now = time.time()
-    with _lock:
-        for key in [k for k, j in _jobs.items() if now - j.created > JOB_TTL_S and not j.running]:
-            _jobs.pop(key).path.unlink(missing_ok=True)
-    for path in [*imports_dir().glob("*.csv"), *imports_dir().glob("*.part")]:  # of a previous server process
-        try:
-            if now - path.stat().st_mtime > JOB_TTL_S:
-                path.unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
-
-
-def get_job(request: Any, job_id: str, info: TableInfo) -> ImportJob:
-    """The user's own job on this table (another user's job does not exist for them)."""
-    with _lock:
-        job = _jobs.get(job_id)
-    if job is None or job.user_id != request.user.pk or job.table != info.ref.slug:
-        raise NotFound("No such import.", hint="Imports are kept for a day by the server that took the file; "
-                                               "upload the file again.")
-    return job
-
-
-def _open_text(path: Path, counter: list[int] | None = None) -> io.TextIOWrapper:
-    raw: Any = open(path, "rb")  # noqa: SIM115 - the wrapper closes it
-    if counter is not None:
-        raw = _Counting(raw, counter)
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
-
-
-class _Counting(io.RawIOBase):
-    """A binary stream that counts the bytes read (the progress of a run)."""
-
-    def __init__(self, inner: Any, counter: list[int]) -> None:
-        self.inner, self.counter = inner, counter
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self.inner.readinto(buffer)
-        self.counter[0] += n or 0
-        return n
-
-    def close(self) -> None:
-        self.inner.close()
-        super().close()
+def _head(job_id: str) -> bytes:
+    with open_file(job_id) as fh:
+        return fh.read(SNIFF_BYTES)
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> BadRequest:
@@ -168,10 +86,9 @@ def _not_utf8(exc: UnicodeDecodeError) -> BadRequest:
                       hint="Save it as CSV UTF-8 (in a spreadsheet: “CSV UTF-8”), then upload it again.")
 
 
-def _sniff(path: Path) -> tuple[str, str, list[str], list[list[str]]]:
+def _sniff(file_id: str) -> tuple[str, str, list[str], list[list[str]]]:
     """Delimiter, NULL style, header and sample rows from the head of the file."""
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
+    head = _head(file_id)
     try:
         text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=False)
     except UnicodeDecodeError as exc:
@@ -255,23 +172,27 @@ def type_notes(info: TableInfo, job: ImportJob) -> dict[str, str]:
     return notes
 
 
-def new_job(request: Any, info: TableInfo, path: Path, file_name: str) -> ImportJob:
-    """Register an uploaded file as an import of ``info`` by this user (step 2: the mapping)."""
+def new_job(request: Any, info: TableInfo, file_id: str, file_name: str) -> ImportJob:
+    """Make an uploaded file (``file_id``, from ``importer_upload``) an import of ``info`` by this
+    user on the request's target (step 2: the mapping)."""
     actions.require_writer(request, "data.import", info)
-    _forget_old()
+    forget_old()
+    job = ImportJob.objects.filter(pk=file_id, state=UPLOADING).first()
+    if job is None:
+        raise BadRequest("The file is gone.", code="no_file", hint="Upload it again.")
     try:
-        delimiter, null_style, headers, samples = _sniff(path)
+        delimiter, null_style, headers, samples = _sniff(job.id)
     except AppError:
-        path.unlink(missing_ok=True)
+        job.delete()
         raise
     headers = [h.strip() or f"column {i + 1}" for i, h in enumerate(headers)]
-    job = ImportJob(id=uuid.uuid4().hex, user_id=request.user.pk, table=info.ref.slug, path=path,
-                    file_name=Path(file_name or "pasted.csv").name[:200], size=path.stat().st_size,
-                    delimiter=delimiter, null_style=null_style, headers=headers, samples=samples,
-                    mapping=auto_mapping(info, headers))
+    job.user_id, job.table, job.target_name = request.user.pk, info.ref.slug, info.on.name if info.on else ""
+    job.file_name = Path(file_name or "pasted.csv").name[:200]
+    job.delimiter, job.null_style, job.headers, job.samples = delimiter, null_style, headers, samples
+    job.mapping = auto_mapping(info, headers)
     job.notes = type_notes(info, job)
-    with _lock:
-        _jobs[job.id] = job
+    job.state, job.created_at = "mapping", timezone.now()
+    job.save()
     return job
 
 
@@ -285,8 +206,7 @@ def set_options(info: TableInfo, job: ImportJob, *, mapping: list[str | None] | 
     if delimiter and delimiter != job.delimiter:
         if delimiter not in DELIMITERS:
             raise BadRequest(f"Unknown delimiter {delimiter!r}.", hint="Use a comma, a semicolon, a tab or a pipe.")
-        with open(job.path, "rb") as fh:
-            text = fh.read(SNIFF_BYTES).decode("utf-8-sig", errors="replace")
+        text = _head(job.id).decode("utf-8-sig", errors="replace")
         try:
             rows = _head_rows(text, delimiter)
         except csv.Error as exc:
@@ -315,6 +235,17 @@ def set_options(info: TableInfo, job: ImportJob, *, mapping: list[str | None] | 
             raise BadRequest(f"Unknown NULL style {null_style!r}.", hint="Use empty or marker.")
         job.null_style = null_style
     job.notes = type_notes(info, job)
+    fields = ("delimiter", "headers", "samples", "mapping", "mode", "null_style", "notes")
+    saved = ImportJob.objects.filter(pk=job.pk).exclude(state__in=ImportJob.RUNNING).update(
+        **{f: getattr(job, f) for f in fields})
+    if not saved:  # started meanwhile (by another request, maybe on another instance)
+        raise Conflict("This import is running; its mapping cannot change now.", hint="Wait for it to finish.")
+
+
+def back_to_mapping(job: ImportJob) -> None:
+    """The mapping step again (the user's mapping cannot work)."""
+    job.state = "mapping"
+    ImportJob.objects.filter(pk=job.pk).exclude(state__in=ImportJob.RUNNING).update(state="mapping")
 
 
 def mapping_from_json(job: ImportJob, raw: Any) -> list[str | None]:
@@ -363,7 +294,7 @@ def _plan(info: TableInfo, job: ImportJob) -> Plan:
 def _records(job: ImportJob, out: Outcome, counter: list[int]) -> Any:
     """(line number, cells) of each data row; a row of the wrong width is recorded and yields None."""
     width = len(job.headers)
-    with _open_text(job.path, counter) as fh:
+    with _open_text(job, counter) as fh:
         reader = csv.reader(fh, delimiter=job.delimiter)
         next(reader, None)
         line = reader.line_num
@@ -381,9 +312,12 @@ def _records(job: ImportJob, out: Outcome, counter: list[int]) -> Any:
                 yield start, rec
 
 
-def _work(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
+def _work(request: Any, info: TableInfo, job_id: str, write: bool) -> None:
+    job = ImportJob.objects.get(pk=job_id)  # this thread's own copy (the request's may be read again meanwhile)
     counter = [0]
     out = Outcome()
+    beat = Beat(job)  # progress and heartbeat into the row, read by the pages on any instance
+    beat.start()
 
     def progress(phase: str, rows: int) -> None:
         job.phase, job.rows = phase, rows
@@ -403,7 +337,7 @@ def _work(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
         with audit.audited_write(request, "data.import", info.ref.slug) as audited:
             run(_plan(info, job), _records(job, out, counter), write=write, out=out, progress=progress,
                 before_commit=before_commit if write else None)
-        job.rows, job.errors, job.truncated = out.rows, out.errors, out.truncated
+        job.rows, job.errors, job.truncated = out.rows, [e.as_dict() for e in out.errors], out.truncated
         job.would_update, job.written = out.would_update, out.written
         if out.errors:
             job.state = "invalid"
@@ -431,11 +365,24 @@ def _work(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
     finally:
         job.progress = 1.0
         job.phase = ""
-        if write and job.state != "done" and (audited is None or audited.entry is None) and not refused:
+        beat.stop()
+        _finish(request, info, job, write and job.state != "done" and (audited is None or audited.entry is None)
+                and not refused)
+
+
+def _finish(request: Any, info: TableInfo, job: ImportJob, audit_failure: bool) -> None:
+    """The outcome into the job's row (read by the pages on any instance), the failure audited."""
+    try:
+        if audit_failure:
             _audit_failure(request, info, job)
         if job.state == "done":
             query.invalidate(info.ref)
-            job.path.unlink(missing_ok=True)  # imported: the copy has no further use
+            forget_file(job.id)  # imported: the copy has no further use
+        job.save(update_fields=["state", "phase", "progress", "rows", "errors", "truncated", "would_update",
+                                "written", "message", "hint"])
+    except DatabaseError:  # the internal DB is away: the row keeps "running" until housekeeping fails it
+        logging.getLogger(__name__).exception("the outcome of import %s could not be saved", job.id)
+    finally:
         connections.close_all()  # this thread's internal-DB connection
 
 
@@ -449,16 +396,21 @@ def _audit_failure(request: Any, info: TableInfo, job: ImportJob) -> None:
     try:
         audit.record(request, "data.import", info.ref.slug, after=_summary(job, job.rows, job.written),
                      outcome="failed", message=job.message + (" First: " + "; ".join(
-                         f"line {e.row} {e.column}: {e.message}" for e in job.errors[:3]) if job.errors else ""))
+                         f"line {e['row']} {e['column']}: {e['message']}" for e in job.errors[:3]) if job.errors else ""))
     except DatabaseError:  # the thread must still finish its clean-up; nothing was written anyway
         logging.getLogger(__name__).exception("the failed import %s could not be audited", job.id)
 
 
 def _start(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
-    with _lock:
-        if job.running:
+    fail_stale(user_id=job.user_id)  # a job whose server died does not block its user
+    with transaction.atomic():  # the user's jobs locked (PostgreSQL): one start at a time, on any instance
+        mine = ImportJob.objects.select_for_update().filter(user=job.user_id)
+        states = dict(mine.values_list("pk", "state"))
+        if states.get(job.pk) in ImportJob.RUNNING:
             raise Conflict("This import is already running.", hint="Wait for it to finish.")
-        if any(j.running and j.user_id == job.user_id for j in _jobs.values()):
+        if states.get(job.pk) != job.state:  # e.g. imported meanwhile through another request or instance
+            raise Conflict("This import changed meanwhile.", code="import_changed", hint="Reload it and look again.")
+        if any(state in ImportJob.RUNNING for state in states.values()):
             raise Conflict("You already have an import running.", code="import_running",
                            hint="Wait for it to finish, then start this one.")
         problems = check_mapping(info, job)
@@ -466,11 +418,12 @@ def _start(request: Any, info: TableInfo, job: ImportJob, write: bool) -> None:
             raise BadRequest(problems[0], code="invalid_mapping", hint="Change the mapping, then validate again.",
                              detail={"problems": problems})
         job.state = "importing" if write else "validating"
-        job.errors, job.truncated, job.message, job.hint, job.progress = [], False, "", "", 0.0
+        job.errors, job.truncated, job.message, job.hint, job.progress, job.phase = [], False, "", "", 0.0, ""
         job.rows = job.written = job.would_update = 0
-        job.thread = threading.Thread(target=_work, args=(request, info, job, write), daemon=True,
-                                      name=f"import-{job.id[:8]}")
-    job.thread.start()
+        job.instance, job.heartbeat_at = this_process(), timezone.now()
+        job.save(update_fields=["state", "errors", "truncated", "message", "hint", "progress", "phase", "rows",
+                                "written", "would_update", "instance", "heartbeat_at"])
+    threading.Thread(target=_work, args=(request, info, job.pk, write), daemon=True, name=f"import-{job.id[:8]}").start()
 
 
 def start_validation(request: Any, info: TableInfo, job: ImportJob) -> None:
@@ -493,13 +446,6 @@ def do_import_csv(request: Any, info: TableInfo, job: ImportJob, *, confirmed: b
     _start(request, info, job, write=True)
 
 
-def wait(job: ImportJob, seconds: float) -> None:
-    """Let a short job finish before answering (small files: no progress page at all)."""
-    thread = job.thread
-    if thread is not None:
-        thread.join(timeout=seconds)
-
-
 __all__ = ["CHUNK_MAX", "MAX_ERRORS", "ImportJob", "UploadHandler", "adopt_upload", "append_chunk", "auto_mapping",
-           "check_mapping", "do_import_csv", "get_job", "imports_dir", "max_bytes", "new_job", "save_text",
+           "back_to_mapping", "check_mapping", "do_import_csv", "get_job", "max_bytes", "new_job", "save_text",
            "set_options", "start_validation", "too_big", "wait"]

@@ -306,7 +306,7 @@ EXPORT_CONCURRENCY = env_int("PGADMIN_EXPORT_CONCURRENCY", 2, minimum=1, maximum
 EXPORT_TOTAL = env_int("PGADMIN_EXPORT_TOTAL", 6, minimum=1, maximum=1000)
 # An export whose client stops reading is ended by PostgreSQL after this idle time.
 EXPORT_IDLE_TIMEOUT_MS = env_duration_ms("PGADMIN_EXPORT_IDLE_TIMEOUT", "60s")
-# CSV import (databrowser/importer.py): the largest file accepted, in MB (streamed to the data dir).
+# CSV import (databrowser/importer.py): the largest file accepted, in MB (streamed into the internal DB in pieces).
 IMPORT_MAX_MB = env_int("PGADMIN_IMPORT_MAX_MB", 200, minimum=1, maximum=1024 * 1024)
 
 # --- logging: never print a secret ------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -35,9 +34,13 @@ def shop(target: str) -> Iterator[str]:
     query.invalidate()
 
 
-def _imports(settings) -> list[Path]:  # type: ignore[no-untyped-def]
-    folder = Path(settings.DATA_DIR) / "imports"
-    return sorted(folder.glob("*.csv")) if folder.exists() else []
+def _imports() -> list[tuple[str, int]]:
+    """The stored files: (job id, pieces) of each job holding one (the files live in the internal DB)."""
+    from django.db.models import Count
+
+    from databrowser.models import ImportJob
+
+    return sorted(ImportJob.objects.annotate(n=Count("chunks")).filter(n__gt=0).values_list("id", "n"))
 
 
 def _settled(api, job: dict) -> dict:  # type: ignore[no-untyped-def]
@@ -70,7 +73,7 @@ def test_editor_maps_validates_confirms_and_imports_a_clean_csv_in_the_pages(sho
     mapping = client.get(job_url).content.decode()
     # matched by name, case and underscores aside; the delimiter sniffed
     assert '<option value="client_id" selected>' in mapping and '<option value=";" selected>' in mapping
-    assert len(_imports(settings)) == 1  # the upload streamed into the data dir, under our own name
+    assert len(_imports()) == 1  # the upload streamed into the internal DB, under an id of our own
     r = client.post(job_url, {"map0": "id", "map1": "client_id", "map2": "qty", "map3": "note", "delimiter": ";",
                               "null_style": "empty", "mode": "insert", "step": "validate"})
     assert r.status_code == 302
@@ -146,7 +149,7 @@ def test_upsert_on_the_primary_key_updates_existing_rows_and_inserts_new_ones(sh
 @with_db
 def test_viewer_cannot_import_and_read_only_mode_refuses_everyone(shop, client_as, api_as, carol, alice, settings):
     text = "id,client_id,qty\n7,1,1\n"
-    files_before = _imports(settings)
+    files_before = _imports()
     r = client_as(carol).post("/data/public.imp_item/import", {"file": SimpleUploadedFile("a.csv", text.encode())})
     assert r.status_code == 403
     assert client_as(carol).get("/data/public.imp_item/import").status_code == 403
@@ -157,7 +160,7 @@ def test_viewer_cannot_import_and_read_only_mode_refuses_everyone(shop, client_a
     assert r.status_code == 403 and r.json()["error"]["code"] == "read_only"
     assert client_as(alice).post("/data/public.imp_item/import", {"text": text}).status_code == 403
     assert sql(shop, "SELECT count(*) FROM imp_item") == [(1,)]
-    assert _imports(settings) == files_before  # a refused upload leaves no file behind
+    assert _imports() == files_before  # a refused upload leaves no file behind
     assert AuditEntry.objects.filter(outcome="denied").count() >= 4
 
 
@@ -221,9 +224,9 @@ def test_bob_uploads_a_csv_with_three_bad_rows_sees_why_fixes_it_and_imports(ser
 @with_db
 def test_a_file_over_the_size_limit_is_refused_while_it_streams_and_leaves_nothing(shop, client_as, bob, settings):
     settings.IMPORT_MAX_MB = 1
-    files_before = _imports(settings)
+    files_before = _imports()
     big = b"id,client_id,qty\n" + b"".join(b"%d,1,1\n" % i for i in range(10, 200_000))
     assert len(big) > 1024 * 1024
     r = client_as(bob).post("/data/public.imp_item/import", {"file": SimpleUploadedFile("big.csv", big)})
     assert r.status_code == 413 and "PGADMIN_IMPORT_MAX_MB" in r.content.decode()
-    assert _imports(settings) == files_before
+    assert _imports() == files_before
