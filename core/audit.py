@@ -1,8 +1,8 @@
 """The audit service: every write path calls ``record`` (who, what, before/after, outcome).
 
-The request being served is kept in a context variable (set by ``core.middleware``), so that a
-check deep in a service — ``core.roles.require`` refusing an action — can audit the refusal with
-the user's address without every caller passing the request down.
+The request being served is kept in a context variable (``core.request_context``, set by
+``core.middleware``), so that a check deep in a service — ``core.roles.require`` refusing an action —
+can audit the refusal with the user's address without every caller passing the request down.
 
 Writes on the target go through ``audited_write`` (row insert/update/delete, bulk edit, CSV
 import, the SQL console's write mode): the audit entry is written to the internal database
@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from django.db import DatabaseError
@@ -35,29 +34,14 @@ from django.http import HttpRequest
 from sqlalchemy import Connection
 
 from core import target as core_target
+from core.capabilities import can
 from core.exceptions import AuditUnavailable, TargetUnavailable
 from core.logging import scrub
 from core.models import AuditEntry
+from core.request_context import current_request as current_request  # re-exported: the request being served
 from pgadmin_site.proxies import valid_ip
 
 log = logging.getLogger(__name__)
-
-_current_request: ContextVar[Any] = ContextVar("pgadmin_current_request", default=None)
-
-
-def set_current_request(request: Any) -> Any:
-    """Remember the request this thread/task serves; returns the token to reset it."""
-    return _current_request.set(request)
-
-
-def reset_current_request(token: Any) -> None:
-    _current_request.reset(token)
-
-
-def current_request() -> Any:
-    """The request being served, or None (management commands, background work)."""
-    return _current_request.get()
-
 
 def client_ip(request: HttpRequest | Any | None) -> str | None:
     """The client's address as a valid IP, or None.
@@ -197,7 +181,5 @@ def visible_entries(user: Any) -> Any:
     Viewers must not read other people's actions (an admin's write-mode SQL, the users they
     created); their own history is theirs to see.
     """
-    from core.roles import can
-
     entries = AuditEntry.objects.all()
     return entries if can(user, "manage_users") else entries.filter(user=user)

@@ -1,21 +1,16 @@
 """The small error vocabulary shared by the HTML views and the API.
 
 Every expected failure is an ``AppError`` with a stable ``code``, an HTTP ``status``, a plain
-``message`` and a ``hint`` that says how to fix it. The DRF exception handler renders it as
-``{"error": {"code", "message", "hint"}}``; ``core.middleware.AppErrorMiddleware`` renders the
-same error as a page. Nothing here ever shows a traceback unless ``PGADMIN_DEBUG=1``.
+``message`` and a ``hint`` that says how to fix it. The DRF exception handler
+(``core.api_errors``) renders it as ``{"error": {"code", "message", "hint"}}``;
+``core.middleware.AppErrorMiddleware`` renders the same error as a page. Nothing here ever shows a
+traceback unless ``PGADMIN_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
-from rest_framework import exceptions as drf_exceptions
-from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 from core.logging import scrub
 
@@ -113,48 +108,3 @@ class AuditUnavailable(AppError):
 
 class Throttled(AppError):
     code, status = "throttled", 429
-
-
-def _drf_error(exc: drf_exceptions.APIException) -> tuple[int, dict[str, Any]]:
-    status = exc.status_code
-    code = exc.default_code if isinstance(exc.default_code, str) else "error"
-    hint = ""
-    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
-        status, code = 401, "not_authenticated"
-        hint = "Log in, or send 'Authorization: Token <key>' (get one with POST /api/auth/token)."
-    elif isinstance(exc, drf_exceptions.PermissionDenied):
-        hint = "Ask an admin for a role that allows this action."
-    elif isinstance(exc, drf_exceptions.ValidationError):
-        code = "invalid"
-        hint = "Fix the fields listed in detail and send the request again."
-        return status, {"code": code, "message": "Some fields are not valid.", "hint": hint,
-                        "detail": exc.detail}
-    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return status, {"code": code, "message": str(message), "hint": hint}
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler: every error becomes ``{"error": {code, message, hint}}``."""
-    if isinstance(exc, AppError):
-        return Response({"error": exc.as_dict()}, status=exc.status)
-    from sqlalchemy.exc import DBAPIError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    if isinstance(exc, DBAPIError | PoolTimeout):  # a dead or saturated database is a 503, never a 500
-        from core.target import translate_error
-
-        translated = translate_error(exc)
-        if isinstance(translated, AppError):
-            return Response({"error": translated.as_dict()}, status=translated.status)
-    if isinstance(exc, Http404):
-        exc = drf_exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = drf_exceptions.PermissionDenied()
-    if isinstance(exc, drf_exceptions.APIException):
-        status, body = _drf_error(exc)
-        response = Response({"error": body}, status=status)
-        if status == 401:
-            response["WWW-Authenticate"] = 'Token realm="api"'
-        return response
-    # Unexpected: let DRF's default (None -> Django's 500 handling) apply, but log it scrubbed.
-    return exception_handler(exc, context)

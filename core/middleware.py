@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from django.shortcuts import render
 from sqlalchemy.exc import DBAPIError
 
-from core import audit
+from core import request_context
 from core.exceptions import AppError
 from core.logging import scrub
 from core.roles import DEFAULT_CAPABILITY, TARGET_WRITES, require, view_capability
@@ -70,11 +70,11 @@ class AppErrorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # The request in a context variable: a refusal deep in a service is audited with its IP.
-        token = audit.set_current_request(request)
+        token = request_context.set_current_request(request)
         try:
             return self.get_response(request)
         finally:
-            audit.reset_current_request(token)
+            request_context.reset_current_request(token)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
         if isinstance(exc, DBAPIError):

@@ -5,13 +5,13 @@ Read mode of the SQL console and viewers run as a *reader role* when one is avai
 demo) created, whose credentials are stored in the data dir (``reader-role.json``, 0600) and used
 while the target is the same server and database. This module also inspects the roles: a target
 role that is a superuser or holds one of ``DANGEROUS_ROLES`` is reported in red at startup and on
-the dashboard, and with such a role and no reader role only admins get the console.
+the dashboard, and with such a role and no reader role only admins get the console. The stored
+credentials are read and written by ``core.reader_store``, which ``core.target`` reads without
+importing this module (no import cycle).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import sys
 import time
@@ -24,63 +24,25 @@ from django.conf import settings
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from core import catalog, target
+from core import catalog, reader_store, target
 from core.exceptions import AppError, Forbidden, TargetNotConfigured
 
 DANGEROUS_ROLES = ("pg_signal_backend", "pg_read_server_files", "pg_execute_server_program",
                    "pg_write_server_files")
-STORE_NAME = "reader-role.json"
 DEFAULT_NAME = "pgadmin_reader"
 _CACHE_SECONDS = 60.0
 
 _cache: dict[str, tuple[Any, ...]] = {}
 
 
-# --- stored credentials ----------------------------------------------------------------------
+# --- stored credentials (core.reader_store) ---------------------------------------------------
 
-def store_path() -> Path:
-    return Path(settings.DATA_DIR) / STORE_NAME
-
-
-def _target_key(url: URL) -> str:
-    host = url.host or target.socket_dir(url) or "local"
-    return f"{host}:{url.port or 5432}/{url.database or ''}"
-
-
-def stored_url(for_target: URL) -> str | None:
-    """The stored reader URL when it was made for this target's server and database."""
-    path = store_path()
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return None
-    cached = _cache.get("store")
-    if cached is None or cached[0] != mtime:
-        try:
-            cached = (mtime, json.loads(path.read_text()))
-        except (OSError, ValueError):
-            return None
-        _cache["store"] = cached
-    data = cached[1]
-    if not isinstance(data, dict) or data.get("target") != _target_key(for_target):
-        return None
-    url = data.get("url")
-    return url if isinstance(url, str) and url else None
+store_path = reader_store.store_path
 
 
 def store(for_target: URL, reader: URL, data_dir: Path | None = None) -> Path:
     """Write the reader's URL to the data dir, readable by this OS user only (0600 in 0700)."""
-    path = (Path(data_dir) / STORE_NAME) if data_dir is not None else store_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    body = json.dumps({"target": _target_key(for_target), "role": reader.username,
-                       "url": reader.render_as_string(hide_password=False)}, indent=2)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(body)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    _cache.pop("store", None)
+    path = reader_store.write(for_target, reader, data_dir)
     target.dispose()  # engines are rebuilt with the reader role
     for slot in [k for k in _cache if k.startswith("summary")]:  # every target's role facts
         _cache.pop(slot, None)
@@ -270,12 +232,13 @@ def _first_line(exc: Exception) -> str:
 def forget() -> None:
     """Drop the cached role facts (tests, a changed URL)."""
     _cache.clear()
+    reader_store.forget()
 
 
 def require_safe_console(user: Any, on: target.Target | None = None) -> None:
     """Refuse the console on target ``on`` (default the configured one) to non-admins when read mode
     would run as a dangerous role there."""
-    from core.roles import can
+    from core.capabilities import can
 
     if can(user, "write_sql"):
         return  # admins are trusted with the target role

@@ -2,7 +2,9 @@
 
 A role is a Django group holding capability permissions. ``require(user, capability)`` is the
 one check every write path calls (views and API alike); it also enforces ``PGADMIN_READ_ONLY=1``,
-which removes every write to the target whatever the role.
+which removes every write to the target whatever the role. The plain facts (``ROLES``, ``role_of``,
+``can``) live in ``core.capabilities``, which imports no audit, so the target and the audit can ask
+them without an import cycle; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
 from rest_framework.permissions import BasePermission
 
+from core import request_context
+
+# The role facts (core.capabilities, which imports no audit), re-exported: callers import them from here.
+from core.capabilities import CAPABILITIES as CAPABILITIES
+from core.capabilities import ROLES as ROLES
+from core.capabilities import TARGET_WRITES as TARGET_WRITES
+from core.capabilities import assigned_role as assigned_role
+from core.capabilities import can as can
+from core.capabilities import role_of as role_of
+from core.capabilities import set_role as set_role
 from core.exceptions import Forbidden, ReadOnlyMode
 
-ROLES = ("viewer", "editor", "admin")
-CAPABILITIES = {
-    "viewer": ["view_target"],
-    "editor": ["view_target", "write_rows"],
-    "admin": ["view_target", "write_rows", "run_migrations", "write_sql", "manage_users"],
-}
-# Capabilities that write to the target database: PGADMIN_READ_ONLY=1 refuses them for everyone.
-TARGET_WRITES = {"write_rows", "run_migrations", "write_sql"}
 _NEEDED_ROLE = {"view_target": "viewer", "write_rows": "editor", "run_migrations": "admin",
                 "write_sql": "admin", "manage_users": "admin"}
 
@@ -36,48 +40,6 @@ def ensure_roles(**_: Any) -> None:
         group, _created = Group.objects.get_or_create(name=role)
         perms = Permission.objects.filter(content_type__app_label="core", codename__in=codenames)
         group.permissions.set(perms)
-
-
-def role_of(user: Any) -> str | None:
-    """The highest role of a user (superusers are admins), None for anonymous/disabled/no role."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return None
-    # asked on every target connection of a request (core.target reads viewers through the reader
-    # role): one groups query per user object, forgotten by set_role()
-    cached = getattr(user, "_pgadmin_role", _UNSET)
-    if cached is _UNSET:
-        cached = assigned_role(user)
-        user._pgadmin_role = cached
-    return cached if isinstance(cached, str) else None
-
-
-_UNSET = object()
-
-
-def assigned_role(user: Any) -> str | None:
-    """The role a user holds, even while disabled (for the users page)."""
-    if user.is_superuser:
-        return "admin"
-    names = set(user.groups.values_list("name", flat=True))
-    for role in reversed(ROLES):
-        if role in names:
-            return role
-    return None
-
-
-def set_role(user: Any, role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    user.groups.add(Group.objects.get(name=role))
-    user.__dict__.pop("_pgadmin_role", None)
-
-
-def can(user: Any, capability: str) -> bool:
-    """True when the user's role grants ``capability`` (and PGADMIN_READ_ONLY does not forbid it)."""
-    if capability in TARGET_WRITES and settings.READ_ONLY:
-        return False
-    return bool(getattr(user, "is_authenticated", False)) and user.has_perm(f"core.{capability}")
 
 
 def require(user: Any, capability: str) -> None:
@@ -97,7 +59,7 @@ def _audit_refusal(user: Any, capability: str, reason: str) -> None:
     from core import audit
     from core.models import AuditEntry
 
-    request = audit.current_request()
+    request = request_context.current_request()
     where = f"{request.method} {request.path}" if request is not None else ""
     audit.record(request, "refused", f"{capability} {where}".strip(), outcome=AuditEntry.Outcome.DENIED,
                  message=reason, user=user if getattr(user, "is_authenticated", False) else None)

@@ -35,8 +35,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from core import reader_store
 from core.exceptions import QueryTimeout, TargetBusy, TargetNotConfigured, TargetUnavailable
 from core.logging import register_secret, scrub
+from core.request_context import current_request
 
 APPLICATION_NAME = "pgadmin-tool"
 _ACCEPTED_DRIVERS = {"", "psycopg", "psycopg2", "asyncpg", "pg8000", "psycopg2cffi", "psycopg_async"}
@@ -169,9 +171,7 @@ class Target:
         ``manage.py create_reader_role`` stored for this server and database; None when none."""
         raw = self.reader_raw
         if not raw:
-            from core import reader_role  # the stored credentials (data dir, 0600)
-
-            raw = reader_role.stored_url(self.url) or ""
+            raw = reader_store.stored_url(self.url) or ""  # the stored credentials (data dir, 0600)
         if not raw:
             return None
         try:
@@ -503,10 +503,10 @@ def translate_error(exc: Exception, target: Target | None = None) -> Exception:
 def _acting_as_viewer() -> bool:
     """True inside a viewer's request: viewers read as the reader role wherever one is configured
     (the trust model), decided here at the source rather than by every caller."""
-    from core import audit, roles
+    from core.capabilities import role_of  # Django's auth models: loaded once the apps are ready
 
-    user = getattr(audit.current_request(), "user", None)
-    return user is not None and roles.role_of(user) == "viewer"
+    user = getattr(current_request(), "user", None)
+    return user is not None and role_of(user) == "viewer"
 
 
 @contextmanager

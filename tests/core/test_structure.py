@@ -2,9 +2,9 @@
 
 1. No import cycles between the modules of the project's packages. Imports inside functions count
    as much as those at module level: a lazy import hides a cycle from Python, not from a reader.
-   ``if TYPE_CHECKING:`` blocks do not count (they never run). Cycles that existed when this rule
-   came in are listed in ``KNOWN_CYCLES`` with a reason each; the list may only shrink (an entry
-   that no longer matches a cycle fails too, so it is removed when fixed).
+   ``if TYPE_CHECKING:`` blocks do not count (they never run). ``KNOWN_CYCLES`` listed the cycles that
+   existed when this rule came in, with a reason each; it is empty now and may only stay so (an entry
+   that no longer matches a cycle fails too).
 2. An app imports nothing of another app but its public modules (``PUBLIC``): a feature app's ``services``
    (and ``signals``), ``pgadmin_site``'s leaf helpers (``entry``, ``env``, ``proxies``). ``core`` is the
    foundation: every app may import any core module, and core itself imports feature apps only through
@@ -41,13 +41,9 @@ ENTRY_POINTS = ("urls", "api_urls", "routing")
 SKIP = ("core/child/",)
 
 # Each entry: the modules of one strongly connected component of the import graph, and why it is accepted.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"core.audit", "core.exceptions", "core.reader_role", "core.roles", "core.target"}):
-        "core's foundation knots through lazy imports: exceptions translates driver errors with target's "
-        "translate_error, target reads the reader role's credentials and asks audit (the request) and roles "
-        "whether a viewer is reading, roles audit refusals and audit asks roles. (core.catalog left it: its "
-        "functions take the caller's connection, the fingerprint too.)",
-}
+# Empty: the last one (core's foundation: audit, exceptions, reader_role, roles, target) went when the DRF
+# handler, the request context, the role facts and the reader's stored credentials got modules of their own.
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 # path -> reason; a module listed here may exceed MAX_LINES.
 TOO_LONG: dict[str, str] = {}
