@@ -74,6 +74,13 @@ def drop_database(server_url: str, url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def libpq(url: str) -> str:
+    """``url`` for psycopg and libpq's programs: ``postgresql://``, without the SQLAlchemy driver name."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="module")
 def target_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty target database for this test module (postgresql+psycopg URL)."""
