@@ -25,6 +25,8 @@ from psycopg import sql
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 PASSWORD = "correct-horse-battery"
+# TEST_FUZZ=full (`make fuzz`): the API fuzz at full depth; `make test` runs a quicker pass.
+FUZZ_FULL = os.environ.get("TEST_FUZZ", "").strip().lower() == "full"
 
 
 def _answers(host: str, port: int) -> bool:

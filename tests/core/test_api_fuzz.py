@@ -16,7 +16,6 @@ type and unexpected method the schema implies, about 2,000 more requests (three 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,15 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import FUZZ_FULL, PASSWORD
 from tests.serving import add_user
 
 pytestmark = pytest.mark.slow
 
-# TEST_FUZZ=full (`make fuzz`): the coverage phase too; the quick depth leaves it out (1,950 of its
+# `make fuzz` (FUZZ_FULL) runs the coverage phase too; the quick depth leaves it out (1,950 of its
 # 2,150 requests: ~45 s alone, ~100 s in `make test`), its random phase reaches every operation.
-FULL = os.environ.get("TEST_FUZZ", "quick").strip().lower() == "full"
-PHASES = "examples,coverage,fuzzing" if FULL else "examples,fuzzing"
+PHASES = "examples,coverage,fuzzing" if FUZZ_FULL else "examples,fuzzing"
 
 
 def _token(base_url: str) -> str:
@@ -68,6 +66,6 @@ def test_no_generated_request_makes_the_server_fail(served_demo, tmp_path):
     selected = re.search(r"Selected: (\d+)/\d+", proc.stdout)
     tested = re.search(r"Tested: (\d+)", proc.stdout)
     assert selected and tested and int(tested.group(1)) == int(selected.group(1)) >= 40, summary
-    if FULL:  # the summary's line of a phase that ran and passed
+    if FUZZ_FULL:  # the summary's line of a phase that ran and passed
         assert "✅ Coverage" in proc.stdout, summary
     assert '"POST /api/database/query" 200' in served_demo.output
