@@ -70,7 +70,7 @@ test: $(DEVSTAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # The API fuzz (tests/core/test_api_fuzz.py) at full depth: `make test` runs its random phase only
-# (8 requests per operation); this adds schemathesis' coverage phase (~2,000 boundary and invalid requests).
+# (up to 8 requests per operation); this adds schemathesis' coverage phase (~2,000 boundary and invalid requests).
 fuzz: $(DEVSTAMP)
 	TEST_FUZZ=full $(PY) -m pytest tests/core/test_api_fuzz.py -rA
 

@@ -7,7 +7,7 @@ error vocabulary), every status code is one the schema declares, and every respo
 the schema's serializer for that operation and code (so the OpenAPI schema stays true). The seed
 is fixed so that a failure is reproducible.
 
-Two depths (``TEST_FUZZ``). ``make test`` runs the quick one: the examples and fuzzing phases, 8
+Two depths (``TEST_FUZZ``). ``make test`` runs the quick one: the examples and fuzzing phases, up to 8
 generated requests (valid and invalid) per operation, every operation reached. ``make fuzz``
 (``TEST_FUZZ=full``) adds schemathesis' coverage phase: every boundary value, missing field, wrong
 type and unexpected method the schema implies, about 2,000 more requests (three times as long).
