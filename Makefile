@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 PORT ?= 3000
 
-.PHONY: help setup demo demo-big run test test-firefox compat compat-projects compat-pg compat-interp lint bench check clean dist-check wheel
+.PHONY: help setup demo demo-big run test fuzz test-firefox compat compat-projects compat-pg compat-interp lint bench check clean dist-check wheel
 
 help:
 	@echo "make demo      zero-config: venv, embedded PostgreSQL, demo project, serve on :$(PORT)"
 	@echo "make run       serve against DATABASE_URL / PGADMIN_PROJECT_DIR from the environment"
 	@echo "make test      the whole test suite (real PostgreSQL, real Chromium, one story in Firefox)"
+	@echo "make fuzz      the API fuzz at full depth: schemathesis' coverage phase too (make test runs a quick pass)"
 	@echo "make test-firefox the browser tests in Debian's firefox-esr (docs/compat.md, Browsers)"
 	@echo "make lint      ruff + mypy + hadolint (the Dockerfile)"
 	@echo "make bench     the benchmarks (ratios against bare SQL / the Alembic CLI / RESULTS.md)"
@@ -67,6 +68,11 @@ check: $(STAMP)
 TEST_WORKERS ?= 2
 test: $(DEVSTAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+
+# The API fuzz (tests/core/test_api_fuzz.py) at full depth: `make test` runs its random phase only
+# (up to 8 requests per operation); this adds schemathesis' coverage phase (~2,000 boundary and invalid requests).
+fuzz: $(DEVSTAMP)
+	TEST_FUZZ=full $(PY) -m pytest tests/core/test_api_fuzz.py -rA
 
 # Every browser test in firefox-esr instead of Chromium (`make test` runs one Firefox story).
 test-firefox: $(DEVSTAMP)

@@ -25,6 +25,8 @@ from psycopg import sql
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 PASSWORD = "correct-horse-battery"
+# TEST_FUZZ=full (`make fuzz`): the API fuzz at full depth; `make test` runs a quicker pass.
+FUZZ_FULL = os.environ.get("TEST_FUZZ", "").strip().lower() == "full"
 
 
 def _answers(host: str, port: int) -> bool:
@@ -72,6 +74,13 @@ def drop_database(server_url: str, url: str) -> None:
     name = make_url(url).database
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def libpq(url: str) -> str:
+    """``url`` for psycopg and libpq's programs: ``postgresql://``, without the SQLAlchemy driver name."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")

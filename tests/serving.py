@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import libpq  # noqa: F401 - re-exported: the served-instance tests import it from here
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -139,11 +141,6 @@ def wait_run_final(served: Served, token: str, run_id: int, timeout: float = 60)
 
 
 # --- several instances sharing one internal DB, one Redis and one target (README, "Several instances") ---
-
-def libpq(url: str) -> str:
-    """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq (psycopg) takes it."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
 
 COMPOSE_INSTANCES = REPO / "examples" / "docker-compose.instances.yml"
 # What the tests add to the compose file's environment, and why: the ini's path (the fixture project

@@ -14,9 +14,9 @@ import time
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from tests.compat.conftest import Compat, params, record
+from tests.conftest import libpq
 from tests.migrations_ui.conftest import schema_of, wait_for_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -41,10 +41,6 @@ def api_run(api, kind: str, target: str) -> dict:  # type: ignore[no-untyped-def
     wait_for_run(response.json()["run_id"], timeout=RUN_TIMEOUT)
     run: dict = api.get(f"/api/alembic/runs/{response.json()['run_id']}").json()
     return run
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def versions(url: str, table: str) -> list[str]:

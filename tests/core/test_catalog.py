@@ -15,6 +15,7 @@ from psycopg import sql
 
 from core import catalog
 from core import target as core_target
+from tests.conftest import libpq
 
 SCHEMA = "Mixed Case"
 PARENT, CHILD, VIEW = 'Parent "P"', "Child", "Parent View"
@@ -41,16 +42,12 @@ ANALYZE "{SCHEMA}"."{CHILD}";
 """
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 @pytest.fixture(scope="module")
 def nasty_url(target_url: str) -> Iterator[str]:
-    with psycopg.connect(_libpq(target_url), autocommit=True) as conn:
+    with psycopg.connect(libpq(target_url), autocommit=True) as conn:
         conn.execute(NASTY)
     # A temporary table lives in a pg_temp_N schema while its session is open: not a user schema.
-    with psycopg.connect(_libpq(target_url), autocommit=True) as holder:
+    with psycopg.connect(libpq(target_url), autocommit=True) as holder:
         holder.execute("CREATE TEMP TABLE scratch (id int)")
         yield target_url
 
@@ -95,7 +92,7 @@ def test_a_never_analysed_table_is_unknown_and_an_analysed_one_a_number(conn, na
                                                 "no_such_table": None}
     assert (catalog.relation(conn, SCHEMA, PARENT) or {}).get("estimate", "absent") is None
     assert catalog.relation(conn, SCHEMA, "absent") is None
-    with psycopg.connect(_libpq(nasty_url), autocommit=True) as other:
+    with psycopg.connect(libpq(nasty_url), autocommit=True) as other:
         other.execute("ANALYZE public.readings_1")
         partly = {(r.schema, r.name): r.estimate for r in catalog.tables(conn, "public")}
         other.execute("ANALYZE public.readings")
@@ -136,7 +133,7 @@ def test_column_facts_follow_the_same_rules(conn):
 
 def test_role_checks_see_inherited_membership_such_as_pg_read_all_data(conn, nasty_url):
     name = f"catalog_reader_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(nasty_url), autocommit=True) as admin:
+    with psycopg.connect(libpq(nasty_url), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
         try:
             admin.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(name)))
@@ -156,7 +153,7 @@ def test_the_fingerprint_moves_with_ddl_in_a_mixed_case_schema(conn, nasty_url):
             return catalog.schema_fingerprint(own)
 
     before = fingerprint()
-    with psycopg.connect(_libpq(nasty_url), autocommit=True) as other:
+    with psycopg.connect(libpq(nasty_url), autocommit=True) as other:
         other.execute(f'ALTER TABLE "{SCHEMA}"."{CHILD}" ADD COLUMN extra int')
         try:
             assert fingerprint() != before

@@ -22,16 +22,12 @@ from databrowser import reflection
 from databrowser.refs import TableRef
 from migrations_ui.models import Run
 from sqlconsole.models import QueryHistory
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, libpq
 from tests.migrations_ui.conftest import api_run, fresh_url, use_project  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THINGS = TableRef("public", "things")
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import pytest
 
 from core.models import AuditEntry
 from migrations_ui import backups
+from tests.conftest import libpq
 from tests.migrations_ui.conftest import alembic_cli, api_run, schema_of, wait_for_run
-from tests.migrations_ui.test_runs import libpq, version_table
+from tests.migrations_ui.test_runs import version_table
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,8 +10,9 @@ import pytest
 from core.models import AuditEntry
 from migrations_ui import jobs
 from migrations_ui.models import Run
+from tests.conftest import libpq
 from tests.migrations_ui.conftest import wait_for_run
-from tests.migrations_ui.test_runs import libpq, lock_is_free, version_table
+from tests.migrations_ui.test_runs import lock_is_free, version_table
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,9 @@ import psycopg
 import pytest
 
 from core.models import AuditEntry
+from tests.conftest import libpq
 from tests.migrations_ui.conftest import api_run
-from tests.migrations_ui.test_runs import libpq, version_table
+from tests.migrations_ui.test_runs import version_table
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, libpq
 from tests.migrations_ui.conftest import api_run
-from tests.migrations_ui.test_runs import libpq
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

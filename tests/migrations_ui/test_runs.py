@@ -16,14 +16,10 @@ from core.models import AuditEntry
 from migrations_ui.jobs import child_pid
 from migrations_ui.models import Run
 from migrations_ui.runlock import LOCK_KEY
-from tests.conftest import create_database, drop_database
+from tests.conftest import create_database, drop_database, libpq
 from tests.migrations_ui.conftest import alembic_cli, api_run, schema_of, wait_for_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def version_table(url: str) -> list[str]:

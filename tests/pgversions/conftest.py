@@ -19,6 +19,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from tests.conftest import libpq
 from tests.databrowser.conftest import hostile, hostile_url  # noqa: F401  (fixtures, re-exported)
 from tests.migrations_ui.conftest import fresh_url, use_project  # noqa: F401  (fixtures, re-exported)
 from tests.pgversions import servers
@@ -96,7 +97,7 @@ def with_reader(settings) -> Iterator[Callable[[str], str]]:  # type: ignore[no-
         if module is not None:
             reader = module.create(url, name, save=False).render_as_string(hide_password=False)
         else:
-            with psycopg.connect(_libpq(url), autocommit=True) as conn:
+            with psycopg.connect(libpq(url), autocommit=True) as conn:
                 database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
                 for statement in ("CREATE ROLE {} LOGIN", "GRANT pg_read_all_data TO {}"):
                     conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
@@ -115,17 +116,13 @@ def with_reader(settings) -> Iterator[Callable[[str], str]]:  # type: ignore[no-
     if module is not None:
         module.forget()
     for name, url in made:
-        with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        with psycopg.connect(libpq(url), autocommit=True) as conn:
             database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
             conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM {}").format(sql.Identifier(database),
                                                                                  sql.Identifier(name)))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -21,10 +21,11 @@ from sqlalchemy.engine import make_url
 from core import pgtools
 from core.models import AuditEntry
 from sqlconsole.plan import build
+from tests.conftest import libpq
 from tests.databrowser.conftest import USERS, pkpath, sql, tpath
 from tests.migrations_ui.conftest import api_run, schema_of, wait_for_run
 from tests.migrations_ui.test_drift import alembic_says
-from tests.migrations_ui.test_runs import libpq, lock_is_free, version_table
+from tests.migrations_ui.test_runs import lock_is_free, version_table
 from tests.sqlconsole.test_plans import assert_tree_matches, explain, raw_nodes
 
 VERSIONS = (14, 15, 16, 17, 18)

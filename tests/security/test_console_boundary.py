@@ -19,12 +19,7 @@ import psycopg
 import pytest
 
 from core.models import AuditEntry
-
-LIBPQ = "postgresql+psycopg://"
-
-
-def libpq(url: str) -> str:
-    return url.replace(LIBPQ, "postgresql://", 1)
+from tests.conftest import libpq
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,13 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+from tests.conftest import libpq
 
 
 @pytest.fixture(scope="module")
 def narrow_reader(pg_server_url: str, target_url: str) -> Iterator[str]:
     name = f"narrow_reader_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(target_url), autocommit=True) as conn:
+    with psycopg.connect(libpq(target_url), autocommit=True) as conn:
         conn.execute("CREATE TABLE menu (id int PRIMARY KEY, dish text); INSERT INTO menu VALUES (1, 'soup')")
         conn.execute("CREATE TABLE payroll (id int PRIMARY KEY, salary int); INSERT INTO payroll VALUES (1, 99000)")
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
@@ -32,7 +30,7 @@ def narrow_reader(pg_server_url: str, target_url: str) -> Iterator[str]:
     from core import target
 
     target.dispose()
-    with psycopg.connect(_libpq(target_url), autocommit=True) as conn:
+    with psycopg.connect(libpq(target_url), autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
         conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
     with psycopg.connect(pg_server_url, autocommit=True) as conn:

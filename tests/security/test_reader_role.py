@@ -14,9 +14,7 @@ from django.core.management import CommandError, call_command
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from tests.conftest import libpq
 
 
 @pytest.fixture

@@ -13,20 +13,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from core.models import AuditEntry
 from migrations_ui import reaper
 from migrations_ui.models import Run, RunLine
 from migrations_ui.runlock import LOCK_KEY
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, libpq
 from tests.migrations_ui.conftest import wait_for_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import time
 import psycopg
 import pytest
 
-from tests.conftest import FIXTURES
-from tests.security.test_runs_lock import libpq, lock_holder, sessions, version_table
+from tests.conftest import FIXTURES, libpq
+from tests.security.test_runs_lock import lock_holder, sessions, version_table
 from tests.serving import Served, api_call, api_token, wait_run_final
 
 PASSWORD = "kill-nine-Secret-42"

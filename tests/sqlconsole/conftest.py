@@ -9,9 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+from tests.conftest import libpq
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import REPO
-from tests.sqlconsole.conftest import libpq
+from tests.conftest import REPO, libpq
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = REPO / "docs" / "screenshots"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from sqlconsole.models import QueryHistory, SavedQuery
-from tests.sqlconsole.conftest import libpq
+from tests.conftest import libpq
 
 
 def test_the_page_works_as_a_plain_form_without_the_bundle(shop, bob, client_as, monkeypatch):

@@ -11,7 +11,8 @@ import pytest
 from core.models import AuditEntry
 from sqlconsole import registry, services
 from sqlconsole.models import QueryHistory
-from tests.sqlconsole.conftest import libpq, scalar
+from tests.conftest import libpq
+from tests.sqlconsole.conftest import scalar
 
 
 def query(api, sql: str, **extra):  # type: ignore[no-untyped-def]

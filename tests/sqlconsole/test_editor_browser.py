@@ -11,8 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import PASSWORD, REPO, wait_until
-from tests.sqlconsole.conftest import libpq
+from tests.conftest import PASSWORD, REPO, libpq, wait_until
 
 pytestmark = pytest.mark.browser
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from sqlconsole.hints import filter_columns
-from tests.sqlconsole.conftest import libpq
+from tests.conftest import libpq
 
 ROWS = 200_000
 COLUMNS = ("id", "kind", "amount", "status", "client_id", "created_at", "note", "Odd Name")

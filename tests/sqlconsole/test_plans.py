@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from sqlconsole.plan import MISESTIMATE_FACTOR
-from tests.sqlconsole.conftest import libpq, scalar
+from tests.conftest import libpq
+from tests.sqlconsole.conftest import scalar
 
 BIG_ROWS = 1_000_000
 
