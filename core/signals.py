@@ -33,6 +33,7 @@ from core import audit
 job_starting = Signal()  # kwargs: run
 schema_changed = Signal()  # kwargs: run
 housekeeping = Signal()  # no kwargs
+shutting_down = Signal()  # no kwargs: `serve` is about to end the process (each receiver: a second at most)
 
 
 @receiver(user_logged_in)

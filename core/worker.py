@@ -499,6 +499,11 @@ _pool = Pool()
 atexit.register(_pool.shutdown)
 
 
+def shutdown() -> None:
+    """Stop every warm worker now (``serve``'s exit, which skips ``atexit``)."""
+    _pool.shutdown()
+
+
 def pool() -> Pool:
     return _pool
 

@@ -50,12 +50,20 @@ def release_during_runs() -> int:
     return released
 
 
+def _shutting_down(**_kwargs: Any) -> None:
+    """``shutting_down``: cancel this process's running console statements (``registry.cancel_all_here``)."""
+    from sqlconsole.registry import cancel_all_here
+
+    cancel_all_here()
+
+
 class SqlconsoleConfig(AppConfig):
     name = "sqlconsole"
     verbose_name = "SQL console"
 
     def ready(self) -> None:
-        from core.signals import housekeeping, job_starting
+        from core.signals import housekeeping, job_starting, shutting_down
 
         job_starting.connect(_release_for_run, dispatch_uid="sqlconsole.release_for_run")
         housekeeping.connect(_housekeeping, dispatch_uid="sqlconsole.housekeeping")
+        shutting_down.connect(_shutting_down, dispatch_uid="sqlconsole.shutting_down")

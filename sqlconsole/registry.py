@@ -132,6 +132,24 @@ def cancel(query_id: str, user_id: int, username: str, is_admin: bool) -> dict[s
     return {"query_id": query_id, "cancelled": sent}
 
 
+def cancel_all_here(reason: str = "the server stopping") -> int:
+    """Cancel every statement this process runs (``serve`` is stopping): their sessions end now
+    instead of running on until ``statement_timeout`` after their client is gone. Returns how many."""
+    with _registry_lock:
+        entries = list(_running.values())
+    cancelled = 0
+    for entry in entries:
+        entry.cancelled_by = entry.cancelled_by or reason
+        if entry.conn is None:
+            continue
+        try:
+            entry.conn.cancel_safe(timeout=1)
+            cancelled += 1
+        except Exception as exc:  # noqa: BLE001 - finished meanwhile, or the server does not answer
+            log.info("console statement of user %s not cancelled at shutdown: %s", entry.user_id, exc)
+    return cancelled
+
+
 def _cancel_elsewhere(query_id: str, user_id: int, username: str, is_admin: bool) -> dict[str, Any]:
     """Cancel a query another instance runs: its row gives the pid, checked against the user."""
     row = RunningQuery.objects.filter(query_id=query_id).first()

@@ -9,8 +9,11 @@ the problem and recover once it is fixed).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -172,7 +175,53 @@ class Command(BaseCommand):
         _django_parses_forms()
         self.say(f"Serving on {host}:{port} (Ctrl+C to stop)")
         # No --proxy-headers: X-Forwarded-* count only from PGADMIN_TRUSTED_PROXIES (pgadmin_site/proxies.py).
+        from twisted.internet import reactor  # after daphne's import, which installs the asyncio reactor
+
+        # SIGTERM/SIGINT stop the reactor, whose shutdown then waits for every request in flight
+        # (a 60 s console query, a page waiting for the stopped loop): give them SHUTDOWN_GRACE_S.
+        reactor.addSystemEventTrigger("before", "shutdown", _exit_after_grace)  # type: ignore[arg-type]
         CommandLineInterface().run(["-b", host, "-p", str(port), "pgadmin_site.asgi:application"])
+        _exit_after_daphne()
+
+
+SHUTDOWN_GRACE_S = 3.0  # well inside `docker stop`'s 10 s
+
+
+def _exit_after_grace() -> None:
+    """A stop was asked: requests in flight get a few seconds, then the process ends anyway."""
+    timer = threading.Timer(SHUTDOWN_GRACE_S, _exit_after_daphne)
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_after_daphne() -> None:
+    """Daphne returned (SIGTERM/SIGINT stopped its event loop), or its shutdown outlived the grace:
+    end the process now.
+
+    A request still in a worker thread at that moment may be waiting for that loop (Django's
+    ``async_to_sync`` between middlewares) or for a slow query; the interpreter's exit would join
+    those threads forever, and ``docker stop`` would end in a SIGKILL after its 10 s. So the warm
+    project workers are stopped (their children too), the logs flushed, and the process exits
+    without joining threads; whatever those requests held ends with it (connections close, the
+    server rolls their transactions back), and a run in progress is failed by the next instance's
+    reaper, as when a server dies (docs/architecture.md, Job engine).
+    """
+    import logging as std_logging
+
+    from core import housekeeping, worker
+    from core.signals import shutting_down
+
+    housekeeping.stop()
+    for receiver, reply in shutting_down.send_robust(sender=None):  # e.g. the console cancels its queries
+        if isinstance(reply, Exception):
+            std_logging.getLogger(__name__).warning("shutdown receiver %r failed: %s", receiver, reply)
+    with contextlib.suppress(Exception):
+        worker.shutdown()
+    std_logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def _django_parses_forms() -> None:
