@@ -7,6 +7,7 @@ slow query is the deterministic way to have a worker thread busy at that moment.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import threading
@@ -26,8 +27,16 @@ def test_serve_exits_at_once_on_sigterm_with_a_slow_query_in_flight_and_its_sess
     try:
         served.wait_ready()
         token = api_token(served, "alice", PASSWORD)
-        query = threading.Thread(target=api_call, daemon=True, args=(
-            served, "POST", "/api/database/query", token, {"sql": "SELECT pg_sleep(60)", "mode": "read"}))
+        outcome: list[BaseException | tuple[int, dict]] = []
+
+        def ask() -> None:
+            try:
+                outcome.append(api_call(served, "POST", "/api/database/query", token,
+                                        {"sql": "SELECT pg_sleep(60)", "mode": "read"}))
+            except Exception as exc:  # noqa: BLE001 - the server going away is the expected answer
+                outcome.append(exc)
+
+        query = threading.Thread(target=ask, daemon=True)
         query.start()
         wait_until(lambda: sleeping(target_url), 30, "the console query in pg_sleep")
         started = time.monotonic()
@@ -35,6 +44,8 @@ def test_serve_exits_at_once_on_sigterm_with_a_slow_query_in_flight_and_its_sess
         served.proc.wait(timeout=30)
         assert time.monotonic() - started < 5, served.output[-2000:]
         assert served.proc.returncode == 0
+        query.join(timeout=10)
+        assert outcome and isinstance(outcome[0], OSError | http.client.HTTPException), outcome  # connection closed
         wait_until(lambda: not sleeping(target_url), 15, "the query's session ending with the server")
     finally:
         served.stop()
