@@ -9,16 +9,32 @@ instance cannot do it, and waiting for a restart or a page view would leave a ru
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+from datetime import datetime, timedelta
 
 from django.db import close_old_connections
 from django.db import connection as django_connection
+from django.utils import timezone
 
 from core.signals import housekeeping
 
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 3.0  # how often the receivers look (each one internal-DB query when there is nothing to do)
+# The liveness rule the receivers share (a run's executor, an import's process, a job worker):
+STALE_AFTER_S = 10.0  # a heartbeat older than this: the process that wrote it is gone
+
+
+def process_name(kind: str) -> str:
+    """The name a process gives itself on the rows it executes: "web pid 41 on host", "worker pid 57 on host"."""
+    return f"{kind} pid {os.getpid()} on {socket.gethostname()}"[:200]
+
+
+def stale_before() -> datetime:
+    """Heartbeats older than this are stale (``STALE_AFTER_S`` ago)."""
+    return timezone.now() - timedelta(seconds=STALE_AFTER_S)
 
 _started: threading.Thread | None = None
 _guard = threading.Lock()

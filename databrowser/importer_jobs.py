@@ -5,15 +5,13 @@ Any instance sharing the internal DB serves any request of an import: the pages 
 the row; the process running a validation or an import writes its progress and a heartbeat into it
 every ``BEAT_S`` (``Beat``). When that process dies, its target transaction rolls back with its
 connection, and the housekeeping pass of any live instance (``core.signals.housekeeping``,
-connected in ``apps.py``) marks the job failed once its heartbeat is older than ``STALE_AFTER_S``.
+connected in ``apps.py``) marks the job failed once its heartbeat is older than ``core.housekeeping.STALE_AFTER_S``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -25,12 +23,12 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from core.exceptions import NotFound
+from core.housekeeping import process_name, stale_before
 from databrowser.models import ImportJob
 from databrowser.query import TableInfo
 
 JOB_TTL_S = 24 * 3600
 BEAT_S = 0.5  # the running process writes progress and heartbeat this often
-STALE_AFTER_S = 10.0  # a heartbeat older than this: nobody runs the job any more
 FORGET_EVERY_S = 600.0  # how often the housekeeping pass deletes the jobs older than a day
 STOPPED = "The server running this import stopped; nothing was written."
 STOPPED_HINT = "Start the validation (or the import) again."
@@ -40,7 +38,7 @@ _last_forget = 0.0  # this process's last clean-up (a throttle, not state of any
 
 def this_process() -> str:
     """The name this process gives itself as a job's ``instance``."""
-    return f"pid {os.getpid()} on {socket.gethostname()}"[:200]
+    return process_name("web")
 
 
 def get_job(request: Any, job_id: str, info: TableInfo) -> ImportJob:
@@ -59,7 +57,7 @@ def get_job(request: Any, job_id: str, info: TableInfo) -> ImportJob:
 def fail_stale(pk: str | None = None, user_id: int | None = None) -> int:
     """Mark failed the running jobs whose heartbeat stopped (their process died: the target's
     transaction rolled back with its connection); how many."""
-    stale = timezone.now() - timedelta(seconds=STALE_AFTER_S)
+    stale = stale_before()
     query = ImportJob.objects.filter(state__in=ImportJob.RUNNING, heartbeat_at__lt=stale)
     if pk is not None:
         query = query.filter(pk=pk)

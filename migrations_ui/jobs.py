@@ -39,7 +39,7 @@ writes its name in ``Run.executor`` and a heartbeat (``Run.heartbeat_at``, every
 
 A process killed mid-run leaves its run "running"; its child dies with it (the child's watchdog,
 ``core/child/pgadmin_child_runlock.py``, ends the work and rolls it back). ``migrations_ui.reaper``
-marks such a run failed once its heartbeat is older than ``liveness.STALE_AFTER_S`` and none of its
+marks such a run failed once its heartbeat is older than ``core.housekeeping.STALE_AFTER_S`` and none of its
 sessions is left on the target: at start, every few seconds in every live instance and worker
 (``core.housekeeping``), and in the gate of the next run. A run queued for a worker that no worker
 has claimed yet is never reaped: it waits, and says so (``liveness.waiting_note``).

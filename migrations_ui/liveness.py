@@ -4,7 +4,7 @@ A run is executed by one process: the web process that accepted it (``PGADMIN_JO
 ``manage.py worker`` (``PGADMIN_JOBS=worker``). That process writes its name in ``Run.executor`` and
 a heartbeat in ``Run.heartbeat_at`` every ``HEARTBEAT_S`` while it executes the run (the job engine's
 cancel watcher, ``migrations_ui.jobs``). A run is *unattended* when it is open, its heartbeat is
-older than ``STALE_AFTER_S`` (or was never written) and it is not queued waiting for a worker; the
+older than ``core.housekeeping.STALE_AFTER_S`` (or was never written) and it is not queued waiting for a worker; the
 reaper (``migrations_ui.reaper``) marks such a run failed once none of its sessions is left on the
 target, and the gate of a new run (``fail_unattended``) does it holding the lock.
 
@@ -16,29 +16,23 @@ session by design: it waits (its page says so) and is never reaped.
 
 from __future__ import annotations
 
-import os
-import socket
-from datetime import timedelta
-
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core import audit
 from core.exceptions import Conflict
+from core.housekeeping import process_name, stale_before
 from core.target import Target
 from migrations_ui.models import JobWorker, Run, RunLine
 
 HEARTBEAT_S = 2.0  # how often the executing process writes the run's heartbeat
-STALE_AFTER_S = 10.0  # a heartbeat older than this: nobody executes the run any more
 OPEN = [Run.Status.QUEUED, Run.Status.RUNNING]
 STALE_ERROR = ("The server stopped during this run (killed or restarted before the run finished). Its child process "
                "and database sessions were gone when this was noticed; what the run had not committed was rolled back.")
 STALE_HINT = "The version table below is where the database is; start the run again if needed."
 
 
-def this_process(kind: str) -> str:
-    """The name this process gives itself as a run's executor: "web pid 41 on host" or "worker pid 57 on host"."""
-    return f"{kind} pid {os.getpid()} on {socket.gethostname()}"[:200]
+this_process = process_name  # the name this process gives itself as a run's executor
 
 
 def waiting_for_worker(run: Run) -> bool:
@@ -48,12 +42,12 @@ def waiting_for_worker(run: Run) -> bool:
 
 def heartbeat_fresh(run: Run) -> bool:
     """True while the process executing the run writes its heartbeat (it may be between two sessions)."""
-    return run.heartbeat_at is not None and run.heartbeat_at >= timezone.now() - timedelta(seconds=STALE_AFTER_S)
+    return run.heartbeat_at is not None and run.heartbeat_at >= stale_before()
 
 
 def workers_alive() -> list[JobWorker]:
     """The workers whose heartbeat is fresh."""
-    return list(JobWorker.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=STALE_AFTER_S)))
+    return list(JobWorker.objects.filter(seen_at__gte=stale_before()))
 
 
 def waiting_note(run: Run) -> str | None:
@@ -71,7 +65,7 @@ def waiting_note(run: Run) -> str | None:
 
 def unattended(exclude: list[int]) -> QuerySet[Run]:
     """Open runs (not in ``exclude``: this process executes them) whose executor's heartbeat stopped."""
-    fresh = timezone.now() - timedelta(seconds=STALE_AFTER_S)
+    fresh = stale_before()
     return (Run.objects.filter(status__in=OPEN).exclude(pk__in=exclude)
             .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=fresh))
             .exclude(status=Run.Status.QUEUED, executor="", payload__isnull=False))
@@ -79,7 +73,7 @@ def unattended(exclude: list[int]) -> QuerySet[Run]:
 
 def mark_failed(pk: int, after: list[str] | None) -> bool:
     """Mark a run nobody executes any more failed (True when it was still open), with a log line saying why."""
-    fresh = timezone.now() - timedelta(seconds=STALE_AFTER_S)
+    fresh = stale_before()
     if not Run.objects.filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=fresh), pk=pk, status__in=OPEN).update(
             status=Run.Status.FAILED, finished_at=timezone.now(), error=STALE_ERROR, hint=STALE_HINT, to_revisions=after):
         return False
