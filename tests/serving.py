@@ -14,10 +14,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import libpq  # noqa: F401 - re-exported: the served-instance tests import it from here
+from tests.conftest import (
+    create_database,
+    drop_database,
+    libpq,  # noqa: F401 - re-exported: the served-instance tests import it from here
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,9 +106,10 @@ class Served:
         self._reader.join(timeout=5)
 
 
-def add_user(served: Served, username: str, role: str, password: str) -> None:
-    """Create a user in a served instance's internal DB (through `manage.py adduser`)."""
-    env = {**os.environ, "PGADMIN_DATA_DIR": str(served.data_dir)}
+def add_user(served: Served, username: str, role: str, password: str, env: dict[str, str] | None = None) -> None:
+    """Create a user in a served instance's internal DB (through `manage.py adduser`); ``env``: the
+    instance's own settings when its internal DB is not the data dir's (several instances)."""
+    env = {**os.environ, **(env or {}), "PGADMIN_DATA_DIR": str(served.data_dir)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run([sys.executable, "manage.py", "adduser", username, "--role", role, "--password", password],
                    cwd=REPO, env=env, check=True, capture_output=True)
@@ -175,6 +183,43 @@ def shared_env(internal: str, target: str, project: Path, admin_password: str) -
                  "PGADMIN_WARM": "0", "PGADMIN_WORKER_PROCESSES": "0"}
     assert tuple(test_only) == TEST_ONLY_ENV
     return {**local, **test_only}
+
+
+@dataclass
+class InstancePair:
+    """Two instances started with the several-instances compose file's environment (``env``), their
+    target, and an API token of the admin ``root`` (obtained on ``a``, or on ``b`` with ``admin_on_b``)."""
+
+    a: Served
+    b: Served
+    env: dict[str, str]
+    target: str
+    token: str = ""
+
+
+@contextmanager
+def instance_pair(server_url: str, label: str, project: Path, password: str, *, env: dict[str, str] | None = None,
+                  env_a: dict[str, str] | None = None, env_b: dict[str, str] | None = None,
+                  prepare: Callable[[str], None] | None = None, admin_on_b: bool = False) -> Iterator[InstancePair]:
+    """A fresh internal DB and target (``prepare(target)`` first), instances A and B on them, started
+    together as compose starts them; everything stopped and dropped afterwards."""
+    internal = create_database(server_url, f"{label}_internal")
+    target = create_database(server_url, f"{label}_target")
+    started: list[Served] = []
+    try:
+        if prepare is not None:
+            prepare(target)
+        shared = {**shared_env(internal, target, project, password), **(env or {})}
+        started = [Served({**shared, **(env_a or {})}), Served({**shared, **(env_b or {})})]
+        for served in started:
+            served.wait_ready()
+        a, b = started
+        yield InstancePair(a, b, shared, target, api_token(b if admin_on_b else a, "root", password))
+    finally:
+        for served in started:
+            served.stop()
+        drop_database(server_url, target)
+        drop_database(server_url, internal)
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -22,8 +22,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import FIXTURES, create_database, drop_database
-from tests.serving import Served, api_call, api_token, libpq, shared_env, sleeping, wait_run_final, wait_until
+from tests.conftest import FIXTURES
+from tests.serving import InstancePair, api_call, instance_pair, libpq, sleeping, wait_run_final, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 PASSWORD = "instance-dies-Secret-42"
@@ -31,27 +31,14 @@ SLEEPY = FIXTURES / "alembic_sleepy"
 REAPED_WITHIN_S = 45  # the heartbeat goes stale after 10 s, the housekeeping pass runs every 3 s
 
 
-class Instances:
-    def __init__(self, a: Served, b: Served, env: dict[str, str], target: str) -> None:
-        self.a, self.b, self.env, self.target = a, b, env, target
-        self.token = api_token(b, "root", PASSWORD)
+Instances = InstancePair
 
 
 @pytest.fixture(scope="module")
 def instances(pg_server_url: str) -> Iterator[Instances]:
-    internal = create_database(pg_server_url, "dies_internal")
-    target = create_database(pg_server_url, "dies_target")
-    env = shared_env(internal, target, SLEEPY, PASSWORD)
-    a, b = Served({**env, "SLEEPY_SECONDS": "60"}), Served({**env, "SLEEPY_SECONDS": "0"})
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield Instances(a, b, env, target)
-    finally:
-        a.stop()
-        b.stop()
-        drop_database(pg_server_url, target)
-        drop_database(pg_server_url, internal)
+    with instance_pair(pg_server_url, "dies", SLEEPY, PASSWORD, env_a={"SLEEPY_SECONDS": "60"},
+                       env_b={"SLEEPY_SECONDS": "0"}, admin_on_b=True) as both:
+        yield both
 
 
 def descendants(pid: int) -> set[int]:

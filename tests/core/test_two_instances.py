@@ -17,8 +17,6 @@ import os
 import re
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -30,8 +28,19 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import FIXTURES, REPO, create_database, drop_database
-from tests.serving import Served, api_call, api_token, libpq, shared_env, sleeping, wait_run_final, wait_until
+from tests.conftest import FIXTURES
+from tests.serving import (
+    InstancePair,
+    Served,
+    add_user,
+    api_call,
+    api_token,
+    instance_pair,
+    libpq,
+    sleeping,
+    wait_run_final,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 PASSWORD = "two-instances-Secret-42"
@@ -39,20 +48,7 @@ VIEWER_PASSWORD = "two-instances-Viewer-42"
 SLOW = FIXTURES / "alembic_slow"
 
 
-class Pair:
-    """The two instances, their shared settings and the admin's API token."""
-
-    def __init__(self, a: Served, b: Served, env: dict[str, str], target: str) -> None:
-        self.a, self.b, self.env, self.target = a, b, env, target
-        self.token = api_token(a, "root", PASSWORD)
-
-
-def add_user(env: dict[str, str], data_dir: str, username: str, role: str, password: str) -> None:
-    """`manage.py adduser` against the shared internal DB."""
-    full = {**os.environ, **env, "PGADMIN_DATA_DIR": data_dir}
-    full.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([sys.executable, "manage.py", "adduser", username, "--role", role, "--password", password],
-                   cwd=REPO, env=full, check=True, capture_output=True)
+Pair = InstancePair
 
 
 def start_slow_run(pair: Pair) -> int:
@@ -141,21 +137,11 @@ class WebSocket:
 
 @pytest.fixture(scope="module")
 def pair(pg_server_url: str) -> Iterator[Pair]:
-    internal = create_database(pg_server_url, "internal")
-    target = create_database(pg_server_url, "target")
-    env = {**shared_env(internal, target, SLOW, PASSWORD), "PGADMIN_LOGIN_FAILURE_LIMIT": "3"}
-    a, b = Served(env), Served(env)  # started together: they migrate the internal DB one at a time
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        add_user(env, str(a.data_dir), "vera", "viewer", VIEWER_PASSWORD)
-        add_user(env, str(a.data_dir), "lou", "viewer", VIEWER_PASSWORD)
-        yield Pair(a, b, env, target)
-    finally:
-        a.stop()
-        b.stop()
-        drop_database(pg_server_url, target)
-        drop_database(pg_server_url, internal)
+    # started together: they migrate the internal DB one at a time
+    with instance_pair(pg_server_url, "two", SLOW, PASSWORD, env={"PGADMIN_LOGIN_FAILURE_LIMIT": "3"}) as both:
+        add_user(both.a, "vera", "viewer", VIEWER_PASSWORD, env=both.env)
+        add_user(both.a, "lou", "viewer", VIEWER_PASSWORD, env=both.env)
+        yield both
 
 
 # --- 1. sessions and tokens --------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import FIXTURES, create_database, drop_database
-from tests.serving import Served, api_call, api_token, libpq, shared_env, sleeping, wait_until
+from tests.conftest import FIXTURES
+from tests.serving import InstancePair, Served, api_call, instance_pair, libpq, sleeping, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 PASSWORD = "two-instances-import-Secret-42"
@@ -33,29 +33,19 @@ CREATE TRIGGER ti_slow_nap AFTER INSERT ON ti_slow FOR EACH STATEMENT EXECUTE FU
 """
 
 
-class Pair:
-    def __init__(self, a: Served, b: Served, env: dict[str, str], target: str) -> None:
-        self.a, self.b, self.env, self.target = a, b, env, target
-        self.token = api_token(b, "root", PASSWORD)
+Pair = InstancePair
+
+
+def _schema(target: str) -> None:
+    with psycopg.connect(libpq(target), autocommit=True) as conn:
+        conn.execute(SCHEMA)
 
 
 @pytest.fixture(scope="module")
 def pair(pg_server_url: str) -> Iterator[Pair]:
-    internal = create_database(pg_server_url, "imp_internal")
-    target = create_database(pg_server_url, "imp_target")
-    with psycopg.connect(libpq(target), autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    env = shared_env(internal, target, FIXTURES / "alembic_linear", PASSWORD)
-    a, b = Served(env), Served(env)
-    try:
-        a.wait_ready()
-        b.wait_ready()
-        yield Pair(a, b, env, target)
-    finally:
-        a.stop()
-        b.stop()
-        drop_database(pg_server_url, target)
-        drop_database(pg_server_url, internal)
+    with instance_pair(pg_server_url, "imp", FIXTURES / "alembic_linear", PASSWORD, prepare=_schema,
+                       admin_on_b=True) as both:
+        yield both
 
 
 def send_piece(served: Served, token: str, table: str, data: bytes, offset: int,
