@@ -19,7 +19,7 @@ from django.db import DatabaseError
 
 from core.exceptions import AuditUnavailable
 from core.models import AuditEntry
-from tests.databrowser.conftest import pkpath, sql
+from tests.databrowser.conftest import pkpath, sql, with_schema
 
 db = pytest.mark.django_db(transaction=True)  # the import runs in a thread with its own connection
 BASE = "/api/tables/public.aud_item"
@@ -35,12 +35,7 @@ INSERT INTO aud_item VALUES (1, 10, 'one'), (2, 20, 'two'), (3, 30, 'three');
 
 @pytest.fixture
 def shop(target: str) -> Iterator[str]:
-    from databrowser import query
-
-    sql(target, SCHEMA)
-    query.invalidate()
-    yield target
-    query.invalidate()
+    yield from with_schema(target, SCHEMA)
 
 
 def _refuse(*args: Any, **kwargs: Any) -> None:

@@ -57,6 +57,16 @@ def sql(url: str, statement: str, *params: object) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
+def with_schema(target: str, schema: str) -> Iterator[str]:
+    """A fixture body: ``schema`` (SQL) run on ``target``, the reflected tables forgotten before and after."""
+    from databrowser import query
+
+    sql(target, schema)
+    query.invalidate()
+    yield target
+    query.invalidate()
+
+
 def tpath(schema: str, name: str) -> str:
     """The URL segment of a table, as a client would build it (see databrowser.refs)."""
     from databrowser.refs import TableRef

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.models import AuditEntry
-from tests.databrowser.conftest import sql
+from tests.databrowser.conftest import sql, with_schema
 
 with_db = pytest.mark.django_db(transaction=True)  # not on the browser story (its server has its own DB)
 
@@ -26,12 +26,7 @@ INSERT INTO imp_item VALUES (1, 1, 5, 'first', '2024-01-01');
 
 @pytest.fixture
 def shop(target: str) -> Iterator[str]:
-    from databrowser import query
-
-    sql(target, SCHEMA)
-    query.invalidate()
-    yield target
-    query.invalidate()
+    yield from with_schema(target, SCHEMA)
 
 
 def _imports() -> list[tuple[str, int]]:

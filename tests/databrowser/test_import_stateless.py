@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from core.models import AuditEntry
-from tests.databrowser.conftest import sql
+from tests.databrowser.conftest import sql, with_schema
 
 with_db = pytest.mark.django_db(transaction=True)
 BASE = "/api/tables/public.sl_item"
@@ -32,12 +32,7 @@ CREATE TABLE sl_item (id integer PRIMARY KEY, qty integer NOT NULL CHECK (qty >=
 
 @pytest.fixture
 def shelf(target: str) -> Iterator[str]:
-    from databrowser import query
-
-    sql(target, SCHEMA)
-    query.invalidate()
-    yield target
-    query.invalidate()
+    yield from with_schema(target, SCHEMA)
 
 
 def another_instance(settings: Any, tmp_path: Any, n: int) -> None:
