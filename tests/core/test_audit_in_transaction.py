@@ -10,7 +10,6 @@ the entry was written (a deferred foreign key) leaves the entry marked "not appl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.db import DatabaseError
 
 from core.exceptions import AuditUnavailable
 from core.models import AuditEntry
-from tests.databrowser.conftest import pkpath, sql, with_schema
+from tests.databrowser.conftest import pkpath, settled_import, sql, with_schema
 
 db = pytest.mark.django_db(transaction=True)  # the import runs in a thread with its own connection
 BASE = "/api/tables/public.aud_item"
@@ -61,12 +60,7 @@ def _refused(r: Any) -> None:
 
 
 def _settled(api: Any, job: dict) -> dict:
-    deadline = time.monotonic() + 30
-    while job["state"] in ("validating", "importing"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = api.get(f"{BASE}/import/{job['id']}").json()
-    return job
+    return settled_import(api, BASE, job)
 
 
 @db

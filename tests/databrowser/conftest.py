@@ -8,7 +8,9 @@ with CASCADE / SET NULL / RESTRICT). ``hostile`` points the tool at it for one t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -65,6 +67,16 @@ def with_schema(target: str, schema: str) -> Iterator[str]:
     query.invalidate()
     yield target
     query.invalidate()
+
+
+def settled_import(api: Any, table_api: str, job: dict[str, Any]) -> dict[str, Any]:
+    """The import job once its validation or import has ended (polled through ``table_api``/import/<id>)."""
+    deadline = time.monotonic() + 30
+    while job["state"] in ("validating", "importing"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        job = api.get(f"{table_api}/import/{job['id']}").json()
+    return job
 
 
 def tpath(schema: str, name: str) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.models import AuditEntry
-from tests.databrowser.conftest import sql, with_schema
+from tests.databrowser.conftest import settled_import, sql, with_schema
 
 with_db = pytest.mark.django_db(transaction=True)  # not on the browser story (its server has its own DB)
 
@@ -38,13 +39,8 @@ def _imports() -> list[tuple[str, int]]:
     return sorted(ImportJob.objects.annotate(n=Count("chunks")).filter(n__gt=0).values_list("id", "n"))
 
 
-def _settled(api, job: dict) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + 30
-    while job["state"] in ("validating", "importing"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = api.get(f"/api/tables/public.imp_item/import/{job['id']}").json()
-    return job
+def _settled(api: Any, job: dict) -> dict:
+    return settled_import(api, "/api/tables/public.imp_item", job)
 
 
 def _job_page_settled(client, url: str) -> str:  # type: ignore[no-untyped-def]

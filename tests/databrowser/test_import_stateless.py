@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from core.models import AuditEntry
-from tests.databrowser.conftest import sql, with_schema
+from tests.databrowser.conftest import settled_import, sql, with_schema
 
 with_db = pytest.mark.django_db(transaction=True)
 BASE = "/api/tables/public.sl_item"
@@ -45,13 +45,8 @@ def another_instance(settings: Any, tmp_path: Any, n: int) -> None:
     query.invalidate()
 
 
-def _settled(api: Any, job: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while job["state"] in ("validating", "importing"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-        job = api.get(f"{BASE}/import/{job['id']}").json()
-    return job
+def _settled(api: Any, job: dict) -> dict:
+    return settled_import(api, BASE, job)
 
 
 def _piece(api: Any, data: bytes, offset: int, upload: str = "") -> Any:
